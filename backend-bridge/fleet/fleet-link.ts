@@ -1,0 +1,51 @@
+import type {
+  Availability,
+  CommandName,
+  CommandPayload,
+  EventName,
+  EventPayload,
+  MachineState,
+} from "../../protocol/messages.ts";
+
+/**
+ * The bridge's link to its machines over MQTT (embedded aedes or an external broker). The purchase orchestration
+ * talks to machines only through this interface.
+ */
+
+export interface FleetEvent<N extends EventName = EventName> {
+  machineId: string;
+  name: N;
+  payload: EventPayload<N>;
+}
+
+/**
+ * Handler of one event. It resolves once the event is durably stored (or recognised as a duplicate); only then does
+ * the link acknowledge it to the agent (cmd/ack). A rejection means "not stored": no ack, the agent resends it.
+ */
+export type FleetEventHandler = (event: FleetEvent) => Promise<void>;
+
+export type CommandBody<N extends CommandName> = Omit<
+  CommandPayload<N>,
+  "commandId" | "issuedAt" | "expiresAt" | "signature"
+>;
+
+export interface FleetLink {
+  /** Connects (or starts the embedded broker) and subscribes to the fleet's events. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /**
+   * Sends a command; fills commandId, issuedAt, expiresAt and, for signed commands, the signature with the machine's
+   * key. Resolves with the commandId once the broker has accepted it (QoS 1).
+   */
+  send<N extends CommandName>(
+    machineId: string,
+    name: N,
+    body: CommandBody<N>,
+    options?: { ttlMs?: number; commandId?: string },
+  ): Promise<string>;
+  onEvent(handler: FleetEventHandler): void;
+  isOnline(machineId: string): boolean;
+  onAvailability(listener: (machineId: string, availability: Availability) => void): void;
+  lastState(machineId: string): MachineState | undefined;
+  onlineCount(): number;
+}

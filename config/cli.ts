@@ -1,0 +1,124 @@
+import { existsSync } from "node:fs";
+import type { z } from "zod";
+import { ExitCode, type ExitCodeValue } from "../platform/exit-codes.ts";
+import type { Output } from "../platform/terminal.ts";
+import { effectiveEntries } from "./effective.ts";
+import {
+  envLeaves,
+  envNameFor,
+  type LoadOptions,
+  type LoadResult,
+  loadConfig,
+  type ProgramConfigSpec,
+} from "./load.ts";
+import { describeSource, formatProblems, problemsAsJson } from "./report.ts";
+import { walkSchema } from "./schema-walk.ts";
+
+/** Where a program finds its config when no --config is given: $<PREFIX>CONFIG, then /etc/<program>/config.yaml. */
+export function resolveConfigFile(
+  program: string,
+  explicit: string | undefined,
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  if (explicit) return explicit;
+  const fromEnv = env[`${program.replace(/-/g, "_").toUpperCase()}_CONFIG`];
+  if (fromEnv) return fromEnv;
+  const system = `/etc/${program}/config.yaml`;
+  return existsSync(system) ? system : undefined;
+}
+
+export interface ConfigSelection {
+  configFile?: string | undefined;
+  secretsDir?: string | undefined;
+  env: NodeJS.ProcessEnv;
+}
+
+export function loadOptionsFor(program: string, selection: ConfigSelection): LoadOptions {
+  return {
+    file: resolveConfigFile(program, selection.configFile, selection.env),
+    env: selection.env,
+    secretsDir: selection.secretsDir ?? selection.env.CREDENTIALS_DIRECTORY,
+  };
+}
+
+/**
+ * Loads the config for a program that is about to run; on problems prints the report and returns the exit code
+ * (78) so that main() can exit without starting anything.
+ */
+export function loadOrReport<S extends z.ZodType>(
+  spec: ProgramConfigSpec<S>,
+  selection: ConfigSelection,
+  out: Output,
+): { ok: true; config: z.output<S> } | { ok: false; exitCode: ExitCodeValue } {
+  const result = loadConfig(spec, loadOptionsFor(spec.program, selection));
+  if (result.ok) return { ok: true, config: result.config };
+  out.error(formatProblems(spec.program, result.problems));
+  return { ok: false, exitCode: ExitCode.config };
+}
+
+/** `<program> config check|show|reference`. */
+export function runConfigCommand<S extends z.ZodType>(
+  spec: ProgramConfigSpec<S>,
+  subcommand: string | undefined,
+  selection: ConfigSelection & { json: boolean },
+  out: Output,
+): ExitCodeValue {
+  if (subcommand === "reference") {
+    out.line(configReference(spec));
+    return ExitCode.ok;
+  }
+  if (subcommand !== "check" && subcommand !== "show") {
+    out.error(`usage: ${spec.program} config check|show|reference [--config FILE] [--json]`);
+    return ExitCode.usage;
+  }
+  const options = loadOptionsFor(spec.program, selection);
+  const result: LoadResult<z.output<S>> = loadConfig(spec, options);
+  if (!result.ok) {
+    if (selection.json) out.json({ ok: false, errors: problemsAsJson(result.problems) });
+    else out.error(formatProblems(spec.program, result.problems));
+    return ExitCode.config;
+  }
+  if (subcommand === "check") {
+    if (selection.json) out.json({ ok: true, file: options.file ?? null });
+    else
+      out.line(
+        `${out.ok("ok")}: ${options.file ?? "(no config file: defaults and environment)"} is a valid ${spec.program} configuration`,
+      );
+    return ExitCode.ok;
+  }
+  const entries = effectiveEntries(result.config, result.sources, result.leaves);
+  if (selection.json) {
+    out.json(
+      Object.fromEntries(
+        entries.map((entry) => [entry.path, { value: entry.value, source: describeSource(entry.source) }]),
+      ),
+    );
+  } else {
+    const width = Math.min(48, Math.max(...entries.map((entry) => entry.path.length)));
+    for (const entry of entries) {
+      out.line(
+        `${entry.path.padEnd(width)} = ${JSON.stringify(entry.value)}  ${out.dim(`# ${describeSource(entry.source)}`)}`,
+      );
+    }
+  }
+  return ExitCode.ok;
+}
+
+/** A Markdown reference of every key: description, default, environment variable, secret or not. */
+export function configReference<S extends z.ZodType>(spec: ProgramConfigSpec<S>): string {
+  const leaves = walkSchema(spec.schema);
+  const withEnv = new Set(envLeaves(leaves).map((leaf) => leaf.path.join(".")));
+  const lines = [`| key | description | default | environment variable |`, `|---|---|---|---|`];
+  for (const leaf of leaves) {
+    const key = leaf.path.join(".");
+    const def = leaf.hasDefault
+      ? `\`${JSON.stringify(leaf.defaultValue)}\``
+      : leaf.optional
+        ? "(unset)"
+        : "**required**";
+    const env = withEnv.has(key) ? `\`${envNameFor(spec.program, leaf.path)}\`` : "(file only)";
+    const secret = leaf.secret ? ` Secret: redacted in output; also read from \`$CREDENTIALS_DIRECTORY/${key}\`.` : "";
+    lines.push(`| \`${key}\` | ${leaf.description.replace(/\|/g, "\\|")}${secret} | ${def} | ${env} |`);
+  }
+  return lines.join("\n");
+}

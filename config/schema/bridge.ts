@@ -1,0 +1,187 @@
+import { z } from "zod";
+import { logLevels } from "../../platform/logger.ts";
+import { catalog } from "../../protocol/catalog.ts";
+import { field, tokenId, urlWithScheme } from "../field.ts";
+import type { ProgramConfigSpec } from "../load.ts";
+
+const hexKey = z.string().regex(/^[0-9a-fA-F]{64,128}$/, "must be 32 to 64 bytes written as hex");
+
+export const machineEntry = z.strictObject({
+  name: field(z.string().max(60).optional(), "Human name (site, floor)"),
+  mqttPassword: field(
+    z.string().min(12).optional(),
+    "Password this machine uses on the embedded broker (stored hashed in the store)",
+    { secret: true },
+  ),
+  certificateCn: field(z.string().optional(), "Client-certificate common name accepted instead of a password"),
+  commandKey: field(hexKey, "HMAC-SHA256 key that signs this machine's unlock commands (hex)", { secret: true }),
+  catalog: field(catalog, "What the machine sells; prices bound the reservation and the invoice rows"),
+});
+
+const embeddedBroker = z.strictObject({
+  mode: z.literal("embedded"),
+  tcp: field(
+    z
+      .strictObject({
+        host: field(z.string().default("0.0.0.0"), "Listen address of the plain MQTT listener"),
+        port: field(
+          z.number().int().min(0).max(65535).default(1883),
+          "Port of the plain MQTT listener (0 picks a free one)",
+        ),
+        enabled: field(z.boolean().default(true), "Serve plain MQTT (use TLS on untrusted networks)"),
+      })
+      .prefault({}),
+    "Plain TCP listener",
+  ),
+  tls: field(
+    z
+      .strictObject({
+        enabled: field(z.boolean().default(false), "Serve MQTT over TLS"),
+        host: field(z.string().default("0.0.0.0"), "Listen address of the TLS listener"),
+        port: field(z.number().int().min(0).max(65535).default(8883), "Port of the TLS listener"),
+        certFile: field(z.string().optional(), "PEM server certificate"),
+        keyFile: field(z.string().optional(), "PEM server key"),
+        caFile: field(z.string().optional(), "PEM CA for client certificates (enables certificate login)"),
+      })
+      .prefault({}),
+    "TLS listener",
+  ),
+  drainTimeoutMs: field(
+    z.number().int().positive().default(10_000),
+    "aedes drainTimeout: drop a subscriber that stalls delivery longer",
+  ),
+  maxTopicLevels: field(z.number().int().min(4).max(32).default(8), "aedes maxTopicLevels: refuse deeper topics"),
+});
+
+const externalBroker = z.strictObject({
+  mode: z.literal("external"),
+  url: field(urlWithScheme(["mqtt:", "mqtts:"]), "URL of the fleet's broker (Mosquitto, EMQX, HiveMQ)"),
+  caFile: field(z.string().optional(), "PEM CA of the broker"),
+  sharedSubscriptionGroup: field(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .default("vend-bridge"),
+    "$share group so several bridges split the event stream",
+  ),
+});
+
+export const bridgeConfigSchema = z.strictObject({
+  http: field(
+    z.strictObject({
+      host: field(z.string().default("0.0.0.0"), "Listen address of the HTTP(S) API"),
+      port: field(z.number().int().min(0).max(65535).default(8443), "Listen port of the HTTP(S) API"),
+      certFile: field(z.string().optional(), "PEM server certificate (HTTPS)"),
+      keyFile: field(z.string().optional(), "PEM server key (HTTPS)"),
+      caFile: field(z.string().optional(), "PEM CA for createPurchase client certificates"),
+      plainHttp: field(z.boolean().default(false), "Serve plain HTTP; only behind a TLS-terminating reverse proxy"),
+      publicBaseUrl: field(
+        urlWithScheme(["https:", "http:"]),
+        "Public base URL as SEQR reaches it; notification URLs are built on it",
+      ),
+      bodyLimitBytes: field(z.number().int().min(256).max(1_048_576).default(16_384), "Largest request body accepted"),
+      rateLimitPerTokenPerMinute: field(
+        z.number().int().positive().default(30),
+        "createPurchase calls allowed per machine token per minute",
+      ),
+    }),
+    "The HTTP API that SEQR's UPS and SEQR's notifications reach",
+  ),
+  callerAuth: field(
+    z
+      .strictObject({
+        mode: field(
+          z.enum(["none", "basic", "client-certificate"]).default("none"),
+          "How createPurchase callers are authenticated",
+        ),
+        username: field(z.string().optional(), "Basic-auth user"),
+        password: field(z.string().min(12).optional(), "Basic-auth password", { secret: true }),
+        allowedCertificateCns: field(
+          z.array(z.string()).default([]),
+          "Client-certificate common names allowed to call",
+        ),
+      })
+      .prefault({}),
+    "Authentication of the createPurchase caller (SEQR documents none; add one at the proxy or here)",
+  ),
+  seqr: field(
+    z.strictObject({
+      endpointUrl: field(urlWithScheme(["https:", "http:"]), "SEQR SOAP endpoint (the WSDL URL without ?wsdl)"),
+      terminalId: field(z.string().min(1), "TERMINALID principal from the start-up kit"),
+      password: field(z.string().min(4), "Terminal password", { secret: true }),
+      clientId: field(
+        z.string().max(60).default("seqr-vend"),
+        "clientId in every ClientContext (certification wants the company name)",
+      ),
+      channel: field(z.string().max(40).default("WS"), "ClientContext channel"),
+      requestTimeoutMs: field(z.number().int().positive().default(10_000), "Timeout of one SOAP call"),
+      commitReservationTimeoutSeconds: field(
+        z.number().int().min(60).max(86_400).default(600),
+        "How long SEQR holds a reservation",
+      ),
+    }),
+    "SEQR merchant API",
+  ),
+  broker: field(
+    z.discriminatedUnion("mode", [embeddedBroker, externalBroker]),
+    "MQTT: the embedded aedes broker, or an existing broker by URL",
+  ).default({ mode: "embedded" } as never),
+  bridgeMqtt: field(
+    z
+      .strictObject({
+        username: field(z.string().default("vend-bridge"), "The bridge's own MQTT user (may use every topic)"),
+        password: field(z.string().min(12).optional(), "The bridge's own MQTT password", { secret: true }),
+        rootTopic: field(
+          z
+            .string()
+            .regex(/^[^#+]+[^/#+]$/)
+            .default("vending/v1"),
+          "Root of the MQTT contract's topics",
+        ),
+      })
+      .prefault({}),
+    "The bridge's MQTT identity",
+  ),
+  store: field(
+    z
+      .strictObject({
+        url: field(
+          urlWithScheme(["sqlite:", "postgres:", "postgresql:"]),
+          "sqlite:/var/lib/vend-bridge/bridge.db (embedded) or postgres://user@host/db",
+        ).default("sqlite:/var/lib/vend-bridge/bridge.db"),
+        keepMsisdn: field(z.boolean().default(false), "Keep the customer's phone number after the session ends"),
+      })
+      .prefault({}),
+    "Durable store of sessions, vends, outbox and audit log",
+  ),
+  machines: field(z.record(tokenId, machineEntry).default({}), "Machine registry: machine id (QR token) -> machine"),
+  timeouts: field(
+    z
+      .strictObject({
+        paymentConfirmMs: field(
+          z.number().int().positive().default(120_000),
+          "Cancel the invoice when the customer has not confirmed by then",
+        ),
+        unlockAckMs: field(
+          z.number().int().positive().default(10_000),
+          "Cancel and mark the machine unavailable when it does not acknowledge unlock",
+        ),
+        statusPollIntervalMs: field(
+          z.number().int().positive().default(3_000),
+          "getPaymentStatus polling when no notification arrives",
+        ),
+        sessionMaxMs: field(z.number().int().positive().default(300_000), "Close a session that never reports its end"),
+        commandTtlMs: field(z.number().int().positive().default(30_000), "expiresAt of commands sent to machines"),
+      })
+      .prefault({}),
+    "Timers of the purchase",
+  ),
+  log: field(z.strictObject({ level: field(z.enum(logLevels).default("info"), "Log level") }).prefault({}), "Logging"),
+});
+
+export type BridgeConfig = z.output<typeof bridgeConfigSchema>;
+
+export const bridgeConfigSpec: ProgramConfigSpec<typeof bridgeConfigSchema> = {
+  program: "vend-bridge",
+  schema: bridgeConfigSchema,
+};

@@ -1,0 +1,61 @@
+/**
+ * The one interface the agent drives every vend mechanism through: an MDB cashless adapter (the VMC asks, we approve),
+ * a serial spiral board or GPIO relays (we dispense), or a simulator of each.
+ *
+ * The agent's loop is the same for all of them:
+ *   openSession(budget) -> "selection" events -> agent decides locally (price <= remaining budget) ->
+ *   vend(selection, price) resolves with the outcome and its evidence, or deny(selection) -> ... -> closeSession().
+ * For MDB, a selection is the VMC's VEND REQUEST (it carries the VMC's price); for dispensers it comes from buttons or
+ * from the kiosk page (`requestSelection`).
+ */
+
+export type VendOutcome =
+  /** Product delivered: MDB VEND SUCCESS, or the drop-sensor beam was broken. Billable. */
+  | { outcome: "delivered"; evidence: "vend-success" | "drop-sensor" | "home-cycle" }
+  /** Nothing delivered and known so: MDB VEND FAILURE, motor did not turn, no drop seen. Not billed. */
+  | { outcome: "not-delivered"; evidence: "vend-failure" | "none"; detail?: string }
+  /** The spiral jammed. Not billed; the slot should be taken out of service. */
+  | { outcome: "jammed"; evidence: "jam"; detail?: string }
+  /** Outcome unknown: link lost, adapter reset, timeout. Never billed automatically; reconcile. */
+  | { outcome: "unknown"; evidence: "link-lost" | "restart" | "none"; detail?: string };
+
+export interface SelectionRequest {
+  selection: string;
+  /** The price the machine asked for (MDB VEND REQUEST), in minor units; absent for dispensers. */
+  priceMinor?: number;
+  /** MDB item number, when the selection came from a VMC. */
+  mdbItem?: number;
+}
+
+export interface MechanismEvents {
+  /** The customer chose a product. The agent must answer with vend() or deny() (MDB: within the VMC's time). */
+  selection: (request: SelectionRequest) => void;
+  /** The customer ended the session at the machine (MDB SESSION COMPLETE without more vends, reader cancel). */
+  sessionClosedByMachine: (reason: string) => void;
+  /** Link state (serial adapter unplugged/replugged and set up again). */
+  link: (state: "up" | "down", detail?: string) => void;
+  /** A hardware fault; `outOfService` when the machine cannot vend any more. */
+  fault: (fault: { code: string; message: string; outOfService: boolean }) => void;
+}
+
+export interface VendMechanism {
+  readonly driver: "mdb" | "spiral-board" | "gpio" | "simulator";
+  /** Opens the link and sets the device up; resolves when it can vend ("online only once the hardware is up"). */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  isUp(): boolean;
+  on<E extends keyof MechanismEvents>(event: E, listener: MechanismEvents[E]): this;
+  off<E extends keyof MechanismEvents>(event: E, listener: MechanismEvents[E]): this;
+  /** Offers credit to the customer (MDB BEGIN SESSION with funds = budget; dispensers: enable selection). */
+  openSession(budgetMinor: number): Promise<void>;
+  /** Ends the session on the machine (MDB session end / reader cancel). Idempotent. */
+  closeSession(): Promise<void>;
+  /** For dispensers: a selection made elsewhere (kiosk page); emitted as a `selection` event. */
+  requestSelection(selection: string): void;
+  /** Approves and performs the vend; resolves with the outcome. Never throws for a vend problem. */
+  vend(selection: string, priceMinor: number): Promise<VendOutcome>;
+  /** Refuses the pending selection (MDB VEND DENIED). */
+  deny(selection: string, reason: string): Promise<void>;
+  /** Text for the machine's own display, if it has one (MDB DISPLAY). */
+  showText?(text: string): Promise<void>;
+}

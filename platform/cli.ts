@@ -1,0 +1,89 @@
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { ExitCode, type ExitCodeValue } from "./exit-codes.ts";
+import { createOutput, type Output } from "./terminal.ts";
+
+/**
+ * A small subcommand dispatcher for the two programs' CLIs (`vend-agent <command>`, `vend-bridge <command>`).
+ * Parsing is a pure step (argv -> options), so commands are testable without spawning a process.
+ */
+
+export interface CliContext {
+  program: string;
+  /** Arguments after the command name. */
+  argv: string[];
+  out: Output;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface CliCommand {
+  name: string;
+  summary: string;
+  usage: string;
+  run(context: CliContext): Promise<ExitCodeValue> | ExitCodeValue;
+}
+
+/** Options every command understands. */
+export const commonOptions = {
+  config: { type: "string", short: "c" },
+  "secrets-dir": { type: "string" },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const satisfies ParseArgsConfig["options"];
+
+export class UsageError extends Error {}
+
+export function parseCommandArgs<O extends NonNullable<ParseArgsConfig["options"]>>(argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+export async function runCli(
+  program: string,
+  commands: readonly CliCommand[],
+  argv: string[],
+  io: { out?: Output; env?: NodeJS.ProcessEnv } = {},
+  defaultCommand = "run",
+): Promise<ExitCodeValue> {
+  const out = io.out ?? createOutput();
+  const env = io.env ?? process.env;
+  const first = argv[0];
+  if (first === "--help" || first === "-h" || first === "help") {
+    out.line(helpText(program, commands));
+    return ExitCode.ok;
+  }
+  const name = first === undefined || first.startsWith("-") ? defaultCommand : first;
+  const rest = first === undefined || first.startsWith("-") ? argv : argv.slice(1);
+  const command = commands.find((candidate) => candidate.name === name);
+  if (!command) {
+    out.error(`${program}: unknown command '${name}'\n\n${helpText(program, commands)}`);
+    return ExitCode.usage;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    out.line(`usage: ${program} ${command.usage}\n\n${command.summary}`);
+    return ExitCode.ok;
+  }
+  try {
+    return await command.run({ program, argv: rest, out, env });
+  } catch (error) {
+    if (error instanceof UsageError) {
+      out.error(`${program} ${command.name}: ${error.message}\nusage: ${program} ${command.usage}`);
+      return ExitCode.usage;
+    }
+    throw error;
+  }
+}
+
+export function helpText(program: string, commands: readonly CliCommand[]): string {
+  const width = Math.max(...commands.map((command) => command.name.length));
+  return [
+    `usage: ${program} <command> [options]`,
+    "",
+    "commands:",
+    ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
+    "",
+    `Every command takes --config FILE, --json and --help. Exit codes: 0 ok, 1 check failed, 2 usage, 78 config error.`,
+  ].join("\n");
+}
