@@ -1,5 +1,5 @@
 import { redactedMarker, redactUrlCredentials } from "../platform/redact.ts";
-import { isSecretPath, sourceOf, type ValueSource } from "./load.ts";
+import { isSecretPath, type ValueSource } from "./load.ts";
 import type { LeafInfo } from "./schema-walk.ts";
 
 export interface EffectiveEntry {
@@ -26,7 +26,8 @@ export function effectiveEntries(
     entries.push({
       path: path.join("."),
       value: redactValue(value, path, leaves),
-      source: sourceOf(sources, path) ?? { kind: "default" },
+      // Exact match only: a default under a section given in the file is still a default.
+      source: sources.get(path.join(".")) ?? { kind: "default" },
     });
   }
 }

@@ -1,0 +1,91 @@
+import { readdirSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { runProgram } from "../helpers/run-cli.ts";
+import { agentSecret, writeConfig } from "./fixtures.ts";
+
+const programs = [
+  {
+    entry: "agent/main.ts",
+    program: "vend-agent",
+    examples: readdirSync("config/examples").filter((f) => f.startsWith("agent")),
+  },
+  { entry: "backend-bridge/main.ts", program: "vend-bridge", examples: ["bridge.yaml"] },
+];
+
+describe.each(programs)("$program config check|show", ({ entry, program, examples }) => {
+  it.each(examples)("config check --config config/examples/%s exits 0", async (example) => {
+    const run = await runProgram(entry, ["config", "check", "--config", `config/examples/${example}`]);
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("is a valid");
+  });
+
+  it("config check on a broken file exits 78 and lists every error", async () => {
+    const broken = writeConfig(
+      ["unknownTopLevel: 1", "log: { level: loud }", "store: { url: 'ftp://x' }", "mqtt: { url: 'nope' }"].join("\n"),
+      "broken.yaml",
+    );
+    const run = await runProgram(entry, ["config", "check", "--config", broken]);
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain("refusing to start");
+    expect(run.stderr).toContain("unknownTopLevel");
+    expect(run.stderr).toContain("log.level");
+    const count = Number(/\((\d+) errors\)/.exec(run.stderr)?.[1]);
+    expect(count).toBeGreaterThanOrEqual(3);
+    expect(run.stderr.match(/^ {2}- /gm)).toHaveLength(count);
+  });
+
+  it("config check --json gives machine-readable errors", async () => {
+    const run = await runProgram(entry, [
+      "config",
+      "check",
+      "--json",
+      "--config",
+      writeConfig("log: { level: loud }", "x.yaml"),
+    ]);
+    expect(run.code).toBe(78);
+    const body = JSON.parse(run.stdout) as { ok: boolean; errors: { path: string }[] };
+    expect(body.ok).toBe(false);
+    expect(body.errors.map((error) => error.path)).toContain("log.level");
+  });
+
+  it("run refuses to start on a broken config with exit 78", async () => {
+    const run = await runProgram(entry, ["run", "--config", writeConfig("{}", "empty.json")]);
+    expect(run.code).toBe(78);
+  });
+
+  it("an unknown command is a usage error (exit 2)", async () => {
+    const run = await runProgram(entry, ["frobnicate"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("unknown command");
+  });
+});
+
+describe("vend-agent config show", () => {
+  it("shows every value with its source and no secret", async () => {
+    const file = writeConfig({
+      machine: { id: "M9", merchantId: "acme" },
+      mqtt: { password: agentSecret },
+      commandKey: "ef".repeat(32),
+      catalog: { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 150 } } },
+    });
+    const run = await runProgram(entry(), ["config", "show", "--json", "--config", file], {
+      VEND_AGENT_MQTT__KEEPALIVE_SECONDS: "45",
+    });
+    expect(run.code).toBe(0);
+    const shown = JSON.parse(run.stdout) as Record<string, { value: unknown; source: string }>;
+    expect(shown["machine.id"]).toEqual({ value: "M9", source: `file ${file}` });
+    expect(shown["mqtt.keepaliveSeconds"]).toEqual({
+      value: 45,
+      source: "environment VEND_AGENT_MQTT__KEEPALIVE_SECONDS",
+    });
+    expect(shown["mqtt.rootTopic"]).toEqual({ value: "vending/v1", source: "default" });
+    expect(shown["mqtt.password"]?.value).toBe("[redacted]");
+    expect(run.stdout).not.toContain(agentSecret);
+    expect(run.stdout).not.toContain("ef".repeat(32));
+  });
+
+  function entry() {
+    return "agent/main.ts";
+  }
+});

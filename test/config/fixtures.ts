@@ -1,0 +1,34 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const agentSecret = "s3cret-mqtt-password-AGENT";
+export const agentKey = "ab".repeat(32);
+export const bridgeSeqrSecret = "s3cret-seqr-password-BRIDGE";
+
+/** A minimal valid agent config (as a plain object, written to a temp file by writeConfig). */
+export function agentConfigObject(): Record<string, unknown> {
+  return {
+    machine: { id: "M1", merchantId: "acme" },
+    mqtt: { url: "mqtt://127.0.0.1:1883", password: agentSecret },
+    commandKey: agentKey,
+    catalog: { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 150 } } },
+  };
+}
+
+export function bridgeConfigObject(): Record<string, unknown> {
+  return {
+    http: { publicBaseUrl: "https://vend.example.com/seqr" },
+    seqr: { endpointUrl: "https://seqr.example.com/soap", terminalId: "T1", password: bridgeSeqrSecret },
+  };
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), "seqr-vend-config-"));
+}
+
+export function writeConfig(content: unknown, name = "config.json"): string {
+  const file = join(tempDir(), name);
+  writeFileSync(file, typeof content === "string" ? content : JSON.stringify(content, null, 2));
+  return file;
+}

@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { decodePayload, unlockCommand } from "../../protocol/messages.ts";
+import { canonicalJson, signCommand, verifyCommandSignature } from "../../protocol/signing.ts";
+import { machineTopics, parseTopic } from "../../protocol/topics.ts";
+
+const key = "11".repeat(32);
+const unlock = {
+  commandId: "c-1",
+  issuedAt: 1_000,
+  expiresAt: 31_000,
+  sessionId: "s-1",
+  budgetMinor: 2000,
+  currency: "EUR",
+};
+
+describe("command signatures", () => {
+  it("canonical JSON does not depend on key order", () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, { y: 2, x: 1 }], c: null } })).toBe(
+      '{"a":{"c":null,"d":[1,{"x":1,"y":2}]},"b":1}',
+    );
+  });
+
+  it("verifies a signed unlock and refuses any change to it", () => {
+    const signature = signCommand(key, "M1", "unlock", unlock);
+    expect(verifyCommandSignature(key, "M1", "unlock", { ...unlock, signature })).toBe(true);
+    expect(verifyCommandSignature(key, "M1", "unlock", { ...unlock, budgetMinor: 2001, signature })).toBe(false);
+    expect(verifyCommandSignature(key, "M2", "unlock", { ...unlock, signature })).toBe(false);
+    expect(verifyCommandSignature(key, "M1", "config", { ...unlock, signature })).toBe(false);
+    expect(verifyCommandSignature("22".repeat(32), "M1", "unlock", { ...unlock, signature })).toBe(false);
+    expect(verifyCommandSignature(key, "M1", "unlock", { ...unlock })).toBe(false);
+    expect(verifyCommandSignature(key, "M1", "unlock", { ...unlock, signature: "zz" })).toBe(false);
+  });
+
+  it("validates payloads without throwing", () => {
+    const signature = signCommand(key, "M1", "unlock", unlock);
+    expect(decodePayload(unlockCommand, JSON.stringify({ ...unlock, signature })).ok).toBe(true);
+    expect(decodePayload(unlockCommand, "{not json").ok).toBe(false);
+    expect(decodePayload(unlockCommand, JSON.stringify({ ...unlock, budgetMinor: 1.5, signature })).ok).toBe(false);
+    expect(decodePayload(unlockCommand, JSON.stringify({ ...unlock, signature, extra: 1 })).ok).toBe(false);
+    expect(decodePayload(unlockCommand, "x".repeat(20_000)).ok).toBe(false);
+  });
+});
+
+describe("topics", () => {
+  it("builds and parses the contract's topics", () => {
+    const topics = machineTopics("vending/v1", "M1");
+    expect(topics.command("unlock")).toBe("vending/v1/M1/cmd/unlock");
+    expect(parseTopic("vending/v1", topics.event("vended"))).toEqual({
+      machineId: "M1",
+      kind: "event",
+      name: "vended",
+    });
+    expect(parseTopic("vending/v1", topics.availability)).toEqual({ machineId: "M1", kind: "availability" });
+    expect(parseTopic("vending/v1", "vending/v1/M1/event/a/b")).toBeUndefined();
+    expect(parseTopic("vending/v1", "other/M1/state")).toBeUndefined();
+  });
+});
