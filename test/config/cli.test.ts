@@ -12,7 +12,7 @@ const programs = [
   { entry: "backend-bridge/main.ts", program: "vend-bridge", examples: ["bridge.yaml"] },
 ];
 
-describe.each(programs)("$program config check|show", ({ entry, program, examples }) => {
+describe.each(programs)("$program config check|show", ({ entry, examples }) => {
   it.each(examples)("config check --config config/examples/%s exits 0", async (example) => {
     const run = await runProgram(entry, ["config", "check", "--config", `config/examples/${example}`]);
     expect(run.stderr).toBe("");
