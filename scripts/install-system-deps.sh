@@ -6,10 +6,11 @@
 #   chromium           the kiosk page and the demo in a real browser (driven by playwright-core)
 #   postgresql         the PostgreSQL store
 #   systemd            systemd-analyze verify for the unit files
+#   openssl            throwaway CA and certificates for the TLS tests (MQTT and HTTPS)
 set -euo pipefail
 declare -A probe=(
   [socat]=socat [mosquitto]=mosquitto [mosquitto-clients]=mosquitto_pub [zbar-tools]=zbarimg
-  [chromium]=chromium [postgresql]=pg_ctlcluster [systemd]=systemd-analyze
+  [chromium]=chromium [postgresql]=pg_ctlcluster [systemd]=systemd-analyze [openssl]=openssl
 )
 missing=()
 for package in "${!probe[@]}"; do

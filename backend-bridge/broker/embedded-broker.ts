@@ -1,0 +1,272 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { type AddressInfo, createServer as createTcpServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import { Aedes, type AedesOptions, type AuthenticateError, type Client, type ConnectPacket } from "aedes";
+import type { Logger } from "../../platform/logger.ts";
+import {
+  authorizePublishTopic,
+  authorizeSubscribeFilter,
+  authorizeWill,
+  type BrokerIdentity,
+} from "./access-control.ts";
+import type { MachineCredentials } from "./machine-credentials.ts";
+import { VerifiedPasswordCache, verifyPassword } from "./password-hash.ts";
+
+/**
+ * The bridge's embedded MQTT broker (aedes 1.2, MQTT 3.1.1): a plain TCP and/or a TLS listener, per-machine logins
+ * (username = client id = machine id, with a password checked against a scrypt hash or a TLS client certificate
+ * whose CN names the machine), the ACL of access-control.ts, and the guards aedes' docs recommend (drainTimeout,
+ * maxTopicLevels, connectTimeout). Both listeners set TCP_NODELAY: QoS 1 exchanges otherwise wait for delayed ACKs.
+ */
+
+export interface ListenerOptions {
+  host: string;
+  /** 0 picks a free port; the bound one is returned. */
+  port: number;
+}
+
+export interface TlsListenerOptions extends ListenerOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** CA of the machines' client certificates: enables certificate login. */
+  ca?: string | Buffer;
+}
+
+export interface EmbeddedBrokerOptions {
+  rootTopic: string;
+  credentials: MachineCredentials;
+  /** The bridge's own user: may use every topic. Without a password it cannot log in at all. */
+  bridgeUser: { username: string; password?: string };
+  tcp?: ListenerOptions;
+  tls?: TlsListenerOptions;
+  drainTimeoutMs: number;
+  maxTopicLevels: number;
+  /** A socket that has not sent CONNECT by then is dropped (aedes' default is 30 s). */
+  connectTimeoutMs?: number;
+  logger: Logger;
+}
+
+export interface EmbeddedBroker {
+  readonly aedes: Aedes;
+  /** Bound ports, when the listener is enabled. */
+  readonly tcpPort: number | undefined;
+  readonly tlsPort: number | undefined;
+  connectedClients(): number;
+  /** The identity a connected client logged in with (for diagnostics and tests). */
+  identityOf(client: Client): BrokerIdentity | undefined;
+  close(): Promise<void>;
+}
+
+/** CONNACK return codes of MQTT 3.1.1 that aedes lets authenticate choose. */
+const connackCode = { identifierRejected: 2, badCredentials: 4, notAuthorized: 5 } as const;
+
+function refusal(returnCode: 2 | 4 | 5, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+function sameSecret(given: Buffer, expected: string): boolean {
+  // Hash both sides so that the comparison is constant-time whatever the lengths.
+  const digest = (value: Buffer | string) => createHash("sha256").update(value).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** The CN of a verified client certificate, or undefined (no certificate, or one our CA did not sign). */
+function verifiedCertificateCn(conn: unknown): string | undefined {
+  const socket = conn as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== "function" || socket.authorized !== true) return undefined;
+  const cn: unknown = socket.getPeerCertificate().subject?.CN;
+  // A certificate with several CNs names no single machine.
+  return typeof cn === "string" && cn.length > 0 ? cn : undefined;
+}
+
+function listen(server: Server, options: ListenerOptions): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+  const logger = options.logger;
+  const root = options.rootTopic;
+  const identities = new WeakMap<Client, BrokerIdentity>();
+  /** The will of each CONNECT, kept by preConnect so that authenticate can check it before the CONNACK. */
+  const pendingWills = new WeakMap<Client, ConnectPacket["will"]>();
+  const passwordCache = new VerifiedPasswordCache();
+
+  async function identify(client: Client, username: string | undefined, password: Buffer | undefined) {
+    const certificateCn = verifiedCertificateCn(client.conn);
+    if (username === undefined && certificateCn === undefined) {
+      throw refusal(connackCode.notAuthorized, "anonymous clients are not accepted");
+    }
+    if (username !== undefined && username === options.bridgeUser.username) {
+      const expected = options.bridgeUser.password;
+      if (expected === undefined || password === undefined || !sameSecret(password, expected)) {
+        throw refusal(connackCode.badCredentials, "bad bridge credentials");
+      }
+      return { kind: "bridge", username } as const;
+    }
+    const machineId = username ?? certificateCn ?? "";
+    // The client id is the machine id: otherwise one machine could take over (kick) another's session.
+    if (client.id !== machineId) {
+      throw refusal(connackCode.identifierRejected, `client id must be the machine id ${machineId}`);
+    }
+    const record = await options.credentials.lookup(machineId);
+    if (!record) throw refusal(connackCode.badCredentials, `unknown machine ${machineId}`);
+    if (certificateCn !== undefined && certificateCn === (record.certificateCn ?? machineId)) {
+      return { kind: "machine", machineId } as const;
+    }
+    const stored = record.passwordHash;
+    if (stored === undefined || password === undefined) {
+      throw refusal(connackCode.badCredentials, `machine ${machineId} gave no valid certificate nor password`);
+    }
+    if (!passwordCache.has(machineId, stored, password)) {
+      if (!(await verifyPassword(password, stored))) {
+        throw refusal(connackCode.badCredentials, `bad password for machine ${machineId}`);
+      }
+      passwordCache.remember(machineId, stored, password);
+    }
+    return { kind: "machine", machineId } as const;
+  }
+
+  const hooks: AedesOptions = {
+    drainTimeout: options.drainTimeoutMs,
+    maxTopicLevels: options.maxTopicLevels,
+    connectTimeout: options.connectTimeoutMs ?? 10_000,
+    // Applies to MQTT 3.1 clients only (3.1.1 has no limit); machine ids are at most 32 characters.
+    maxClientsIdLength: 64,
+    preConnect: (client, packet, callback) => {
+      pendingWills.set(client, packet.will);
+      callback(null, true);
+    },
+    authenticate: (client, username, password, done) => {
+      identify(client, username, password).then(
+        (identity) => {
+          const will = pendingWills.get(client);
+          pendingWills.delete(client);
+          const decision = authorizeWill(root, identity, will?.topic);
+          if (!decision.ok) {
+            logger.warn({ clientId: client.id, willTopic: will?.topic }, decision.reason);
+            done(refusal(connackCode.notAuthorized, decision.reason), false);
+            return;
+          }
+          identities.set(client, identity);
+          done(null, true);
+        },
+        (error: unknown) => {
+          const returnCode = (error as Partial<AuthenticateError>).returnCode ?? connackCode.notAuthorized;
+          const message = error instanceof Error ? error.message : String(error);
+          logger.warn({ clientId: client.id, username, returnCode }, `MQTT login refused: ${message}`);
+          done(refusal(returnCode as 2 | 4 | 5, message), false);
+        },
+      );
+    },
+    authorizePublish: (client, packet, callback) => {
+      // client is null for the will of a client that died with an earlier broker instance: aedes keeps its id.
+      const identity: BrokerIdentity | undefined = client
+        ? identities.get(client)
+        : { kind: "machine", machineId: String((packet as { clientId?: unknown }).clientId ?? "") };
+      if (!identity) {
+        callback(new Error("not authenticated"));
+        return;
+      }
+      const decision = authorizePublishTopic(root, identity, packet.topic, packet.retain);
+      if (!decision.ok) {
+        // MQTT 3.1.1 has no negative PUBACK: aedes closes the offending connection.
+        logger.warn({ clientId: client?.id, topic: packet.topic }, `publish refused: ${decision.reason}`);
+        callback(new Error(decision.reason));
+        return;
+      }
+      callback(null);
+    },
+    authorizeSubscribe: (client, subscription, callback) => {
+      const identity = identities.get(client);
+      const decision = identity
+        ? authorizeSubscribeFilter(root, identity, subscription.topic)
+        : ({ ok: false, reason: "not authenticated" } as const);
+      if (!decision.ok) {
+        logger.warn({ clientId: client.id, filter: subscription.topic }, `subscription refused: ${decision.reason}`);
+        // null negates the subscription (SUBACK 128) but keeps the connection.
+        callback(null, null);
+        return;
+      }
+      callback(null, subscription);
+    },
+  };
+
+  const aedes = await Aedes.createBroker(hooks);
+  aedes.on("clientError", (client, error) => {
+    logger.debug({ clientId: client.id, err: error.message }, "MQTT client error");
+  });
+  aedes.on("connectionError", (client, error) => {
+    logger.debug({ clientId: client?.id, err: error.message }, "MQTT connection error");
+  });
+
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  };
+
+  const servers: Server[] = [];
+  let tcpPort: number | undefined;
+  let tlsPort: number | undefined;
+  try {
+    if (options.tcp) {
+      const server = createTcpServer({ noDelay: true }, (socket) => {
+        track(socket);
+        aedes.handle(socket);
+      });
+      servers.push(server);
+      tcpPort = await listen(server, options.tcp);
+    }
+    if (options.tls) {
+      const ca = options.tls.ca;
+      const server = createTlsServer(
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          ...(ca !== undefined ? { ca, requestCert: true } : {}),
+          // Machines without a certificate may still log in with a password: the certificate is checked in authenticate.
+          rejectUnauthorized: false,
+        },
+        (socket) => {
+          socket.setNoDelay(true);
+          track(socket);
+          aedes.handle(socket);
+        },
+      );
+      server.on("tlsClientError", (error) => logger.debug({ err: error.message }, "TLS handshake failed"));
+      servers.push(server);
+      tlsPort = await listen(server, options.tls);
+    }
+  } catch (error) {
+    for (const server of servers) server.close();
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw error;
+  }
+  logger.info({ tcpPort, tlsPort, rootTopic: root }, "embedded MQTT broker listening");
+
+  let closing: Promise<void> | undefined;
+  return {
+    aedes,
+    tcpPort,
+    tlsPort,
+    connectedClients: () => aedes.connectedClients,
+    identityOf: (client) => identities.get(client),
+    close: () => {
+      closing ??= (async () => {
+        const closed = servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+        await new Promise<void>((resolve) => aedes.close(() => resolve()));
+        // aedes has ended its clients; a socket still half-open (no CONNECT yet) must not hold the close up.
+        for (const socket of sockets) socket.destroy();
+        await Promise.all(closed);
+        logger.info("embedded MQTT broker closed");
+      })();
+      return closing;
+    },
+  };
+}

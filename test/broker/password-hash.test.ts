@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { credentialsFromConfig } from "../../backend-bridge/broker/machine-credentials.ts";
+import {
+  hashPassword,
+  isPasswordHash,
+  VerifiedPasswordCache,
+  verifyPassword,
+} from "../../backend-bridge/broker/password-hash.ts";
+import { testScryptCost } from "./helpers.ts";
+
+describe("password hashes (scrypt, per-entry salt)", () => {
+  it("verifies the right password only", async () => {
+    const stored = hashPassword("correct horse battery", testScryptCost);
+    expect(isPasswordHash(stored)).toBe(true);
+    expect(await verifyPassword("correct horse battery", stored)).toBe(true);
+    expect(await verifyPassword(Buffer.from("correct horse battery"), stored)).toBe(true);
+    expect(await verifyPassword("correct horse batterY", stored)).toBe(false);
+    expect(await verifyPassword("", stored)).toBe(false);
+  });
+
+  it("salts every entry, so equal passwords give different hashes", () => {
+    expect(hashPassword("same-password", testScryptCost)).not.toBe(hashPassword("same-password", testScryptCost));
+  });
+
+  it("encodes its cost, so a default-cost hash verifies too", async () => {
+    const stored = hashPassword("default-cost-password");
+    expect(stored.startsWith("scrypt$14$8$1$")).toBe(true);
+    expect(await verifyPassword("default-cost-password", stored)).toBe(true);
+  });
+
+  it("answers false, never throws, for malformed or tampered hashes", async () => {
+    const stored = hashPassword("pw-123456789", testScryptCost);
+    const parts = stored.split("$");
+    for (const bad of [
+      "",
+      "plain-text",
+      stored.replace("scrypt$", "bcrypt$"),
+      [...parts.slice(0, 5), Buffer.alloc(16).toString("base64")].join("$"),
+      [parts[0], "40", ...parts.slice(2)].join("$"),
+    ]) {
+      expect(await verifyPassword("pw-123456789", bad)).toBe(false);
+    }
+  });
+
+  it("remembers verified passwords per machine, bound to the stored hash", () => {
+    const cache = new VerifiedPasswordCache(2);
+    cache.remember("M1", "hash-1", "pw");
+    expect(cache.has("M1", "hash-1", "pw")).toBe(true);
+    expect(cache.has("M1", "hash-1", "other")).toBe(false);
+    expect(cache.has("M1", "hash-2", "pw")).toBe(false);
+    cache.remember("M2", "h", "pw");
+    cache.remember("M3", "h", "pw");
+    expect(cache.has("M1", "hash-1", "pw")).toBe(false); // evicted, capacity 2
+  });
+
+  it("builds hashed credentials from the configuration's machines", async () => {
+    const credentials = credentialsFromConfig(
+      {
+        M1: {
+          mqttPassword: "machine-one-password",
+          commandKey: "ab".repeat(32),
+          catalog: { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 150 } } },
+        },
+        M2: {
+          certificateCn: "m2.example",
+          commandKey: "cd".repeat(32),
+          catalog: { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 150 } } },
+        },
+      },
+      testScryptCost,
+    );
+    const m1 = credentials.lookup("M1");
+    expect(m1?.passwordHash).not.toContain("machine-one-password");
+    expect(await verifyPassword("machine-one-password", m1?.passwordHash ?? "")).toBe(true);
+    expect(credentials.lookup("M2")).toEqual({ certificateCn: "m2.example" });
+    expect(credentials.lookup("M3")).toBeUndefined();
+  });
+});
