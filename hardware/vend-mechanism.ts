@@ -44,6 +44,12 @@ export interface VendMechanism {
   start(): Promise<void>;
   stop(): Promise<void>;
   isUp(): boolean;
+  /**
+   * Epoch ms of the last sign of life from the device (a line from the adapter, a POLL from the board), for the
+   * systemd watchdog's "hardware link alive" check: an up link silent for too long is hung. Optional: drivers that
+   * do not track it are judged by isUp() alone.
+   */
+  lastSignOfLifeAt?(): number | undefined;
   on<E extends keyof MechanismEvents>(event: E, listener: MechanismEvents[E]): this;
   off<E extends keyof MechanismEvents>(event: E, listener: MechanismEvents[E]): this;
   /** Offers credit to the customer (MDB BEGIN SESSION with funds = budget; dispensers: enable selection). */

@@ -1,0 +1,147 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type ChildAgent, CrashScenario, commandKey, waitFor } from "../agent/helpers/crash-harness.ts";
+import { BridgeSide, bridgeUser, EmbeddedBrokerFixture, uniqueRoot } from "../agent/helpers/mqtt-harness.ts";
+import { type NotifyStandIn, openNotifyStandIn } from "./notify-stand-in.ts";
+
+/**
+ * The real agent (runAgent with the journal, the MQTT link to an embedded broker, the vend session) under a
+ * notify-socket stand-in, as systemd runs it, with the agent tests' fake mechanism and their bridge-side harness.
+ */
+
+const childScript = fileURLToPath(new URL("./fixtures/agent-under-systemd.ts", import.meta.url));
+const password = "machine-secret";
+
+function spawnAgent(scenario: CrashScenario, env: Record<string, string>): ChildAgent {
+  const child = spawn(process.execPath, ["--import", "tsx", childScript, scenario.configFile], {
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+    env: { ...process.env, VEND_AGENT_LEDGER: scenario.ledger, ...env },
+  });
+  const output: string[] = [];
+  child.stdout?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  const started = new Promise<boolean>((resolve) => {
+    child.on("message", (message: { started?: boolean }) => {
+      if (message.started) resolve(true);
+    });
+    void exited.then(() => resolve(false));
+  });
+  const handle: ChildAgent = {
+    process: child,
+    output,
+    exited,
+    started,
+    select: (selection) => {
+      if (child.connected) child.send({ select: selection });
+    },
+    closeAtMachine: () => {
+      if (child.connected) child.send({ close: true });
+    },
+  };
+  // The scenario's cleanup kills and awaits whatever is still running.
+  scenario.children.push(handle);
+  return handle;
+}
+
+describe("vend-agent under systemd's notify protocol", () => {
+  const rootTopic = uniqueRoot();
+  const broker = new EmbeddedBrokerFixture(rootTopic);
+  const keys: Record<string, string> = {};
+  let bridge: BridgeSide;
+  let scenario: CrashScenario | undefined;
+  let standIn: NotifyStandIn | undefined;
+
+  beforeAll(async () => {
+    await broker.start();
+    bridge = new BridgeSide(broker.url, rootTopic, keys, bridgeUser);
+    await bridge.start();
+  });
+  afterEach(async () => {
+    await scenario?.cleanup();
+    standIn?.close();
+    scenario = undefined;
+    standIn = undefined;
+  });
+  afterAll(async () => {
+    await bridge?.stop();
+    await broker.stop();
+  });
+
+  const newScenario = () => {
+    const created = new CrashScenario(broker.url, rootTopic, bridge, password);
+    keys[created.machineId] = commandKey;
+    broker.addMachine(created.machineId, password);
+    return created;
+  };
+
+  it("sends READY after start-up and watchdog pings, and stops pinging when the hardware link hangs", async () => {
+    scenario = newScenario();
+    standIn = openNotifyStandIn();
+    const child = spawnAgent(scenario, { NOTIFY_SOCKET: standIn.path, WATCHDOG_USEC: "600000" });
+    expect(await child.started, child.output.join("").slice(-2_000)).toBe(true);
+    const ready = await standIn.waitFor("READY", "1", 10_000);
+    expect(ready.fields.STATUS).toBe("vending");
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(standIn.count("WATCHDOG", ready.at)).toBeGreaterThanOrEqual(3);
+
+    const hangAt = Date.now();
+    child.process.send({ hang: true });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Silent for 400 ms => unhealthy; at most one ping interval (300 ms) later the pings are gone for good.
+    expect(standIn.count("WATCHDOG", hangAt + 400 + 300 + 150)).toBe(0);
+    expect(
+      standIn.received.some((message) => message.fields.STATUS?.includes("hardware link alive: link up but silent")),
+    ).toBe(true);
+    expect(child.output.join("")).toMatch(/"level":"error".*watchdog pings withheld/);
+  });
+
+  it("SIGTERM during a vend: the vend finishes, is reported, STOPPING is sent, exit 0 well within TimeoutStopSec", async () => {
+    scenario = newScenario();
+    standIn = openNotifyStandIn();
+    const { machineId } = scenario;
+    const active = scenario;
+    const child = spawnAgent(scenario, {
+      NOTIFY_SOCKET: standIn.path,
+      WATCHDOG_USEC: "2000000",
+      VEND_AGENT_VEND_MS: "1500",
+    });
+    expect(await child.started, child.output.join("").slice(-2_000)).toBe(true);
+    expect(await waitFor(() => bridge.fleet.isOnline(machineId), child)).toBe(true);
+    await bridge.fleet.send(machineId, "unlock", { sessionId: "term", budgetMinor: 1_000, currency: "EUR" });
+    expect(await waitFor(() => active.named("unlocked").length > 0, child)).toBe(true);
+    child.select("A1");
+    // The motor turns (the ledger line is fsync'd before it does): now systemctl stop arrives.
+    expect(await waitFor(() => active.physicalVends().length === 1, child)).toBe(true);
+    const termAt = Date.now();
+    child.process.kill("SIGTERM");
+    const stopping = await standIn.waitFor("STOPPING", "1", 5_000);
+    expect(stopping.fields.STATUS).toBe("stopping (SIGTERM)");
+    const exit = await child.exited;
+    const stopMs = Date.now() - termAt;
+    expect(exit, child.output.join("").slice(-3_000)).toMatchObject({ code: 0 });
+    expect(stopMs).toBeLessThan(30_000); // TimeoutStopSec of systemd/vend-agent.service
+    console.info(`SIGTERM mid-vend -> exit 0 after ${stopMs} ms`);
+
+    // Nothing lost: the vend that was turning is reported delivered, exactly once, before the agent went away.
+    const started = active.named("vend-started");
+    expect(started).toHaveLength(1);
+    const vended = active.named("vended");
+    expect(vended.map((event) => event.payload.selection)).toEqual(["A1"]);
+    expect(vended[0]?.payload.vendId).toBe(started[0]?.payload.vendId);
+
+    // After a restart: no second vend, no duplicate event, the session ends once; the invariants of the crash tests.
+    const second = spawnAgent(active, {});
+    expect(await second.started, second.output.join("").slice(-2_000)).toBe(true);
+    await waitFor(() => bridge.fleet.isOnline(machineId), second);
+    second.closeAtMachine();
+    await waitFor(() => active.named("session-ended").length > 0, second, 5_000);
+    second.process.kill("SIGTERM");
+    expect(await second.exited).toMatchObject({ code: 0 });
+    expect(active.physicalVends()).toHaveLength(1);
+    active.checkInvariants();
+  });
+});
