@@ -1,0 +1,53 @@
+import type { CliCommand } from "../../platform/cli.ts";
+import { parseCommandArgs, UsageError } from "../../platform/cli.ts";
+import { ExitCode } from "../../platform/exit-codes.ts";
+import { loadAgentConfig } from "./agent-config.ts";
+import { type MqttCheckOptions, type MqttCheckReport, runMqttCheck } from "./mqtt-check.ts";
+
+const usage = "mqtt check [--config FILE] [--client-id ID] [--timeout-ms N] [--json]";
+
+/** `vend-agent mqtt check`: connect, auth, subscribe to its commands, ping round trip; reasons verbatim. */
+export function mqttCommand(check: (options: MqttCheckOptions) => Promise<MqttCheckReport> = runMqttCheck): CliCommand {
+  return {
+    name: "mqtt",
+    summary: "check the broker link with the agent's settings: connect, auth, subscribe, round-trip latency",
+    usage,
+    run: async ({ argv, out, env }) => {
+      const { values, positionals } = parseCommandArgs(argv, {
+        "client-id": { type: "string" },
+        "timeout-ms": { type: "string" },
+      });
+      if (positionals[0] !== "check" || positionals.length > 1) throw new UsageError("the only subcommand is 'check'");
+      const timeoutMs = values["timeout-ms"] === undefined ? 10_000 : Number(values["timeout-ms"]);
+      if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
+        throw new UsageError("--timeout-ms must be a positive whole number");
+      const loaded = loadAgentConfig(values, env, out);
+      if (!loaded.ok) return loaded.exitCode;
+      const { config } = loaded;
+      if (!values.json && values["client-id"] === undefined) {
+        out.error(
+          out.dim(
+            `note: connecting as ${config.machine.id}; a running agent with the same client id is disconnected for a moment and reconnects`,
+          ),
+        );
+      }
+      const report = await check({
+        mqtt: config.mqtt,
+        machineId: config.machine.id,
+        timeoutMs,
+        ...(values["client-id"] ? { clientId: values["client-id"] } : {}),
+      });
+      if (values.json) out.json(report);
+      else {
+        out.line(`broker ${report.url} as ${report.username} (client id ${report.clientId})`);
+        for (const step of report.steps) {
+          const timing = step.ms === undefined ? "" : ` (${step.ms} ms)`;
+          out.line(`[${step.ok ? out.ok("ok  ") : out.bad("FAIL")}] ${step.name.padEnd(10)} ${step.detail}${timing}`);
+          if (step.verbatim) out.line(`       ${"".padEnd(10)} broker/TLS said: ${step.verbatim}`);
+        }
+        out.line(report.ok ? `ok: round trip ${report.latencyMs} ms` : out.bad("the broker link does not work"));
+      }
+      return report.ok ? ExitCode.ok : ExitCode.failure;
+    },
+  };
+}

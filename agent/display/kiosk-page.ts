@@ -1,0 +1,144 @@
+/**
+ * The kiosk page: one self-contained HTML document (no build step, no external assets, no fonts to fetch) that shows
+ * the machine's current screen full-screen and follows it live over server-sent events. Chromium runs it in kiosk mode
+ * on the machine's HDMI or DSI screen; the demo embeds the same page once per machine (all URLs are relative, so it
+ * works under any path prefix).
+ *
+ * The server sends `screen` events: { screen, qrSvg, serverNow }. The QR arrives as a ready SVG (the page has no QR
+ * encoder), the countdown ticks locally from the deadline corrected by the server's clock. When the stream is lost the
+ * page stops showing the QR after a few seconds: a customer must not pay a machine that is not there.
+ */
+
+export interface KioskPageOptions {
+  /** Document title (the demo shows the machine id). */
+  title?: string;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[<>&"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+export function kioskPageHtml(options: KioskPageOptions = {}): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(options.title ?? "SEQR vending")}</title>
+<style>
+  :root { --ink: #111; --busy: #003c96; --success: #006e28; --error: #aa0000; --paper: #fff; }
+  * { box-sizing: border-box; }
+  html, body { margin: 0; height: 100%; background: var(--paper); color: var(--ink); overflow: hidden;
+    font-family: system-ui, "DejaVu Sans", "Liberation Sans", Arial, sans-serif; cursor: none; user-select: none; }
+  main { height: 100vh; display: flex; flex-direction: column; align-items: center; justify-content: center;
+    gap: 2.5vmin; padding: 3vmin; text-align: center; border-top: 1.5vmin solid var(--tone, var(--ink)); }
+  main[data-tone="busy"] { --tone: var(--busy); }
+  main[data-tone="success"] { --tone: var(--success); }
+  main[data-tone="error"] { --tone: var(--error); }
+  h1 { margin: 0; font-size: clamp(28px, 8vmin, 120px); line-height: 1.1; color: var(--tone, var(--ink)); }
+  #qr { display: none; width: min(62vh, 88vw); aspect-ratio: 1; background: #fff; }
+  #qr svg { width: 100%; height: 100%; display: block; }
+  main.has-qr #qr { display: block; }
+  main.has-qr h1 { font-size: clamp(24px, 6vmin, 90px); }
+  .lines p { margin: 0.4vmin 0; font-size: clamp(18px, 4.5vmin, 64px); }
+  #countdown { font-size: clamp(18px, 4vmin, 56px); font-variant-numeric: tabular-nums; color: var(--busy); }
+  #products { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(40vw, 320px), 1fr)); gap: 2vmin;
+    width: 100%; max-width: 1400px; }
+  #products button { font: inherit; font-size: clamp(18px, 3.8vmin, 48px); padding: 2vmin; border: 0.4vmin solid var(--ink);
+    border-radius: 2vmin; background: #f4f4f4; color: var(--ink); display: flex; justify-content: space-between; gap: 2vmin; }
+  #products button .sel { font-weight: bold; }
+  #products button span:last-child { white-space: nowrap; }
+  #done { font: inherit; font-size: clamp(16px, 3.5vmin, 40px); padding: 1.5vmin 5vmin; border-radius: 2vmin;
+    border: 0.4vmin solid var(--ink); background: var(--paper); }
+  footer { position: fixed; bottom: 1vmin; right: 2vmin; font-size: clamp(10px, 1.8vmin, 20px); color: #777; }
+  #offline { position: fixed; inset: 0; display: none; background: #fff; align-items: center; justify-content: center;
+    font-size: clamp(24px, 6vmin, 80px); color: var(--error); }
+  body.offline #offline { display: flex; }
+</style>
+</head>
+<body>
+<main id="screen" data-screen="starting" data-tone="busy">
+  <h1 id="title">Starting...</h1>
+  <div id="qr" role="img" aria-label="SEQR QR code"></div>
+  <div class="lines" id="lines"></div>
+  <div id="countdown" hidden></div>
+  <div id="products" hidden></div>
+  <button id="done" type="button" hidden>Done</button>
+</main>
+<footer id="footer"></footer>
+<div id="offline" role="alert">Out of service</div>
+<script>
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  let current = null;
+  let clockOffset = 0;
+  let offlineTimer = null;
+
+  function text(tag, value, className) {
+    const el = document.createElement(tag);
+    el.textContent = value;
+    if (className) el.className = className;
+    return el;
+  }
+
+  function post(path, body) {
+    // JSON content type: a cross-origin page cannot send it without a preflight this server never answers.
+    fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+      .catch(() => {});
+  }
+
+  function tick() {
+    if (!current || !current.countdown) return;
+    const left = Math.max(0, Math.ceil((current.countdown.deadline - (Date.now() + clockOffset)) / 1000));
+    $("countdown").textContent = left + " s left";
+  }
+
+  function render(message) {
+    const screen = message.screen;
+    current = screen;
+    clockOffset = message.serverNow - Date.now();
+    const main = $("screen");
+    main.dataset.screen = screen.name;
+    main.dataset.tone = screen.tone;
+    main.classList.toggle("has-qr", Boolean(message.qrSvg));
+    $("title").textContent = screen.title;
+    $("qr").innerHTML = message.qrSvg || "";
+    $("qr").dataset.payload = screen.qr ? screen.qr.payload : "";
+    $("lines").replaceChildren(...screen.lines.map((line) => text("p", line)));
+    $("countdown").hidden = !screen.countdown;
+    const products = screen.products || [];
+    $("products").hidden = products.length === 0;
+    $("products").replaceChildren(...products.map((product) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.selection = product.selection;
+      button.append(text("span", product.selection, "sel"), text("span", product.name), text("span", product.priceText));
+      button.addEventListener("click", () => post("select", { selection: product.selection }));
+      return button;
+    }));
+    $("done").hidden = screen.name !== "choose-product";
+    $("footer").textContent = screen.footer;
+    tick();
+  }
+
+  $("done").addEventListener("click", () => post("done", {}));
+  setInterval(tick, 250);
+
+  const source = new EventSource("events");
+  source.addEventListener("screen", (event) => render(JSON.parse(event.data)));
+  source.addEventListener("open", () => {
+    clearTimeout(offlineTimer);
+    offlineTimer = null;
+    document.body.classList.remove("offline");
+  });
+  source.addEventListener("error", () => {
+    // EventSource reconnects by itself; only a lasting loss hides the QR.
+    if (offlineTimer === null) offlineTimer = setTimeout(() => document.body.classList.add("offline"), 5000);
+  });
+})();
+</script>
+</body>
+</html>
+`;
+}

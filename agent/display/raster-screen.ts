@@ -1,0 +1,137 @@
+import { createQrMatrix, type QrMatrix } from "./qr.ts";
+import {
+  black,
+  createRaster,
+  drawQrInBox,
+  drawText,
+  fillRect,
+  type Raster,
+  type Rgb,
+  textHeight,
+  textWidth,
+  wrapText,
+} from "./raster.ts";
+import { type Screen, type ScreenTone, secondsLeft } from "./screens.ts";
+
+/**
+ * Lays a `Screen` out on a pixel raster for screens without a browser (SPI panels on the framebuffer, the PNG
+ * sticker): the QR as large as the screen allows beside (landscape) or above (portrait) the text, a coloured title,
+ * and the lines, products and countdown in bitmap type scaled to the screen.
+ */
+
+const toneColors: Record<ScreenTone, Rgb> = {
+  neutral: black,
+  busy: [0, 60, 150],
+  success: [0, 110, 40],
+  error: [170, 0, 0],
+};
+
+/** The lines of body text a screen shows under its title, countdown and products included. */
+export function bodyLines(screen: Screen, now: number): string[] {
+  const lines = [...screen.lines];
+  if (screen.countdown) lines.push(`${secondsLeft(screen.countdown.deadline, now)} s left`);
+  for (const product of screen.products ?? [])
+    lines.push(`${product.selection}  ${product.name}  ${product.priceText}`);
+  return lines;
+}
+
+function largestScale(texts: readonly string[], width: number, maxScale: number): number {
+  const longest = Math.max(1, ...texts.map((text) => textWidth(text, 1)));
+  return Math.max(1, Math.min(maxScale, Math.floor(width / longest)));
+}
+
+interface TextLine {
+  text: string;
+  scale: number;
+  color: Rgb;
+}
+
+/** Title and body at the largest scales whose wrapped lines fit the box, title larger than body. */
+function fitText(screen: Screen, width: number, height: number, now: number): { lines: TextLine[]; total: number } {
+  const body = bodyLines(screen, now);
+  let best: { lines: TextLine[]; total: number } | undefined;
+  for (let titleScale = Math.min(8, largestScale([screen.title], width, 8)); titleScale >= 1; titleScale--) {
+    const bodyScale = Math.max(1, Math.min(titleScale > 2 ? titleScale - 1 : titleScale, largestScale(body, width, 5)));
+    const lines: TextLine[] = [
+      ...wrapText(screen.title, width, titleScale).map((text) => ({
+        text,
+        scale: titleScale,
+        color: toneColors[screen.tone],
+      })),
+      ...body.flatMap((line) =>
+        wrapText(line, width, bodyScale).map((text) => ({ text, scale: bodyScale, color: black })),
+      ),
+    ];
+    const total =
+      lines.reduce((sum, line) => sum + textHeight(line.scale) + lineGap(line.scale), 0) + textHeight(bodyScale);
+    best = { lines, total };
+    if (total <= height) break;
+  }
+  return best ?? { lines: [], total: 0 };
+}
+
+function lineGap(scale: number): number {
+  return Math.max(2, scale * 3);
+}
+
+function drawTextBlock(
+  raster: Raster,
+  screen: Screen,
+  x: number,
+  y: number,
+  width: number,
+  height: number,
+  now: number,
+) {
+  const margin = Math.max(4, Math.floor(Math.min(width, height) / 30));
+  const footerHeight = textHeight(1) + margin;
+  const inner = width - 2 * margin;
+  const available = height - 2 * margin - footerHeight;
+  const { lines, total } = fitText(screen, inner, available, now);
+  // Centred vertically; the extra gap after the title is part of `total`.
+  let cursor = y + margin + Math.max(0, Math.floor((available - total) / 2));
+  lines.forEach((line, index) => {
+    if (cursor + textHeight(line.scale) > y + height - footerHeight) return;
+    drawText(
+      raster,
+      line.text,
+      x + margin + Math.max(0, Math.floor((inner - textWidth(line.text, line.scale)) / 2)),
+      cursor,
+      line.scale,
+      line.color,
+    );
+    cursor += textHeight(line.scale) + lineGap(line.scale);
+    const next = lines[index + 1];
+    if (next && next.scale !== line.scale && line.scale === lines[0]?.scale) cursor += textHeight(next.scale);
+  });
+  drawText(raster, screen.footer, x + margin, y + height - margin - textHeight(1), 1, [110, 110, 110]);
+}
+
+export interface RasterScreenOptions {
+  now: number;
+  /** Cache of the QR matrix by payload, so that a countdown redraw does not re-encode. */
+  qrFor?: (payload: string) => QrMatrix;
+}
+
+export function drawScreen(screen: Screen, width: number, height: number, options: RasterScreenOptions): Raster {
+  const raster = createRaster(width, height);
+  const qrFor = options.qrFor ?? ((payload: string) => createQrMatrix(payload));
+  fillRect(raster, 0, 0, width, Math.max(2, Math.floor(height / 60)), toneColors[screen.tone]);
+  if (!screen.qr) {
+    drawTextBlock(raster, screen, 0, 0, width, height, options.now);
+    return raster;
+  }
+  const matrix = qrFor(screen.qr.payload);
+  if (width >= height * 1.25) {
+    // Landscape: the QR on the left as tall as the screen (leaving the text at least 40% of the width).
+    const side = Math.min(height, Math.floor(width * 0.6));
+    drawQrInBox(raster, matrix, 0, Math.floor((height - side) / 2), side);
+    drawTextBlock(raster, screen, side, 0, width - side, height, options.now);
+  } else {
+    // Portrait or square: the QR on top, as wide as fits while leaving a quarter of the height to the text.
+    const side = Math.min(width, Math.floor(height * 0.75));
+    drawQrInBox(raster, matrix, Math.floor((width - side) / 2), 0, side);
+    drawTextBlock(raster, screen, 0, side, width, height - side, options.now);
+  }
+  return raster;
+}

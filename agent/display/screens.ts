@@ -1,0 +1,195 @@
+import { formatMinor } from "../../platform/money.ts";
+import type { Catalog } from "../../protocol/catalog.ts";
+import type { ScreenName } from "../../protocol/messages.ts";
+import { seqrQrPayload } from "./qr.ts";
+
+/**
+ * The screen model: a pure function from what the agent is doing (`DisplayState`) to what the customer sees
+ * (`Screen`). Renderers (kiosk page, framebuffer, terminal) only draw a `Screen`; none of them knows about sessions,
+ * so every renderer shows the same words and the same QR for the same state.
+ */
+
+/** What the agent core tells the display. Amounts are integer minor units. */
+export type DisplayState =
+  | { screen: "starting" }
+  | { screen: "idle" }
+  | { screen: "payment-pending"; amountMinor: number; currency: string }
+  | {
+      screen: "choose-product";
+      budgetLeftMinor: number;
+      currency: string;
+      /** Epoch ms at which the selection times out. */
+      deadline: number;
+      /** Selections that cannot be vended now (jammed slot, out of stock). */
+      unavailable?: readonly string[];
+    }
+  | { screen: "dispensing"; selection: string }
+  | { screen: "thank-you"; vendedTotalMinor: number; currency: string }
+  | { screen: "vend-failed"; selection?: string; detail?: string }
+  | { screen: "out-of-service"; reason: string };
+
+export interface ScreenContext {
+  machine: { id: string; merchantId: string; name?: string | undefined };
+  catalog: Catalog;
+  /** config display.idleText */
+  idleText: string;
+  /** Epoch ms, for the countdown. */
+  now: number;
+}
+
+export type ScreenTone = "neutral" | "busy" | "success" | "error";
+
+export interface ScreenProduct {
+  selection: string;
+  name: string;
+  priceMinor: number;
+  priceText: string;
+}
+
+export interface Screen {
+  name: ScreenName;
+  tone: ScreenTone;
+  /** The big line. */
+  title: string;
+  /** Smaller lines under it, in order. */
+  lines: string[];
+  /** The SEQR QR code to show, when the screen has one (idle). */
+  qr?: { payload: string };
+  /** The amount the screen is about, formatted for the customer ("2.00 EUR"). */
+  amount?: { minor: number; currency: string; text: string };
+  /** A selection countdown: renderers may tick it down locally between updates. */
+  countdown?: { deadline: number; secondsLeft: number };
+  /** Products the customer can choose (choose-product: those that fit the budget left). */
+  products?: ScreenProduct[];
+  /** Small print identifying the machine, for technicians and support calls. */
+  footer: string;
+}
+
+export function moneyText(minor: number, currency: string): string {
+  return `${formatMinor(minor, currency)} ${currency}`;
+}
+
+export function secondsLeft(deadline: number, now: number): number {
+  return Math.max(0, Math.ceil((deadline - now) / 1000));
+}
+
+export function describeScreen(state: DisplayState, context: ScreenContext): Screen {
+  const { machine, catalog } = context;
+  const footer = machine.name ? `${machine.name} - ${machine.id}` : `Machine ${machine.id}`;
+  switch (state.screen) {
+    case "starting":
+      return { name: "starting", tone: "busy", title: "Starting...", lines: ["One moment please"], footer };
+    case "idle":
+      return {
+        name: "idle",
+        tone: "neutral",
+        title: "Pay with SEQR",
+        lines: [context.idleText],
+        qr: { payload: seqrQrPayload(machine.merchantId, machine.id) },
+        footer,
+      };
+    case "payment-pending": {
+      const amount = {
+        minor: state.amountMinor,
+        currency: state.currency,
+        text: moneyText(state.amountMinor, state.currency),
+      };
+      return {
+        name: "payment-pending",
+        tone: "busy",
+        title: "Confirm in your SEQR app",
+        lines: [`Reserving up to ${amount.text}`, "You only pay for what you take"],
+        amount,
+        footer,
+      };
+    }
+    case "choose-product": {
+      const unavailable = new Set(state.unavailable ?? []);
+      const products = Object.entries(catalog.products)
+        .filter(([selection, item]) => item.priceMinor <= state.budgetLeftMinor && !unavailable.has(selection))
+        .map(([selection, item]) => ({
+          selection,
+          name: item.name,
+          priceMinor: item.priceMinor,
+          priceText: moneyText(item.priceMinor, catalog.currency),
+        }))
+        .sort((a, b) => a.selection.localeCompare(b.selection, "en", { numeric: true }));
+      const amount = {
+        minor: state.budgetLeftMinor,
+        currency: state.currency,
+        text: moneyText(state.budgetLeftMinor, state.currency),
+      };
+      return {
+        name: "choose-product",
+        tone: "neutral",
+        title: "Choose your product",
+        lines: [products.length > 0 ? `Up to ${amount.text}` : `${amount.text} left: nothing fits`],
+        amount,
+        countdown: { deadline: state.deadline, secondsLeft: secondsLeft(state.deadline, context.now) },
+        products,
+        footer,
+      };
+    }
+    case "dispensing": {
+      const item = catalog.products[state.selection];
+      return {
+        name: "dispensing",
+        tone: "busy",
+        title: "Dispensing...",
+        lines: [item ? `${state.selection}: ${item.name}` : `Selection ${state.selection}`, "Please wait"],
+        footer,
+      };
+    }
+    case "thank-you": {
+      const amount = {
+        minor: state.vendedTotalMinor,
+        currency: state.currency,
+        text: moneyText(state.vendedTotalMinor, state.currency),
+      };
+      return {
+        name: "thank-you",
+        tone: "success",
+        title: "Thank you!",
+        lines:
+          state.vendedTotalMinor > 0
+            ? [`You paid ${amount.text}`, "Please take your product"]
+            : ["Nothing was charged"],
+        amount,
+        footer,
+      };
+    }
+    case "vend-failed":
+      return {
+        name: "vend-failed",
+        tone: "error",
+        title: "Sorry, the vend failed",
+        lines: ["You have not been charged", ...(state.detail ? [state.detail] : [])],
+        footer,
+      };
+    case "out-of-service":
+      return { name: "out-of-service", tone: "error", title: "Out of service", lines: [state.reason], footer };
+  }
+}
+
+/**
+ * What the agent core drives. `show` replaces whatever is on screen; renderers may finish asynchronously but must never
+ * throw for a drawing problem that the next `show` could fix (they log it). `close` frees the screen's resources.
+ */
+export interface Display {
+  show(screen: Screen): void | Promise<void>;
+  close(): void | Promise<void>;
+}
+
+/** A display that draws nowhere (config display.renderer: none), for headless machines and tests. */
+export function createNullDisplay(): Display & { readonly current: Screen | undefined } {
+  let current: Screen | undefined;
+  return {
+    get current() {
+      return current;
+    },
+    show: (screen) => {
+      current = screen;
+    },
+    close: () => {},
+  };
+}
