@@ -1,10 +1,21 @@
 #!/usr/bin/env node
 import { loadOrReport } from "../config/cli.ts";
-import { bridgeConfigSpec } from "../config/schema/bridge.ts";
+import { type BridgeConfig, bridgeConfigSpec } from "../config/schema/bridge.ts";
 import { type CliCommand, parseCommandArgs, runCli } from "../platform/cli.ts";
-import { ExitCode } from "../platform/exit-codes.ts";
-import { createLogger } from "../platform/logger.ts";
+import { systemClock } from "../platform/clock.ts";
+import { ExitCode, type ExitCodeValue } from "../platform/exit-codes.ts";
+import { createLogger, type Logger } from "../platform/logger.ts";
+import { redactUrlCredentials } from "../platform/redact.ts";
+import { createBridgeApp } from "./bridge-app.ts";
+import { type EmbeddedBroker, startEmbeddedBroker } from "./broker/embedded-broker.ts";
+import { bridgeMqttPassword, embeddedBrokerOptionsFromConfig } from "./broker/from-config.ts";
 import { bridgeToolCommands } from "./cli/commands.ts";
+import { fleetConnectionFromConfig } from "./fleet/connection-from-config.ts";
+import { MqttFleetLink } from "./fleet/mqtt-fleet-link.ts";
+import { MachineRegistry } from "./registry/machine-registry.ts";
+import { SeqrSoapClient } from "./seqr/soap-client.ts";
+import { openStore } from "./store/open-store.ts";
+import type { Store } from "./store/store.ts";
 
 /** vend-bridge: the composition root. `run` wires the parts of the bridge; the other commands are operator tools. */
 const runCommand: CliCommand = {
@@ -20,9 +31,94 @@ const runCommand: CliCommand = {
     );
     if (!loaded.ok) return loaded.exitCode;
     const logger = createLogger({ name: "vend-bridge", level: loaded.config.log.level });
-    logger.error("the bridge's server is not built yet (issue 4); only the operator commands work");
-    return ExitCode.software;
+    return runBridge(loaded.config, logger);
   },
 };
+
+/**
+ * config -> logger -> store -> registry -> broker (embedded) + fleet link -> SEQR client -> orchestrator, outbox and
+ * HTTP server. SIGTERM/SIGINT: stop taking requests, let those in flight and the outbox pass finish, then close the
+ * fleet link, the broker and the store, in that order. Open purchases resume from the store at the next start.
+ */
+async function runBridge(config: BridgeConfig, logger: Logger): Promise<ExitCodeValue> {
+  let store: Store;
+  try {
+    ({ store } = await openStore(config.store.url));
+  } catch (error) {
+    logger.fatal({ err: error, store: redactUrlCredentials(config.store.url) }, "cannot open the store");
+    return ExitCode.unavailable;
+  }
+  const clock = systemClock;
+  const registry = new MachineRegistry({ machines: config.machines, store, clock });
+  const bridgePassword = bridgeMqttPassword(config);
+  let broker: EmbeddedBroker | undefined;
+  let fleet: MqttFleetLink | undefined;
+  let stopApp: (() => Promise<void>) | undefined;
+  const closeAll = async () => {
+    await stopApp?.().catch((error: unknown) => logger.error({ err: error }, "stopping the HTTP side failed"));
+    await fleet?.stop().catch((error: unknown) => logger.error({ err: error }, "stopping the fleet link failed"));
+    await broker?.close().catch((error: unknown) => logger.error({ err: error }, "stopping the broker failed"));
+    await store.close().catch((error: unknown) => logger.error({ err: error }, "closing the store failed"));
+  };
+  try {
+    if (config.broker.mode === "embedded") {
+      broker = await startEmbeddedBroker(
+        embeddedBrokerOptionsFromConfig(config, { credentials: registry, bridgePassword, logger }),
+      );
+    }
+    fleet = new MqttFleetLink({
+      ...fleetConnectionFromConfig(config, bridgePassword, broker),
+      keys: registry,
+      commandTtlMs: config.timeouts.commandTtlMs,
+      logger,
+      clock,
+    });
+    const seqr = new SeqrSoapClient({
+      endpointUrl: config.seqr.endpointUrl,
+      terminalId: config.seqr.terminalId,
+      password: config.seqr.password,
+      clientId: config.seqr.clientId,
+      channel: config.seqr.channel,
+      requestTimeoutMs: config.seqr.requestTimeoutMs,
+      logger,
+      clock,
+    });
+    const app = createBridgeApp({ config, store, seqr, fleet, clock, logger, registry });
+    stopApp = () => app.stop();
+    // Handlers first, then the link: no event arrives before the orchestrator listens.
+    await app.start();
+    await fleet.start();
+    logger.info(
+      {
+        http: app.http.url,
+        store: store.dialect,
+        broker: config.broker.mode,
+        publicBaseUrl: config.http.publicBaseUrl,
+      },
+      "bridge running",
+    );
+  } catch (error) {
+    logger.fatal({ err: error }, "the bridge could not start");
+    await closeAll();
+    return ExitCode.unavailable;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+  logger.info({ signal }, "stopping: no new requests, draining");
+  // A second signal, or a drain that hangs, ends the process anyway; the store keeps every purchase for the restart.
+  const force = setTimeout(() => {
+    logger.error("drain took too long; exiting");
+    process.exit(ExitCode.software);
+  }, 20_000);
+  force.unref();
+  process.once("SIGTERM", () => process.exit(ExitCode.software));
+  process.once("SIGINT", () => process.exit(ExitCode.software));
+  await closeAll();
+  clearTimeout(force);
+  logger.info("stopped");
+  return ExitCode.ok;
+}
 
 process.exitCode = await runCli("vend-bridge", [runCommand, ...bridgeToolCommands], process.argv.slice(2));

@@ -1,0 +1,121 @@
+import type { BridgeConfig } from "../config/schema/bridge.ts";
+import type { Clock } from "../platform/clock.ts";
+import type { Logger } from "../platform/logger.ts";
+import type { FleetLink } from "./fleet/fleet-link.ts";
+import { BridgeMetrics } from "./http/metrics.ts";
+import { BridgeHttpServer } from "./http/server.ts";
+import { OutboxWorker } from "./outbox/outbox-worker.ts";
+import { seqrCallHandlers } from "./outbox/seqr-calls.ts";
+import { PurchaseOrchestrator } from "./purchase/orchestrator.ts";
+import { MachineRegistry } from "./registry/machine-registry.ts";
+import type { SeqrApi } from "./seqr/seqr-api.ts";
+import type { Store } from "./store/store.ts";
+
+/**
+ * The bridge's purchase side wired together: registry, metrics, orchestrator, outbox worker and HTTP server over a
+ * given store, SEQR client and fleet link. main.ts builds those three from the configuration; tests and benchmarks
+ * hand in fakes or the sandbox. The store, SEQR client and fleet link stay owned by the caller.
+ */
+export interface BridgeAppDeps {
+  config: BridgeConfig;
+  store: Store;
+  seqr: SeqrApi;
+  fleet: FleetLink;
+  clock: Clock;
+  logger: Logger;
+  registry?: MachineRegistry;
+  outbox?: { pollIntervalMs?: number; backoff?: { baseMs: number; maxMs: number } };
+  /** Process metrics (CPU, heap) on /metrics; tests switch them off. */
+  defaultMetrics?: boolean;
+}
+
+export interface BridgeApp {
+  registry: MachineRegistry;
+  metrics: BridgeMetrics;
+  orchestrator: PurchaseOrchestrator;
+  outbox: OutboxWorker;
+  http: BridgeHttpServer;
+  /** Resumes open purchases, starts the outbox and listens. The fleet link is started by the caller, after this. */
+  start(): Promise<void>;
+  /** Graceful stop: no new requests, requests and checks in flight finish, timers stop, the outbox pass ends. */
+  stop(): Promise<void>;
+}
+
+export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
+  const { config, store, fleet, clock, logger } = deps;
+  const registry = deps.registry ?? new MachineRegistry({ machines: config.machines, store, clock });
+  const metrics = new BridgeMetrics({
+    machinesOnline: () => fleet.onlineCount(),
+    ...(deps.defaultMetrics !== undefined ? { defaultMetrics: deps.defaultMetrics } : {}),
+  });
+  const seqr = metrics.instrumentSeqr(deps.seqr);
+  const notificationUrl = (secret: string) => `${config.http.publicBaseUrl.replace(/\/+$/, "")}/notify/${secret}`;
+  const outbox = new OutboxWorker({
+    store,
+    clock,
+    logger,
+    handlers: seqrCallHandlers({
+      seqr,
+      store,
+      notificationUrl: (purchase) => notificationUrl(purchase.notifySecret),
+      commitReservationTimeoutSeconds: config.seqr.commitReservationTimeoutSeconds,
+      onClosed: (outcome) => metrics.sessions.inc({ outcome }),
+    }),
+    leaseMs: config.seqr.requestTimeoutMs * 3 + 5_000,
+    ...(deps.outbox?.pollIntervalMs !== undefined ? { pollIntervalMs: deps.outbox.pollIntervalMs } : {}),
+    ...(deps.outbox?.backoff ? { backoff: deps.outbox.backoff } : {}),
+    onSettled: (item, outcome) => metrics.outboxSettled.inc({ kind: item.kind, result: outcome.result }),
+  });
+  const orchestrator = new PurchaseOrchestrator(
+    {
+      store,
+      seqr,
+      fleet,
+      machines: registry,
+      clock,
+      logger,
+      outbox,
+      observer: {
+        createPurchase: (result) => metrics.createPurchase.inc({ result }),
+        sessionClosed: (outcome) => metrics.sessions.inc({ outcome }),
+      },
+    },
+    {
+      publicBaseUrl: config.http.publicBaseUrl,
+      commitReservationTimeoutSeconds: config.seqr.commitReservationTimeoutSeconds,
+      seqrCallTimeoutMs: config.seqr.requestTimeoutMs,
+      timeouts: config.timeouts,
+      keepMsisdn: config.store.keepMsisdn,
+    },
+  );
+  const purchases = orchestrator;
+  const http = new BridgeHttpServer({
+    http: config.http,
+    callerAuth: config.callerAuth,
+    purchases,
+    metrics,
+    health: async () => {
+      await store.ping();
+      return { machinesOnline: fleet.onlineCount() };
+    },
+    logger,
+    now: () => clock.now(),
+  });
+  return {
+    registry,
+    metrics,
+    orchestrator: purchases,
+    outbox,
+    http,
+    async start() {
+      await purchases.start();
+      outbox.start();
+      await http.listen();
+    },
+    async stop() {
+      await http.close();
+      await purchases.stop();
+      await outbox.stop();
+    },
+  };
+}

@@ -1,0 +1,44 @@
+import { z } from "zod";
+import { tokenId } from "../../config/field.ts";
+import type { PurchaseRequest } from "../purchase/orchestrator.ts";
+
+/**
+ * The createPurchase body in every spelling SEQR has published (seqr-protocol.md §3): the seed's
+ * `{token, amount: 20.00, currency, msisdn}`, UPS-17/18's `{reservationToken, reservationAmount: "20.00"}` and the
+ * prose's `purchaseToken`. Unknown extra fields are ignored (SEQR may add some); wrong types are refused.
+ */
+const amountValue = z.union([z.number(), z.string().max(32)]);
+const tokenValue = z.string().max(128);
+
+const body = z.looseObject({
+  token: tokenValue.optional(),
+  reservationToken: tokenValue.optional(),
+  purchaseToken: tokenValue.optional(),
+  amount: amountValue.optional(),
+  reservationAmount: amountValue.optional(),
+  currency: z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as EUR"),
+  msisdn: z
+    .union([z.string().regex(/^\+?[0-9]{4,20}$/, "must be digits"), z.number().int().nonnegative()])
+    .nullable()
+    .optional(),
+});
+
+export type ParsedCreatePurchase = { ok: true; request: PurchaseRequest } | { ok: false; error: string };
+
+export function parseCreatePurchase(json: unknown): ParsedCreatePurchase {
+  const parsed = body.safeParse(json);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      error: parsed.error.issues.map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`).join("; "),
+    };
+  }
+  const value = parsed.data;
+  const token = value.token ?? value.reservationToken ?? value.purchaseToken;
+  if (token === undefined) return { ok: false, error: "token: required (token, reservationToken or purchaseToken)" };
+  if (!tokenId.safeParse(token).success) return { ok: false, error: "token: not a machine token" };
+  const amount = value.amount ?? value.reservationAmount;
+  if (amount === undefined) return { ok: false, error: "amount: required (amount or reservationAmount)" };
+  const msisdn = value.msisdn === undefined || value.msisdn === null ? null : String(value.msisdn).replace(/^\+/, "");
+  return { ok: true, request: { token, amount, currency: value.currency, msisdn } };
+}

@@ -1,0 +1,219 @@
+import { vendedInvoice } from "../purchase/invoice.ts";
+import { CallTimeoutError } from "../purchase/with-timeout.ts";
+import type { SeqrApi } from "../seqr/seqr-api.ts";
+import { SeqrError, SeqrResultError } from "../seqr/seqr-errors.ts";
+import type { OutboxItem, Purchase, StoreOps, VendRecord } from "../store/store.ts";
+import type { OutboxAttempt, OutboxHandler } from "./outbox-worker.ts";
+
+/**
+ * What each outbox row does at SEQR, and what its success or final failure does to the purchase.
+ * seqr-protocol.md §4, §7, §9: cancelInvoice treats 95 (already cancelled) as done; commitReservation is never
+ * repeated blindly after an outcome-unknown failure: getPaymentStatus says whether it went through (PAID).
+ */
+
+const resultCodes = {
+  cannotCancelPaid: 50,
+  alreadyCancelled: 95,
+  notReserved: 96,
+  expired: 58,
+  invalidReference: 54,
+} as const;
+
+export interface SeqrCallContext {
+  seqr: SeqrApi;
+  /** Where the vends are read from when the invoice rows are built. */
+  store: Pick<StoreOps, "listVends">;
+  /** The notification URL of a purchase (kept on updateInvoice). */
+  notificationUrl(purchase: Purchase): string;
+  commitReservationTimeoutSeconds: number;
+  /** A purchase reached a final state through the outbox (metrics). */
+  onClosed?(outcome: "committed" | "failed"): void;
+}
+
+/** Whether SEQR may have acted on a failed call (a timeout, a lost connection, a server fault). */
+export function outcomeUnknown(error: unknown): boolean {
+  if (error instanceof SeqrError) return error.outcomeUnknown;
+  if (error instanceof CallTimeoutError) return true;
+  // Anything else (a bug, an unexpected error type) is treated with the same caution.
+  return true;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function failure(error: unknown): OutboxAttempt {
+  if (error instanceof SeqrResultError && !error.transient) {
+    return { result: "retry", error: describe(error), outcomeUnknown: false };
+  }
+  return { result: "retry", error: describe(error), outcomeUnknown: outcomeUnknown(error) };
+}
+
+export function seqrCallHandlers(context: SeqrCallContext): Record<OutboxItem["kind"], OutboxHandler> {
+  const { seqr } = context;
+
+  const updateInvoice: OutboxHandler = {
+    // The rows are what the customer sees; the money is in the commit, which must not wait for ever behind them.
+    maxAttempts: 5,
+    async attempt(_item, purchase) {
+      if (!purchase.invoiceReference) return { result: "give-up", error: "no invoice reference" };
+      // Rows are read now, not when the row was queued: the latest vends are always what is sent.
+      const vends = await storeVends(purchase);
+      try {
+        await seqr.updateInvoice(
+          purchase.invoiceReference,
+          vendedInvoice(purchase, vends, {
+            notificationUrl: context.notificationUrl(purchase),
+            commitReservationTimeoutSeconds: context.commitReservationTimeoutSeconds,
+          }),
+        );
+        return { result: "done" };
+      } catch (error) {
+        if (error instanceof SeqrResultError && [11, 49, 54].includes(error.resultCode)) {
+          return { result: "give-up", error: describe(error) };
+        }
+        return failure(error);
+      }
+    },
+    async settled(tx, item, purchase, outcome, at) {
+      if (outcome.result !== "done") {
+        await tx.flagReconciliation(purchase.sessionId, "invoice-rows-not-updated", at, { error: errorOf(outcome) });
+      } else {
+        await tx.appendAudit(audit(purchase, item, "invoice-updated", at));
+      }
+    },
+  };
+
+  const commitReservation: OutboxHandler = {
+    async attempt(item, purchase) {
+      const amountMinor = Number(item.payload.amountMinor);
+      const currency = String(item.payload.currency);
+      if (!purchase.invoiceReference) return { result: "give-up", error: "no invoice reference" };
+      if (!Number.isSafeInteger(amountMinor) || amountMinor <= 0 || amountMinor > purchase.amountMinor) {
+        // Design §4.3: never commit more than was reserved. Refuse rather than send.
+        return {
+          result: "give-up",
+          error: `refused to commit ${amountMinor} of a ${purchase.amountMinor} reservation`,
+        };
+      }
+      if (item.outcomeUnknown) {
+        // The last attempt may have gone through: ask SEQR before repeating it.
+        const known = await settledByStatus(purchase.invoiceReference);
+        if (known) return known;
+      }
+      try {
+        const committed = await seqr.commitReservation(purchase.invoiceReference, { minor: amountMinor, currency });
+        return { result: "done", detail: committed.ersReference ? { ersReference: committed.ersReference } : {} };
+      } catch (error) {
+        if (error instanceof SeqrResultError && error.resultCode === resultCodes.notReserved) {
+          return (await settledByStatus(purchase.invoiceReference)) ?? failure(error);
+        }
+        if (error instanceof SeqrResultError && !error.transient) {
+          // Expired (58), amount rejected (11), invalid data (49), unknown reference (54): repeating will not help.
+          return { result: "give-up", error: describe(error) };
+        }
+        return failure(error);
+      }
+    },
+    async settled(tx, item, purchase, outcome, at) {
+      if (outcome.result === "done") {
+        const committed = await tx.transition(
+          purchase.sessionId,
+          ["committing"],
+          "committed",
+          {},
+          {
+            reason: "reservation-committed",
+            detail: { billedMinor: purchase.billedMinor, ...(outcome.detail ?? {}) },
+            at,
+          },
+        );
+        if (committed) context.onClosed?.("committed");
+        return;
+      }
+      const failed = await tx.transition(
+        purchase.sessionId,
+        ["committing"],
+        "failed",
+        {},
+        {
+          reason: "commit-failed",
+          detail: { error: errorOf(outcome), kind: item.kind },
+          at,
+        },
+      );
+      await tx.flagReconciliation(purchase.sessionId, "commit-failed", at, { error: errorOf(outcome) });
+      if (failed) context.onClosed?.("failed");
+    },
+  };
+
+  /** getPaymentStatus after an uncertain commit: PAID = it went through; gone = nothing to commit; else unknown. */
+  async function settledByStatus(invoiceReference: string): Promise<OutboxAttempt | undefined> {
+    try {
+      const status = await seqr.getPaymentStatus(invoiceReference, 0);
+      if (status.status === "PAID") {
+        return {
+          result: "done",
+          detail: {
+            confirmedBy: "getPaymentStatus",
+            ...(status.ersReference ? { ersReference: status.ersReference } : {}),
+          },
+        };
+      }
+      if (status.status === "RESERVED") return undefined;
+      if (status.status === "CANCELED" || status.status === "EXPIRED" || status.status === "FAILED") {
+        return { result: "give-up", error: `reservation is ${status.status}` };
+      }
+      return { result: "later", error: `status ${status.status}` };
+    } catch (error) {
+      return { result: "retry", error: `status check before commit: ${describe(error)}`, outcomeUnknown: true };
+    }
+  }
+
+  const cancelInvoice: OutboxHandler = {
+    async attempt(_item, purchase) {
+      if (!purchase.invoiceReference) return { result: "done" };
+      try {
+        await seqr.cancelInvoice(purchase.invoiceReference);
+        return { result: "done" };
+      } catch (error) {
+        if (error instanceof SeqrResultError) {
+          if (error.resultCode === resultCodes.alreadyCancelled) return { result: "done", detail: { already: true } };
+          if (error.resultCode === resultCodes.cannotCancelPaid || error.resultCode === resultCodes.invalidReference) {
+            return { result: "give-up", error: describe(error) };
+          }
+        }
+        return failure(error);
+      }
+    },
+    async settled(tx, item, purchase, outcome, at) {
+      if (outcome.result === "done") {
+        await tx.appendAudit(audit(purchase, item, "invoice-cancelled", at));
+        return;
+      }
+      await tx.flagReconciliation(purchase.sessionId, "cancel-failed", at, { error: errorOf(outcome) });
+    },
+  };
+
+  function storeVends(purchase: Purchase): Promise<VendRecord[]> {
+    return context.store.listVends(purchase.sessionId);
+  }
+
+  return { updateInvoice, commitReservation, cancelInvoice };
+}
+
+function errorOf(outcome: OutboxAttempt): string {
+  return "error" in outcome ? outcome.error : "";
+}
+
+function audit(purchase: Purchase, item: OutboxItem, reason: string, at: number) {
+  return {
+    sessionId: purchase.sessionId,
+    machineId: purchase.machineId,
+    fromState: purchase.state,
+    toState: purchase.state,
+    reason,
+    detail: { outboxId: item.id, attempts: item.attempts + 1 },
+    at,
+  };
+}

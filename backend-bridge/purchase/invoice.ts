@@ -1,0 +1,70 @@
+import type { Invoice, InvoiceRow } from "../seqr/seqr-api.ts";
+import type { Purchase, VendRecord } from "../store/store.ts";
+
+/**
+ * The invoices the bridge sends for a purchase. sendInvoice reserves the customer's maximum; each updateInvoice
+ * replaces the rows with what was actually vended (one row per product and price) and the new total, which is exactly
+ * what commitReservation then takes.
+ */
+
+export interface InvoiceContext {
+  notificationUrl: string;
+  commitReservationTimeoutSeconds: number;
+}
+
+function baseInvoice(purchase: Purchase, context: InvoiceContext): Omit<Invoice, "rows" | "total"> {
+  return {
+    paymentMode: "RESERVATION_REQUIRED_PRELIMINARY_AMOUNT",
+    title: `Vending ${purchase.machineId}`,
+    clientInvoiceId: purchase.sessionId,
+    cashierId: purchase.machineId,
+    notificationUrl: context.notificationUrl,
+    commitReservationTimeoutSeconds: context.commitReservationTimeoutSeconds,
+  };
+}
+
+/** sendInvoice: one "Reservation" row for the offered maximum. */
+export function reservationInvoice(purchase: Purchase, context: InvoiceContext): Invoice {
+  const total = { minor: purchase.amountMinor, currency: purchase.currency };
+  return {
+    ...baseInvoice(purchase, context),
+    rows: [{ description: "Reservation", quantity: 1, total }],
+    total,
+  };
+}
+
+/** The vends that are billed: confirmed (`vended`) and in the purchase's currency. */
+export function billableVends(purchase: Purchase, vends: readonly VendRecord[]): VendRecord[] {
+  return vends.filter((vend) => vend.outcome === "vended" && vend.currency === purchase.currency);
+}
+
+export function sumMinor(vends: readonly VendRecord[]): number {
+  return vends.reduce((sum, vend) => sum + vend.priceMinor, 0);
+}
+
+/** updateInvoice: the vended products, grouped by SKU and unit price, with the new total. */
+export function vendedInvoice(purchase: Purchase, vends: readonly VendRecord[], context: InvoiceContext): Invoice {
+  const groups = new Map<string, { vend: VendRecord; quantity: number }>();
+  for (const vend of billableVends(purchase, vends)) {
+    const key = `${vend.sku ?? vend.selection}\u0000${vend.priceMinor}`;
+    const group = groups.get(key);
+    if (group) group.quantity += 1;
+    else groups.set(key, { vend, quantity: 1 });
+  }
+  const currency = purchase.currency;
+  const rows: InvoiceRow[] = [...groups.values()].map(({ vend, quantity }) => ({
+    description: vend.name ?? `Selection ${vend.selection}`,
+    ...(vend.sku ? { sku: vend.sku } : {}),
+    quantity,
+    unitPrice: { minor: vend.priceMinor, currency },
+    total: { minor: vend.priceMinor * quantity, currency },
+  }));
+  let totalMinor = rows.reduce((sum, row) => sum + row.total.minor, 0);
+  if (totalMinor > purchase.amountMinor) {
+    // Never bill above the reservation (design §4.3): a balancing row, as SEQR allows, brings the total back to it.
+    const excess = totalMinor - purchase.amountMinor;
+    rows.push({ description: "Above the reservation, not charged", quantity: 1, total: { minor: -excess, currency } });
+    totalMinor = purchase.amountMinor;
+  }
+  return { ...baseInvoice(purchase, context), rows, total: { minor: totalMinor, currency } };
+}

@@ -1,0 +1,969 @@
+import type { Clock } from "../../platform/clock.ts";
+import type { Logger } from "../../platform/logger.ts";
+import { parseDecimalToMinor } from "../../platform/money.ts";
+import { maskMsisdn } from "../../platform/redact.ts";
+import { cheapestPriceMinor } from "../../protocol/catalog.ts";
+import type { EventPayload } from "../../protocol/messages.ts";
+import type { FleetEvent, FleetLink } from "../fleet/fleet-link.ts";
+import type { RegisteredMachine } from "../registry/machine-registry.ts";
+import type { PaymentStatus, SeqrApi } from "../seqr/seqr-api.ts";
+import { machineHoldingStates } from "../store/migrations.ts";
+import type { Purchase, PurchaseChanges, PurchaseState, Store, StoreOps } from "../store/store.ts";
+import { newNotifySecret, newSessionId, unlockCommandIdFor } from "./ids.ts";
+import { billableVends, reservationInvoice, sumMinor } from "./invoice.ts";
+import { KeyedLock } from "./keyed-lock.ts";
+import { SessionTimers } from "./session-timers.ts";
+import { withTimeout } from "./with-timeout.ts";
+
+/**
+ * The purchase orchestrator: one state machine per purchase, driven by createPurchase, SEQR notifications, status
+ * polling, fleet events and timers.
+ *
+ *   claimed -> invoiced -> reserved -> unlocked -> vending -> committing -> committed
+ *                 \            \           \__________\______> cancelled (nothing vended: cancelInvoice)
+ *                  \____________\______________________________> cancelled / failed
+ *
+ * Every transition is written to the store (with its audit entry, and with the outbox rows of the SEQR calls it
+ * requires) before anything is sent to SEQR or to the machine. Transitions are conditional on the current state, so a
+ * duplicate, late or concurrent input changes nothing.
+ */
+
+export const createPurchaseErrorCodes = [
+  "DEVICE_UNAVAILABLE",
+  "INSUFFICIENT_FUNDS",
+  "DEVICE_IN_USE",
+  "INVOICING_ERROR",
+  "SYSTEM_ERROR",
+] as const;
+export type CreatePurchaseErrorCode = (typeof createPurchaseErrorCodes)[number];
+export type CreatePurchaseResult = { invoiceReferenceId: string } | { errorCode: CreatePurchaseErrorCode };
+
+/** A createPurchase request with its field spellings normalised (see http/create-purchase-request.ts). */
+export interface PurchaseRequest {
+  token: string;
+  /** The offered maximum as the caller wrote it ("20.00" or 20). */
+  amount: string | number;
+  currency: string;
+  msisdn: string | null;
+}
+
+export interface OrchestratorSettings {
+  /** Notification URLs are `<publicBaseUrl>/notify/<secret>`. */
+  publicBaseUrl: string;
+  commitReservationTimeoutSeconds: number;
+  /** Upper bound of one SEQR call awaited inside a request (sendInvoice) or a status check. */
+  seqrCallTimeoutMs: number;
+  timeouts: {
+    paymentConfirmMs: number;
+    unlockAckMs: number;
+    statusPollIntervalMs: number;
+    sessionMaxMs: number;
+    commandTtlMs: number;
+  };
+  keepMsisdn: boolean;
+  /** How long a notification keeps retrying getPaymentStatus (SEQR's 20-second rule). Default 15 s. */
+  notificationWindowMs?: number;
+}
+
+export interface MachineLookup {
+  get(machineId: string): Promise<RegisteredMachine | undefined>;
+}
+
+export interface PurchaseObserver {
+  createPurchase?(result: string): void;
+  sessionClosed?(outcome: "committed" | "cancelled" | "failed"): void;
+}
+
+export interface OrchestratorDeps {
+  store: Store;
+  seqr: SeqrApi;
+  fleet: FleetLink;
+  machines: MachineLookup;
+  clock: Clock;
+  logger: Logger;
+  /** Nudges the outbox worker after a transition enqueued a SEQR call. */
+  outbox: { kick(): void };
+  observer?: PurchaseObserver;
+}
+
+type AfterCommit = () => Promise<void> | void;
+
+const holding: readonly PurchaseState[] = machineHoldingStates;
+const machineOpen: readonly PurchaseState[] = ["reserved", "unlocked", "vending"];
+
+export class PurchaseOrchestrator {
+  readonly #store: Store;
+  readonly #seqr: SeqrApi;
+  readonly #fleet: FleetLink;
+  readonly #machines: MachineLookup;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #outbox: { kick(): void };
+  readonly #observer: PurchaseObserver;
+  readonly #settings: OrchestratorSettings;
+  readonly #locks = new KeyedLock();
+  readonly #timers: SessionTimers;
+  readonly #statusChecks = new Map<string, Promise<void>>();
+  readonly #background = new Set<Promise<unknown>>();
+  #stopped = false;
+
+  constructor(deps: OrchestratorDeps, settings: OrchestratorSettings) {
+    this.#store = deps.store;
+    this.#seqr = deps.seqr;
+    this.#fleet = deps.fleet;
+    this.#machines = deps.machines;
+    this.#clock = deps.clock;
+    this.#log = deps.logger.child({ module: "purchase" });
+    this.#outbox = deps.outbox;
+    this.#observer = deps.observer ?? {};
+    this.#settings = settings;
+    this.#timers = new SessionTimers(deps.clock);
+  }
+
+  // ------------------------------------------------------------------------------------------------ lifecycle
+
+  /** Subscribes to the fleet and resumes every open purchase from the store (after a restart). */
+  async start(): Promise<void> {
+    this.#fleet.onEvent((event) => this.handleEvent(event));
+    this.#fleet.onAvailability((machineId, availability) => {
+      if (availability.state !== "online") return;
+      // A machine that comes back online is given another chance after an unacknowledged unlock or a fault.
+      this.#spawn(this.#store.clearMachineUnavailable(machineId), "clear machine flag");
+    });
+    for (const purchase of await this.#store.listOpenPurchases()) await this.#resume(purchase);
+  }
+
+  /** Stops timers and waits for the work in flight. The store stays open (the caller owns it). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#timers.clearAll();
+    await Promise.allSettled([...this.#statusChecks.values(), ...this.#background]);
+    await this.#locks.idle();
+    this.#timers.clearAll();
+  }
+
+  get timersPending(): number {
+    return this.#timers.size;
+  }
+
+  async #resume(purchase: Purchase): Promise<void> {
+    const { sessionId } = purchase;
+    const now = this.#clock.now();
+    this.#log.info({ sessionId, state: purchase.state }, "resuming purchase");
+    switch (purchase.state) {
+      case "claimed":
+        // Maybe another instance is inside sendInvoice right now: only a claim older than any call is stale.
+        this.#timers.setAt(sessionId, "stale-claim", purchase.createdAt + this.#staleClaimMs(), () =>
+          this.#spawn(this.#failStaleClaim(sessionId), "stale claim"),
+        );
+        break;
+      case "invoiced":
+        this.#schedulePaymentTimers(purchase, now);
+        break;
+      case "reserved":
+        await this.#sendUnlock(purchase);
+        this.#timers.setAt(sessionId, "unlock-ack", now + this.#settings.timeouts.unlockAckMs, () =>
+          this.#spawn(this.#onUnlockAckTimeout(sessionId), "unlock ack timeout"),
+        );
+        this.#scheduleCommitDeadline(purchase);
+        break;
+      case "unlocked":
+      case "vending":
+        this.#scheduleSessionTimers(purchase);
+        if (purchase.endedVendedCount !== null) {
+          await this.#locks.run(sessionId, () =>
+            this.#inTransaction((tx, after) => this.#tryFinalize(tx, after, sessionId)),
+          );
+        }
+        break;
+      default:
+        // committing: the outbox finishes it; terminal states are not listed.
+        break;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------ createPurchase
+
+  async createPurchase(request: PurchaseRequest): Promise<CreatePurchaseResult> {
+    const result = await this.#createPurchase(request).catch((error: unknown) => {
+      this.#log.error({ err: error, token: request.token }, "createPurchase failed");
+      return { errorCode: "SYSTEM_ERROR" } as const;
+    });
+    this.#observer.createPurchase?.("errorCode" in result ? result.errorCode : "OK");
+    return result;
+  }
+
+  async #createPurchase(request: PurchaseRequest): Promise<CreatePurchaseResult> {
+    if (this.#stopped) return { errorCode: "SYSTEM_ERROR" };
+    const machine = await this.#machines.get(request.token);
+    if (!machine) return { errorCode: "DEVICE_UNAVAILABLE" };
+    const machineId = machine.machineId;
+    if (!this.#fleet.isOnline(machineId)) return { errorCode: "DEVICE_UNAVAILABLE" };
+    if (this.#fleet.lastState(machineId)?.screen === "out-of-service") return { errorCode: "DEVICE_UNAVAILABLE" };
+    if ((await this.#store.machineUnavailableReason(machineId)) !== undefined) {
+      return { errorCode: "DEVICE_UNAVAILABLE" };
+    }
+    if (request.currency !== machine.catalog.currency) return { errorCode: "INSUFFICIENT_FUNDS" };
+    let amountMinor: number;
+    try {
+      amountMinor = parseDecimalToMinor(request.amount, request.currency);
+    } catch {
+      return { errorCode: "SYSTEM_ERROR" };
+    }
+    if (amountMinor < cheapestPriceMinor(machine.catalog)) return { errorCode: "INSUFFICIENT_FUNDS" };
+
+    const sessionId = newSessionId();
+    const claimed = await this.#store.claimMachine({
+      sessionId,
+      machineId,
+      amountMinor,
+      currency: request.currency,
+      msisdn: request.msisdn,
+      notifySecret: newNotifySecret(),
+      at: this.#clock.now(),
+    });
+    if (!claimed) return { errorCode: "DEVICE_IN_USE" };
+    const log = this.#log.child({ sessionId, machineId });
+
+    let invoiceReference: string;
+    try {
+      const sent = await withTimeout(
+        this.#seqr.sendInvoice(reservationInvoice(claimed, this.#invoiceContext(claimed))),
+        this.#settings.seqrCallTimeoutMs,
+        this.#clock,
+        "sendInvoice",
+      );
+      invoiceReference = sent.invoiceReference;
+    } catch (error) {
+      log.warn({ err: error }, "sendInvoice failed: releasing the machine");
+      await this.#store.transition(sessionId, ["claimed"], "failed", this.#closing(claimed), {
+        reason: "invoicing-error",
+        detail: { error: errorText(error) },
+        at: this.#clock.now(),
+      });
+      this.#observer.sessionClosed?.("failed");
+      return { errorCode: "INVOICING_ERROR" };
+    }
+
+    const now = this.#clock.now();
+    let invoiced: Purchase | undefined;
+    try {
+      invoiced = await this.#store.transition(
+        sessionId,
+        ["claimed"],
+        "invoiced",
+        { invoiceReference, invoicedAt: now },
+        { reason: "invoice-sent", detail: { invoiceReference }, at: now },
+      );
+    } catch (error) {
+      // The invoice exists at SEQR but we could not record it: cancel it directly, so nobody pays for nothing.
+      log.error({ err: error, invoiceReference }, "could not store the invoice reference; cancelling the invoice");
+      this.#spawn(this.#seqr.cancelInvoice(invoiceReference), "cancel unrecorded invoice");
+      throw error;
+    }
+    if (!invoiced) {
+      log.error({ invoiceReference }, "the claim was taken away during sendInvoice; cancelling the invoice");
+      this.#spawn(this.#seqr.cancelInvoice(invoiceReference), "cancel orphan invoice");
+      return { errorCode: "SYSTEM_ERROR" };
+    }
+    this.#schedulePaymentTimers(invoiced, now);
+    try {
+      await this.#fleet.send(
+        machineId,
+        "payment-pending",
+        { sessionId, amountMinor, currency: request.currency },
+        { ttlMs: this.#settings.timeouts.commandTtlMs },
+      );
+    } catch (error) {
+      // Only the screen text depends on it; the unlock later is what matters.
+      log.warn({ err: error }, "payment-pending not delivered to the machine");
+    }
+    log.info({ invoiceReference, amountMinor }, "invoice sent");
+    return { invoiceReferenceId: invoiceReference };
+  }
+
+  notificationUrl(notifySecret: string): string {
+    return `${this.#settings.publicBaseUrl.replace(/\/+$/, "")}/notify/${notifySecret}`;
+  }
+
+  #invoiceContext(purchase: Purchase) {
+    return {
+      notificationUrl: this.notificationUrl(purchase.notifySecret),
+      commitReservationTimeoutSeconds: this.#settings.commitReservationTimeoutSeconds,
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------------ notifications
+
+  /**
+   * A notification from SEQR (the HTTP route has already answered 200). It carries nothing but the URL: the status
+   * comes from getPaymentStatus, retried inside the notification window. Unknown, duplicate and late ones change
+   * nothing. Resolves when the status check is over.
+   */
+  async notified(notifySecret: string): Promise<"checked" | "unknown" | "ignored"> {
+    if (this.#stopped || !/^[A-Za-z0-9_-]{20,64}$/.test(notifySecret)) return "unknown";
+    const purchase = await this.#store.findPurchaseBySecret(notifySecret);
+    if (!purchase) {
+      this.#log.warn("notification for an unknown session");
+      return "unknown";
+    }
+    if (purchase.state !== "invoiced") {
+      this.#log.info({ sessionId: purchase.sessionId, state: purchase.state }, "late or duplicate notification");
+      return "ignored";
+    }
+    await this.#checkStatus(purchase.sessionId, this.#settings.notificationWindowMs ?? 15_000);
+    return "checked";
+  }
+
+  /** getPaymentStatus until it settles the purchase or the window closes; one check per purchase at a time. */
+  #checkStatus(sessionId: string, windowMs: number): Promise<void> {
+    const running = this.#statusChecks.get(sessionId);
+    if (running !== undefined) return running;
+    const check = this.#statusLoop(sessionId, windowMs).finally(() => this.#statusChecks.delete(sessionId));
+    this.#statusChecks.set(sessionId, check);
+    return check;
+  }
+
+  async #statusLoop(sessionId: string, windowMs: number): Promise<void> {
+    const deadline = this.#clock.now() + windowMs;
+    for (let attempt = 0; !this.#stopped; attempt++) {
+      if (await this.#checkStatusOnce(sessionId)) return;
+      const pause = Math.min(2_000, 250 * 2 ** attempt);
+      if (this.#clock.now() + pause >= deadline) return;
+      await this.#sleep(pause);
+    }
+  }
+
+  /** One getPaymentStatus; true when the purchase is no longer waiting for payment. Never throws. */
+  async #checkStatusOnce(sessionId: string): Promise<boolean> {
+    const purchase = await this.#store.getPurchase(sessionId);
+    if (purchase?.state !== "invoiced" || !purchase.invoiceReference) return true;
+    let status: PaymentStatus;
+    try {
+      status = await withTimeout(
+        this.#seqr.getPaymentStatus(purchase.invoiceReference, purchase.statusVersion),
+        Math.min(this.#settings.seqrCallTimeoutMs, 5_000),
+        this.#clock,
+        "getPaymentStatus",
+      );
+    } catch (error) {
+      this.#log.warn({ sessionId, err: error }, "getPaymentStatus failed");
+      return false;
+    }
+    return this.#locks.run(sessionId, () => this.#applyStatus(sessionId, status));
+  }
+
+  async #applyStatus(sessionId: string, status: PaymentStatus): Promise<boolean> {
+    const now = this.#clock.now();
+    const purchase = await this.#store.getPurchase(sessionId);
+    if (purchase?.state !== "invoiced") return true;
+    switch (status.status) {
+      case "RESERVED": {
+        const reserved = await this.#store.transition(
+          sessionId,
+          ["invoiced"],
+          "reserved",
+          { reservedAt: now, statusVersion: status.version, unlockCommandId: unlockCommandIdFor(sessionId) },
+          { reason: "payment-reserved", detail: { version: status.version }, at: now },
+        );
+        if (!reserved) return true;
+        this.#timers.clear(sessionId, "poll");
+        this.#timers.clear(sessionId, "payment-deadline");
+        this.#timers.setAt(sessionId, "unlock-ack", now + this.#settings.timeouts.unlockAckMs, () =>
+          this.#spawn(this.#onUnlockAckTimeout(sessionId), "unlock ack timeout"),
+        );
+        this.#scheduleCommitDeadline(reserved);
+        await this.#sendUnlock(reserved);
+        return true;
+      }
+      case "CANCELED":
+      case "FAILED":
+      case "EXPIRED": {
+        const cancelled = await this.#store.transition(sessionId, ["invoiced"], "cancelled", this.#closing(purchase), {
+          reason: `payment-${status.status.toLowerCase()}`,
+          at: now,
+        });
+        if (cancelled) await this.#closed(cancelled, "cancelled", "customer-cancelled");
+        return true;
+      }
+      case "PAID": {
+        // Reservation mode never pays before our commit: someone must look at it.
+        const failed = await this.#store.transition(sessionId, ["invoiced"], "failed", this.#closing(purchase), {
+          reason: "paid-without-reservation",
+          at: now,
+        });
+        if (failed) {
+          await this.#store.flagReconciliation(sessionId, "paid-without-reservation", now);
+          await this.#closed(failed, "failed", "system");
+        }
+        return true;
+      }
+      default:
+        if (status.version !== purchase.statusVersion) {
+          await this.#store.updatePurchase(sessionId, { statusVersion: status.version }, now);
+        }
+        return false;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------ timers
+
+  #schedulePaymentTimers(purchase: Purchase, now: number): void {
+    const { sessionId } = purchase;
+    const invoicedAt = purchase.invoicedAt ?? now;
+    this.#timers.setAt(sessionId, "poll", now + this.#settings.timeouts.statusPollIntervalMs, () =>
+      this.#spawn(this.#poll(sessionId), "status poll"),
+    );
+    this.#timers.setAt(sessionId, "payment-deadline", invoicedAt + this.#settings.timeouts.paymentConfirmMs, () =>
+      this.#spawn(this.#onPaymentDeadline(sessionId), "payment deadline"),
+    );
+  }
+
+  async #poll(sessionId: string): Promise<void> {
+    if (this.#statusChecks.has(sessionId)) await this.#statusChecks.get(sessionId);
+    else await this.#checkStatusOnce(sessionId);
+    const purchase = await this.#store.getPurchase(sessionId);
+    if (!this.#stopped && purchase?.state === "invoiced" && this.#timers.has(sessionId, "payment-deadline")) {
+      this.#timers.setAt(sessionId, "poll", this.#clock.now() + this.#settings.timeouts.statusPollIntervalMs, () =>
+        this.#spawn(this.#poll(sessionId), "status poll"),
+      );
+    }
+  }
+
+  /** The customer has not confirmed in time: one last look, then cancel the invoice and free the machine. */
+  async #onPaymentDeadline(sessionId: string): Promise<void> {
+    this.#timers.clear(sessionId, "poll");
+    await this.#checkStatusOnce(sessionId);
+    await this.#locks.run(sessionId, () =>
+      this.#inTransaction(async (tx, after) => {
+        const purchase = await tx.getPurchase(sessionId);
+        if (purchase?.state !== "invoiced") return;
+        const cancelled = await this.#cancel(tx, after, purchase, "payment-timeout", true);
+        if (cancelled) after.push(() => this.#closed(cancelled, "cancelled", "payment-timeout"));
+      }),
+    );
+  }
+
+  /** The machine did not acknowledge the unlock: cancel the reservation and take the machine out of offers. */
+  async #onUnlockAckTimeout(sessionId: string): Promise<void> {
+    await this.#locks.run(sessionId, () =>
+      this.#inTransaction(async (tx, after) => {
+        const purchase = await tx.getPurchase(sessionId);
+        if (purchase?.state !== "reserved") return;
+        const cancelled = await this.#cancel(tx, after, purchase, "unlock-not-acknowledged", true);
+        if (!cancelled) return;
+        await tx.setMachineUnavailable(purchase.machineId, "unlock-not-acknowledged", this.#clock.now());
+        after.push(() => this.#closed(cancelled, "cancelled", "unlock-timeout"));
+      }),
+    );
+  }
+
+  #scheduleSessionTimers(purchase: Purchase): void {
+    const unlockedAt = purchase.unlockedAt ?? this.#clock.now();
+    this.#timers.clear(purchase.sessionId, "unlock-ack");
+    this.#timers.setAt(purchase.sessionId, "session-max", unlockedAt + this.#settings.timeouts.sessionMaxMs, () =>
+      this.#spawn(this.#onSessionMax(purchase.sessionId), "session max"),
+    );
+    this.#scheduleCommitDeadline(purchase);
+  }
+
+  /** The machine never reported the end of the session: ask it to end (it then reports session-ended). */
+  async #onSessionMax(sessionId: string): Promise<void> {
+    const purchase = await this.#store.getPurchase(sessionId);
+    if (!purchase || !["unlocked", "vending"].includes(purchase.state)) return;
+    await this.#store.appendAudit({
+      sessionId,
+      machineId: purchase.machineId,
+      fromState: purchase.state,
+      toState: purchase.state,
+      reason: "session-max-exceeded",
+      at: this.#clock.now(),
+    });
+    await this.#sendCancel(purchase, "system");
+  }
+
+  /** When the reservation must be committed by; the outbox's calls run until then. */
+  #commitDeadline(purchase: Purchase): number {
+    const start = purchase.reservedAt ?? purchase.invoicedAt ?? purchase.createdAt;
+    return start + this.#settings.commitReservationTimeoutSeconds * 1_000;
+  }
+
+  /** Time kept between forcing the end of a session and the reservation's expiry, for the outbox to commit. */
+  #commitMarginMs(): number {
+    return Math.min(60_000, (this.#settings.commitReservationTimeoutSeconds * 1_000) / 5);
+  }
+
+  #scheduleCommitDeadline(purchase: Purchase): void {
+    this.#timers.setAt(
+      purchase.sessionId,
+      "commit-deadline",
+      this.#commitDeadline(purchase) - this.#commitMarginMs(),
+      () => this.#spawn(this.#onCommitDeadline(purchase.sessionId), "commit deadline"),
+    );
+  }
+
+  /**
+   * The reservation is about to expire and the session is still open (or its `vended` events are missing): bill what
+   * is stored now, never more, and flag the purchase for reconciliation.
+   */
+  async #onCommitDeadline(sessionId: string): Promise<void> {
+    await this.#locks.run(sessionId, () =>
+      this.#inTransaction(async (tx, after) => {
+        const purchase = await tx.getPurchase(sessionId);
+        if (!purchase || !machineOpen.includes(purchase.state)) return;
+        await tx.flagReconciliation(sessionId, "commit-deadline", this.#clock.now(), {
+          endedVendedCount: purchase.endedVendedCount,
+        });
+        if (purchase.endedVendedCount === null) after.push(() => this.#sendCancel(purchase, "system"));
+        await this.#tryFinalize(tx, after, sessionId, { forced: true });
+      }),
+    );
+  }
+
+  async #failStaleClaim(sessionId: string): Promise<void> {
+    await this.#locks.run(sessionId, async () => {
+      const purchase = await this.#store.getPurchase(sessionId);
+      if (purchase?.state !== "claimed") return;
+      // No invoice reference was stored: if SEQR created one, it was never shown to the customer (UPS got no
+      // answer) and lapses without moving money.
+      const failed = await this.#store.transition(sessionId, ["claimed"], "failed", this.#closing(purchase), {
+        reason: "stale-claim",
+        at: this.#clock.now(),
+      });
+      if (failed) this.#observer.sessionClosed?.("failed");
+    });
+  }
+
+  #staleClaimMs(): number {
+    return this.#settings.seqrCallTimeoutMs * 2 + 5_000;
+  }
+
+  // ------------------------------------------------------------------------------------------------ fleet events
+
+  /**
+   * One event from a machine. Resolves once its effect is stored (then the link acknowledges it to the agent);
+   * rejects when it could not be stored (no ack: the agent resends it). Replays are recognised by event id.
+   */
+  handleEvent(event: FleetEvent): Promise<void> {
+    const sessionId = (event.payload as { sessionId?: string | null }).sessionId ?? null;
+    return this.#locks.run(sessionId ?? `machine:${event.machineId}`, () =>
+      this.#inTransaction((tx, after) => this.#applyEvent(tx, after, event, sessionId)),
+    );
+  }
+
+  async #applyEvent(tx: StoreOps, after: AfterCommit[], event: FleetEvent, sessionId: string | null): Promise<void> {
+    const now = this.#clock.now();
+    const { machineId } = event;
+    const payload = event.payload as { eventId: string };
+    if (!(await tx.markEventSeen(machineId, payload.eventId, event.name, sessionId, now))) return;
+    if (event.name === "fault") {
+      const fault = event.payload as EventPayload<"fault">;
+      if (fault.outOfService) await tx.setMachineUnavailable(machineId, `fault:${fault.code}`, now);
+      return;
+    }
+    if (event.name === "pong") {
+      await tx.clearMachineUnavailable(machineId);
+      return;
+    }
+    if (sessionId === null) return;
+    const purchase = await tx.getPurchase(sessionId);
+    if (!purchase || purchase.machineId !== machineId) {
+      this.#log.warn({ machineId, sessionId, event: event.name }, "event for a session this machine does not hold");
+      return;
+    }
+    switch (event.name) {
+      case "unlocked":
+        return this.#onUnlocked(tx, after, purchase);
+      case "vend-started":
+        if (purchase.state === "reserved" || purchase.state === "unlocked") {
+          const vending = await tx.transition(
+            sessionId,
+            ["reserved", "unlocked"],
+            "vending",
+            this.#unlockedNow(purchase, now),
+            {
+              reason: "vend-started",
+              detail: { vendId: (event.payload as EventPayload<"vend-started">).vendId },
+              at: now,
+            },
+          );
+          if (vending) after.push(() => this.#scheduleSessionTimers(vending));
+        }
+        return;
+      case "vended":
+        return this.#onVended(tx, after, purchase, event.payload as EventPayload<"vended">);
+      case "vend-failed":
+      case "vend-unknown":
+        return this.#onVendNotBilled(tx, purchase, event.name, event.payload as EventPayload<"vend-failed">);
+      case "session-ended":
+        return this.#onSessionEnded(tx, after, purchase, event.payload as EventPayload<"session-ended">);
+      case "command-rejected":
+        return this.#onCommandRejected(tx, after, purchase, event.payload as EventPayload<"command-rejected">);
+      default:
+        return;
+    }
+  }
+
+  #unlockedNow(purchase: Purchase, now: number): PurchaseChanges {
+    return purchase.unlockedAt === null ? { unlockedAt: now } : {};
+  }
+
+  async #onUnlocked(tx: StoreOps, after: AfterCommit[], purchase: Purchase): Promise<void> {
+    const now = this.#clock.now();
+    if (purchase.state === "reserved") {
+      const unlocked = await tx.transition(
+        purchase.sessionId,
+        ["reserved"],
+        "unlocked",
+        { unlockedAt: now },
+        {
+          reason: "unlocked",
+          at: now,
+        },
+      );
+      await tx.clearMachineUnavailable(purchase.machineId);
+      if (unlocked) after.push(() => this.#scheduleSessionTimers(unlocked));
+    } else if (purchase.state === "cancelled" || purchase.state === "failed") {
+      // Unlocked after we gave up (and cancelled the reservation): the machine must not vend on it.
+      after.push(() => this.#sendCancel(purchase, "system"));
+    }
+  }
+
+  async #onVended(tx: StoreOps, after: AfterCommit[], purchase: Purchase, vend: EventPayload<"vended">): Promise<void> {
+    const now = this.#clock.now();
+    const stored = await tx.insertVend({
+      sessionId: purchase.sessionId,
+      vendId: vend.vendId,
+      eventId: vend.eventId,
+      selection: vend.selection,
+      sku: vend.sku,
+      name: vend.name,
+      priceMinor: vend.priceMinor,
+      currency: vend.currency,
+      outcome: "vended",
+      evidence: vend.evidence,
+      at: now,
+    });
+    if (stored === "conflict") {
+      await tx.flagReconciliation(purchase.sessionId, "vend-outcome-conflict", now, { vendId: vend.vendId });
+      return;
+    }
+    if (stored === "duplicate") return;
+    if (vend.currency !== purchase.currency) {
+      await tx.flagReconciliation(purchase.sessionId, "vend-currency-mismatch", now, { vendId: vend.vendId });
+    }
+    if (!machineOpen.includes(purchase.state)) {
+      // Billing is closed (forced at the commit deadline, or cancelled): this vend is not charged.
+      await tx.flagReconciliation(purchase.sessionId, "vended-after-close", now, {
+        vendId: vend.vendId,
+        priceMinor: vend.priceMinor,
+      });
+      return;
+    }
+    const vending = await tx.transition(purchase.sessionId, machineOpen, "vending", this.#unlockedNow(purchase, now), {
+      reason: "vended",
+      detail: { vendId: vend.vendId, priceMinor: vend.priceMinor, sku: vend.sku },
+      at: now,
+    });
+    if (!vending) return;
+    const billedSoFar = sumMinor(billableVends(vending, await tx.listVends(purchase.sessionId)));
+    if (billedSoFar > vending.amountMinor) {
+      await tx.flagReconciliation(purchase.sessionId, "vended-above-reservation", now, { billedSoFar });
+    }
+    // The invoice rows follow each vend; the row is re-armed so the latest rows are what SEQR ends up with.
+    await tx.enqueueOutbox({
+      sessionId: purchase.sessionId,
+      kind: "updateInvoice",
+      payload: {},
+      at: now,
+      deadlineAt: this.#commitDeadline(vending) - this.#commitMarginMs() / 2,
+      rearm: true,
+    });
+    after.push(() => this.#outbox.kick());
+    if (purchase.state !== "vending") after.push(() => this.#scheduleSessionTimers(vending));
+    if (vending.endedVendedCount !== null) await this.#tryFinalize(tx, after, purchase.sessionId);
+  }
+
+  async #onVendNotBilled(
+    tx: StoreOps,
+    purchase: Purchase,
+    name: "vend-failed" | "vend-unknown",
+    vend: EventPayload<"vend-failed"> | EventPayload<"vend-unknown">,
+  ): Promise<void> {
+    const now = this.#clock.now();
+    const stored = await tx.insertVend({
+      sessionId: purchase.sessionId,
+      vendId: vend.vendId,
+      eventId: vend.eventId,
+      selection: vend.selection,
+      sku: null,
+      name: null,
+      priceMinor: vend.priceMinor,
+      currency: vend.currency,
+      outcome: name === "vend-failed" ? "failed" : "unknown",
+      evidence: vend.evidence,
+      at: now,
+    });
+    if (stored === "conflict") {
+      await tx.flagReconciliation(purchase.sessionId, "vend-outcome-conflict", now, { vendId: vend.vendId });
+    } else if (stored === "inserted" && name === "vend-unknown") {
+      // Design §4.2: an unknown outcome is never billed automatically; a person decides.
+      await tx.flagReconciliation(purchase.sessionId, "unknown-vend", now, {
+        vendId: vend.vendId,
+        priceMinor: vend.priceMinor,
+      });
+    } else if (stored === "inserted") {
+      await tx.appendAudit({
+        sessionId: purchase.sessionId,
+        machineId: purchase.machineId,
+        fromState: purchase.state,
+        toState: purchase.state,
+        reason: "vend-failed",
+        detail: { vendId: vend.vendId, outcome: "outcome" in vend ? vend.outcome : "failed" },
+        at: now,
+      });
+    }
+  }
+
+  async #onSessionEnded(
+    tx: StoreOps,
+    after: AfterCommit[],
+    purchase: Purchase,
+    ended: EventPayload<"session-ended">,
+  ): Promise<void> {
+    const now = this.#clock.now();
+    if (purchase.state === "invoiced") {
+      // The machine gave up waiting for the payment: cancel the invoice too.
+      const cancelled = await this.#cancel(tx, after, purchase, `machine-ended:${ended.reason}`, true);
+      if (cancelled) after.push(() => this.#closed(cancelled, "cancelled", null));
+      return;
+    }
+    if (!machineOpen.includes(purchase.state) || purchase.endedVendedCount !== null) return;
+    await tx.updatePurchase(
+      purchase.sessionId,
+      {
+        endedVendedCount: ended.vendedCount,
+        endedVendedTotalMinor: ended.vendedTotalMinor,
+        endedUnknownCount: ended.unknownCount,
+        endReason: ended.reason,
+      },
+      now,
+    );
+    await tx.appendAudit({
+      sessionId: purchase.sessionId,
+      machineId: purchase.machineId,
+      fromState: purchase.state,
+      toState: purchase.state,
+      reason: "session-ended",
+      detail: { reason: ended.reason, vendedCount: ended.vendedCount, vendedTotalMinor: ended.vendedTotalMinor },
+      at: now,
+    });
+    await this.#tryFinalize(tx, after, purchase.sessionId);
+  }
+
+  async #onCommandRejected(
+    tx: StoreOps,
+    after: AfterCommit[],
+    purchase: Purchase,
+    rejected: EventPayload<"command-rejected">,
+  ): Promise<void> {
+    const now = this.#clock.now();
+    await tx.appendAudit({
+      sessionId: purchase.sessionId,
+      machineId: purchase.machineId,
+      fromState: purchase.state,
+      toState: purchase.state,
+      reason: `command-rejected:${rejected.command}`,
+      detail: { reason: rejected.reason, commandId: rejected.commandId, detail: rejected.detail },
+      at: now,
+    });
+    // A replayed unlock is one the machine already has; anything else means it will not unlock.
+    if (rejected.command !== "unlock" || rejected.reason === "replayed" || purchase.state !== "reserved") return;
+    if (rejected.commandId !== null && rejected.commandId !== purchase.unlockCommandId) return;
+    const cancelled = await this.#cancel(tx, after, purchase, `unlock-rejected:${rejected.reason}`, true);
+    if (!cancelled) return;
+    if (["out-of-service", "bad-signature"].includes(rejected.reason)) {
+      await tx.setMachineUnavailable(purchase.machineId, `unlock-rejected:${rejected.reason}`, now);
+    }
+    after.push(() => this.#closed(cancelled, "cancelled", "system"));
+  }
+
+  // ------------------------------------------------------------------------------------------------ closing
+
+  /**
+   * Ends billing once every `vended` event the machine announced is stored (or, forced, with what is stored):
+   * commit the sum of confirmed vends, never more than reserved, or cancel the invoice when nothing was vended.
+   */
+  async #tryFinalize(
+    tx: StoreOps,
+    after: AfterCommit[],
+    sessionId: string,
+    options: { forced?: boolean } = {},
+  ): Promise<void> {
+    const purchase = await tx.getPurchase(sessionId);
+    if (!purchase || !machineOpen.includes(purchase.state)) return;
+    const now = this.#clock.now();
+    const vends = await tx.listVends(sessionId);
+    const billable = billableVends(purchase, vends);
+    if (!options.forced && (purchase.endedVendedCount === null || billable.length < purchase.endedVendedCount)) {
+      return;
+    }
+    if (purchase.endedVendedCount !== null && billable.length < purchase.endedVendedCount) {
+      await tx.flagReconciliation(sessionId, "vended-events-missing", now, {
+        announced: purchase.endedVendedCount,
+        stored: billable.length,
+      });
+    }
+    const vendedMinor = sumMinor(billable);
+    if (purchase.endedVendedTotalMinor !== null && purchase.endedVendedTotalMinor !== vendedMinor) {
+      await tx.flagReconciliation(sessionId, "vended-total-mismatch", now, {
+        machineTotalMinor: purchase.endedVendedTotalMinor,
+        storedTotalMinor: vendedMinor,
+      });
+    }
+    const billedMinor = Math.min(vendedMinor, purchase.amountMinor);
+    if (billedMinor === 0) {
+      const cancelled = await this.#cancel(tx, after, purchase, "nothing-vended", true);
+      if (cancelled) after.push(() => this.#closed(cancelled, "cancelled", null));
+      return;
+    }
+    const committing = await tx.transition(
+      sessionId,
+      machineOpen,
+      "committing",
+      { ...this.#closing(purchase), billedMinor },
+      { reason: "session-closed", detail: { billedMinor, vends: billable.length }, at: now },
+    );
+    if (!committing) return;
+    const deadlineAt = this.#commitDeadline(committing);
+    await tx.enqueueOutbox({
+      sessionId,
+      kind: "updateInvoice",
+      payload: { final: true },
+      at: now,
+      deadlineAt,
+      rearm: true,
+    });
+    await tx.enqueueOutbox({
+      sessionId,
+      kind: "commitReservation",
+      payload: { amountMinor: billedMinor, currency: purchase.currency },
+      at: now,
+      deadlineAt,
+    });
+    after.push(() => {
+      this.#timers.clear(sessionId);
+      this.#outbox.kick();
+    });
+  }
+
+  /** Moves a purchase holding its machine to `cancelled`, with a cancelInvoice in the outbox when an invoice exists. */
+  async #cancel(
+    tx: StoreOps,
+    after: AfterCommit[],
+    purchase: Purchase,
+    reason: string,
+    cancelInvoice: boolean,
+  ): Promise<Purchase | undefined> {
+    const now = this.#clock.now();
+    const cancelled = await tx.transition(purchase.sessionId, holding, "cancelled", this.#closing(purchase), {
+      reason,
+      at: now,
+    });
+    if (!cancelled) return undefined;
+    if (cancelInvoice && purchase.invoiceReference) {
+      await tx.enqueueOutbox({
+        sessionId: purchase.sessionId,
+        kind: "cancelInvoice",
+        payload: {},
+        at: now,
+        deadlineAt: this.#commitDeadline(purchase),
+      });
+      after.push(() => this.#outbox.kick());
+    }
+    return cancelled;
+  }
+
+  /** Fields written when a purchase stops holding its machine: the phone number is not kept past the session. */
+  #closing(purchase: Purchase): PurchaseChanges {
+    const changes: PurchaseChanges = { closedAt: this.#clock.now() };
+    if (!this.#settings.keepMsisdn && purchase.msisdn !== null) changes.msisdn = maskMsisdn(purchase.msisdn);
+    return changes;
+  }
+
+  /** After a purchase closed without commit: drop its timers, tell the machine, count it. */
+  async #closed(
+    purchase: Purchase,
+    outcome: "cancelled" | "failed",
+    cancelReason: EventPayloadCancelReason | null,
+  ): Promise<void> {
+    this.#timers.clear(purchase.sessionId);
+    this.#observer.sessionClosed?.(outcome);
+    if (cancelReason) await this.#sendCancel(purchase, cancelReason);
+  }
+
+  // ------------------------------------------------------------------------------------------------ machine commands
+
+  async #sendUnlock(purchase: Purchase): Promise<void> {
+    try {
+      await this.#fleet.send(
+        purchase.machineId,
+        "unlock",
+        { sessionId: purchase.sessionId, budgetMinor: purchase.amountMinor, currency: purchase.currency },
+        {
+          ttlMs: this.#settings.timeouts.commandTtlMs,
+          commandId: purchase.unlockCommandId ?? unlockCommandIdFor(purchase.sessionId),
+        },
+      );
+    } catch (error) {
+      // The unlock-ack timer cancels the reservation if the machine never confirms.
+      this.#log.warn({ sessionId: purchase.sessionId, err: error }, "unlock not delivered to the broker");
+    }
+  }
+
+  async #sendCancel(purchase: Purchase, reason: EventPayloadCancelReason): Promise<void> {
+    try {
+      await this.#fleet.send(
+        purchase.machineId,
+        "cancel",
+        { sessionId: purchase.sessionId, reason },
+        { ttlMs: this.#settings.timeouts.commandTtlMs },
+      );
+    } catch (error) {
+      this.#log.warn({ sessionId: purchase.sessionId, err: error }, "cancel not delivered to the machine");
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------ plumbing
+
+  /** Runs `work` in one store transaction; the actions it queues run only after the commit. */
+  async #inTransaction(work: (tx: StoreOps, after: AfterCommit[]) => Promise<void>): Promise<void> {
+    const after: AfterCommit[] = [];
+    await this.#store.transaction((tx) => work(tx, after));
+    for (const action of after) {
+      try {
+        await action();
+      } catch (error) {
+        this.#log.error({ err: error }, "action after a stored transition failed");
+      }
+    }
+  }
+
+  #spawn(work: Promise<unknown>, what: string): void {
+    const tracked = work.catch((error: unknown) => this.#log.error({ err: error }, `${what} failed`));
+    this.#background.add(tracked);
+    void tracked.finally(() => this.#background.delete(tracked));
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#clock.setTimeout(resolve, ms);
+    });
+  }
+}
+
+type EventPayloadCancelReason = "customer-cancelled" | "payment-timeout" | "unlock-timeout" | "operator" | "system";
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,166 @@
+import { z } from "zod";
+import { type BridgeConfig, machineEntry } from "../../config/schema/bridge.ts";
+import type { Clock } from "../../platform/clock.ts";
+import type { Catalog } from "../../protocol/catalog.ts";
+import type { MachineCredentialRecord, MachineCredentials } from "../broker/machine-credentials.ts";
+import { hashPassword, isPasswordHash } from "../broker/password-hash.ts";
+import type { MachineKeys } from "../fleet/machine-keys.ts";
+import type { Store } from "../store/store.ts";
+
+/**
+ * The machine registry: id (= QR token) -> name, catalog, command-signing key and MQTT credentials. Machines come from
+ * the config file (`machines:`) and from the store (`vend-bridge machines add`); the config file wins on a clash and its
+ * machines cannot be removed from the command line. Store entries keep only a hash of the MQTT password.
+ */
+
+export interface RegisteredMachine {
+  machineId: string;
+  name: string | undefined;
+  catalog: Catalog;
+  commandKey: string;
+  certificateCn: string | undefined;
+  source: "config" | "store";
+}
+
+/** A machine entry as stored: the password replaced by its scrypt hash. */
+export const storedMachineEntry = machineEntry.omit({ mqttPassword: true }).extend({
+  mqttPasswordHash: z.string().refine(isPasswordHash, "must be a scrypt$ hash").optional(),
+});
+export type StoredMachineEntry = z.output<typeof storedMachineEntry>;
+export type MachineEntry = z.output<typeof machineEntry>;
+
+interface CacheEntry {
+  machine: (RegisteredMachine & { passwordHash?: string }) | undefined;
+  until: number;
+}
+
+export class MachineRegistry implements MachineCredentials, MachineKeys {
+  readonly #config: BridgeConfig["machines"];
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #cacheMs: number;
+  readonly #cache = new Map<string, CacheEntry>();
+  /** Hashes of config passwords, made on first use (scrypt is slow on purpose). */
+  readonly #configHashes = new Map<string, string>();
+
+  constructor(options: { machines: BridgeConfig["machines"]; store: Store; clock: Clock; cacheMs?: number }) {
+    this.#config = options.machines;
+    this.#store = options.store;
+    this.#clock = options.clock;
+    this.#cacheMs = options.cacheMs ?? 2_000;
+  }
+
+  isInConfig(machineId: string): boolean {
+    return Object.hasOwn(this.#config, machineId);
+  }
+
+  async get(machineId: string): Promise<RegisteredMachine | undefined> {
+    const found = await this.#resolve(machineId);
+    if (!found) return undefined;
+    const { passwordHash: _hidden, ...machine } = found;
+    return machine;
+  }
+
+  async #resolve(machineId: string): Promise<CacheEntry["machine"]> {
+    const configEntry = Object.hasOwn(this.#config, machineId) ? this.#config[machineId] : undefined;
+    if (configEntry) {
+      return {
+        ...fromEntry(machineId, configEntry, "config"),
+        ...(configEntry.mqttPassword !== undefined ? { passwordHash: this.#configHash(machineId, configEntry) } : {}),
+      };
+    }
+    const now = this.#clock.now();
+    const cached = this.#cache.get(machineId);
+    if (cached && cached.until > now) return cached.machine;
+    const stored = await this.#store.getMachine(machineId);
+    let machine: CacheEntry["machine"];
+    if (stored) {
+      const parsed = storedMachineEntry.safeParse(JSON.parse(stored.entry));
+      if (parsed.success) {
+        machine = {
+          ...fromEntry(machineId, parsed.data, "store"),
+          ...(parsed.data.mqttPasswordHash ? { passwordHash: parsed.data.mqttPasswordHash } : {}),
+        };
+      }
+    }
+    if (this.#cache.size > 10_000) this.#cache.clear();
+    this.#cache.set(machineId, { machine, until: now + this.#cacheMs });
+    return machine;
+  }
+
+  #configHash(machineId: string, entry: MachineEntry): string | undefined {
+    if (entry.mqttPassword === undefined) return undefined;
+    let hash = this.#configHashes.get(machineId);
+    if (!hash) {
+      hash = hashPassword(entry.mqttPassword);
+      this.#configHashes.set(machineId, hash);
+    }
+    return hash;
+  }
+
+  async list(): Promise<RegisteredMachine[]> {
+    const machines = new Map<string, RegisteredMachine>();
+    for (const stored of await this.#store.listMachines()) {
+      const parsed = storedMachineEntry.safeParse(JSON.parse(stored.entry));
+      if (parsed.success) machines.set(stored.machineId, fromEntry(stored.machineId, parsed.data, "store"));
+    }
+    for (const [machineId, entry] of Object.entries(this.#config)) {
+      machines.set(machineId, fromEntry(machineId, entry, "config"));
+    }
+    return [...machines.values()].sort((a, b) => (a.machineId < b.machineId ? -1 : 1));
+  }
+
+  /** Adds or replaces a machine in the store. The password is hashed here; the entry is validated first. */
+  async add(machineId: string, entry: MachineEntry): Promise<void> {
+    if (this.isInConfig(machineId)) {
+      throw new RegistryError(`machine ${machineId} is defined in the config file; change it there`);
+    }
+    const { mqttPassword, ...rest } = machineEntry.parse(entry);
+    const stored: StoredMachineEntry = {
+      ...rest,
+      ...(mqttPassword !== undefined ? { mqttPasswordHash: hashPassword(mqttPassword) } : {}),
+    };
+    await this.#store.putMachine(machineId, JSON.stringify(stored), this.#clock.now());
+    this.#cache.delete(machineId);
+  }
+
+  async remove(machineId: string): Promise<boolean> {
+    if (this.isInConfig(machineId)) {
+      throw new RegistryError(`machine ${machineId} is defined in the config file; remove it there`);
+    }
+    this.#cache.delete(machineId);
+    return this.#store.deleteMachine(machineId);
+  }
+
+  /** MachineKeys for the fleet link: the key that signs this machine's unlock and config commands. */
+  async commandKey(machineId: string): Promise<string | undefined> {
+    return (await this.#resolve(machineId))?.commandKey;
+  }
+
+  /** MachineCredentials for the embedded broker. */
+  async lookup(machineId: string): Promise<MachineCredentialRecord | undefined> {
+    const machine = await this.#resolve(machineId);
+    if (!machine) return undefined;
+    return {
+      ...(machine.passwordHash ? { passwordHash: machine.passwordHash } : {}),
+      ...(machine.certificateCn ? { certificateCn: machine.certificateCn } : {}),
+    };
+  }
+}
+
+export class RegistryError extends Error {}
+
+function fromEntry(
+  machineId: string,
+  entry: Omit<MachineEntry, "mqttPassword">,
+  source: RegisteredMachine["source"],
+): RegisteredMachine {
+  return {
+    machineId,
+    name: entry.name,
+    catalog: entry.catalog,
+    commandKey: entry.commandKey,
+    certificateCn: entry.certificateCn,
+    source,
+  };
+}

@@ -1,0 +1,576 @@
+import { machineHoldingStates } from "./migrations.ts";
+import { placeholders, type SqlDriver, type SqlExecutor, type SqlValue } from "./sql-driver.ts";
+import type {
+  AuditEntry,
+  NewOutboxItem,
+  NewPurchase,
+  OutboxItem,
+  Purchase,
+  PurchaseChanges,
+  PurchaseState,
+  Store,
+  StoredMachine,
+  StoreOps,
+  VendRecord,
+} from "./store.ts";
+import { terminalStates } from "./store.ts";
+
+/** The store, written once in SQL that SQLite (>= 3.35) and PostgreSQL both accept. */
+
+const changeColumns: Record<keyof PurchaseChanges, string> = {
+  msisdn: "msisdn",
+  invoiceReference: "invoice_reference",
+  statusVersion: "status_version",
+  unlockCommandId: "unlock_command_id",
+  endedVendedCount: "ended_vended_count",
+  endedVendedTotalMinor: "ended_vended_total_minor",
+  endedUnknownCount: "ended_unknown_count",
+  endReason: "end_reason",
+  billedMinor: "billed_minor",
+  invoicedAt: "invoiced_at",
+  reservedAt: "reserved_at",
+  unlockedAt: "unlocked_at",
+  closedAt: "closed_at",
+};
+
+interface PurchaseRow {
+  session_id: string;
+  machine_id: string;
+  state: PurchaseState;
+  amount_minor: number;
+  currency: string;
+  msisdn: string | null;
+  notify_secret: string;
+  invoice_reference: string | null;
+  status_version: number;
+  unlock_command_id: string | null;
+  ended_vended_count: number | null;
+  ended_vended_total_minor: number | null;
+  ended_unknown_count: number | null;
+  end_reason: string | null;
+  billed_minor: number | null;
+  reconciliation: string | null;
+  created_at: number;
+  updated_at: number;
+  invoiced_at: number | null;
+  reserved_at: number | null;
+  unlocked_at: number | null;
+  closed_at: number | null;
+  row_version: number;
+}
+
+function toPurchase(row: PurchaseRow): Purchase {
+  return {
+    sessionId: row.session_id,
+    machineId: row.machine_id,
+    state: row.state,
+    amountMinor: Number(row.amount_minor),
+    currency: row.currency,
+    msisdn: row.msisdn,
+    notifySecret: row.notify_secret,
+    invoiceReference: row.invoice_reference,
+    statusVersion: row.status_version,
+    unlockCommandId: row.unlock_command_id,
+    endedVendedCount: row.ended_vended_count,
+    endedVendedTotalMinor: row.ended_vended_total_minor === null ? null : Number(row.ended_vended_total_minor),
+    endedUnknownCount: row.ended_unknown_count,
+    endReason: row.end_reason,
+    billedMinor: row.billed_minor === null ? null : Number(row.billed_minor),
+    reconciliation: row.reconciliation,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+    invoicedAt: row.invoiced_at === null ? null : Number(row.invoiced_at),
+    reservedAt: row.reserved_at === null ? null : Number(row.reserved_at),
+    unlockedAt: row.unlocked_at === null ? null : Number(row.unlocked_at),
+    closedAt: row.closed_at === null ? null : Number(row.closed_at),
+    rowVersion: row.row_version,
+  };
+}
+
+interface VendRow {
+  session_id: string;
+  vend_id: string;
+  event_id: string;
+  selection: string;
+  sku: string | null;
+  name: string | null;
+  price_minor: number;
+  currency: string;
+  outcome: VendRecord["outcome"];
+  evidence: string | null;
+  at: number;
+}
+
+function toVend(row: VendRow): VendRecord {
+  return {
+    sessionId: row.session_id,
+    vendId: row.vend_id,
+    eventId: row.event_id,
+    selection: row.selection,
+    sku: row.sku,
+    name: row.name,
+    priceMinor: Number(row.price_minor),
+    currency: row.currency,
+    outcome: row.outcome,
+    evidence: row.evidence,
+    at: Number(row.at),
+  };
+}
+
+interface OutboxRow {
+  id: number;
+  session_id: string;
+  kind: OutboxItem["kind"];
+  payload: string;
+  status: OutboxItem["status"];
+  generation: number;
+  attempts: number;
+  next_attempt_at: number;
+  deadline_at: number;
+  last_error: string | null;
+  outcome_unknown: number;
+}
+
+function toOutbox(row: OutboxRow): OutboxItem {
+  return {
+    id: Number(row.id),
+    sessionId: row.session_id,
+    kind: row.kind,
+    payload: JSON.parse(row.payload) as Record<string, unknown>,
+    status: row.status,
+    generation: row.generation,
+    attempts: row.attempts,
+    nextAttemptAt: Number(row.next_attempt_at),
+    deadlineAt: Number(row.deadline_at),
+    lastError: row.last_error,
+    outcomeUnknown: Boolean(row.outcome_unknown),
+  };
+}
+
+const holding = placeholders(machineHoldingStates.length);
+const terminal = placeholders(terminalStates.length);
+
+class SqlStoreOps implements StoreOps {
+  protected readonly ex: SqlExecutor;
+  readonly #dialect: SqlDriver["dialect"];
+
+  constructor(ex: SqlExecutor, dialect: SqlDriver["dialect"]) {
+    this.ex = ex;
+    this.#dialect = dialect;
+  }
+
+  /** Runs several statements atomically: a transaction on the root store, directly inside one. */
+  protected atomically<T>(work: (ops: SqlStoreOps) => Promise<T>): Promise<T> {
+    return work(this);
+  }
+
+  async claimMachine(purchase: NewPurchase): Promise<Purchase | undefined> {
+    return this.atomically(async (ops) => {
+      // The partial unique index on held machines decides: of concurrent claims exactly one row goes in.
+      const { changes } = await ops.ex.run(
+        `INSERT INTO purchases (session_id, machine_id, state, amount_minor, currency, msisdn, notify_secret,
+           created_at, updated_at) VALUES (?, ?, 'claimed', ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        [
+          purchase.sessionId,
+          purchase.machineId,
+          purchase.amountMinor,
+          purchase.currency,
+          purchase.msisdn,
+          purchase.notifySecret,
+          purchase.at,
+          purchase.at,
+        ],
+      );
+      if (changes !== 1) return undefined;
+      await ops.appendAudit({
+        sessionId: purchase.sessionId,
+        machineId: purchase.machineId,
+        fromState: null,
+        toState: "claimed",
+        reason: "createPurchase",
+        detail: { amountMinor: purchase.amountMinor, currency: purchase.currency },
+        at: purchase.at,
+      });
+      return ops.getPurchase(purchase.sessionId);
+    });
+  }
+
+  async transition(
+    sessionId: string,
+    from: readonly PurchaseState[],
+    to: PurchaseState,
+    changes: PurchaseChanges,
+    audit: { reason: string; detail?: Record<string, unknown>; at: number },
+  ): Promise<Purchase | undefined> {
+    return this.atomically(async (ops) => {
+      const before = await ops.getPurchase(sessionId);
+      if (!before || !from.includes(before.state)) return undefined;
+      const { sets, values } = assignments(changes);
+      const { changes: updated } = await ops.ex.run(
+        `UPDATE purchases SET state = ?, ${sets}updated_at = ?, row_version = row_version + 1
+         WHERE session_id = ? AND state = ? AND row_version = ?`,
+        [to, ...values, audit.at, sessionId, before.state, before.rowVersion],
+      );
+      if (updated !== 1) return undefined;
+      await ops.appendAudit({
+        sessionId,
+        machineId: before.machineId,
+        fromState: before.state,
+        toState: to,
+        reason: audit.reason,
+        ...(audit.detail ? { detail: audit.detail } : {}),
+        at: audit.at,
+      });
+      return ops.getPurchase(sessionId);
+    });
+  }
+
+  async updatePurchase(sessionId: string, changes: PurchaseChanges, at: number): Promise<void> {
+    const { sets, values } = assignments(changes);
+    await this.ex.run(
+      `UPDATE purchases SET ${sets}updated_at = ?, row_version = row_version + 1 WHERE session_id = ?`,
+      [...values, at, sessionId],
+    );
+  }
+
+  async flagReconciliation(
+    sessionId: string,
+    reason: string,
+    at: number,
+    detail?: Record<string, unknown>,
+  ): Promise<void> {
+    await this.atomically(async (ops) => {
+      const purchase = await ops.getPurchase(sessionId);
+      if (!purchase) return;
+      const reasons = new Set((purchase.reconciliation ?? "").split(",").filter(Boolean));
+      reasons.add(reason);
+      await ops.ex.run(
+        "UPDATE purchases SET reconciliation = ?, updated_at = ?, row_version = row_version + 1 WHERE session_id = ?",
+        [[...reasons].join(","), at, sessionId],
+      );
+      await ops.appendAudit({
+        sessionId,
+        machineId: purchase.machineId,
+        fromState: purchase.state,
+        toState: purchase.state,
+        reason: `reconcile:${reason}`,
+        ...(detail ? { detail } : {}),
+        at,
+      });
+    });
+  }
+
+  async getPurchase(sessionId: string): Promise<Purchase | undefined> {
+    const rows = await this.ex.all<PurchaseRow>("SELECT * FROM purchases WHERE session_id = ?", [sessionId]);
+    return rows[0] ? toPurchase(rows[0]) : undefined;
+  }
+
+  async findPurchaseBySecret(notifySecret: string): Promise<Purchase | undefined> {
+    const rows = await this.ex.all<PurchaseRow>("SELECT * FROM purchases WHERE notify_secret = ?", [notifySecret]);
+    return rows[0] ? toPurchase(rows[0]) : undefined;
+  }
+
+  async listOpenPurchases(): Promise<Purchase[]> {
+    const rows = await this.ex.all<PurchaseRow>(
+      `SELECT * FROM purchases WHERE state NOT IN ${terminal} ORDER BY created_at`,
+      [...terminalStates],
+    );
+    return rows.map(toPurchase);
+  }
+
+  async holderOf(machineId: string): Promise<Purchase | undefined> {
+    const rows = await this.ex.all<PurchaseRow>(
+      `SELECT * FROM purchases WHERE machine_id = ? AND state IN ${holding}`,
+      [machineId, ...machineHoldingStates],
+    );
+    return rows[0] ? toPurchase(rows[0]) : undefined;
+  }
+
+  async listPurchases(options: { machineId?: string; limit?: number } = {}): Promise<Purchase[]> {
+    const limit = options.limit ?? 100;
+    const rows = options.machineId
+      ? await this.ex.all<PurchaseRow>(
+          "SELECT * FROM purchases WHERE machine_id = ? ORDER BY created_at DESC, session_id LIMIT ?",
+          [options.machineId, limit],
+        )
+      : await this.ex.all<PurchaseRow>("SELECT * FROM purchases ORDER BY created_at DESC, session_id LIMIT ?", [limit]);
+    return rows.map(toPurchase);
+  }
+
+  async markEventSeen(
+    machineId: string,
+    eventId: string,
+    name: string,
+    sessionId: string | null,
+    at: number,
+  ): Promise<boolean> {
+    const { changes } = await this.ex.run(
+      `INSERT INTO seen_events (machine_id, event_id, name, session_id, at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT DO NOTHING`,
+      [machineId, eventId, name, sessionId, at],
+    );
+    return changes === 1;
+  }
+
+  async insertVend(vend: VendRecord): Promise<"inserted" | "duplicate" | "conflict"> {
+    const { changes } = await this.ex.run(
+      `INSERT INTO vends (session_id, vend_id, event_id, selection, sku, name, price_minor, currency, outcome,
+         evidence, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      [
+        vend.sessionId,
+        vend.vendId,
+        vend.eventId,
+        vend.selection,
+        vend.sku,
+        vend.name,
+        vend.priceMinor,
+        vend.currency,
+        vend.outcome,
+        vend.evidence,
+        vend.at,
+      ],
+    );
+    if (changes === 1) return "inserted";
+    const existing = await this.ex.all<VendRow>("SELECT * FROM vends WHERE session_id = ? AND vend_id = ?", [
+      vend.sessionId,
+      vend.vendId,
+    ]);
+    return existing[0]?.outcome === vend.outcome && Number(existing[0]?.price_minor) === vend.priceMinor
+      ? "duplicate"
+      : "conflict";
+  }
+
+  async listVends(sessionId: string): Promise<VendRecord[]> {
+    const rows = await this.ex.all<VendRow>("SELECT * FROM vends WHERE session_id = ? ORDER BY at, vend_id", [
+      sessionId,
+    ]);
+    return rows.map(toVend);
+  }
+
+  async enqueueOutbox(item: NewOutboxItem): Promise<void> {
+    const conflict = item.rearm
+      ? `ON CONFLICT (session_id, kind) DO UPDATE SET payload = excluded.payload, status = 'pending',
+           generation = outbox.generation + 1, attempts = 0, next_attempt_at = excluded.next_attempt_at,
+           deadline_at = excluded.deadline_at, last_error = NULL, outcome_unknown = 0, updated_at = excluded.updated_at`
+      : "ON CONFLICT (session_id, kind) DO NOTHING";
+    await this.ex.run(
+      `INSERT INTO outbox (session_id, kind, payload, status, next_attempt_at, deadline_at, created_at, updated_at)
+       VALUES (?, ?, ?, 'pending', ?, ?, ?, ?) ${conflict}`,
+      [item.sessionId, item.kind, JSON.stringify(item.payload), item.at, item.deadlineAt, item.at, item.at],
+    );
+  }
+
+  async getOutbox(sessionId: string, kind: OutboxItem["kind"]): Promise<OutboxItem | undefined> {
+    const rows = await this.ex.all<OutboxRow>("SELECT * FROM outbox WHERE session_id = ? AND kind = ?", [
+      sessionId,
+      kind,
+    ]);
+    return rows[0] ? toOutbox(rows[0]) : undefined;
+  }
+
+  async listOutbox(sessionId?: string): Promise<OutboxItem[]> {
+    const rows = sessionId
+      ? await this.ex.all<OutboxRow>("SELECT * FROM outbox WHERE session_id = ? ORDER BY id", [sessionId])
+      : await this.ex.all<OutboxRow>("SELECT * FROM outbox ORDER BY id");
+    return rows.map(toOutbox);
+  }
+
+  async leaseDueOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<OutboxItem[]> {
+    // commitReservation and cancelInvoice wait for the session's pending updateInvoice: the final rows go first.
+    const lock = this.#dialect === "postgres" ? "FOR UPDATE OF o SKIP LOCKED" : "";
+    const rows = await this.ex.all<OutboxRow>(
+      `UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN (
+         SELECT o.id FROM outbox o
+         WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND (o.lease_until IS NULL OR o.lease_until < ?)
+           AND NOT EXISTS (SELECT 1 FROM outbox u WHERE u.session_id = o.session_id AND o.kind <> 'updateInvoice'
+                           AND u.kind = 'updateInvoice' AND u.status = 'pending')
+         ORDER BY o.next_attempt_at, o.id LIMIT ? ${lock})
+       RETURNING *`,
+      [owner, now + leaseMs, now, now, limit],
+    );
+    return rows.map(toOutbox).sort((a, b) => a.id - b.id);
+  }
+
+  async completeOutbox(item: OutboxItem, owner: string, at: number): Promise<boolean> {
+    const { changes } = await this.ex.run(
+      `UPDATE outbox SET status = 'done', lease_owner = NULL, lease_until = NULL, last_error = NULL, updated_at = ?
+       WHERE id = ? AND lease_owner = ? AND generation = ?`,
+      [at, item.id, owner, item.generation],
+    );
+    if (changes === 1) return true;
+    await this.ex.run("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?", [
+      item.id,
+      owner,
+    ]);
+    return false;
+  }
+
+  async retryOutbox(
+    item: OutboxItem,
+    owner: string,
+    next: { at: number; nextAttemptAt: number; error: string; outcomeUnknown: boolean; countAttempt?: boolean },
+  ): Promise<void> {
+    await this.ex.run(
+      `UPDATE outbox SET attempts = attempts + ?, next_attempt_at = ?, last_error = ?, outcome_unknown = ?,
+         lease_owner = NULL, lease_until = NULL, updated_at = ?
+       WHERE id = ? AND lease_owner = ? AND generation = ?`,
+      [
+        next.countAttempt === false ? 0 : 1,
+        next.nextAttemptAt,
+        next.error.slice(0, 500),
+        next.outcomeUnknown ? 1 : 0,
+        next.at,
+        item.id,
+        owner,
+        item.generation,
+      ],
+    );
+    await this.ex.run("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?", [
+      item.id,
+      owner,
+    ]);
+  }
+
+  async abandonOutbox(item: OutboxItem, owner: string, error: string, at: number): Promise<void> {
+    await this.ex.run(
+      `UPDATE outbox SET status = 'dead', last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
+       WHERE id = ? AND lease_owner = ?`,
+      [error.slice(0, 500), at, item.id, owner],
+    );
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    await this.ex.run(
+      `INSERT INTO audit_log (session_id, machine_id, from_state, to_state, reason, detail, at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      [
+        entry.sessionId,
+        entry.machineId,
+        entry.fromState,
+        entry.toState,
+        entry.reason,
+        entry.detail ? JSON.stringify(entry.detail) : null,
+        entry.at,
+      ],
+    );
+  }
+
+  async listAudit(sessionId: string): Promise<AuditEntry[]> {
+    const rows = await this.ex.all<{
+      session_id: string | null;
+      machine_id: string | null;
+      from_state: string | null;
+      to_state: string | null;
+      reason: string;
+      detail: string | null;
+      at: number;
+    }>("SELECT * FROM audit_log WHERE session_id = ? ORDER BY id", [sessionId]);
+    return rows.map((row) => ({
+      sessionId: row.session_id,
+      machineId: row.machine_id,
+      fromState: row.from_state,
+      toState: row.to_state,
+      reason: row.reason,
+      ...(row.detail ? { detail: JSON.parse(row.detail) as Record<string, unknown> } : {}),
+      at: Number(row.at),
+    }));
+  }
+
+  async putMachine(machineId: string, entry: string, at: number): Promise<void> {
+    await this.ex.run(
+      `INSERT INTO machines (machine_id, entry, created_at, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (machine_id) DO UPDATE SET entry = excluded.entry, updated_at = excluded.updated_at`,
+      [machineId, entry, at, at],
+    );
+  }
+
+  async deleteMachine(machineId: string): Promise<boolean> {
+    return (await this.ex.run("DELETE FROM machines WHERE machine_id = ?", [machineId])).changes === 1;
+  }
+
+  async listMachines(): Promise<StoredMachine[]> {
+    const rows = await this.ex.all<{ machine_id: string; entry: string; created_at: number; updated_at: number }>(
+      "SELECT * FROM machines ORDER BY machine_id",
+    );
+    return rows.map((row) => ({
+      machineId: row.machine_id,
+      entry: row.entry,
+      createdAt: Number(row.created_at),
+      updatedAt: Number(row.updated_at),
+    }));
+  }
+
+  async getMachine(machineId: string): Promise<StoredMachine | undefined> {
+    const rows = await this.ex.all<{ machine_id: string; entry: string; created_at: number; updated_at: number }>(
+      "SELECT * FROM machines WHERE machine_id = ?",
+      [machineId],
+    );
+    const row = rows[0];
+    return row
+      ? {
+          machineId: row.machine_id,
+          entry: row.entry,
+          createdAt: Number(row.created_at),
+          updatedAt: Number(row.updated_at),
+        }
+      : undefined;
+  }
+
+  async setMachineUnavailable(machineId: string, reason: string, at: number): Promise<void> {
+    await this.ex.run(
+      `INSERT INTO machine_flags (machine_id, unavailable_reason, since) VALUES (?, ?, ?)
+       ON CONFLICT (machine_id) DO UPDATE SET unavailable_reason = excluded.unavailable_reason, since = excluded.since`,
+      [machineId, reason, at],
+    );
+  }
+
+  async clearMachineUnavailable(machineId: string): Promise<boolean> {
+    return (await this.ex.run("DELETE FROM machine_flags WHERE machine_id = ?", [machineId])).changes === 1;
+  }
+
+  async machineUnavailableReason(machineId: string): Promise<string | undefined> {
+    const rows = await this.ex.all<{ unavailable_reason: string }>(
+      "SELECT unavailable_reason FROM machine_flags WHERE machine_id = ?",
+      [machineId],
+    );
+    return rows[0]?.unavailable_reason;
+  }
+}
+
+function assignments(changes: PurchaseChanges): { sets: string; values: SqlValue[] } {
+  const entries = Object.entries(changes).filter(([, value]) => value !== undefined) as [
+    keyof PurchaseChanges,
+    SqlValue,
+  ][];
+  return {
+    sets: entries.map(([key]) => `${changeColumns[key]} = ?, `).join(""),
+    values: entries.map(([, value]) => value),
+  };
+}
+
+export class SqlStore extends SqlStoreOps implements Store {
+  readonly dialect: SqlDriver["dialect"];
+  readonly #driver: SqlDriver;
+
+  constructor(driver: SqlDriver) {
+    super(driver, driver.dialect);
+    this.dialect = driver.dialect;
+    this.#driver = driver;
+  }
+
+  protected override atomically<T>(work: (ops: SqlStoreOps) => Promise<T>): Promise<T> {
+    return this.#driver.transaction((tx) => work(new SqlStoreOps(tx, this.dialect)));
+  }
+
+  transaction<T>(work: (tx: StoreOps) => Promise<T>): Promise<T> {
+    return this.#driver.transaction((tx) => work(new SqlStoreOps(tx, this.dialect)));
+  }
+
+  async ping(): Promise<void> {
+    await this.#driver.all("SELECT 1 AS ok");
+  }
+
+  close(): Promise<void> {
+    return this.#driver.close();
+  }
+}

@@ -1,0 +1,218 @@
+import type { SqlDialect } from "./sql-driver.ts";
+
+/**
+ * The bridge's durable store: purchases and their state machine, vends, seen events (deduplication), the outbox of
+ * SEQR calls that must eventually happen, the audit log, the machine registry and machine flags. One interface, two
+ * implementations of the same SQL (SQLite embedded, PostgreSQL by URL).
+ */
+
+export const purchaseStates = [
+  "claimed",
+  "invoiced",
+  "reserved",
+  "unlocked",
+  "vending",
+  "committing",
+  "committed",
+  "cancelled",
+  "failed",
+] as const;
+export type PurchaseState = (typeof purchaseStates)[number];
+
+export const terminalStates: readonly PurchaseState[] = ["committed", "cancelled", "failed"];
+
+export interface Purchase {
+  sessionId: string;
+  machineId: string;
+  state: PurchaseState;
+  /** The reservation: the customer's offered maximum, integer minor units. */
+  amountMinor: number;
+  currency: string;
+  /** The customer's phone number while the session runs; masked afterwards unless store.keepMsisdn. */
+  msisdn: string | null;
+  notifySecret: string;
+  invoiceReference: string | null;
+  statusVersion: number;
+  unlockCommandId: string | null;
+  endedVendedCount: number | null;
+  endedVendedTotalMinor: number | null;
+  endedUnknownCount: number | null;
+  endReason: string | null;
+  /** What was (or is being) committed. Never more than amountMinor. */
+  billedMinor: number | null;
+  /** Why a person must look at this purchase (unknown vends, missing events, SEQR refusals); null when clean. */
+  reconciliation: string | null;
+  createdAt: number;
+  updatedAt: number;
+  invoicedAt: number | null;
+  reservedAt: number | null;
+  unlockedAt: number | null;
+  closedAt: number | null;
+  rowVersion: number;
+}
+
+export interface NewPurchase {
+  sessionId: string;
+  machineId: string;
+  amountMinor: number;
+  currency: string;
+  msisdn: string | null;
+  notifySecret: string;
+  at: number;
+}
+
+export type PurchaseChanges = Partial<
+  Pick<
+    Purchase,
+    | "msisdn"
+    | "invoiceReference"
+    | "statusVersion"
+    | "unlockCommandId"
+    | "endedVendedCount"
+    | "endedVendedTotalMinor"
+    | "endedUnknownCount"
+    | "endReason"
+    | "billedMinor"
+    | "invoicedAt"
+    | "reservedAt"
+    | "unlockedAt"
+    | "closedAt"
+  >
+>;
+
+export type VendOutcome = "vended" | "failed" | "unknown";
+
+export interface VendRecord {
+  sessionId: string;
+  vendId: string;
+  eventId: string;
+  selection: string;
+  sku: string | null;
+  name: string | null;
+  priceMinor: number;
+  currency: string;
+  outcome: VendOutcome;
+  evidence: string | null;
+  at: number;
+}
+
+export const outboxKinds = ["updateInvoice", "commitReservation", "cancelInvoice"] as const;
+export type OutboxKind = (typeof outboxKinds)[number];
+export type OutboxStatus = "pending" | "done" | "dead";
+
+export interface OutboxItem {
+  id: number;
+  sessionId: string;
+  kind: OutboxKind;
+  payload: Record<string, unknown>;
+  status: OutboxStatus;
+  generation: number;
+  attempts: number;
+  nextAttemptAt: number;
+  deadlineAt: number;
+  lastError: string | null;
+  /** The last attempt may have reached SEQR (timeout, lost connection): check the status before repeating it. */
+  outcomeUnknown: boolean;
+}
+
+export interface NewOutboxItem {
+  sessionId: string;
+  kind: OutboxKind;
+  payload: Record<string, unknown>;
+  at: number;
+  deadlineAt: number;
+  /** Re-arm an existing row of this kind (updateInvoice after each vend); otherwise an existing row is kept. */
+  rearm?: boolean;
+}
+
+export interface AuditEntry {
+  sessionId: string | null;
+  machineId: string | null;
+  fromState: string | null;
+  toState: string | null;
+  reason: string;
+  detail?: Record<string, unknown>;
+  at: number;
+}
+
+export interface StoredMachine {
+  machineId: string;
+  /** The registry entry as JSON (machineEntry schema, mqttPassword replaced by a hash). */
+  entry: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Operations available both on the store and inside one of its transactions. */
+export interface StoreOps {
+  /** Inserts a purchase in state `claimed` unless the machine is held by another; undefined when it is. */
+  claimMachine(purchase: NewPurchase): Promise<Purchase | undefined>;
+  /**
+   * Moves a purchase from one of `from` to `to` with `changes`, and writes the audit entry, atomically. Undefined
+   * (nothing changed) when the purchase is not in one of `from`: someone else moved it first.
+   */
+  transition(
+    sessionId: string,
+    from: readonly PurchaseState[],
+    to: PurchaseState,
+    changes: PurchaseChanges,
+    audit: { reason: string; detail?: Record<string, unknown>; at: number },
+  ): Promise<Purchase | undefined>;
+  /** Changes fields without a state change. */
+  updatePurchase(sessionId: string, changes: PurchaseChanges, at: number): Promise<void>;
+  /** Adds a reason to the purchase's reconciliation flag (and the audit log). */
+  flagReconciliation(sessionId: string, reason: string, at: number, detail?: Record<string, unknown>): Promise<void>;
+  getPurchase(sessionId: string): Promise<Purchase | undefined>;
+  findPurchaseBySecret(notifySecret: string): Promise<Purchase | undefined>;
+  /** Purchases not yet committed, cancelled or failed. */
+  listOpenPurchases(): Promise<Purchase[]>;
+  holderOf(machineId: string): Promise<Purchase | undefined>;
+  listPurchases(options?: { machineId?: string; limit?: number }): Promise<Purchase[]>;
+
+  /** True the first time an event id is seen for a machine; false for a duplicate. */
+  markEventSeen(
+    machineId: string,
+    eventId: string,
+    name: string,
+    sessionId: string | null,
+    at: number,
+  ): Promise<boolean>;
+  /** "conflict": the vend already has another outcome stored (kept; the new one is not). */
+  insertVend(vend: VendRecord): Promise<"inserted" | "duplicate" | "conflict">;
+  listVends(sessionId: string): Promise<VendRecord[]>;
+
+  enqueueOutbox(item: NewOutboxItem): Promise<void>;
+  getOutbox(sessionId: string, kind: OutboxKind): Promise<OutboxItem | undefined>;
+  listOutbox(sessionId?: string): Promise<OutboxItem[]>;
+  /** Takes up to `limit` due rows for `leaseMs` (rows of a dead instance are retaken when the lease ends). */
+  leaseDueOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<OutboxItem[]>;
+  /** Done, unless the row was re-armed meanwhile (then it stays pending and is sent again). */
+  completeOutbox(item: OutboxItem, owner: string, at: number): Promise<boolean>;
+  retryOutbox(
+    item: OutboxItem,
+    owner: string,
+    next: { at: number; nextAttemptAt: number; error: string; outcomeUnknown: boolean; countAttempt?: boolean },
+  ): Promise<void>;
+  abandonOutbox(item: OutboxItem, owner: string, error: string, at: number): Promise<void>;
+
+  appendAudit(entry: AuditEntry): Promise<void>;
+  listAudit(sessionId: string): Promise<AuditEntry[]>;
+
+  putMachine(machineId: string, entry: string, at: number): Promise<void>;
+  deleteMachine(machineId: string): Promise<boolean>;
+  listMachines(): Promise<StoredMachine[]>;
+  getMachine(machineId: string): Promise<StoredMachine | undefined>;
+
+  setMachineUnavailable(machineId: string, reason: string, at: number): Promise<void>;
+  clearMachineUnavailable(machineId: string): Promise<boolean>;
+  machineUnavailableReason(machineId: string): Promise<string | undefined>;
+}
+
+export interface Store extends StoreOps {
+  readonly dialect: SqlDialect;
+  /** Runs `work` atomically: all of its writes or none. */
+  transaction<T>(work: (tx: StoreOps) => Promise<T>): Promise<T>;
+  /** A cheap round trip, for /healthz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,97 @@
+import type {
+  CommandBody,
+  FleetEvent,
+  FleetEventHandler,
+  FleetLink,
+} from "../../../backend-bridge/fleet/fleet-link.ts";
+import type { Availability, CommandName, EventName, EventPayload, MachineState } from "../../../protocol/messages.ts";
+
+/** A FleetLink without MQTT: machines are online when the test says so, commands are recorded, events are injected. */
+export interface SentCommand {
+  machineId: string;
+  name: CommandName;
+  body: Record<string, unknown>;
+  commandId: string;
+}
+
+export class FakeFleet implements FleetLink {
+  readonly sent: SentCommand[] = [];
+  readonly online = new Set<string>();
+  readonly states = new Map<string, MachineState>();
+  #handler: FleetEventHandler | undefined;
+  #availability: ((machineId: string, availability: Availability) => void)[] = [];
+  #seq = 0;
+  failSends = false;
+  /** Called after each command is recorded (an automatic agent for benchmarks). */
+  onCommand: ((command: SentCommand) => void) | undefined;
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  async send<N extends CommandName>(
+    machineId: string,
+    name: N,
+    body: CommandBody<N>,
+    options?: { ttlMs?: number; commandId?: string },
+  ): Promise<string> {
+    if (this.failSends) throw new Error("broker unavailable");
+    const commandId = options?.commandId ?? `c${++this.#seq}`;
+    const command = { machineId, name, body: body as Record<string, unknown>, commandId };
+    this.sent.push(command);
+    this.onCommand?.(command);
+    return commandId;
+  }
+
+  onEvent(handler: FleetEventHandler): void {
+    this.#handler = handler;
+  }
+
+  isOnline(machineId: string): boolean {
+    return this.online.has(machineId);
+  }
+
+  onAvailability(listener: (machineId: string, availability: Availability) => void): void {
+    this.#availability.push(listener);
+  }
+
+  lastState(machineId: string): MachineState | undefined {
+    return this.states.get(machineId);
+  }
+
+  onlineCount(): number {
+    return this.online.size;
+  }
+
+  setOnline(machineId: string, online = true): void {
+    if (online) this.online.add(machineId);
+    else this.online.delete(machineId);
+    for (const listener of this.#availability) {
+      listener(machineId, { state: online ? "online" : "offline", bootId: "boot1", bootSeq: 1, ts: Date.now() });
+    }
+  }
+
+  commands(name: CommandName, machineId?: string): SentCommand[] {
+    return this.sent.filter(
+      (command) => command.name === name && (machineId === undefined || command.machineId === machineId),
+    );
+  }
+
+  /** Delivers an event as the MQTT link would; resolves when the bridge stored it, rejects when it did not. */
+  emit<N extends EventName>(
+    machineId: string,
+    name: N,
+    fields: Omit<EventPayload<N>, "eventId" | "seq" | "ts"> & { eventId?: string },
+  ): Promise<void> {
+    if (!this.#handler) throw new Error("no event handler registered");
+    const seq = ++this.#seq;
+    const payload = { eventId: `e${seq}-${Math.random().toString(36).slice(2, 8)}`, seq, ts: Date.now(), ...fields };
+    const event: FleetEvent = { machineId, name, payload: payload as unknown as EventPayload<N> };
+    return this.#handler(event);
+  }
+
+  /** Delivers exactly this event again (same eventId), as a QoS 1 redelivery would. */
+  redeliver(event: FleetEvent): Promise<void> {
+    if (!this.#handler) throw new Error("no event handler registered");
+    return this.#handler(event);
+  }
+}

@@ -1,0 +1,178 @@
+import type { Invoice, InvoiceStatus, Money, PaymentStatus, SeqrApi } from "../../../backend-bridge/seqr/seqr-api.ts";
+import {
+  type SeqrOperation,
+  SeqrResultError,
+  SeqrTimeoutError,
+  SeqrTransportError,
+} from "../../../backend-bridge/seqr/seqr-errors.ts";
+
+/**
+ * An in-memory SEQR for the bridge's tests: invoices with the reservation state machine of seqr-protocol.md §8, a
+ * customer who confirms or cancels, and per-call failure injection (an error before the call is executed, or after it:
+ * SEQR acted but the answer was lost).
+ */
+export interface FakeInvoice {
+  reference: string;
+  invoice: Invoice;
+  status: InvoiceStatus;
+  version: number;
+  updates: Invoice[];
+  committed: Money | undefined;
+  commitCount: number;
+  cancelCount: number;
+}
+
+type Injection = { when: "before" | "after"; error: () => Error; times: number };
+
+export class FakeSeqr implements SeqrApi {
+  readonly invoices = new Map<string, FakeInvoice>();
+  readonly calls: { operation: SeqrOperation; reference?: string }[] = [];
+  readonly #injections = new Map<SeqrOperation, Injection[]>();
+  readonly #hangs = new Map<SeqrOperation, number>();
+  #next = 20260115000000000n;
+
+  /** Makes the next `times` calls of `operation` fail. `after`: SEQR executes the call, then the answer is lost. */
+  fail(
+    operation: SeqrOperation,
+    error: "timeout" | "transport" | number = "transport",
+    options: { times?: number; when?: "before" | "after" } = {},
+  ): void {
+    const make = () =>
+      error === "timeout"
+        ? new SeqrTimeoutError(operation, 10_000)
+        : error === "transport"
+          ? new SeqrTransportError(
+              operation,
+              Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }),
+            )
+          : new SeqrResultError(operation, error, undefined);
+    const list = this.#injections.get(operation) ?? [];
+    list.push({ when: options.when ?? "before", error: make, times: options.times ?? 1 });
+    this.#injections.set(operation, list);
+  }
+
+  /** The next `times` calls of `operation` never answer. */
+  hang(operation: SeqrOperation, times = 1): void {
+    this.#hangs.set(operation, (this.#hangs.get(operation) ?? 0) + times);
+  }
+
+  count(operation: SeqrOperation): number {
+    return this.calls.filter((call) => call.operation === operation).length;
+  }
+
+  only(): FakeInvoice {
+    const all = [...this.invoices.values()];
+    if (all.length !== 1) throw new Error(`expected one invoice, have ${all.length}`);
+    return all[0] as FakeInvoice;
+  }
+
+  /** The customer confirms with the PIN. */
+  confirm(reference: string): void {
+    this.#transition(reference, "RESERVED");
+  }
+
+  /** The customer cancels in the app. */
+  cancelByCustomer(reference: string): void {
+    this.#transition(reference, "CANCELED");
+  }
+
+  #transition(reference: string, status: InvoiceStatus): void {
+    const invoice = this.invoices.get(reference);
+    if (!invoice) throw new Error(`no invoice ${reference}`);
+    invoice.status = status;
+    invoice.version += 1;
+  }
+
+  async #call<T>(operation: SeqrOperation, reference: string | undefined, work: () => T): Promise<T> {
+    this.calls.push({ operation, ...(reference !== undefined ? { reference } : {}) });
+    await Promise.resolve();
+    const hangs = this.#hangs.get(operation) ?? 0;
+    if (hangs > 0) {
+      this.#hangs.set(operation, hangs - 1);
+      return new Promise<T>(() => undefined);
+    }
+    const injection = this.#injections.get(operation)?.[0];
+    if (injection) {
+      injection.times -= 1;
+      if (injection.times <= 0) this.#injections.get(operation)?.shift();
+      if (injection.when === "before") throw injection.error();
+      work();
+      throw injection.error();
+    }
+    return work();
+  }
+
+  #invoice(operation: SeqrOperation, reference: string): FakeInvoice {
+    const invoice = this.invoices.get(reference);
+    if (!invoice) throw new SeqrResultError(operation, 54, "INVALID_INVOICE_REFERENCE");
+    return invoice;
+  }
+
+  sendInvoice(invoice: Invoice): Promise<{ invoiceReference: string; invoiceQRCode?: string }> {
+    return this.#call("sendInvoice", undefined, () => {
+      const reference = String(this.#next++);
+      this.invoices.set(reference, {
+        reference,
+        invoice,
+        status: "ISSUED",
+        version: 0,
+        updates: [],
+        committed: undefined,
+        commitCount: 0,
+        cancelCount: 0,
+      });
+      return { invoiceReference: reference, invoiceQRCode: `HTTP://SEQR.SE/R${reference}` };
+    });
+  }
+
+  updateInvoice(invoiceReference: string, invoice: Invoice): Promise<void> {
+    return this.#call("updateInvoice", invoiceReference, () => {
+      const stored = this.#invoice("updateInvoice", invoiceReference);
+      if (invoice.total.minor > stored.invoice.total.minor) throw new SeqrResultError("updateInvoice", 49, undefined);
+      stored.updates.push(invoice);
+    });
+  }
+
+  getPaymentStatus(invoiceReference: string, _invoiceVersion: number): Promise<PaymentStatus> {
+    return this.#call("getPaymentStatus", invoiceReference, () => {
+      const stored = this.#invoice("getPaymentStatus", invoiceReference);
+      return { status: stored.status, version: stored.version };
+    });
+  }
+
+  commitReservation(invoiceReference: string, amount: Money): Promise<{ ersReference?: string }> {
+    return this.#call("commitReservation", invoiceReference, () => {
+      const stored = this.#invoice("commitReservation", invoiceReference);
+      if (stored.status !== "RESERVED") throw new SeqrResultError("commitReservation", 96, undefined);
+      if (amount.minor > stored.invoice.total.minor) throw new SeqrResultError("commitReservation", 11, undefined);
+      stored.status = "PAID";
+      stored.version += 1;
+      stored.committed = amount;
+      stored.commitCount += 1;
+      return { ersReference: `ers${invoiceReference}` };
+    });
+  }
+
+  cancelInvoice(invoiceReference: string): Promise<void> {
+    return this.#call("cancelInvoice", invoiceReference, () => {
+      const stored = this.#invoice("cancelInvoice", invoiceReference);
+      if (stored.status === "CANCELED") throw new SeqrResultError("cancelInvoice", 95, undefined);
+      if (stored.status === "PAID") throw new SeqrResultError("cancelInvoice", 50, undefined);
+      stored.status = "CANCELED";
+      stored.version += 1;
+      stored.cancelCount += 1;
+    });
+  }
+
+  refundPayment(): Promise<{ ersReference: string }> {
+    return Promise.reject(new Error("not used by the bridge"));
+  }
+
+  submitPaymentReceipt(): Promise<void> {
+    return Promise.reject(new Error("not used by the bridge"));
+  }
+
+  markTransactionPeriod(): Promise<{ transactionPeriodId: string }> {
+    return Promise.reject(new Error("not used by the bridge"));
+  }
+}

@@ -1,0 +1,223 @@
+import { type BridgeApp, createBridgeApp } from "../../../backend-bridge/bridge-app.ts";
+import type { Store } from "../../../backend-bridge/store/store.ts";
+import { type BridgeConfig, bridgeConfigSchema } from "../../../config/schema/bridge.ts";
+import { silentLogger } from "../../../platform/logger.ts";
+import { FakeFleet } from "./fake-fleet.ts";
+import { FakeSeqr } from "./fake-seqr.ts";
+import { ManualClock, settle } from "./manual-clock.ts";
+import { createTestStore, type StoreKind, type TestStore } from "./test-stores.ts";
+
+export const machineKey = "ab".repeat(32);
+
+export function testConfig(overrides: Record<string, unknown> = {}): BridgeConfig {
+  const base = {
+    http: {
+      host: "127.0.0.1",
+      port: 0,
+      plainHttp: true,
+      publicBaseUrl: "https://bridge.example/seqr",
+      rateLimitPerTokenPerMinute: 10_000,
+    },
+    seqr: {
+      endpointUrl: "http://127.0.0.1:1/soap",
+      terminalId: "0123456789abcdef0123456789abcdef",
+      password: "secret-password",
+      requestTimeoutMs: 5_000,
+      commitReservationTimeoutSeconds: 600,
+    },
+    machines: {
+      M1: {
+        name: "Lobby",
+        commandKey: machineKey,
+        catalog: {
+          currency: "EUR",
+          products: {
+            A1: { name: "Still water", sku: "WATER-05", priceMinor: 150 },
+            A2: { name: "Cola", sku: "COLA-033", priceMinor: 200 },
+          },
+        },
+      },
+      M2: {
+        commandKey: machineKey,
+        catalog: { currency: "SEK", products: { B1: { name: "Chocolate", sku: "CHOC", priceMinor: 1500 } } },
+      },
+    },
+    timeouts: {
+      paymentConfirmMs: 120_000,
+      unlockAckMs: 10_000,
+      statusPollIntervalMs: 3_000,
+      sessionMaxMs: 300_000,
+      commandTtlMs: 30_000,
+    },
+  };
+  return bridgeConfigSchema.parse(deepMerge(base, overrides));
+}
+
+function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const current = out[key];
+    out[key] =
+      value && typeof value === "object" && !Array.isArray(value) && current && typeof current === "object"
+        ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>)
+        : value;
+  }
+  return out;
+}
+
+/** One bridge over a test store, a fake SEQR, a fake fleet and a manual clock; `restart()` reopens it on the same DB. */
+export class Harness {
+  readonly clock = new ManualClock();
+  readonly seqr = new FakeSeqr();
+  fleet = new FakeFleet();
+  app!: BridgeApp;
+  store!: Store;
+  readonly config: BridgeConfig;
+  readonly testStore: TestStore;
+
+  private constructor(testStore: TestStore, config: BridgeConfig) {
+    this.testStore = testStore;
+    this.config = config;
+  }
+
+  static async start(kind: StoreKind, overrides: Record<string, unknown> = {}): Promise<Harness> {
+    const harness = new Harness(await createTestStore(kind), testConfig(overrides));
+    harness.fleet.setOnline("M1");
+    harness.fleet.setOnline("M2");
+    await harness.#boot(harness.testStore.store);
+    return harness;
+  }
+
+  /** Store calls in flight: the bridge is quiet when none is running for a few event-loop turns. */
+  #inFlight = 0;
+
+  /** Waits until no store call has been running for a few event-loop turns (real I/O included). */
+  async quiesce(): Promise<void> {
+    for (let quiet = 0; quiet < 3; ) {
+      await settle(3);
+      if (this.#inFlight === 0) quiet++;
+      else {
+        quiet = 0;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    }
+  }
+
+  #counting(store: Store): Store {
+    return new Proxy(store, {
+      get: (target, property, receiver) => {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+          if (result instanceof Promise) {
+            this.#inFlight++;
+            return result.finally(() => this.#inFlight--);
+          }
+          return result;
+        };
+      },
+    });
+  }
+
+  async #boot(rawStore: Store): Promise<void> {
+    this.clock.quiesce = () => this.quiesce();
+    const store = this.#counting(rawStore);
+    this.store = store;
+    this.app = createBridgeApp({
+      config: this.config,
+      store,
+      seqr: this.seqr,
+      fleet: this.fleet,
+      clock: this.clock,
+      logger: silentLogger(),
+      defaultMetrics: false,
+      outbox: { pollIntervalMs: 1_000, backoff: { baseMs: 1_000, maxMs: 30_000 } },
+    });
+    await this.app.start();
+  }
+
+  /**
+   * The bridge "dies" and starts again on the same database: the old instance does nothing more (its timers are
+   * dropped, its store connection closed, its HTTP server stopped) and a new one resumes from the store.
+   */
+  async restart(): Promise<void> {
+    await this.app.stop();
+    await this.store.close();
+    const online = [...this.fleet.online];
+    const sent = this.fleet.sent;
+    this.fleet = new FakeFleet();
+    this.fleet.sent.push(...sent);
+    for (const machineId of online) this.fleet.online.add(machineId);
+    await this.#boot(await this.testStore.open());
+  }
+
+  async close(): Promise<void> {
+    await this.app.stop().catch(() => undefined);
+    await this.testStore.cleanup();
+  }
+
+  get baseUrl(): string {
+    return `${this.app.http.url}/seqr`;
+  }
+
+  async createPurchase(
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; json: Record<string, unknown> }> {
+    const response = await fetch(`${this.baseUrl}/createPurchase`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json;charset=UTF-8", Accept: "application/json", ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  }
+
+  /** createPurchase for M1 with 20.00 EUR; returns the invoice reference. */
+  async purchase(machineId = "M1", amount: number | string = 20, currency = "EUR"): Promise<string> {
+    const { json } = await this.createPurchase({ token: machineId, amount, currency, msisdn: "46701234567" });
+    if (typeof json.invoiceReferenceId !== "string") throw new Error(`createPurchase failed: ${JSON.stringify(json)}`);
+    return json.invoiceReferenceId;
+  }
+
+  async purchaseFor(reference: string) {
+    const all = await this.store.listPurchases({ limit: 1000 });
+    const found = all.find((purchase) => purchase.invoiceReference === reference);
+    if (!found) throw new Error(`no purchase for ${reference}`);
+    return found;
+  }
+
+  /** SEQR's notification POST to the purchase's URL; resolves with the HTTP status (the check runs afterwards). */
+  async notify(reference: string): Promise<number> {
+    const purchase = await this.purchaseFor(reference);
+    const response = await fetch(`${this.baseUrl}/notify/${purchase.notifySecret}`, { method: "POST" });
+    await response.arrayBuffer();
+    await this.quiesce();
+    return response.status;
+  }
+
+  /** Customer confirms, SEQR notifies, the bridge sends unlock: returns the session id. */
+  async reserve(reference: string): Promise<string> {
+    this.seqr.confirm(reference);
+    await this.notify(reference);
+    const purchase = await this.waitForState(reference, "reserved");
+    return purchase.sessionId;
+  }
+
+  async waitForState(reference: string, state: string, timeoutMs = 5_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.quiesce();
+      const purchase = await this.purchaseFor(reference);
+      if (purchase.state === state) return purchase;
+      if (Date.now() > deadline) throw new Error(`purchase is ${purchase.state}, expected ${state}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  /** Runs the outbox until nothing is due (time does not move). */
+  async drainOutbox(): Promise<void> {
+    await this.quiesce();
+    await this.app.outbox.runDue();
+  }
+}

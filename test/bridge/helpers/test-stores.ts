@@ -1,0 +1,77 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { openStore } from "../../../backend-bridge/store/open-store.ts";
+import type { Store } from "../../../backend-bridge/store/store.ts";
+import { hasService, postgresUrl } from "../../helpers/system-tools.ts";
+
+/**
+ * The same tests run on both stores: SQLite in a temp file, PostgreSQL in a schema of its own per test (dropped
+ * afterwards). PostgreSQL missing skips loudly locally and fails in CI (test/helpers/system-tools.ts).
+ */
+export type StoreKind = "sqlite" | "postgres";
+
+export const storeKinds: StoreKind[] = [
+  "sqlite",
+  ...((await hasService("PostgreSQL", "127.0.0.1", 5432)) ? (["postgres"] as const) : []),
+];
+
+export interface TestStore {
+  kind: StoreKind;
+  url: string;
+  store: Store;
+  /** Opens another store on the same database (a restarted bridge, or a second instance). */
+  open(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+export async function createTestStore(kind: StoreKind): Promise<TestStore> {
+  const opened: Store[] = [];
+  if (kind === "sqlite") {
+    const dir = mkdtempSync(join(tmpdir(), "vend-bridge-store-"));
+    const url = `sqlite:${join(dir, "bridge.db")}`;
+    const open = async () => {
+      const { store } = await openStore(url);
+      opened.push(store);
+      return store;
+    };
+    const store = await open();
+    return {
+      kind,
+      url,
+      store,
+      open,
+      async cleanup() {
+        for (const each of opened) await each.close().catch(() => undefined);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const schema = `t_${randomBytes(6).toString("hex")}`;
+  const url = `${postgresUrl}${postgresUrl.includes("?") ? "&" : "?"}schema=${schema}`;
+  const open = async () => {
+    const result = await openStore(url);
+    opened.push(result.store);
+    return result.store;
+  };
+  const store = await open();
+  return {
+    kind,
+    url,
+    store,
+    open,
+    async cleanup() {
+      for (const each of opened) await each.close().catch(() => undefined);
+      // A connection of its own: the test may have closed every store it opened.
+      const client = new pg.Client({ connectionString: postgresUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
