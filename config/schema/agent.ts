@@ -34,6 +34,10 @@ const mdbHardware = z.strictObject({
     z.number().int().positive().default(60_000),
     "How long to wait for VEND SUCCESS/FAILURE after approving; past it the vend is 'unknown'",
   ),
+  approvalTimeoutMs: field(
+    z.number().int().min(100).max(30_000).default(3_000),
+    "How long the agent may take to answer a VEND REQUEST; past it the reader denies by itself (never approves late)",
+  ),
 });
 
 const spiralBoardHardware = z.strictObject({
@@ -75,6 +79,14 @@ const gpioHardware = z.strictObject({
   debounceMs: field(z.number().int().min(0).max(500).default(10), "Button debounce in milliseconds"),
   activeLow: field(z.boolean().default(false), "Relays and inputs are active low"),
   motorTimeoutMs: field(z.number().int().positive().default(4_000), "A spiral must return home within this time"),
+  leaveHomeMs: field(
+    z.number().int().positive().default(1_000),
+    "A spiral must leave its home switch within this time after the motor starts, else it is stuck",
+  ),
+  dropWindowMs: field(
+    z.number().int().min(0).default(2_000),
+    "After the motor stops, how long a falling product may still take to cross the drop-sensor beam",
+  ),
 });
 
 const simulatorHardware = z.strictObject({

@@ -1,0 +1,498 @@
+import { type Clock, systemClock, type TimerHandle } from "../../platform/clock.ts";
+import type { Logger } from "../../platform/logger.ts";
+import type { Catalog } from "../../protocol/catalog.ts";
+import { MechanismEmitter } from "../mechanism-emitter.ts";
+import type { BackoffSettings } from "../serial/backoff.ts";
+import { SerialTransport } from "../serial/serial-transport.ts";
+import type { StreamConnector } from "../serial/stream-connector.ts";
+import type { SelectionRequest, VendMechanism, VendOutcome } from "../vend-mechanism.ts";
+import { LineFramer } from "./line-framer.ts";
+import { MdbMoney } from "./mdb-money.ts";
+import { type AdapterMessage, encodeAdapterCommand, type HostCommand, parseAdapterLine } from "./qibixx-codec.ts";
+
+export interface MdbCashlessSettings {
+  /** MDB cashless address: 0x10 (#1) or 0x60 (#2). */
+  address: number;
+  /** MDB currency code, e.g. 0x1978 for EUR. */
+  currencyCode: number;
+  scaleFactor: number;
+  decimalPlaces: number;
+  /** After approving, how long to wait for VEND SUCCESS/FAILURE before the outcome is unknown. */
+  vendResultTimeoutMs: number;
+  /**
+   * How long the agent has to answer a VEND REQUEST. Past it we deny (C,STOP) ourselves, so the VMC gets an answer
+   * inside the reader's response time; a late vend() is then refused and never approved.
+   */
+  approvalTimeoutMs: number;
+  /** How long each setup step and session start may wait for the adapter's reply. */
+  replyTimeoutMs?: number;
+}
+
+export interface MdbCashlessOptions {
+  path: string;
+  connect: StreamConnector;
+  settings: MdbCashlessSettings;
+  catalog: Catalog;
+  logger: Logger;
+  clock?: Clock;
+  backoff?: BackoffSettings;
+  random?: () => number;
+}
+
+interface PendingRequest {
+  selection: string;
+  item: number;
+  priceMinor: number;
+  priceText: string;
+  timer: TimerHandle;
+  /** approve/deny sent, or auto-denied by the approval timeout. */
+  answered: "open" | "approved" | "denied" | "expired" | "cancelled";
+}
+
+interface VendInFlight {
+  selection: string;
+  timer: TimerHandle;
+  finish: (outcome: VendOutcome) => void;
+}
+
+interface ReplyWaiter {
+  accept: (message: AdapterMessage) => "resolve" | Error | undefined;
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: TimerHandle;
+}
+
+/**
+ * The machine's cashless reader, played through a Qibixx-style MDB adapter: the VMC asks (VEND REQUEST), the agent
+ * decides locally, we approve or deny, and only the VMC's VEND SUCCESS counts as delivered. Every adapter (re)connect
+ * repeats the volatile setup (C,0, SETCONF..., C,1). A vend approved but without a result when the link drops, the
+ * adapter resets or the result times out is `unknown`: never billed automatically.
+ */
+export class MdbCashlessMechanism extends MechanismEmitter implements VendMechanism {
+  readonly driver = "mdb" as const;
+  readonly #settings: MdbCashlessSettings;
+  readonly #money: MdbMoney;
+  readonly #selectionByItem = new Map<number, string>();
+  readonly #transport: SerialTransport;
+  readonly #framer = new LineFramer();
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  #readerEnabled = false;
+  #linkReported: "up" | "down" = "down";
+  #sessionOpen = false;
+  #closingByUs = false;
+  #pending: PendingRequest | undefined;
+  #inFlight: VendInFlight | undefined;
+  #waiters: ReplyWaiter[] = [];
+  #upWaiters: Array<() => void> = [];
+  #garbageLines = 0;
+  #lastLineAt: number | undefined;
+
+  constructor(options: MdbCashlessOptions) {
+    const log = options.logger.child({ module: "mdb" });
+    super(log);
+    this.#log = log;
+    this.#settings = options.settings;
+    this.#clock = options.clock ?? systemClock;
+    this.#money = new MdbMoney({
+      scaleFactor: options.settings.scaleFactor,
+      decimalPlaces: options.settings.decimalPlaces,
+      currency: options.catalog.currency,
+    });
+    for (const [selection, product] of Object.entries(options.catalog.products)) {
+      if (product.mdbItem !== undefined) this.#selectionByItem.set(product.mdbItem, selection);
+    }
+    this.#transport = new SerialTransport({
+      path: options.path,
+      connect: options.connect,
+      onOpen: () => this.#setUpAdapter(),
+      logger: log,
+      clock: this.#clock,
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+      ...(options.random ? { random: options.random } : {}),
+    });
+    this.#transport.on("data", (chunk) => this.#onData(chunk));
+    this.#transport.on("down", (reason) => this.#onLinkDown(reason));
+    // ENABLED may arrive while setup is still finishing, or only later: report up once both hold.
+    this.#transport.on("up", () => {
+      if (this.#readerEnabled) this.#reportLink("up");
+    });
+    this.#transport.on("error", (error) =>
+      this.emit("fault", { code: `serial-${error.kind}`, message: error.message, outOfService: true }),
+    );
+  }
+
+  /** Lines from the adapter that were not protocol (counted, never acted on). */
+  get garbageLineCount(): number {
+    return this.#garbageLines + this.#framer.overflowCount;
+  }
+
+  isUp(): boolean {
+    return this.#transport.isUp() && this.#readerEnabled;
+  }
+
+  /** When the adapter last sent a protocol line (garbage does not count as life). */
+  lastSignOfLifeAt(): number | undefined {
+    return this.#lastLineAt;
+  }
+
+  async start(): Promise<void> {
+    const up = new Promise<void>((resolve) => {
+      if (this.isUp()) resolve();
+      else this.#upWaiters.push(resolve);
+    });
+    await this.#transport.start();
+    await up;
+  }
+
+  async stop(): Promise<void> {
+    this.#finishInFlight({ outcome: "unknown", evidence: "link-lost", detail: "driver stopped during the vend" });
+    this.#dropPending("driver stopped");
+    await this.#transport.stop();
+    this.#readerEnabled = false;
+    this.#reportLink("down", "stopped");
+  }
+
+  async openSession(budgetMinor: number): Promise<void> {
+    if (!this.isUp()) throw new Error("the MDB reader is not enabled by the vending machine");
+    const funds = this.#money.minorToWire(budgetMinor, "floor");
+    if (funds === undefined || this.#money.fromWire(funds) === 0) {
+      throw new RangeError(`budget ${budgetMinor} cannot be offered as MDB funds`);
+    }
+    const idle = this.#waitForReply("session start", (message) => {
+      // Only the answer to START carries the funds: a bare `c,STATUS,IDLE` still in flight from the previous
+      // session's last vend must not be taken for it.
+      if (message.kind === "sessionIdle" && message.fundsText !== undefined) return "resolve";
+      if (message.kind === "startRejected") return new Error(`the adapter refused the session: ${message.text}`);
+      return undefined;
+    });
+    await this.#send({ kind: "startSession", fundsText: funds });
+    await idle;
+    this.#sessionOpen = true;
+    this.#closingByUs = false;
+  }
+
+  async closeSession(): Promise<void> {
+    if (!this.#sessionOpen) return;
+    this.#sessionOpen = false;
+    this.#closingByUs = true;
+    this.#dropPending("session closed by the agent");
+    const ended = this.#waitForReply("session end", (message) =>
+      message.kind === "readerState" ? "resolve" : undefined,
+    );
+    try {
+      await this.#send({ kind: "stop" });
+      await ended;
+    } catch (error) {
+      ended.catch(() => {});
+      this.#log.warn({ err: error }, "no session end from the adapter; the VMC ends the session by its own timeout");
+    } finally {
+      this.#closingByUs = false;
+    }
+  }
+
+  requestSelection(selection: string): void {
+    // The VMC's keypad makes MDB selections; a kiosk selection cannot start a vend on an MDB machine.
+    this.#log.warn({ selection }, "selection from outside the VMC ignored: on MDB machines the VMC asks");
+  }
+
+  async vend(selection: string, priceMinor: number): Promise<VendOutcome> {
+    const pending = this.#pending;
+    if (!pending || pending.selection !== selection) {
+      return { outcome: "not-delivered", evidence: "none", detail: `no vend request pending for ${selection}` };
+    }
+    if (pending.answered === "expired") {
+      this.#pending = undefined;
+      return {
+        outcome: "not-delivered",
+        evidence: "none",
+        detail: `approval came after ${this.#settings.approvalTimeoutMs} ms; the request was already denied`,
+      };
+    }
+    if (pending.answered !== "open") {
+      return { outcome: "not-delivered", evidence: "none", detail: `the request was already ${pending.answered}` };
+    }
+    const amountText = this.#money.minorToWire(priceMinor, "exact");
+    if (amountText === undefined) {
+      await this.#deny(pending, "price not representable on MDB");
+      return { outcome: "not-delivered", evidence: "none", detail: `price ${priceMinor} is not representable on MDB` };
+    }
+    if (priceMinor !== pending.priceMinor) {
+      this.#log.warn(
+        { selection, priceMinor, vmcPriceMinor: pending.priceMinor },
+        "approving a price other than the VMC's",
+      );
+    }
+    this.#clock.clearTimeout(pending.timer);
+    pending.answered = "approved";
+    this.#pending = undefined;
+    const outcome = new Promise<VendOutcome>((resolve) => {
+      const timer = this.#clock.setTimeout(
+        () =>
+          this.#finishInFlight({
+            outcome: "unknown",
+            evidence: "none",
+            detail: `no vend result within ${this.#settings.vendResultTimeoutMs} ms`,
+          }),
+        this.#settings.vendResultTimeoutMs,
+      );
+      this.#inFlight = { selection, timer, finish: resolve };
+    });
+    try {
+      await this.#send({ kind: "approve", amountText });
+    } catch (error) {
+      this.#finishInFlight({
+        outcome: "unknown",
+        evidence: "link-lost",
+        detail: `approval not sent: ${String(error)}`,
+      });
+    }
+    return outcome;
+  }
+
+  async deny(selection: string, reason: string): Promise<void> {
+    const pending = this.#pending;
+    if (!pending || pending.selection !== selection || pending.answered !== "open") return;
+    await this.#deny(pending, reason);
+  }
+
+  async showText(text: string): Promise<void> {
+    if (!this.#transport.isUp()) return;
+    await this.#send({ kind: "display", text }).catch((error: unknown) =>
+      this.#log.debug({ err: error }, "display text not sent"),
+    );
+  }
+
+  async #deny(pending: PendingRequest, reason: string): Promise<void> {
+    this.#clock.clearTimeout(pending.timer);
+    pending.answered = "denied";
+    if (this.#pending === pending) this.#pending = undefined;
+    this.#log.info({ selection: pending.selection, reason }, "vend denied");
+    await this.#send({ kind: "stop" }).catch((error: unknown) => this.#log.warn({ err: error }, "deny not sent"));
+  }
+
+  async #setUpAdapter(): Promise<void> {
+    this.#framer.reset();
+    this.#readerEnabled = false;
+    const s = this.#settings;
+    await this.#send({ kind: "disable" });
+    const settings: Array<[string, string]> = [
+      ["mdb-address", `0x${s.address.toString(16)}`],
+      ["mdb-currency-code", `0x${s.currencyCode.toString(16).padStart(4, "0")}`],
+      ["mdb-scale-factor", String(s.scaleFactor)],
+      ["mdb-decimal-places", String(s.decimalPlaces)],
+    ];
+    for (const [key, value] of settings) {
+      const ok = this.#waitForReply(`SETCONF ${key}`, (message) => {
+        if (message.kind === "setOk") return "resolve";
+        if (message.kind === "error") return new Error(`the adapter rejected ${key}=${value}: ${message.text}`);
+        return undefined;
+      });
+      await this.#send({ kind: "setConfig", key, value });
+      await ok;
+    }
+    const enabled = this.#waitForReply("reader enable", (message) =>
+      (message.kind === "enableAck" && message.enabled) || message.kind === "readerState" ? "resolve" : undefined,
+    );
+    await this.#send({ kind: "enable" });
+    await enabled;
+    this.#log.info({ address: s.address, scaleFactor: s.scaleFactor }, "MDB adapter set up");
+  }
+
+  async #send(command: Exclude<HostCommand, { kind: "garbage" }>): Promise<void> {
+    const line = encodeAdapterCommand(command);
+    this.#log.trace({ line: line.trimEnd() }, "to adapter");
+    await this.#transport.write(line);
+  }
+
+  #waitForReply(what: string, accept: ReplyWaiter["accept"]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiter: ReplyWaiter = {
+        accept,
+        resolve,
+        reject,
+        timer: this.#clock.setTimeout(() => {
+          this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          reject(new Error(`no answer from the MDB adapter to ${what}`));
+        }, this.#settings.replyTimeoutMs ?? 2_000),
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  #onData(chunk: Buffer): void {
+    for (const line of this.#framer.push(chunk)) {
+      const message = parseAdapterLine(line);
+      if (message.kind === "garbage") {
+        this.#garbageLines++;
+        this.#log.debug({ line: JSON.stringify(line).slice(0, 80) }, "ignored a line that is not adapter protocol");
+        continue;
+      }
+      this.#lastLineAt = this.#clock.now();
+      this.#log.trace({ line }, "from adapter");
+      for (const waiter of [...this.#waiters]) {
+        const verdict = waiter.accept(message);
+        if (verdict === undefined) continue;
+        this.#clock.clearTimeout(waiter.timer);
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        if (verdict === "resolve") waiter.resolve();
+        else waiter.reject(verdict);
+      }
+      this.#handle(message);
+    }
+  }
+
+  #handle(message: AdapterMessage): void {
+    switch (message.kind) {
+      case "readerState":
+        this.#onReaderState(message.state);
+        return;
+      case "sessionIdle":
+        return;
+      case "vendRequest":
+        this.#onVendRequest(message.priceText, message.item);
+        return;
+      case "vendSuccess":
+        if (!this.#inFlight) {
+          this.#log.warn("VEND SUCCESS with no approved vend in flight; ignored");
+          return;
+        }
+        this.#finishInFlight({ outcome: "delivered", evidence: "vend-success" });
+        return;
+      case "vendFailure":
+        if (!this.#inFlight) {
+          this.#log.warn({ code: message.code }, "VEND failure with no approved vend in flight; ignored");
+          return;
+        }
+        this.#finishInFlight({
+          outcome: "not-delivered",
+          evidence: "vend-failure",
+          detail: `ERR,VEND ${message.code}`,
+        });
+        return;
+      case "error":
+        this.#log.warn({ text: message.text }, "adapter error");
+        return;
+      default:
+        return;
+    }
+  }
+
+  #onReaderState(state: "INACTIVE" | "DISABLED" | "ENABLED"): void {
+    if (state === "ENABLED") {
+      if (this.#inFlight) {
+        this.#finishInFlight({
+          outcome: "unknown",
+          evidence: "restart",
+          detail: "session ended without a vend result",
+        });
+      }
+      this.#dropPending("the VMC ended the session");
+      if (this.#sessionOpen && !this.#closingByUs) {
+        this.#sessionOpen = false;
+        this.emit("sessionClosedByMachine", "session complete");
+      }
+      this.#readerEnabled = true;
+      if (this.#transport.isUp()) this.#reportLink("up");
+      return;
+    }
+    // INACTIVE/DISABLED: the VMC (or the adapter after a reset) took the reader out of service.
+    if (this.#inFlight) {
+      this.#finishInFlight({ outcome: "unknown", evidence: "restart", detail: `reader went ${state} mid-vend` });
+    }
+    this.#dropPending(`reader ${state}`);
+    if (this.#sessionOpen) {
+      this.#sessionOpen = false;
+      this.emit("sessionClosedByMachine", `reader ${state.toLowerCase()} by the VMC`);
+    }
+    this.#readerEnabled = false;
+    this.#reportLink("down", `the VMC set the reader ${state}`);
+  }
+
+  #onVendRequest(priceText: string, item: number): void {
+    const existing = this.#pending;
+    if (existing && existing.item === item && existing.priceText === priceText && existing.answered === "open") {
+      return; // the VMC repeated its request: handlers are idempotent (hardware-reference §1.7)
+    }
+    if (this.#inFlight) {
+      this.#finishInFlight({
+        outcome: "unknown",
+        evidence: "restart",
+        detail: "a new vend request came before the result",
+      });
+    }
+    if (existing) this.#dropPending("replaced by a new vend request");
+    const priceMinor = this.#money.wireToMinor(priceText);
+    const selection = this.#selectionByItem.get(item);
+    if (priceMinor === undefined || selection === undefined || !this.#sessionOpen) {
+      const reason =
+        priceMinor === undefined
+          ? `price ${priceText} not understood`
+          : selection === undefined
+            ? `MDB item ${item} is not in the catalog`
+            : "no session is open";
+      this.#log.warn({ item, priceText }, `vend request denied: ${reason}`);
+      void this.#send({ kind: "stop" }).catch(() => {});
+      return;
+    }
+    const pending: PendingRequest = {
+      selection,
+      item,
+      priceMinor,
+      priceText,
+      answered: "open",
+      timer: this.#clock.setTimeout(() => {
+        if (pending.answered !== "open") return;
+        pending.answered = "expired";
+        this.#log.warn({ selection }, "no approval in time; denying so the VMC is answered");
+        void this.#send({ kind: "stop" }).catch(() => {});
+      }, this.#settings.approvalTimeoutMs),
+    };
+    this.#pending = pending;
+    const request: SelectionRequest = { selection, priceMinor, mdbItem: item };
+    this.emit("selection", request);
+  }
+
+  #dropPending(reason: string): void {
+    const pending = this.#pending;
+    if (!pending) return;
+    this.#clock.clearTimeout(pending.timer);
+    if (pending.answered === "open") pending.answered = "cancelled";
+    this.#pending = undefined;
+    this.#log.debug({ selection: pending.selection, reason }, "pending vend request dropped");
+  }
+
+  #finishInFlight(outcome: VendOutcome): void {
+    const inFlight = this.#inFlight;
+    if (!inFlight) return;
+    this.#inFlight = undefined;
+    this.#clock.clearTimeout(inFlight.timer);
+    this.#log.info({ selection: inFlight.selection, ...outcome }, "vend finished");
+    inFlight.finish(outcome);
+  }
+
+  #onLinkDown(reason: string): void {
+    for (const waiter of this.#waiters) {
+      this.#clock.clearTimeout(waiter.timer);
+      waiter.reject(new Error(`MDB adapter link lost: ${reason}`));
+    }
+    this.#waiters = [];
+    this.#finishInFlight({ outcome: "unknown", evidence: "link-lost", detail: reason });
+    this.#dropPending("link lost");
+    if (this.#sessionOpen) {
+      this.#sessionOpen = false;
+      this.emit("sessionClosedByMachine", "link lost");
+    }
+    this.#readerEnabled = false;
+    this.#reportLink("down", reason);
+  }
+
+  #reportLink(state: "up" | "down", detail?: string): void {
+    if (this.#linkReported === state) return;
+    this.#linkReported = state;
+    if (state === "up") {
+      for (const resolve of this.#upWaiters.splice(0)) resolve();
+    }
+    this.emit("link", state, detail);
+  }
+}

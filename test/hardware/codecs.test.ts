@@ -1,0 +1,198 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { LineFramer } from "../../hardware/mdb/line-framer.ts";
+import { MdbMoney } from "../../hardware/mdb/mdb-money.ts";
+import {
+  encodeAdapterCommand,
+  encodeAdapterMessage,
+  parseAdapterLine,
+  parseHostLine,
+} from "../../hardware/mdb/qibixx-codec.ts";
+import {
+  directDriveFrame,
+  dispensingStatusFrame,
+  parseDirectDrive,
+  parseDispensingStatus,
+  pollFrame,
+} from "../../hardware/spiral/fafb-commands.ts";
+import { encodeFrame, FafbFrameReader, xorChecksum } from "../../hardware/spiral/fafb-frame.ts";
+
+describe("Qibixx line codec", () => {
+  it("parses every adapter message we act on", () => {
+    expect(parseAdapterLine("c,SET,OK")).toEqual({ kind: "setOk" });
+    expect(parseAdapterLine("c,1")).toEqual({ kind: "enableAck", enabled: true });
+    expect(parseAdapterLine("c,STATUS,ENABLED")).toEqual({ kind: "readerState", state: "ENABLED" });
+    expect(parseAdapterLine("c,STATUS,IDLE,20.00")).toEqual({ kind: "sessionIdle", fundsText: "20.00" });
+    expect(parseAdapterLine("c,STATUS,VEND,1.00,5")).toEqual({ kind: "vendRequest", priceText: "1.00", item: 5 });
+    expect(parseAdapterLine("c,VEND,SUCCESS\r")).toEqual({ kind: "vendSuccess" });
+    expect(parseAdapterLine("c,ERR,VEND 3")).toEqual({ kind: "vendFailure", code: 3 });
+    expect(parseAdapterLine('c,ERR,"VEND 3"')).toEqual({ kind: "vendFailure", code: 3 });
+    expect(parseAdapterLine('c,ERR,"START -1"')).toEqual({ kind: "startRejected", text: "START -1" });
+    expect(parseAdapterLine("r,ACK")).toEqual({ kind: "pollAck" });
+    expect(parseAdapterLine("v,4.0.1,ABC")).toEqual({ kind: "version", version: "4.0.1,ABC" });
+  });
+
+  it("calls anything else garbage", () => {
+    for (const line of [
+      "",
+      "c",
+      "c,",
+      "c,VEND,SUCCESS,1",
+      "C,VEND,SUCCESS",
+      "c,STATUS,VEND,1.00",
+      "c,STATUS,VEND,1,70000",
+      "c,STATUS,BOGUS",
+      "c,ERR,",
+      "c,STATUS,VEND,-1.00,5",
+      "c,SET,NO",
+    ]) {
+      expect(parseAdapterLine(line).kind, line).toBe("garbage");
+    }
+  });
+
+  it("never throws and never reads random text as a vend success", () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 60 }), (text) => {
+        const message = parseAdapterLine(text);
+        if (message.kind === "vendSuccess") expect(text.trim()).toBe("c,VEND,SUCCESS");
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it("round-trips commands through the simulator's parser and messages through the driver's", () => {
+    const commands = [
+      { kind: "disable" },
+      { kind: "enable" },
+      { kind: "setConfig", key: "mdb-currency-code", value: "0x1978" },
+      { kind: "startSession", fundsText: "20.00" },
+      { kind: "approve", amountText: "1.50" },
+      { kind: "stop" },
+      { kind: "version" },
+    ] as const;
+    for (const command of commands) expect(parseHostLine(encodeAdapterCommand(command))).toEqual(command);
+    expect(parseHostLine(encodeAdapterCommand({ kind: "display", text: "Hel\u0001lo" }))).toEqual({
+      kind: "display",
+      text: "Hel lo",
+    });
+    const messages = [
+      { kind: "setOk" },
+      { kind: "readerState", state: "DISABLED" },
+      { kind: "sessionIdle", fundsText: "5.00" },
+      { kind: "vendRequest", priceText: "2.00", item: 12 },
+      { kind: "vendSuccess" },
+      { kind: "vendFailure", code: 3 },
+    ] as const;
+    for (const message of messages) expect(parseAdapterLine(encodeAdapterMessage(message))).toEqual(message);
+    expect(() => encodeAdapterCommand({ kind: "approve", amountText: "1e3" })).toThrow();
+  });
+
+  it("splits lines across chunks, trims CR, drops overlong lines", () => {
+    const framer = new LineFramer(16);
+    expect(framer.push("c,SET")).toEqual([]);
+    expect(framer.push(",OK\r\nc,1\n\n")).toEqual(["c,SET,OK", "c,1"]);
+    expect(framer.push("y".repeat(40))).toEqual([]);
+    expect(framer.push("\nc,0\n")).toEqual(["c,0"]);
+    expect(framer.overflowCount).toBe(1);
+  });
+});
+
+describe("MDB money", () => {
+  it("converts with scale factor 1 and 2 decimals (EUR)", () => {
+    const money = new MdbMoney({ scaleFactor: 1, decimalPlaces: 2, currency: "EUR" });
+    expect(money.minorToWire(2_000, "floor")).toBe("20.00");
+    expect(money.wireToMinor("1.50")).toBe(150);
+    expect(money.wireToMinor("1.5")).toBe(150);
+    expect(money.wireToMinor("1.505")).toBeUndefined();
+    expect(money.wireToMinor("abc")).toBeUndefined();
+  });
+
+  it("floors funds to the scale factor and refuses inexact approvals", () => {
+    // SEK with scale factor 5: only multiples of 0.05 exist on the bus.
+    const money = new MdbMoney({ scaleFactor: 5, decimalPlaces: 2, currency: "SEK" });
+    expect(money.toRaw(2_503, "floor")).toBe(500);
+    expect(money.minorToWire(2_503, "floor")).toBe("25.00");
+    expect(money.toRaw(2_503, "exact")).toBeUndefined();
+    expect(money.minorToWire(2_505, "exact")).toBe("25.05");
+    expect(money.wireToMinor("25.05")).toBe(2_505);
+    expect(money.wireToMinor("25.03")).toBeUndefined();
+  });
+
+  it("handles currencies whose exponent differs from the decimal places", () => {
+    const money = new MdbMoney({ scaleFactor: 1, decimalPlaces: 0, currency: "EUR" });
+    expect(money.minorToWire(2_050, "floor")).toBe("20");
+    expect(money.minorToWire(2_050, "exact")).toBeUndefined();
+    expect(money.wireToMinor("3")).toBe(300);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1_000_000 }), fc.integer({ min: 1, max: 100 }), (minor, scaleFactor) => {
+        const m = new MdbMoney({ scaleFactor, decimalPlaces: 2, currency: "EUR" });
+        const wire = m.minorToWire(minor, "floor");
+        const back = wire === undefined ? undefined : m.wireToMinor(wire);
+        expect(back).toBeDefined();
+        expect(back).toBeLessThanOrEqual(minor);
+        expect(minor - (back ?? 0)).toBeLessThan(scaleFactor);
+      }),
+    );
+  });
+});
+
+describe("FA FB frames", () => {
+  it("encodes POLL and ACK like the reference and a direct drive with its checksum", () => {
+    expect(encodeFrame(pollFrame)).toEqual(Buffer.from([0xfa, 0xfb, 0x41, 0x00, 0x40]));
+    const drive = encodeFrame(directDriveFrame(7, 0x0b, true));
+    expect([...drive]).toEqual([
+      0xfa,
+      0xfb,
+      0x06,
+      0x05,
+      0x07,
+      0x01,
+      0x00,
+      0x00,
+      0x0b,
+      xorChecksum(drive, drive.length - 1),
+    ]);
+    const reader = new FafbFrameReader();
+    const [frame] = reader.push(drive, 0);
+    expect(frame && parseDirectDrive(frame)).toEqual({ selection: 11, dropSensor: true, elevator: false });
+    const status = reader.push(encodeFrame(dispensingStatusFrame(9, { status: 2, selection: 11 })), 0);
+    expect(status[0]?.packNo).toBe(9);
+    expect(status[0] && parseDispensingStatus(status[0])).toEqual({ status: 2, selection: 11 });
+  });
+
+  it("resynchronises: skips noise, drops bad checksums, reassembles split frames", () => {
+    const reader = new FafbFrameReader();
+    const poll = encodeFrame(pollFrame);
+    const bad = Buffer.from(encodeFrame(dispensingStatusFrame(3, { status: 2, selection: 11 })));
+    bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 0xff;
+    const stream = Buffer.concat([Buffer.from([0x00, 0xfa, 0x13, 0xfb]), bad, poll.subarray(0, 2)]);
+    expect(reader.push(stream, 0)).toEqual([]);
+    expect(reader.push(poll.subarray(2), 1)).toEqual([{ command: 0x41, text: Buffer.alloc(0) }]);
+    expect(reader.badFrameCount).toBe(1);
+    expect(reader.garbageByteCount).toBeGreaterThan(0);
+  });
+
+  it("abandons a stalled partial frame (a stray FA FB claiming a long frame)", () => {
+    const reader = new FafbFrameReader({ stallMs: 50 });
+    expect(reader.push(Buffer.from([0xfa, 0xfb, 0x04, 0x30, 0x01]), 0)).toEqual([]);
+    expect(reader.push(encodeFrame(pollFrame), 100)).toHaveLength(1);
+  });
+
+  it("finds every real frame hidden in random noise, and random noise alone yields no frame with a bad checksum", () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 20 }), { maxLength: 6 }), (noises) => {
+        const reader = new FafbFrameReader();
+        const frames = noises.flatMap((noise) => reader.push(Buffer.from(noise), 0));
+        for (const frame of frames) {
+          // A frame out of pure noise is possible only with a matching checksum; re-encoding must give the same bytes.
+          expect(encodeFrame(frame).length).toBe(5 + (frame.packNo === undefined ? 0 : 1 + frame.text.length));
+        }
+        const fresh = new FafbFrameReader({ stallMs: 0 });
+        const found = fresh.push(Buffer.concat([Buffer.from(noises[0] ?? []), Buffer.from([0x00])]), 0);
+        const real = fresh.push(encodeFrame(dispensingStatusFrame(5, { status: 2, selection: 12 })), 10);
+        expect([...found, ...real].some((frame) => frame.command === 0x04 && frame.packNo === 5)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,0 +1,191 @@
+import type { Duplex } from "node:stream";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { MdbCashlessMechanism } from "../../hardware/mdb/mdb-cashless-mechanism.ts";
+import { probePort } from "../../hardware/serial/probe-port.ts";
+import { nativeSerialBinding, serialPortConnector } from "../../hardware/serial/stream-connector.ts";
+import { SocatPtyPair } from "../../hardware/simulators/socat-pty-pair.ts";
+import { SpiralBoardSimulator } from "../../hardware/simulators/spiral-board-simulator.ts";
+import { VmcSimulator } from "../../hardware/simulators/vmc-simulator.ts";
+import { dispensingStatusFrame } from "../../hardware/spiral/fafb-commands.ts";
+import { encodeFrame } from "../../hardware/spiral/fafb-frame.ts";
+import { SpiralBoardMechanism } from "../../hardware/spiral/spiral-board-mechanism.ts";
+import { silentLogger } from "../../platform/logger.ts";
+import { hasTool } from "../helpers/system-tools.ts";
+import { mdbCatalog, mdbSettings, record, spiralCatalog } from "./rigs.ts";
+
+/**
+ * The real serialport binding on both ends of a socat pseudo-terminal pair: the driver on one, a simulator on the
+ * other. Unplugging is killing socat (both ptys vanish); replugging starts it again under the same link names.
+ */
+
+async function openDevice(path: string, baudRate: number): Promise<Duplex> {
+  return serialPortConnector({ path, baudRate, binding: nativeSerialBinding })();
+}
+
+function close(stream: Duplex | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (!stream || stream.destroyed) return resolve();
+    const port = stream as Duplex & { isOpen?: boolean; close?: (cb: () => void) => void };
+    if (port.isOpen && port.close) port.close(() => resolve());
+    else {
+      stream.destroy();
+      resolve();
+    }
+  });
+}
+
+describe.runIf(hasTool("socat"))("drivers over socat pty pairs with the real serialport binding", () => {
+  const pairs: SocatPtyPair[] = [];
+  const cleanups: Array<() => Promise<void>> = [];
+
+  async function pair(): Promise<SocatPtyPair> {
+    const created = await SocatPtyPair.open();
+    pairs.push(created);
+    return created;
+  }
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  afterAll(async () => {
+    for (const created of pairs) await created.close();
+  });
+
+  async function mdbOverPty(vmcOptions: ConstructorParameters<typeof VmcSimulator>[0] = {}) {
+    const ptys = await pair();
+    const vmc = new VmcSimulator({ vendDurationMs: 50, ...vmcOptions });
+    let device = await openDevice(ptys.devicePath, 115200);
+    vmc.attach(device);
+    const mechanism = new MdbCashlessMechanism({
+      path: ptys.hostPath,
+      connect: serialPortConnector({ path: ptys.hostPath, baudRate: 115200, binding: nativeSerialBinding }),
+      settings: mdbSettings,
+      catalog: mdbCatalog,
+      logger: silentLogger(),
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
+    const seen = record(mechanism);
+    cleanups.push(async () => {
+      await mechanism.stop();
+      vmc.detach();
+      await close(device);
+    });
+    await mechanism.start();
+    return {
+      ptys,
+      vmc,
+      mechanism,
+      seen,
+      /** Kill socat: the adapter is unplugged. */
+      unplug: async () => {
+        await ptys.unplug();
+        await close(device);
+      },
+      /** Start socat again: the adapter is back, powered up with its config forgotten. */
+      replug: async () => {
+        await ptys.replug();
+        device = await openDevice(ptys.devicePath, 115200);
+        vmc.attach(device);
+      },
+    };
+  }
+
+  it("MDB: setup, session, selection, approval and VEND SUCCESS over a real pty", async () => {
+    const { vmc, mechanism, seen } = await mdbOverPty();
+    expect(vmc.config.get("mdb-currency-code")).toBe("0x1978");
+    await mechanism.openSession(1_000);
+    expect(vmc.funds).toBe("10.00");
+    mechanism.on("selection", (request) => {
+      void mechanism.vend(request.selection, request.priceMinor ?? 0).then((outcome) => outcomes.push(outcome.outcome));
+    });
+    const outcomes: string[] = [];
+    vmc.customerSelects(11, "1.50");
+    await vi.waitFor(() => expect(outcomes).toEqual(["delivered"]), { timeout: 3_000 });
+    expect(seen.selections).toEqual([{ selection: "A1", priceMinor: 150, mdbItem: 11 }]);
+    expect(vmc.approvals).toEqual(["1.50"]);
+  });
+
+  it("MDB: garbage bytes and lines on the pty: no crash, nothing billed, the next vend works", async () => {
+    const { vmc, mechanism, seen } = await mdbOverPty();
+    await mechanism.openSession(1_000);
+    vmc.inject(Buffer.from([0x00, 0xff, 0xfe, 0x0a, 0x1b, 0x5b, 0x41, 0x0d, 0x0a]));
+    vmc.inject("c,VEND,SUCCESSS\nc,STATUS,VEND,1.50\nc,ERR\n\n\n");
+    vmc.inject(`${"\u00aa".repeat(600)}\n`);
+    vmc.nextResults.push("no-reply");
+    const garbageBefore = mechanism.garbageLineCount;
+    vmc.customerSelects(11, "1.50");
+    await vi.waitFor(() => expect(seen.selections).toHaveLength(1));
+    const pending = mechanism.vend("A1", 150);
+    await vi.waitFor(() => expect(vmc.approvals).toHaveLength(1), { timeout: 2_000 });
+    vmc.inject("c,VEND,SUCCESS,1\nc,vend,success\n\u0000c,VEND,SUCCESS\u0000\n");
+    vmc.customerCancels(); // the VMC ends the session without a vend result
+    await expect(pending).resolves.toMatchObject({ outcome: "unknown" });
+    await vi.waitFor(() => expect(mechanism.garbageLineCount).toBeGreaterThan(garbageBefore + 5));
+    expect(mechanism.isUp()).toBe(true);
+    await mechanism.openSession(1_000);
+    const outcomes: string[] = [];
+    mechanism.on("selection", (request) => {
+      void mechanism.vend(request.selection, request.priceMinor ?? 0).then((outcome) => outcomes.push(outcome.outcome));
+    });
+    vmc.customerSelects(12, "2.00");
+    await vi.waitFor(() => expect(outcomes).toEqual(["delivered"]), { timeout: 3_000 });
+  });
+
+  it("MDB: unplugged mid-vend (socat killed) -> unknown; replugged -> reconnect and the adapter is set up again", async () => {
+    const { vmc, mechanism, seen, unplug, replug } = await mdbOverPty();
+    await mechanism.openSession(1_000);
+    vmc.nextResults.push("no-reply");
+    vmc.customerSelects(11, "1.50");
+    await vi.waitFor(() => expect(seen.selections).toHaveLength(1));
+    const outcome = mechanism.vend("A1", 150);
+    await vi.waitFor(() => expect(vmc.approvals).toHaveLength(1));
+    expect(vmc.setupCount).toBe(1);
+    await unplug();
+    await expect(outcome).resolves.toMatchObject({ outcome: "unknown", evidence: "link-lost" });
+    await vi.waitFor(() => expect(mechanism.isUp()).toBe(false));
+    expect(seen.closed).toContain("link lost");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await replug();
+    await vi.waitFor(() => expect(mechanism.isUp()).toBe(true), { timeout: 5_000 });
+    expect(vmc.setupCount).toBe(2);
+    expect(vmc.config.get("mdb-decimal-places")).toBe("2");
+    expect(seen.links).toEqual(["up", "down", "up"]);
+    await mechanism.openSession(500);
+    expect(vmc.state).toBe("IDLE");
+  });
+
+  it("probePort identifies the simulated adapter through a by-id-like link, and explains the lock the driver holds", async () => {
+    const { ptys } = await mdbOverPty();
+    const locked = await probePort(ptys.hostPath, { protocol: "qibixx", timeoutMs: 500 });
+    expect(locked).toMatchObject({ ok: false, opened: false, errorKind: "locked" });
+    expect(locked.device).toMatch(/^\/dev\/pts\/\d+$/);
+  });
+
+  it("spiral board: polls, direct drive, success with drop sensor, garbage resynchronised, jam reported", async () => {
+    const ptys = await pair();
+    const board = new SpiralBoardSimulator({ pollIntervalMs: 20, vendDurationMs: 100 });
+    const device = await openDevice(ptys.devicePath, 57600);
+    board.attach(device);
+    const mechanism = new SpiralBoardMechanism({
+      path: ptys.hostPath,
+      connect: serialPortConnector({ path: ptys.hostPath, baudRate: 57600, binding: nativeSerialBinding }),
+      settings: { dropSensor: true, dispenseTimeoutMs: 3_000, silenceMs: 500 },
+      catalog: spiralCatalog,
+      logger: silentLogger(),
+    });
+    cleanups.push(async () => {
+      await mechanism.stop();
+      board.detach();
+      await close(device);
+    });
+    await mechanism.start();
+    await expect(mechanism.vend("11", 2_500)).resolves.toEqual({ outcome: "delivered", evidence: "drop-sensor" });
+    board.inject(Buffer.from([0xfa, 0xfb, 0x04, 0x04, 0x09, 0x02, 0x00, 0x0b, 0x00, 0x13, 0x37]));
+    board.inject(encodeFrame(dispensingStatusFrame(200, { status: 2, selection: 12 }))); // valid, but for no dispense
+    board.script(12, "jam");
+    await expect(mechanism.vend("12", 2_000)).resolves.toMatchObject({ outcome: "jammed" });
+    expect(board.executed.map((drive) => drive.selection)).toEqual([11, 12]);
+    expect(mechanism.badFrameCount + mechanism.garbageByteCount).toBeGreaterThan(0);
+  });
+});
