@@ -26,6 +26,11 @@ export interface MdbCashlessSettings {
   approvalTimeoutMs: number;
   /** How long each setup step and session start may wait for the adapter's reply. */
   replyTimeoutMs?: number;
+  /**
+   * An idle adapter says nothing by itself, so while no vend is in flight we ask for its version this often: the
+   * answer is the "sign of life" the systemd watchdog's hardware check needs, and a wedged link shows up as silence.
+   */
+  heartbeatMs?: number;
 }
 
 export interface MdbCashlessOptions {
@@ -87,6 +92,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
   #upWaiters: Array<() => void> = [];
   #garbageLines = 0;
   #lastLineAt: number | undefined;
+  #heartbeat: TimerHandle | undefined;
 
   constructor(options: MdbCashlessOptions) {
     const log = options.logger.child({ module: "mdb" });
@@ -146,6 +152,8 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
   }
 
   async stop(): Promise<void> {
+    if (this.#heartbeat) this.#clock.clearTimeout(this.#heartbeat);
+    this.#heartbeat = undefined;
     this.#finishInFlight({ outcome: "unknown", evidence: "link-lost", detail: "driver stopped during the vend" });
     this.#dropPending("driver stopped");
     await this.#transport.stop();
@@ -297,6 +305,21 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     await this.#send({ kind: "enable" });
     await enabled;
     this.#log.info({ address: s.address, scaleFactor: s.scaleFactor }, "MDB adapter set up");
+    this.#scheduleHeartbeat();
+  }
+
+  #scheduleHeartbeat(): void {
+    if (this.#heartbeat) this.#clock.clearTimeout(this.#heartbeat);
+    this.#heartbeat = this.#clock.setTimeout(() => {
+      // During a vend the VMC's own lines are life enough, and nothing should interleave with its exchange.
+      if (this.#transport.isUp() && !this.#inFlight && !this.#pending) {
+        this.#send({ kind: "version" }).catch((error: unknown) =>
+          this.#log.debug({ err: error }, "heartbeat not sent"),
+        );
+      }
+      this.#scheduleHeartbeat();
+    }, this.#settings.heartbeatMs ?? 15_000);
+    this.#heartbeat.unref?.();
   }
 
   async #send(command: Exclude<HostCommand, { kind: "garbage" }>): Promise<void> {

@@ -58,6 +58,20 @@ describe("MDB cashless driver with the simulated VMC", () => {
     await mechanism.stop();
   });
 
+  it("keeps an idle link's sign of life fresh with a version heartbeat, so the watchdog does not restart a quiet agent", async () => {
+    const { vmc, mechanism } = await startedRig();
+    const before = mechanism.lastSignOfLifeAt();
+    const versionsBefore = vmc.received.filter((line) => line === "V").length;
+    await settle(15_000);
+    expect(vmc.received.filter((line) => line === "V").length).toBe(versionsBefore + 1);
+    expect(mechanism.lastSignOfLifeAt()).toBeGreaterThanOrEqual((before ?? 0) + 15_000);
+    await settle(30_000);
+    expect(vmc.received.filter((line) => line === "V").length).toBe(versionsBefore + 3);
+    await mechanism.stop();
+    await settle(60_000);
+    expect(vmc.received.filter((line) => line === "V").length).toBe(versionsBefore + 3);
+  });
+
   it("reports ERR,VEND 3 after approval as not delivered", async () => {
     const { vmc, mechanism } = await startedRig({ vmc: { vendDurationMs: 200 } });
     await Promise.all([mechanism.openSession(500), settle(1)]);
