@@ -1,10 +1,18 @@
 #!/usr/bin/env node
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { loadOrReport } from "../config/cli.ts";
 import { agentConfigSpec } from "../config/schema/agent.ts";
+import { createVendMechanism } from "../hardware/index.ts";
 import { type CliCommand, parseCommandArgs, runCli } from "../platform/cli.ts";
 import { ExitCode } from "../platform/exit-codes.ts";
 import { createLogger } from "../platform/logger.ts";
+import { openSystemdNotify } from "../platform/systemd-service.ts";
+import { hardwareLinkCheck } from "../platform/watchdog.ts";
+import { loadSavedCatalog } from "./catalog-store.ts";
 import { agentToolCommands } from "./cli/commands.ts";
+import { crashHookFromEnv } from "./journal/crash-hook.ts";
+import { runAgent } from "./run-agent.ts";
 
 /** vend-agent: the composition root. `run` wires the parts of the agent; the other commands are technician tools. */
 const runCommand: CliCommand = {
@@ -19,13 +27,45 @@ const runCommand: CliCommand = {
       out,
     );
     if (!loaded.ok) return loaded.exitCode;
-    const logger = createLogger({ name: "vend-agent", level: loaded.config.log.level });
-    logger.error(
-      { machineId: loaded.config.machine.id },
-      "the agent's run loop is not built yet (issue 5); only the technician commands work",
+    const config = loaded.config;
+    const logger = createLogger({ name: "vend-agent", level: config.log.level });
+    let journalHooks: ReturnType<typeof crashHookFromEnv>;
+    try {
+      // Crash tests only: VEND_AGENT_CRASH_AT=<write point>[:n] SIGKILLs the process right after that journal write.
+      journalHooks = crashHookFromEnv(env.VEND_AGENT_CRASH_AT);
+    } catch (error) {
+      out.error((error as Error).message);
+      return ExitCode.usage;
+    }
+    if (journalHooks) logger.warn({ crashAt: env.VEND_AGENT_CRASH_AT }, "crash-test hook armed");
+    // A catalog delivered by a signed cmd/config (kept in dataDir) wins over the config file's starting catalog.
+    const catalog = loadSavedCatalog(config.dataDir, logger) ?? config.catalog;
+    const mechanism = createVendMechanism(config.hardware, catalog, { logger });
+    // systemd: READY after start, STOPPING on SIGTERM, watchdog pings only while the hardware link is alive.
+    const systemd = await openSystemdNotify({ env, logger });
+    systemd.registerHealthCheck(
+      "hardware link alive",
+      hardwareLinkCheck({
+        isUp: () => mechanism.isUp(),
+        lastSignOfLifeAt: () => mechanism.lastSignOfLifeAt?.(),
+        maxSilenceMs: 60_000,
+        maxDownMs: 600_000,
+      }),
     );
-    return ExitCode.software;
+    return runAgent({ config, logger, mechanism, journalHooks, version: packageVersion(), systemd });
   },
 };
+
+/** The package's version, from the package.json above this file (agent/ in source, dist/agent/ when built). */
+function packageVersion(): string {
+  let dir = import.meta.dirname;
+  for (let depth = 0; depth < 3; depth += 1) {
+    const candidate = join(dir, "package.json");
+    if (existsSync(candidate))
+      return (JSON.parse(readFileSync(candidate, "utf8")) as { version?: string }).version ?? "0.0.0";
+    dir = dirname(dir);
+  }
+  return "0.0.0";
+}
 
 process.exitCode = await runCli("vend-agent", [runCommand, ...agentToolCommands], process.argv.slice(2));

@@ -1,6 +1,7 @@
 import { configCommand } from "../../config/command.ts";
 import { agentConfigSpec } from "../../config/schema/agent.ts";
 import type { CliCommand } from "../../platform/cli.ts";
+import { journalCommand } from "../journal/journal-command.ts";
 import { doctorCommand } from "./doctor-command.ts";
 import { mqttCommand } from "./mqtt-command.ts";
 import { portsCommand } from "./ports-command.ts";
@@ -15,4 +16,5 @@ export const agentToolCommands: CliCommand[] = [
   testVendCommand(),
   mqttCommand(),
   doctorCommand(),
+  journalCommand,
 ];

@@ -9,13 +9,11 @@
  * page stops showing the QR after a few seconds: a customer must not pay a machine that is not there.
  */
 
+import { escapeHtml } from "../../platform/html.ts";
+
 export interface KioskPageOptions {
   /** Document title (the demo shows the machine id). */
   title?: string;
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[<>&"']/g, (char) => `&#${char.charCodeAt(0)};`);
 }
 
 export function kioskPageHtml(options: KioskPageOptions = {}): string {
@@ -123,6 +121,12 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
   }
 
   $("done").addEventListener("click", () => post("done", {}));
+  // Framed by the demo page, clicking the QR stands for scanning it with a phone; a kiosk has no parent frame.
+  $("qr").addEventListener("click", () => {
+    if (window.parent !== window && $("qr").dataset.payload) {
+      window.parent.postMessage({ type: "seqr-vend:qr-click", payload: $("qr").dataset.payload }, "*");
+    }
+  });
   setInterval(tick, 250);
 
   const source = new EventSource("events");

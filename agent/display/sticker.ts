@@ -1,4 +1,5 @@
 import { writeFileSync } from "node:fs";
+import { escapeHtml } from "../../platform/html.ts";
 import { encodePng } from "./png.ts";
 import { createQrMatrix, placeQr, type QrMatrix, qrSvg, recommendedQuietZone } from "./qr.ts";
 import { black, createRaster, drawQr, drawText, textHeight, textWidth } from "./raster.ts";
@@ -14,10 +15,6 @@ export interface StickerContent {
   machineLabel: string;
 }
 
-function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (char) => `&#${char.charCodeAt(0)};`);
-}
-
 export function stickerSvg(content: StickerContent, matrix: QrMatrix = createQrMatrix(content.payload)): string {
   const side = matrix.size + 2 * recommendedQuietZone;
   // The QR's own viewBox units are modules; the caption sits in a band of 9 modules under it.
@@ -27,8 +24,8 @@ export function stickerSvg(content: StickerContent, matrix: QrMatrix = createQrM
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${side} ${side + band}" width="${side * 10}" height="${(side + band) * 10}">` +
     `<rect width="${side}" height="${side + band}" fill="#fff"/>` +
     `<g shape-rendering="crispEdges">${qr}</g>` +
-    `<text x="${side / 2}" y="${side + 3}" text-anchor="middle" font-family="sans-serif" font-size="3" font-weight="bold">${escapeXml(content.caption)}</text>` +
-    `<text x="${side / 2}" y="${side + 7}" text-anchor="middle" font-family="sans-serif" font-size="2" fill="#444">${escapeXml(content.machineLabel)}</text>` +
+    `<text x="${side / 2}" y="${side + 3}" text-anchor="middle" font-family="sans-serif" font-size="3" font-weight="bold">${escapeHtml(content.caption)}</text>` +
+    `<text x="${side / 2}" y="${side + 7}" text-anchor="middle" font-family="sans-serif" font-size="2" fill="#444">${escapeHtml(content.machineLabel)}</text>` +
     `</svg>\n`
   );
 }

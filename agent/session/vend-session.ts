@@ -1,0 +1,686 @@
+import { randomUUID } from "node:crypto";
+import type { SelectionRequest, VendMechanism, VendOutcome } from "../../hardware/vend-mechanism.ts";
+import type { Clock, TimerHandle } from "../../platform/clock.ts";
+import type { Logger } from "../../platform/logger.ts";
+import { type Catalog, cheapestPriceMinor } from "../../protocol/catalog.ts";
+import type { CommandPayload, MachineState, ScreenName } from "../../protocol/messages.ts";
+import type { Journal } from "../journal/journal.ts";
+import type { OpenSession, SessionMode, StoredEvent, VendResult } from "../journal/journal-state.ts";
+import { vendsInFlight } from "../journal/journal-state.ts";
+import { decideSelection, endAfterVend } from "./decide.ts";
+
+/**
+ * The vend session state machine (design §3):
+ *   idle -> payment-pending -> unlocked(budget) -> vending -> unlocked ... -> ended(reason) -> idle,
+ *   and out-of-service while the hardware is down or faulted.
+ * The journal holds the durable part (pending payment, open session, vends); this class adds timers and the screen.
+ * Every change is journaled (fsync) before it is acted on: a vend is approved on disk before the motor turns.
+ */
+
+export type SessionEndReason =
+  | "single-vend-done"
+  | "budget-spent"
+  | "customer-done"
+  | "idle-timeout"
+  | "cancelled"
+  | "payment-timeout"
+  | "fault"
+  | "shutdown";
+
+export type CommandRefusal = { reason: "busy" | "unknown-session" | "out-of-service" | "invalid"; detail: string };
+type Seen = { commandId: string; expiresAt: number };
+
+export interface VendSessionOptions {
+  journal: Journal;
+  mechanism: VendMechanism;
+  catalog: Catalog;
+  mode: SessionMode;
+  selectionTimeoutMs: number;
+  paymentPendingTimeoutMs: number;
+  /** How long the thank-you / not-charged screen stays before the QR comes back. */
+  endScreenMs?: number;
+  clock: Clock;
+  logger: Logger;
+  /** Hands durable events to the outbox for publishing. */
+  publish(events: StoredEvent[]): void;
+  /** Called whenever the screen or the session changed (the retained state is republished). */
+  onChange(): void;
+}
+
+export class VendSession {
+  readonly #o: VendSessionOptions;
+  readonly #log: Logger;
+  #catalog: Catalog;
+  #hardwareUp = false;
+  #outOfService: { code: string; message: string; ts: number } | null = null;
+  #lastFault: { code: string; message: string; ts: number } | null = null;
+  #endScreen: { screen: ScreenName; until: number } | null = null;
+  #endRequested: SessionEndReason | null = null;
+  #vending: Promise<void> | null = null;
+  #stopping = false;
+  #selectionTimer: TimerHandle | undefined;
+  #paymentTimer: TimerHandle | undefined;
+  #endScreenTimer: TimerHandle | undefined;
+  /** Serializes decisions; the vend itself runs outside it so that commands are not held up by a turning motor. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: VendSessionOptions) {
+    this.#o = { endScreenMs: 4_000, ...options };
+    this.#log = options.logger.child({ module: "session" });
+    this.#catalog = options.catalog;
+    const mechanism = options.mechanism;
+    mechanism.on("selection", (request) =>
+      this.#background(() =>
+        this.#onSelection(request).catch(async (error: unknown) => {
+          // Nothing was approved (the journal could not write, say): refuse rather than leave the machine waiting.
+          await mechanism.deny(request.selection, "internal error").catch(() => undefined);
+          throw error;
+        }),
+      ),
+    );
+    mechanism.on("sessionClosedByMachine", (reason) => this.#background(() => this.#onMachineClosed(reason)));
+    mechanism.on("fault", (fault) => this.#background(() => this.#onFault(fault)));
+    mechanism.on("link", (state, detail) => this.#background(() => this.#onLink(state, detail)));
+  }
+
+  get catalog(): Catalog {
+    return this.#catalog;
+  }
+
+  /** What the retained `state` topic shows about the session. */
+  view(): Pick<MachineState, "screen" | "session" | "lastFault"> {
+    const state = this.#o.journal.state;
+    const session = state.session;
+    return {
+      screen: this.#screen(),
+      session: session
+        ? {
+            sessionId: session.sessionId,
+            phase: this.#vending !== null ? "vending" : this.#endRequested ? "ending" : "unlocked",
+            budgetMinor: session.budgetMinor,
+            spentMinor: session.spentMinor,
+            currency: session.currency,
+          }
+        : state.pending
+          ? {
+              sessionId: state.pending.sessionId,
+              phase: "payment-pending",
+              budgetMinor: state.pending.amountMinor,
+              spentMinor: 0,
+              currency: state.pending.currency,
+            }
+          : null,
+      lastFault: this.#lastFault,
+    };
+  }
+
+  #screen(): ScreenName {
+    const state = this.#o.journal.state;
+    if (this.#outOfService) return "out-of-service";
+    if (!this.#hardwareUp) return "starting";
+    if (state.session) return this.#vending !== null ? "dispensing" : "choose-product";
+    if (state.pending) return "payment-pending";
+    if (this.#endScreen && this.#endScreen.until > this.#o.clock.now()) return this.#endScreen.screen;
+    return "idle";
+  }
+
+  /**
+   * Recovery after a start: a vend left in flight by a crash or power cut becomes `unknown` (reported, never vended
+   * again, never billed automatically); a session left open ends with reason `fault`; a pending payment resumes if
+   * it has time left.
+   */
+  recover(): Promise<void> {
+    return this.#serial(async () => {
+      const journal = this.#o.journal;
+      for (const vend of vendsInFlight(journal.state)) {
+        this.#log.warn(
+          { vendId: vend.vendId, selection: vend.selection },
+          "a vend was in flight at the last stop: unknown",
+        );
+        const events = await journal.commit(
+          "vend-result",
+          { t: "vend-result", vendId: vend.vendId, result: "unknown" },
+          {
+            events: [
+              {
+                name: "vend-unknown",
+                body: {
+                  sessionId: vend.sessionId,
+                  vendId: vend.vendId,
+                  selection: vend.selection,
+                  priceMinor: vend.priceMinor,
+                  currency: vend.currency,
+                  evidence: "restart",
+                  detail: "the agent restarted while this vend was in flight; it is not repeated",
+                },
+              },
+            ],
+          },
+        );
+        this.#o.publish(events);
+      }
+      if (journal.state.session) await this.#endSession("fault");
+      const pending = journal.state.pending;
+      if (pending) {
+        const left = pending.since + this.#o.paymentPendingTimeoutMs - this.#o.clock.now();
+        if (left <= 0) await this.#clearPayment(pending.sessionId, "payment-timeout");
+        else this.#armPaymentTimer(pending.sessionId, left);
+      }
+    });
+  }
+
+  /** The hardware is up: the machine can vend (availability `online` is published by the caller). */
+  hardwareStarted(): void {
+    this.#hardwareUp = true;
+    this.#o.onChange();
+  }
+
+  setCatalog(catalog: Catalog): CommandRefusal | undefined {
+    const state = this.#o.journal.state;
+    if (state.session || state.pending)
+      return { reason: "busy", detail: "a session is open; prices change between sessions" };
+    this.#catalog = catalog;
+    return undefined;
+  }
+
+  paymentPending(command: CommandPayload<"payment-pending">, seen: Seen): Promise<CommandRefusal | undefined> {
+    return this.#serial(async () => {
+      const refusal = this.#refuseWhenUnavailable();
+      if (refusal) return refusal;
+      const state = this.#o.journal.state;
+      if (state.session) {
+        return { reason: "busy", detail: `session ${state.session.sessionId} is open` } satisfies CommandRefusal;
+      }
+      if (command.currency !== this.#catalog.currency) {
+        return {
+          reason: "invalid",
+          detail: `currency ${command.currency} is not the catalog's ${this.#catalog.currency}`,
+        };
+      }
+      // A newer payment for another session supersedes one the backend has evidently given up on.
+      if (state.pending && state.pending.sessionId !== command.sessionId) {
+        await this.#clearPayment(state.pending.sessionId, "cancelled");
+      }
+      await this.#o.journal.commit(
+        "payment-pending",
+        {
+          t: "payment-pending",
+          pending: {
+            sessionId: command.sessionId,
+            amountMinor: command.amountMinor,
+            currency: command.currency,
+            since: this.#o.clock.now(),
+          },
+        },
+        { seen },
+      );
+      this.#endScreen = null;
+      this.#armPaymentTimer(command.sessionId, this.#o.paymentPendingTimeoutMs);
+      this.#o.onChange();
+      return undefined;
+    });
+  }
+
+  unlock(command: CommandPayload<"unlock">, seen: Seen): Promise<CommandRefusal | undefined> {
+    return this.#serial(async () => {
+      const refusal = this.#refuseWhenUnavailable();
+      if (refusal) return refusal;
+      const state = this.#o.journal.state;
+      if (state.session) {
+        return { reason: "busy", detail: `session ${state.session.sessionId} is open` } satisfies CommandRefusal;
+      }
+      if (command.currency !== this.#catalog.currency) {
+        return {
+          reason: "invalid",
+          detail: `currency ${command.currency} is not the catalog's ${this.#catalog.currency}`,
+        };
+      }
+      if (state.pending && state.pending.sessionId !== command.sessionId) {
+        await this.#clearPayment(state.pending.sessionId, "cancelled");
+      }
+      const session: OpenSession = {
+        sessionId: command.sessionId,
+        commandId: command.commandId,
+        budgetMinor: command.budgetMinor,
+        currency: command.currency,
+        mode: command.mode ?? this.#o.mode,
+        openedAt: this.#o.clock.now(),
+        spentMinor: 0,
+        vendedCount: 0,
+        vendedTotalMinor: 0,
+        unknownCount: 0,
+      };
+      const events = await this.#o.journal.commit(
+        "unlock",
+        { t: "session-open", session },
+        {
+          seen,
+          events: [
+            {
+              name: "unlocked",
+              body: {
+                sessionId: session.sessionId,
+                commandId: command.commandId,
+                budgetMinor: session.budgetMinor,
+                currency: session.currency,
+              },
+            },
+          ],
+        },
+      );
+      this.#clearTimer("payment");
+      this.#endRequested = null;
+      this.#endScreen = null;
+      this.#o.publish(events);
+      this.#log.info(
+        { sessionId: session.sessionId, budgetMinor: session.budgetMinor, mode: session.mode },
+        "unlocked",
+      );
+      try {
+        await this.#o.mechanism.openSession(session.budgetMinor);
+      } catch (error) {
+        this.#log.error({ err: error }, "the mechanism could not open the session");
+        await this.#recordFault("session-open-failed", (error as Error).message, false);
+        await this.#endSession("fault");
+        return undefined;
+      }
+      this.#armSelectionTimer();
+      this.#o.onChange();
+      return undefined;
+    });
+  }
+
+  cancel(command: CommandPayload<"cancel">, seen: Seen): Promise<CommandRefusal | undefined> {
+    return this.#serial(async () => {
+      const state = this.#o.journal.state;
+      const reason: SessionEndReason = command.reason === "payment-timeout" ? "payment-timeout" : "cancelled";
+      if (state.pending?.sessionId === command.sessionId) {
+        await this.#clearPayment(command.sessionId, reason, seen);
+        return undefined;
+      }
+      if (state.session?.sessionId === command.sessionId) {
+        if (this.#vending !== null) {
+          // The motor is turning: the vend finishes (and is billed if delivered), then the session ends.
+          this.#endRequested = reason;
+          await this.#o.journal.commit("event", { t: "note" }, { seen });
+          this.#o.onChange();
+          return undefined;
+        }
+        await this.#endSession(reason, seen);
+        return undefined;
+      }
+      return {
+        reason: "unknown-session",
+        detail: `session ${command.sessionId} is not open here`,
+      } satisfies CommandRefusal;
+    });
+  }
+
+  /**
+   * Graceful stop: lets a vend in progress finish (up to waitForVendMs); one that does not is recorded as unknown
+   * now, never repeated. The open session ends with reason `shutdown`. A pending payment stays in the journal and
+   * resumes after the restart if it still has time.
+   */
+  async stop(waitForVendMs: number): Promise<void> {
+    this.#stopping = true;
+    this.#clearTimer("selection");
+    this.#clearTimer("payment");
+    this.#clearTimer("end-screen");
+    const vending = this.#vending;
+    if (await vending) {
+      this.#log.info({ waitForVendMs }, "waiting for the vend in progress before stopping");
+      await Promise.race([vending, new Promise((resolve) => setTimeout(resolve, waitForVendMs).unref())]);
+    }
+    await this.#serial(async () => {
+      const journal = this.#o.journal;
+      for (const vend of vendsInFlight(journal.state)) {
+        const events = await journal.commit(
+          "vend-result",
+          { t: "vend-result", vendId: vend.vendId, result: "unknown" },
+          {
+            events: [
+              {
+                name: "vend-unknown",
+                body: {
+                  sessionId: vend.sessionId,
+                  vendId: vend.vendId,
+                  selection: vend.selection,
+                  priceMinor: vend.priceMinor,
+                  currency: vend.currency,
+                  evidence: "none",
+                  detail: "the agent stopped before the vend reported a result",
+                },
+              },
+            ],
+          },
+        );
+        this.#o.publish(events);
+      }
+      if (journal.state.session) await this.#endSession("shutdown");
+    });
+  }
+
+  // ---------------------------------------------------------------- mechanism events
+
+  async #onSelection(request: SelectionRequest): Promise<void> {
+    const session = this.#o.journal.state.session;
+    const deny = async (reason: string) => {
+      this.#log.info({ selection: request.selection, reason }, "selection denied");
+      await this.#o.mechanism.deny(request.selection, reason).catch((error: unknown) => {
+        this.#log.warn({ err: error }, "the mechanism did not take the denial");
+      });
+    };
+    if (!session || this.#stopping || this.#outOfService) return deny("no open session");
+    if (this.#vending !== null) return deny("a vend is in progress");
+    if (this.#endRequested) return deny("the session is ending");
+    this.#armSelectionTimer();
+    const decision = decideSelection(session, this.#catalog, request);
+    if (!decision.approve) return deny(decision.reason);
+    const vendId = randomUUID();
+    const vend = {
+      vendId,
+      sessionId: session.sessionId,
+      selection: decision.selection,
+      sku: decision.product.sku,
+      name: decision.product.name,
+      priceMinor: decision.priceMinor,
+      currency: session.currency,
+      state: "in-flight" as const,
+      approvedAt: this.#o.clock.now(),
+    };
+    // Durable before the motor turns: after a crash from here on, this vend is `unknown`, never vended again.
+    const events = await this.#o.journal.commit(
+      "vend-approved",
+      { t: "vend-approved", vend },
+      {
+        events: [
+          {
+            name: "vend-started",
+            body: {
+              sessionId: vend.sessionId,
+              vendId,
+              selection: vend.selection,
+              priceMinor: vend.priceMinor,
+              currency: vend.currency,
+            },
+          },
+        ],
+      },
+    );
+    this.#clearTimer("selection");
+    this.#o.publish(events);
+    this.#log.info({ vendId, selection: vend.selection, priceMinor: vend.priceMinor }, "vend approved");
+    const running = this.#o.mechanism
+      .vend(vend.selection, vend.priceMinor)
+      .catch(
+        (error: unknown): VendOutcome => ({ outcome: "unknown", evidence: "none", detail: (error as Error).message }),
+      )
+      .then((outcome) => this.#serial(() => this.#onVendResult(vend, outcome)))
+      .catch(() => undefined) // logged by #serial; the vend stays in flight in the journal, so it is never repeated
+      .finally(() => {
+        if (this.#vending === running) this.#vending = null;
+        this.#o.onChange();
+      });
+    this.#vending = running;
+    this.#o.onChange();
+  }
+
+  async #onVendResult(
+    vend: {
+      vendId: string;
+      sessionId: string;
+      selection: string;
+      sku: string;
+      name: string;
+      priceMinor: number;
+      currency: string;
+    },
+    outcome: VendOutcome,
+  ): Promise<void> {
+    const current = this.#o.journal.state.vends.get(vend.vendId);
+    if (current?.state !== "in-flight") return; // already recorded (stop() parked it as unknown)
+    const base = {
+      sessionId: vend.sessionId,
+      vendId: vend.vendId,
+      selection: vend.selection,
+      priceMinor: vend.priceMinor,
+      currency: vend.currency,
+    };
+    let result: VendResult;
+    let events: StoredEvent[];
+    if (outcome.outcome === "delivered") {
+      result = "delivered";
+      events = await this.#o.journal.commit(
+        "vend-result",
+        { t: "vend-result", vendId: vend.vendId, result },
+        { events: [{ name: "vended", body: { ...base, sku: vend.sku, name: vend.name, evidence: outcome.evidence } }] },
+      );
+    } else if (outcome.outcome === "unknown") {
+      result = "unknown";
+      events = await this.#o.journal.commit(
+        "vend-result",
+        { t: "vend-result", vendId: vend.vendId, result },
+        {
+          events: [
+            {
+              name: "vend-unknown",
+              body: {
+                ...base,
+                evidence: outcome.evidence,
+                ...(outcome.detail ? { detail: outcome.detail.slice(0, 200) } : {}),
+              },
+            },
+          ],
+        },
+      );
+    } else {
+      result = "failed";
+      events = await this.#o.journal.commit(
+        "vend-result",
+        { t: "vend-result", vendId: vend.vendId, result },
+        {
+          events: [
+            {
+              name: "vend-failed",
+              body: {
+                ...base,
+                outcome: outcome.outcome,
+                evidence: outcome.evidence,
+                ...(outcome.detail ? { detail: outcome.detail.slice(0, 200) } : {}),
+              },
+            },
+          ],
+        },
+      );
+    }
+    this.#o.publish(events);
+    this.#log.info({ vendId: vend.vendId, result, evidence: outcome.evidence }, "vend result");
+    const session = this.#o.journal.state.session;
+    if (!session || session.sessionId !== vend.sessionId) return;
+    const endReason =
+      this.#endRequested ??
+      endAfterVend(session, session.mode, result, cheapestPriceMinor(this.#catalog)) ??
+      (this.#outOfService ? "fault" : null);
+    if (endReason && !this.#stopping) await this.#endSession(endReason);
+    else if (!this.#stopping) this.#armSelectionTimer();
+  }
+
+  async #onMachineClosed(reason: string): Promise<void> {
+    const session = this.#o.journal.state.session;
+    if (!session) return;
+    this.#log.info({ reason }, "the customer ended the session at the machine");
+    if (this.#vending !== null) this.#endRequested = "customer-done";
+    else await this.#endSession("customer-done");
+  }
+
+  async #onFault(fault: { code: string; message: string; outOfService: boolean }): Promise<void> {
+    await this.#recordFault(fault.code, fault.message, fault.outOfService);
+    if (!fault.outOfService) return;
+    if (this.#o.journal.state.session) {
+      if (this.#vending !== null) this.#endRequested = "fault";
+      else await this.#endSession("fault");
+    }
+  }
+
+  async #onLink(state: "up" | "down", detail?: string): Promise<void> {
+    if (state === "down") {
+      await this.#onFault({
+        code: "hardware-link-down",
+        message: detail ?? "the vend mechanism's link is down",
+        outOfService: true,
+      });
+      return;
+    }
+    if (this.#outOfService) {
+      this.#log.info("the vend mechanism is back: in service again");
+      this.#outOfService = null;
+      this.#o.onChange();
+    }
+  }
+
+  async #recordFault(code: string, message: string, outOfService: boolean): Promise<void> {
+    const ts = this.#o.clock.now();
+    this.#lastFault = { code: code.slice(0, 64), message: message.slice(0, 300), ts };
+    if (outOfService) this.#outOfService = this.#lastFault;
+    this.#log.error({ code, outOfService }, message);
+    const sessionId = this.#o.journal.state.session?.sessionId ?? null;
+    const events = await this.#o.journal.commit(
+      "event",
+      { t: "note" },
+      {
+        events: [
+          { name: "fault", body: { sessionId, code: code.slice(0, 64), message: message.slice(0, 300), outOfService } },
+        ],
+      },
+    );
+    this.#o.publish(events);
+    this.#o.onChange();
+  }
+
+  // ---------------------------------------------------------------- endings and timers
+
+  async #endSession(reason: SessionEndReason, seen?: Seen): Promise<void> {
+    const session = this.#o.journal.state.session;
+    if (!session) return;
+    const events = await this.#o.journal.commit(
+      "session-ended",
+      { t: "session-end", sessionId: session.sessionId },
+      {
+        ...(seen ? { seen } : {}),
+        events: [
+          {
+            name: "session-ended",
+            body: {
+              sessionId: session.sessionId,
+              reason,
+              vendedCount: session.vendedCount,
+              vendedTotalMinor: session.vendedTotalMinor,
+              unknownCount: session.unknownCount,
+              currency: session.currency,
+            },
+          },
+        ],
+      },
+    );
+    this.#o.publish(events);
+    this.#log.info(
+      { sessionId: session.sessionId, reason, vendedTotalMinor: session.vendedTotalMinor },
+      "session ended",
+    );
+    this.#clearTimer("selection");
+    this.#endRequested = null;
+    await this.#o.mechanism.closeSession().catch((error: unknown) => {
+      this.#log.warn({ err: error }, "the mechanism did not close the session");
+    });
+    this.#showEndScreen(session.vendedCount > 0 ? "thank-you" : "vend-failed");
+  }
+
+  async #clearPayment(sessionId: string, reason: "payment-timeout" | "cancelled", seen?: Seen): Promise<void> {
+    const pending = this.#o.journal.state.pending;
+    if (!pending || pending.sessionId !== sessionId) return;
+    const events = await this.#o.journal.commit(
+      "payment-cleared",
+      { t: "payment-cleared", sessionId },
+      {
+        ...(seen ? { seen } : {}),
+        events: [
+          {
+            name: "session-ended",
+            body: {
+              sessionId,
+              reason,
+              vendedCount: 0,
+              vendedTotalMinor: 0,
+              unknownCount: 0,
+              currency: pending.currency,
+            },
+          },
+        ],
+      },
+    );
+    this.#o.publish(events);
+    this.#clearTimer("payment");
+    this.#log.info({ sessionId, reason }, "payment no longer pending");
+    this.#showEndScreen(reason === "cancelled" ? "vend-failed" : "idle");
+  }
+
+  #showEndScreen(screen: ScreenName): void {
+    this.#clearTimer("end-screen");
+    const ms = this.#o.endScreenMs ?? 4_000;
+    this.#endScreen = screen === "idle" ? null : { screen, until: this.#o.clock.now() + ms };
+    this.#o.onChange();
+    if (this.#endScreen) {
+      this.#endScreenTimer = this.#o.clock.setTimeout(() => {
+        this.#endScreen = null;
+        this.#o.onChange();
+      }, ms);
+    }
+  }
+
+  #refuseWhenUnavailable(): CommandRefusal | undefined {
+    if (this.#stopping) return { reason: "out-of-service", detail: "the agent is stopping" };
+    if (this.#outOfService)
+      return { reason: "out-of-service", detail: `${this.#outOfService.code}: ${this.#outOfService.message}` };
+    if (!this.#hardwareUp) return { reason: "out-of-service", detail: "the vend mechanism is not up yet" };
+    return undefined;
+  }
+
+  #armSelectionTimer(): void {
+    this.#clearTimer("selection");
+    this.#selectionTimer = this.#o.clock.setTimeout(() => {
+      this.#background(async () => {
+        if (this.#o.journal.state.session && this.#vending === null && !this.#stopping)
+          await this.#endSession("idle-timeout");
+      });
+    }, this.#o.selectionTimeoutMs);
+  }
+
+  #armPaymentTimer(sessionId: string, ms: number): void {
+    this.#clearTimer("payment");
+    this.#paymentTimer = this.#o.clock.setTimeout(() => {
+      this.#background(() => this.#clearPayment(sessionId, "payment-timeout"));
+    }, ms);
+  }
+
+  #clearTimer(which: "selection" | "payment" | "end-screen"): void {
+    const handle =
+      which === "selection" ? this.#selectionTimer : which === "payment" ? this.#paymentTimer : this.#endScreenTimer;
+    if (handle) this.#o.clock.clearTimeout(handle);
+    if (which === "selection") this.#selectionTimer = undefined;
+    else if (which === "payment") this.#paymentTimer = undefined;
+    else this.#endScreenTimer = undefined;
+  }
+
+  /** For steps nobody awaits (mechanism events, timers): failures are logged by #serial and go no further. */
+  #background(work: () => Promise<unknown>): void {
+    this.#serial(work).catch(() => undefined);
+  }
+
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work);
+    this.#queue = run.catch((error: unknown) => {
+      this.#log.error({ err: error }, "session step failed");
+    });
+    return run;
+  }
+}
