@@ -3,9 +3,11 @@ import type { AgentConfig } from "../config/schema/agent.ts";
 import type { VendMechanism } from "../hardware/vend-mechanism.ts";
 import { type Clock, systemClock, type TimerHandle } from "../platform/clock.ts";
 import type { Logger } from "../platform/logger.ts";
+import type { Catalog } from "../protocol/catalog.ts";
 import type { MachineState } from "../protocol/messages.ts";
 import { loadSavedCatalog, saveCatalog } from "./catalog-store.ts";
 import { CommandHandler } from "./commands/command-handler.ts";
+import type { ScreenOutput } from "./display/create-display.ts";
 import { Outbox } from "./events/outbox.ts";
 import { Journal, type JournalHooks } from "./journal/journal.ts";
 import { AgentLink, reconnectDelayMs } from "./mqtt/link.ts";
@@ -29,6 +31,8 @@ export interface AgentDependencies {
   stopVendWaitMs?: number;
   /** Resend an unacknowledged event after this long (default 15 s; tests shorten it). */
   resendAfterMs?: number;
+  /** The customer's screen (kiosk, framebuffer, terminal); its touch actions become selections and "done". */
+  screen?: ScreenOutput | undefined;
 }
 
 export interface Agent {
@@ -37,6 +41,8 @@ export interface Agent {
   readonly bootSeq: number;
   readonly bootId: string;
   state(): MachineState;
+  /** The catalog in force: the configured one, or one a signed cmd/config replaced it with. */
+  catalog(): Catalog;
   /** For tests and the technician CLI. */
   readonly journal: Journal | undefined;
 }
@@ -60,7 +66,22 @@ export function createAgent(deps: AgentDependencies): Agent {
     versions: { agent: deps.version ?? "0.0.0", contract: 1 },
     ts: clock.now(),
   });
-  const publishState = () => link?.publishState(state());
+  const showScreen = () => {
+    const screen = deps.screen;
+    if (!screen) return;
+    screen
+      .show(session?.displayState() ?? { screen: "starting" })
+      .catch((error: unknown) => logger.warn({ err: error }, "the screen could not be drawn"));
+  };
+  const publishState = () => {
+    showScreen();
+    link?.publishState(state());
+  };
+  // A tap on the kiosk: the page only offers products on the choose-product screen, and the session decides anyway.
+  deps.screen?.onAction((action) => {
+    if (action.kind === "select") mechanism.requestSelection(action.selection);
+    else void session?.customerDone().catch((error: unknown) => logger.warn({ err: error }, "done not handled"));
+  });
 
   const startHardware = async (attempt: number): Promise<void> => {
     if (stopped) return;
@@ -88,6 +109,7 @@ export function createAgent(deps: AgentDependencies): Agent {
       return journal;
     },
     state,
+    catalog: () => session?.catalog ?? config.catalog,
     async start() {
       journal = await Journal.open({ dataDir: config.dataDir, logger, clock, hooks: deps.journalHooks });
       bootSeq = journal.state.bootSeq + 1;

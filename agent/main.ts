@@ -5,12 +5,15 @@ import { loadOrReport } from "../config/cli.ts";
 import { agentConfigSpec } from "../config/schema/agent.ts";
 import { createVendMechanism } from "../hardware/index.ts";
 import { type CliCommand, parseCommandArgs, runCli } from "../platform/cli.ts";
+import { systemClock } from "../platform/clock.ts";
 import { ExitCode } from "../platform/exit-codes.ts";
 import { createLogger } from "../platform/logger.ts";
 import { openSystemdNotify } from "../platform/systemd-service.ts";
 import { hardwareLinkCheck } from "../platform/watchdog.ts";
+import type { Agent } from "./agent.ts";
 import { loadSavedCatalog } from "./catalog-store.ts";
 import { agentToolCommands } from "./cli/commands.ts";
+import { createScreenOutput } from "./display/create-display.ts";
 import { crashHookFromEnv } from "./journal/crash-hook.ts";
 import { runAgent } from "./run-agent.ts";
 
@@ -52,7 +55,29 @@ const runCommand: CliCommand = {
         maxDownMs: 600_000,
       }),
     );
-    return runAgent({ config, logger, mechanism, journalHooks, version: packageVersion(), systemd });
+    let agent: Agent | undefined;
+    const screen = await createScreenOutput(config, {
+      clock: systemClock,
+      logger,
+      catalog: () => agent?.catalog() ?? catalog,
+    });
+    if (screen.url) logger.info({ url: screen.url }, "kiosk page ready: point the machine's browser at it");
+    try {
+      return await runAgent({
+        config,
+        logger,
+        mechanism,
+        screen,
+        journalHooks,
+        version: packageVersion(),
+        systemd,
+        onStarted: (started) => {
+          agent = started;
+        },
+      });
+    } finally {
+      await screen.close();
+    }
   },
 };
 

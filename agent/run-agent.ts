@@ -4,6 +4,7 @@ import { ExitCode, type ExitCodeValue } from "../platform/exit-codes.ts";
 import type { Logger } from "../platform/logger.ts";
 import type { SystemdNotifyHandle } from "../platform/systemd-service.ts";
 import { type Agent, createAgent } from "./agent.ts";
+import type { ScreenOutput } from "./display/create-display.ts";
 import type { JournalHooks } from "./journal/journal.ts";
 
 /**
@@ -15,6 +16,7 @@ export interface RunAgentOptions {
   config: AgentConfig;
   logger: Logger;
   mechanism: VendMechanism;
+  screen?: ScreenOutput | undefined;
   journalHooks?: JournalHooks | undefined;
   version?: string;
   /** Longest graceful stop before the process exits anyway. */
@@ -33,6 +35,7 @@ export async function runAgent(options: RunAgentOptions): Promise<ExitCodeValue>
     config: options.config,
     logger: options.logger,
     mechanism: options.mechanism,
+    screen: options.screen,
     journalHooks: options.journalHooks,
     ...(options.version ? { version: options.version } : {}),
   });

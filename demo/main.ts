@@ -1,21 +1,179 @@
-import { readdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig } from "../config/load.ts";
-import { agentConfigSpec } from "../config/schema/agent.ts";
-import { bridgeConfigSpec } from "../config/schema/bridge.ts";
+import { createInterface } from "node:readline";
+import { PassThrough } from "node:stream";
+import { parseArgs } from "node:util";
+import { startSeqrSandbox } from "../backend-bridge/sandbox/seqr-sandbox.ts";
+import { createLogger } from "../platform/logger.ts";
+import { startDemoServer } from "./demo-server.ts";
+import { agentConfig, bridgeConfig, demoCustomer, demoMachines, demoTerminal } from "./demo-setup.ts";
+import { FlowFeed } from "./flow-feed.ts";
+import { type ChosenPort, choosePort } from "./ports.ts";
+import { type LogLine, ProcessTree } from "./process-tree.ts";
 
-/** The one-command demo. Until the purchase flow exists, it checks the example configurations and says so. */
-const examples = "config/examples";
-let failures = 0;
-for (const file of readdirSync(examples).sort()) {
-  const options = { file: join(examples, file), env: {} };
-  const result = file.startsWith("bridge")
-    ? loadConfig(bridgeConfigSpec, options)
-    : loadConfig(agentConfigSpec, options);
-  console.log(`${result.ok ? "ok  " : "FAIL"} ${join(examples, file)}`);
-  if (!result.ok) failures++;
+/**
+ * `npm start`: the whole system on one computer, no configuration and no hardware: the SEQR sandbox (in this process),
+ * the bridge with its embedded broker, and two simulated machines with their agents (child processes running the real
+ * `vend-bridge run` and `vend-agent run`), plus one page that shows it all. Ctrl-C stops everything.
+ */
+const { values } = parseArgs({
+  options: {
+    port: { type: "string", default: "8080" },
+    host: { type: "string", default: "127.0.0.1" },
+    "keep-data": { type: "boolean", default: false },
+  },
+});
+const host = values.host;
+const started = Date.now();
+
+const flow = new FlowFeed();
+const tree = new ProcessTree();
+tree.on("log", (line) => flow.add(line));
+
+const dataDir = mkdtempSync(join(tmpdir(), "seqr-vend-demo-"));
+const machines = demoMachines();
+
+const ports = {
+  demo: await choosePort(Number(values.port), host),
+  bridgeHttp: await choosePort(8443, host),
+  broker: await choosePort(1883, host),
+  sandbox: await choosePort(8090, host),
+  kiosk: Object.fromEntries(
+    await Promise.all(
+      machines.map(async (machine, index) => [machine.id, await choosePort(8081 + index, host)] as const),
+    ),
+  ),
+};
+const portNotes = [
+  ["demo page", ports.demo],
+  ["bridge HTTP", ports.bridgeHttp],
+  ["MQTT broker", ports.broker],
+  ["SEQR sandbox", ports.sandbox],
+  ...Object.entries(ports.kiosk).map(([id, port]) => [`${id} screen`, port] as const),
+] as [string, ChosenPort][];
+
+// The sandbox logs into the flow feed like the child processes do.
+const sandboxLogStream = new PassThrough();
+createInterface({ input: sandboxLogStream }).on("line", (line) => {
+  try {
+    const { level, msg, time, ...fields } = JSON.parse(line) as Record<string, unknown>;
+    flow.add({
+      process: "SEQR",
+      level: String(level),
+      msg: String(msg ?? ""),
+      time: Date.parse(String(time)),
+      fields,
+    } as LogLine);
+  } catch {
+    // not JSON: nothing for the feed
+  }
+});
+const sandbox = await startSeqrSandbox({
+  host,
+  port: ports.sandbox.port,
+  terminals: [{ id: demoTerminal.id, password: demoTerminal.password, currency: "EUR", name: "seqr-vend demo" }],
+  customers: [demoCustomer],
+  ups: { createPurchaseUrl: `http://${host}:${ports.bridgeHttp.port}/seqr/createPurchase` },
+  logger: createLogger({ name: "seqr-sandbox", level: "info", destination: sandboxLogStream }),
+});
+
+const portNumbers = {
+  bridgeHttp: ports.bridgeHttp.port,
+  broker: ports.broker.port,
+  kiosk: Object.fromEntries(Object.entries(ports.kiosk).map(([id, chosen]) => [id, chosen.port])),
+};
+const writeConfig = (name: string, content: unknown) => {
+  const file = join(dataDir, name);
+  writeFileSync(file, JSON.stringify(content, null, 2), { mode: 0o600 });
+  return file;
+};
+
+let stopping = false;
+async function stopAll(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    console.log("\nStopping the demo...");
+    await demo?.close();
+    await tree.stop();
+    await sandbox.close();
+    if (!values["keep-data"]) rmSync(dataDir, { recursive: true, force: true });
+    console.log("Stopped.");
+  }
+  process.exit(code);
 }
-console.log(
-  "\nThe demo (bridge, SEQR sandbox and simulated machines) is not built yet; the example configurations were checked.",
+process.once("SIGINT", () => void stopAll(0));
+process.once("SIGTERM", () => void stopAll(0));
+tree.on("exit", ({ process: name, code, signal }) => {
+  console.error(`\n${name} exited unexpectedly (code ${code}, signal ${signal}); stopping the demo.`);
+  void stopAll(1);
+});
+tree.on("log", (line) => {
+  if (line.level === "error" || line.level === "fatal") console.error(`[${line.process}] ${line.msg}`);
+});
+
+let demo: Awaited<ReturnType<typeof startDemoServer>> | undefined;
+
+const bridgeFile = writeConfig(
+  "bridge.json",
+  bridgeConfig(portNumbers, sandbox.soapUrl, dataDir, machines, randomBytes(16).toString("hex")),
 );
-process.exitCode = failures > 0 ? 1 : 0;
+tree.start("bridge", "backend-bridge/main.ts", ["run", "--config", bridgeFile]);
+await waitFor(`http://${host}:${ports.bridgeHttp.port}/healthz`, "the bridge");
+
+for (const machine of machines) {
+  mkdirSync(join(dataDir, machine.id), { recursive: true });
+  const file = writeConfig(`${machine.id}.json`, agentConfig(portNumbers, dataDir, machine));
+  tree.start(machine.id, "agent/main.ts", ["run", "--config", file]);
+}
+const kioskUrls = Object.fromEntries(
+  machines.map((machine) => [machine.id, `http://${host}:${portNumbers.kiosk[machine.id]}/`]),
+);
+await Promise.all(machines.map((machine) => waitFor(kioskUrls[machine.id]!, `the screen of ${machine.id}`)));
+
+demo = await startDemoServer({
+  host,
+  port: ports.demo.port,
+  machines: machines.map((machine) => ({ id: machine.id, name: machine.name, kioskUrl: kioskUrls[machine.id]! })),
+  sandbox,
+  flow,
+});
+
+const moved = portNotes.filter(([, chosen]) => chosen.changed);
+console.log(
+  [
+    "",
+    `seqr-vend demo is running (started in ${((Date.now() - started) / 1000).toFixed(1)} s).`,
+    "",
+    `  Open ${demo.url} in a browser.`,
+    "",
+    `  SEQR sandbox:  ${sandbox.url} (customer app ${sandbox.appUrl}, phone ${demoCustomer.msisdn}, PIN ${demoCustomer.pin})`,
+    `  Bridge:        http://${host}:${ports.bridgeHttp.port}/seqr/createPurchase, metrics /metrics`,
+    `  MQTT broker:   mqtt://${host}:${ports.broker.port} (embedded aedes)`,
+    ...machines.map((machine) => `  ${machine.id.padEnd(13)}  screen ${kioskUrls[machine.id]}`),
+    ...moved.map(
+      ([what, chosen]) => `  note: port ${chosen.preferred} for the ${what} was taken; using ${chosen.port}`,
+    ),
+    `  Data: ${dataDir}${values["keep-data"] ? " (kept)" : " (removed on exit)"}`,
+    "",
+    "Press Ctrl-C to stop.",
+  ].join("\n"),
+);
+
+async function waitFor(url: string, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (stopping) return;
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      await response.body?.cancel();
+      if (response.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  console.error(`${what} did not come up within ${timeoutMs / 1000} s (${url})`);
+  await stopAll(1);
+}

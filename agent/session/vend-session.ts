@@ -4,6 +4,7 @@ import type { Clock, TimerHandle } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { type Catalog, cheapestPriceMinor } from "../../protocol/catalog.ts";
 import type { CommandPayload, MachineState, ScreenName } from "../../protocol/messages.ts";
+import type { DisplayState } from "../display/screens.ts";
 import type { Journal } from "../journal/journal.ts";
 import type { OpenSession, SessionMode, StoredEvent, VendResult } from "../journal/journal-state.ts";
 import { vendsInFlight } from "../journal/journal-state.ts";
@@ -57,6 +58,10 @@ export class VendSession {
   #endScreen: { screen: ScreenName; until: number } | null = null;
   #endRequested: SessionEndReason | null = null;
   #vending: Promise<void> | null = null;
+  /** What the screen needs beyond the journal: the product being dispensed, the countdown, the last session's total. */
+  #vendingSelection: string | null = null;
+  #selectionDeadline: number | undefined;
+  #endSummary: { vendedTotalMinor: number; currency: string } | null = null;
   #stopping = false;
   #selectionTimer: TimerHandle | undefined;
   #paymentTimer: TimerHandle | undefined;
@@ -112,6 +117,48 @@ export class VendSession {
           : null,
       lastFault: this.#lastFault,
     };
+  }
+
+  /** What the customer's screen shows now (agent/display turns it into words, QR and products). */
+  displayState(): DisplayState {
+    const state = this.#o.journal.state;
+    switch (this.#screen()) {
+      case "starting":
+        return { screen: "starting" };
+      case "out-of-service":
+        return { screen: "out-of-service", reason: this.#outOfService?.message ?? "out of service" };
+      case "payment-pending":
+        return state.pending
+          ? { screen: "payment-pending", amountMinor: state.pending.amountMinor, currency: state.pending.currency }
+          : { screen: "idle" };
+      case "dispensing":
+        return { screen: "dispensing", selection: this.#vendingSelection ?? "" };
+      case "choose-product": {
+        const session = state.session;
+        if (!session) return { screen: "idle" };
+        return {
+          screen: "choose-product",
+          budgetLeftMinor: session.budgetMinor - session.spentMinor,
+          currency: session.currency,
+          deadline: this.#selectionDeadline ?? this.#o.clock.now() + this.#o.selectionTimeoutMs,
+        };
+      }
+      case "thank-you":
+        return {
+          screen: "thank-you",
+          vendedTotalMinor: this.#endSummary?.vendedTotalMinor ?? 0,
+          currency: this.#endSummary?.currency ?? this.#catalog.currency,
+        };
+      case "vend-failed":
+        return { screen: "vend-failed" };
+      default:
+        return { screen: "idle" };
+    }
+  }
+
+  /** The customer pressed "done" on the screen: end the session (after the vend in progress, if any). */
+  customerDone(): Promise<void> {
+    return this.#serial(() => this.#onMachineClosed("customer pressed done on the screen"));
   }
 
   #screen(): ScreenName {
@@ -418,10 +465,14 @@ export class VendSession {
       .then((outcome) => this.#serial(() => this.#onVendResult(vend, outcome)))
       .catch(() => undefined) // logged by #serial; the vend stays in flight in the journal, so it is never repeated
       .finally(() => {
-        if (this.#vending === running) this.#vending = null;
+        if (this.#vending === running) {
+          this.#vending = null;
+          this.#vendingSelection = null;
+        }
         this.#o.onChange();
       });
     this.#vending = running;
+    this.#vendingSelection = vend.selection;
     this.#o.onChange();
   }
 
@@ -592,6 +643,7 @@ export class VendSession {
     await this.#o.mechanism.closeSession().catch((error: unknown) => {
       this.#log.warn({ err: error }, "the mechanism did not close the session");
     });
+    this.#endSummary = { vendedTotalMinor: session.vendedTotalMinor, currency: session.currency };
     this.#showEndScreen(session.vendedCount > 0 ? "thank-you" : "vend-failed");
   }
 
@@ -647,6 +699,7 @@ export class VendSession {
 
   #armSelectionTimer(): void {
     this.#clearTimer("selection");
+    this.#selectionDeadline = this.#o.clock.now() + this.#o.selectionTimeoutMs;
     this.#selectionTimer = this.#o.clock.setTimeout(() => {
       this.#background(async () => {
         if (this.#o.journal.state.session && this.#vending === null && !this.#stopping)
@@ -666,8 +719,10 @@ export class VendSession {
     const handle =
       which === "selection" ? this.#selectionTimer : which === "payment" ? this.#paymentTimer : this.#endScreenTimer;
     if (handle) this.#o.clock.clearTimeout(handle);
-    if (which === "selection") this.#selectionTimer = undefined;
-    else if (which === "payment") this.#paymentTimer = undefined;
+    if (which === "selection") {
+      this.#selectionTimer = undefined;
+      this.#selectionDeadline = undefined;
+    } else if (which === "payment") this.#paymentTimer = undefined;
     else this.#endScreenTimer = undefined;
   }
 

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type KioskAction, type KioskServer, startKioskServer } from "../../agent/display/kiosk-server.ts";
 import { seqrQrPayload } from "../../agent/display/qr.ts";
@@ -8,6 +8,7 @@ import { describeScreen, type ScreenContext } from "../../agent/display/screens.
 import { writeStickerFiles } from "../../agent/display/sticker.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
+import { launchChromium } from "../helpers/browser.ts";
 import { hasTool } from "../helpers/system-tools.ts";
 import { tempDir, zbarDecode } from "./image-tools.ts";
 
@@ -122,19 +123,7 @@ describe("kiosk server over HTTP", () => {
 describe.runIf(hasTool("chromium") && hasTool("zbarimg"))("kiosk page and SVG sticker in Chromium", () => {
   let browser: Browser;
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   }, 30_000);
   afterAll(async () => {
     await browser?.close();

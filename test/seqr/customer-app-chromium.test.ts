@@ -1,5 +1,6 @@
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { launchChromium } from "../helpers/browser.ts";
 import { hasTool } from "../helpers/system-tools.ts";
 import { customer, type Kit, reservationInvoice, startKit } from "./seqr-test-kit.ts";
 
@@ -9,10 +10,7 @@ describe.runIf(hasTool("chromium"))("customer app page in Chromium", () => {
   let browser: Browser;
   let kit: Kit;
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-    });
+    browser = await launchChromium();
   }, 30_000);
   afterAll(async () => {
     await browser?.close();

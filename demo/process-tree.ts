@@ -1,0 +1,75 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { EventEmitter } from "node:events";
+import { createInterface } from "node:readline";
+
+/**
+ * The demo's children (bridge, agents) as one process tree: their JSON log lines become `log` events (for the flow
+ * feed on the demo page), and stop() ends them all with SIGTERM, then SIGKILL after a grace period.
+ */
+export interface LogLine {
+  process: string;
+  level: string;
+  msg: string;
+  time: number;
+  fields: Record<string, unknown>;
+}
+
+export interface ProcessTreeEvents {
+  log: [LogLine];
+  exit: [{ process: string; code: number | null; signal: NodeJS.Signals | null }];
+}
+
+export class ProcessTree extends EventEmitter<ProcessTreeEvents> {
+  private readonly children = new Map<string, ChildProcess>();
+  private stopping = false;
+
+  /** Starts `node --import tsx <entry> <args>` from the project root. */
+  start(name: string, entry: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+    const child = spawn(process.execPath, ["--import", "tsx", entry, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.children.set(name, child);
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on("line", (line) => this.emit("log", parseLine(name, line)));
+    }
+    child.once("exit", (code, signal) => {
+      this.children.delete(name);
+      if (!this.stopping) this.emit("exit", { process: name, code, signal });
+    });
+    return child;
+  }
+
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    const exits = [...this.children.values()].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+          child.once("exit", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill("SIGTERM");
+        }),
+    );
+    await Promise.all(exits);
+  }
+}
+
+function parseLine(process: string, line: string): LogLine {
+  try {
+    const record = JSON.parse(line) as Record<string, unknown>;
+    const { level, msg, time, pid: _pid, hostname: _hostname, name: _name, ...fields } = record;
+    return {
+      process,
+      level: typeof level === "string" ? level : "info",
+      msg: typeof msg === "string" ? msg : "",
+      time: typeof time === "string" ? Date.parse(time) : Date.now(),
+      fields,
+    };
+  } catch {
+    return { process, level: "info", msg: line, time: Date.now(), fields: {} };
+  }
+}
