@@ -1,0 +1,13 @@
+import { defineCrashSuite } from "./helpers/crash-suite.ts";
+
+// The agent as a child process, SIGKILLed right after each journal write point (VEND_AGENT_CRASH_AT); the other
+// half of the points is in crash-points-2.test.ts so that the two files run in parallel.
+defineCrashSuite("agent crash at journal write points (1/2)", [
+  { name: "at compact-temp (boot compaction, before the rename)", crashAt: "compact-temp" },
+  { name: "at boot", crashAt: "boot" },
+  { name: "at event (the pong)", crashAt: "event" },
+  { name: "at ack", crashAt: "ack" },
+  { name: "at payment-pending", crashAt: "payment-pending" },
+  { name: "at payment-cleared (superseded payment)", crashAt: "payment-cleared" },
+  { name: "at compact (after the rename)", crashAt: "compact" },
+]);

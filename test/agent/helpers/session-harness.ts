@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Journal } from "../../../agent/journal/journal.ts";
+import type { StoredEvent } from "../../../agent/journal/journal-state.ts";
+import { VendSession } from "../../../agent/session/vend-session.ts";
+import { systemClock } from "../../../platform/clock.ts";
+import { silentLogger } from "../../../platform/logger.ts";
+import type { Catalog } from "../../../protocol/catalog.ts";
+import { FakeMechanism } from "./fake-mechanism.ts";
+
+export const testCatalog: Catalog = {
+  currency: "EUR",
+  products: {
+    A1: { name: "Water", sku: "WATER", priceMinor: 150, mdbItem: 11 },
+    A2: { name: "Cola", sku: "COLA", priceMinor: 200, mdbItem: 12 },
+    B1: { name: "Chocolate", sku: "CHOC", priceMinor: 120, mdbItem: 21 },
+  },
+};
+
+export interface SessionHarness {
+  dir: string;
+  journal: Journal;
+  mechanism: FakeMechanism;
+  session: VendSession;
+  events: StoredEvent[];
+  named(name: StoredEvent["name"]): StoredEvent[];
+  reopen(): Promise<SessionHarness>;
+  close(): Promise<void>;
+}
+
+export async function openSessionHarness(
+  options: { dir?: string; mode?: "single-vend" | "multi-vend"; mechanism?: FakeMechanism } = {},
+): Promise<SessionHarness> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), "vend-session-"));
+  const journal = await Journal.open({ dataDir: dir, logger: silentLogger(), clock: systemClock });
+  const mechanism = options.mechanism ?? new FakeMechanism();
+  const events: StoredEvent[] = [];
+  const session = new VendSession({
+    journal,
+    mechanism,
+    catalog: testCatalog,
+    mode: options.mode ?? "single-vend",
+    selectionTimeoutMs: 60_000,
+    paymentPendingTimeoutMs: 180_000,
+    clock: systemClock,
+    logger: silentLogger(),
+    publish: (published) => events.push(...published),
+    onChange: () => undefined,
+  });
+  await mechanism.start();
+  session.hardwareStarted();
+  const harness: SessionHarness = {
+    dir,
+    journal,
+    mechanism,
+    session,
+    events,
+    named: (name) => events.filter((event) => event.name === name),
+    reopen: async () => {
+      await journal.close();
+      return openSessionHarness({ dir, mode: options.mode ?? "single-vend" });
+    },
+    close: async () => {
+      await journal.close().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return harness;
+}
+
+let counter = 0;
+export function envelope(now = Date.now(), ttlMs = 30_000) {
+  counter += 1;
+  return { commandId: `c-${process.pid}-${counter}-${now}`, issuedAt: now, expiresAt: now + ttlMs };
+}
+
+/** Waits until the predicate holds (polling), for the asynchronous steps of the session. */
+export async function until(predicate: () => boolean, timeoutMs = 5_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -1,0 +1,259 @@
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { crashHookFromEnv } from "../../agent/journal/crash-hook.ts";
+import { Journal, type WritePoint } from "../../agent/journal/journal.ts";
+import { frameRecord, parseRecords } from "../../agent/journal/record-file.ts";
+import { systemClock } from "../../platform/clock.ts";
+import { silentLogger } from "../../platform/logger.ts";
+
+const dirs: string[] = [];
+function tempDir() {
+  const dir = mkdtempSync(join(tmpdir(), "vend-journal-"));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const open = (dataDir: string, options: Partial<Parameters<typeof Journal.open>[0]> = {}) =>
+  Journal.open({ dataDir, logger: silentLogger(), clock: systemClock, ...options });
+
+const pong = (commandId: string) => ({ name: "pong" as const, body: { sessionId: null, commandId } });
+
+describe("journal file framing", () => {
+  it("reads back framed records and detects a torn last record and a corrupt middle one", () => {
+    const a = frameRecord({ n: 1 });
+    const b = frameRecord({ n: 2 });
+    expect(parseRecords(Buffer.concat([a, b])).records).toEqual([{ n: 1 }, { n: 2 }]);
+    const torn = parseRecords(Buffer.concat([a, b.subarray(0, b.length - 3)]));
+    expect(torn.records).toEqual([{ n: 1 }]);
+    expect(torn.damage?.kind).toBe("torn-tail");
+    expect(torn.validBytes).toBe(a.length);
+    const flipped = Buffer.from(b);
+    flipped[12] = (flipped[12] ?? 0) ^ 0x01;
+    expect(parseRecords(Buffer.concat([a, flipped])).damage?.kind).toBe("torn-tail");
+    const corrupt = parseRecords(Buffer.concat([a, flipped, frameRecord({ n: 3 })]));
+    expect(corrupt.records).toEqual([{ n: 1 }]);
+    expect(corrupt.damage?.kind).toBe("corrupt");
+  });
+});
+
+describe("journal", () => {
+  it("keeps events, seq and seen commands across a reopen; acks remove events from the outbox", async () => {
+    const dir = tempDir();
+    const journal = await open(dir);
+    const [first] = await journal.commit("event", { t: "note" }, { events: [pong("p1")] });
+    const [second] = await journal.commit(
+      "event",
+      { t: "note" },
+      {
+        events: [pong("p2")],
+        seen: { commandId: "c1", expiresAt: Date.now() + 60_000 },
+      },
+    );
+    expect(first?.payload.seq).toBe(1);
+    expect(second?.payload.seq).toBe(2);
+    await journal.commit("ack", { t: "ack", eventIds: [first?.payload.eventId ?? ""] });
+    await journal.close();
+
+    const again = await open(dir);
+    expect(again.state.eventSeq).toBe(2);
+    expect([...again.state.outbox.keys()]).toEqual([second?.payload.eventId]);
+    expect(again.state.seenCommands.has("c1")).toBe(true);
+    const [third] = await again.commit("event", { t: "note" }, { events: [pong("p3")] });
+    expect(third?.payload.seq).toBe(3);
+    await again.close();
+  });
+
+  it("drops a torn last record after a power cut and goes on appending after the good ones", async () => {
+    const dir = tempDir();
+    const journal = await open(dir);
+    await journal.commit("event", { t: "note" }, { events: [pong("p1")] });
+    await journal.close();
+    appendFileSync(join(dir, "journal.log"), '1234abcd {"c":{"t":"note"},"e":[{"na'); // the power cut
+    const again = await open(dir);
+    expect(again.state.eventSeq).toBe(1);
+    await again.commit("event", { t: "note" }, { events: [pong("p2")] });
+    await again.close();
+    const third = await open(dir);
+    expect(third.state.eventSeq).toBe(2);
+    expect(third.state.outbox.size).toBe(2);
+    await third.close();
+  });
+
+  it("keeps a corrupt journal aside for a technician and starts from the records before the damage", async () => {
+    const dir = tempDir();
+    const journal = await open(dir);
+    await journal.commit("event", { t: "note" }, { events: [pong("p1")] });
+    await journal.close();
+    const path = join(dir, "journal.log");
+    appendFileSync(path, `deadbeef {"c":{"t":"note"}}\n${frameRecord({ c: { t: "note" } }).toString()}`);
+    const again = await open(dir);
+    expect(again.state.eventSeq).toBe(1);
+    expect(readdirSync(dir).some((name) => name.startsWith("journal.log.corrupt-"))).toBe(true);
+    await again.close();
+  });
+
+  it("compacts into one snapshot (temp, fsync, rename) once the file grows, keeping the state", async () => {
+    const dir = tempDir();
+    const points: WritePoint[] = [];
+    const journal = await open(dir, { compactAfterBytes: 4_000, hooks: { afterWrite: (point) => points.push(point) } });
+    for (let index = 0; index < 60; index += 1) {
+      await journal.commit("event", { t: "note" }, { events: [pong(`p${index}`)] });
+    }
+    expect(points.filter((point) => point === "compact").length).toBeGreaterThan(1);
+    expect(points).toContain("compact-temp");
+    expect(statSync(join(dir, "journal.log")).size).toBeLessThan(60 * 200);
+    expect(existsSync(join(dir, "journal.log.tmp"))).toBe(false);
+    await journal.close();
+    const again = await open(dir);
+    expect(again.state.eventSeq).toBe(60);
+    expect(again.state.outbox.size).toBe(60);
+    await again.close();
+  });
+
+  it("refuses to act when the record cannot be written (nothing applied)", async () => {
+    const dir = tempDir();
+    const journal = await open(dir);
+    await journal.close();
+    await expect(journal.commit("event", { t: "note" }, { events: [pong("p1")] })).rejects.toThrow(/closed/);
+    expect(journal.state.eventSeq).toBe(0);
+  });
+
+  it("refuses an event that does not match the contract before writing it", async () => {
+    const dir = tempDir();
+    const journal = await open(dir);
+    await expect(
+      journal.commit(
+        "event",
+        { t: "note" },
+        { events: [{ name: "pong", body: { sessionId: null, commandId: "bad id!" } }] },
+      ),
+    ).rejects.toThrow();
+    await journal.close();
+    expect(readFileSync(join(dir, "journal.log"), "utf8")).not.toContain("bad id");
+  });
+});
+
+describe("crash hook", () => {
+  it("kills at the n-th write of the named point only, and refuses unknown points", () => {
+    let killed = 0;
+    const hook = crashHookFromEnv("vend-result:2", () => {
+      killed += 1;
+    });
+    hook?.afterWrite?.("vend-approved");
+    hook?.afterWrite?.("vend-result");
+    expect(killed).toBe(0);
+    hook?.afterWrite?.("vend-result");
+    expect(killed).toBe(1);
+    expect(crashHookFromEnv(undefined)).toBeUndefined();
+    expect(() => crashHookFromEnv("nowhere")).toThrow(/not a write point/);
+    expect(() => crashHookFromEnv("boot:0")).toThrow(/not a count/);
+  });
+});
+
+describe("corrupt snapshot file", () => {
+  it("a garbage file is kept aside, not crashed on", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "journal.log"), "garbage\nmore garbage\n");
+    const journal = await open(dir);
+    expect(journal.state.eventSeq).toBe(0);
+    await journal.close();
+  });
+});
+
+describe("vend-agent journal (technician view)", () => {
+  it("shows the session, the vend in flight and the unacknowledged events without changing the file", async () => {
+    const { PassThrough } = await import("node:stream");
+    const { journalCommand } = await import("../../agent/journal/journal-command.ts");
+    const { createOutput } = await import("../../platform/terminal.ts");
+    const dir = tempDir();
+    const journal = await open(join(dir, "data"));
+    await journal.commit("unlock", {
+      t: "session-open",
+      session: {
+        sessionId: "s1",
+        commandId: "c1",
+        budgetMinor: 500,
+        currency: "EUR",
+        mode: "single-vend",
+        openedAt: 1,
+        spentMinor: 0,
+        vendedCount: 0,
+        vendedTotalMinor: 0,
+        unknownCount: 0,
+      },
+    });
+    await journal.commit(
+      "vend-approved",
+      {
+        t: "vend-approved",
+        vend: {
+          vendId: "v1",
+          sessionId: "s1",
+          selection: "A1",
+          sku: "W",
+          name: "Water",
+          priceMinor: 150,
+          currency: "EUR",
+          state: "in-flight",
+          approvedAt: 2,
+        },
+      },
+      {
+        events: [
+          {
+            name: "vend-started",
+            body: { sessionId: "s1", vendId: "v1", selection: "A1", priceMinor: 150, currency: "EUR" },
+          },
+        ],
+      },
+    );
+    await journal.close();
+    const before = readFileSync(join(dir, "data", "journal.log"));
+    const configFile = join(dir, "agent.yaml");
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        machine: { id: "M1", merchantId: "acme" },
+        commandKey: "aa".repeat(32),
+        catalog: { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 150 } } },
+        dataDir: join(dir, "data"),
+      }),
+    );
+    const stdout = new PassThrough();
+    let text = "";
+    stdout.on("data", (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    const out = createOutput(stdout, new PassThrough(), { NO_COLOR: "1" });
+    const code = await journalCommand.run({
+      program: "vend-agent",
+      argv: ["--config", configFile, "--json"],
+      out,
+      env: {},
+    });
+    expect(code).toBe(0);
+    const summary = JSON.parse(text) as {
+      session: { sessionId: string };
+      vendsInFlight: { vendId: string }[];
+      unacknowledgedEvents: unknown[];
+    };
+    expect(summary.session.sessionId).toBe("s1");
+    expect(summary.vendsInFlight.map((vend) => vend.vendId)).toEqual(["v1"]);
+    expect(summary.unacknowledgedEvents).toHaveLength(1);
+    expect(readFileSync(join(dir, "data", "journal.log")).equals(before)).toBe(true);
+  });
+});

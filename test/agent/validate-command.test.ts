@@ -1,0 +1,87 @@
+import { describe, expect, it } from "vitest";
+import { checkCommand } from "../../agent/commands/validate-command.ts";
+import { signCommand } from "../../protocol/signing.ts";
+
+const key = "11".repeat(32);
+const machineId = "M-1";
+const now = 1_800_000_000_000;
+const context = (seen: string[] = []) => ({
+  machineId,
+  commandKeyHex: key,
+  now,
+  maxFutureSkewMs: 300_000,
+  wasSeen: (commandId: string) => seen.includes(commandId),
+});
+
+function unlock(overrides: Record<string, unknown> = {}, signWith = key, forMachine = machineId) {
+  const body: Record<string, unknown> = {
+    commandId: "c-1",
+    issuedAt: now - 1_000,
+    expiresAt: now + 30_000,
+    sessionId: "s-1",
+    budgetMinor: 500,
+    currency: "EUR",
+    ...overrides,
+  };
+  body.signature = signCommand(signWith, forMachine, "unlock", body);
+  return JSON.stringify(body);
+}
+
+describe("command validation", () => {
+  it("accepts a signed, fresh, new unlock", () => {
+    const result = checkCommand("unlock", unlock(), context());
+    expect(result.ok).toBe(true);
+  });
+
+  it("refuses an unsigned unlock, a wrong key, another machine's signature and a tampered budget", () => {
+    const unsigned = JSON.parse(unlock()) as Record<string, unknown>;
+    delete unsigned.signature;
+    expect(checkCommand("unlock", JSON.stringify(unsigned), context())).toMatchObject({ ok: false, reason: "invalid" });
+    expect(checkCommand("unlock", unlock({}, "22".repeat(32)), context())).toMatchObject({
+      ok: false,
+      reason: "bad-signature",
+      commandId: "c-1",
+      sessionId: "s-1",
+    });
+    expect(checkCommand("unlock", unlock({}, key, "M-2"), context())).toMatchObject({ reason: "bad-signature" });
+    const tampered = JSON.parse(unlock()) as Record<string, unknown>;
+    tampered.budgetMinor = 50_000;
+    expect(checkCommand("unlock", JSON.stringify(tampered), context())).toMatchObject({ reason: "bad-signature" });
+    const zeros = JSON.parse(unlock()) as Record<string, unknown>;
+    zeros.signature = "0".repeat(64);
+    expect(checkCommand("unlock", JSON.stringify(zeros), context())).toMatchObject({ reason: "bad-signature" });
+  });
+
+  it("refuses an expired unlock and one issued far in the future", () => {
+    expect(checkCommand("unlock", unlock({ expiresAt: now - 1 }), context())).toMatchObject({ reason: "expired" });
+    expect(
+      checkCommand("unlock", unlock({ issuedAt: now + 600_000, expiresAt: now + 630_000 }), context()),
+    ).toMatchObject({
+      reason: "invalid",
+      detail: expect.stringMatching(/future/),
+    });
+  });
+
+  it("refuses a replayed commandId", () => {
+    expect(checkCommand("unlock", unlock(), context(["c-1"]))).toMatchObject({ reason: "replayed", commandId: "c-1" });
+  });
+
+  it("refuses unknown commands, non-JSON, oversized and schema-breaking payloads without throwing", () => {
+    expect(checkCommand("launch-missiles", "{}", context())).toMatchObject({ reason: "invalid" });
+    expect(checkCommand("ping", "not json", context())).toMatchObject({
+      reason: "invalid",
+      detail: "payload is not JSON",
+    });
+    expect(checkCommand("ping", "x".repeat(20_000), context())).toMatchObject({ reason: "invalid" });
+    expect(
+      checkCommand("ping", JSON.stringify({ commandId: "p", issuedAt: -1, expiresAt: 1 }), context()),
+    ).toMatchObject({
+      reason: "invalid",
+      commandId: "p",
+    });
+    expect(checkCommand("unlock", unlock({ budgetMinor: 1.5 }), context())).toMatchObject({ reason: "invalid" });
+    expect(
+      checkCommand("ping", JSON.stringify({ commandId: "p", issuedAt: now, expiresAt: now + 1 }), context()).ok,
+    ).toBe(true);
+  });
+});
