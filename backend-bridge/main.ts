@@ -4,8 +4,10 @@ import { type BridgeConfig, bridgeConfigSpec } from "../config/schema/bridge.ts"
 import { type CliCommand, parseCommandArgs, runCli } from "../platform/cli.ts";
 import { systemClock } from "../platform/clock.ts";
 import { ExitCode, type ExitCodeValue } from "../platform/exit-codes.ts";
+import { bridgeShutdownTimeoutMs } from "../platform/graceful-shutdown.ts";
 import { createLogger, type Logger } from "../platform/logger.ts";
 import { redactUrlCredentials } from "../platform/redact.ts";
+import { openSystemdNotify } from "../platform/systemd-service.ts";
 import { createBridgeApp } from "./bridge-app.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./broker/embedded-broker.ts";
 import { bridgeMqttPassword, embeddedBrokerOptionsFromConfig } from "./broker/from-config.ts";
@@ -31,7 +33,7 @@ const runCommand: CliCommand = {
     );
     if (!loaded.ok) return loaded.exitCode;
     const logger = createLogger({ name: "vend-bridge", level: loaded.config.log.level });
-    return runBridge(loaded.config, logger);
+    return runBridge(loaded.config, logger, env);
   },
 };
 
@@ -40,7 +42,7 @@ const runCommand: CliCommand = {
  * HTTP server. SIGTERM/SIGINT: stop taking requests, let those in flight and the outbox pass finish, then close the
  * fleet link, the broker and the store, in that order. Open purchases resume from the store at the next start.
  */
-async function runBridge(config: BridgeConfig, logger: Logger): Promise<ExitCodeValue> {
+async function runBridge(config: BridgeConfig, logger: Logger, env: NodeJS.ProcessEnv): Promise<ExitCodeValue> {
   let store: Store;
   try {
     ({ store } = await openStore(config.store.url));
@@ -49,6 +51,8 @@ async function runBridge(config: BridgeConfig, logger: Logger): Promise<ExitCode
     return ExitCode.unavailable;
   }
   const clock = systemClock;
+  // systemd: READY once serving, STOPPING while draining, watchdog pings while the event loop is healthy.
+  const systemd = await openSystemdNotify({ env, logger });
   const registry = new MachineRegistry({ machines: config.machines, store, clock });
   const bridgePassword = bridgeMqttPassword(config);
   let broker: EmbeddedBroker | undefined;
@@ -97,9 +101,11 @@ async function runBridge(config: BridgeConfig, logger: Logger): Promise<ExitCode
       },
       "bridge running",
     );
+    systemd.ready("serving");
   } catch (error) {
     logger.fatal({ err: error }, "the bridge could not start");
     await closeAll();
+    systemd.close();
     return ExitCode.unavailable;
   }
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -107,16 +113,18 @@ async function runBridge(config: BridgeConfig, logger: Logger): Promise<ExitCode
     process.once("SIGINT", () => resolve("SIGINT"));
   });
   logger.info({ signal }, "stopping: no new requests, draining");
+  systemd.stopping(`draining (${signal})`);
   // A second signal, or a drain that hangs, ends the process anyway; the store keeps every purchase for the restart.
   const force = setTimeout(() => {
     logger.error("drain took too long; exiting");
     process.exit(ExitCode.software);
-  }, 20_000);
+  }, bridgeShutdownTimeoutMs);
   force.unref();
   process.once("SIGTERM", () => process.exit(ExitCode.software));
   process.once("SIGINT", () => process.exit(ExitCode.software));
   await closeAll();
   clearTimeout(force);
+  systemd.close();
   logger.info("stopped");
   return ExitCode.ok;
 }
