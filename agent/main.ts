@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { loadOrReport } from "../config/cli.ts";
-import { agentConfigSpec } from "../config/schema/agent.ts";
 import { createVendMechanism } from "../hardware/index.ts";
 import { type CliCommand, parseCommandArgs, runCli } from "../platform/cli.ts";
 import { systemClock } from "../platform/clock.ts";
@@ -12,6 +10,7 @@ import { openSystemdNotify } from "../platform/systemd-service.ts";
 import { hardwareLinkCheck } from "../platform/watchdog.ts";
 import type { Agent } from "./agent.ts";
 import { loadSavedCatalog } from "./catalog-store.ts";
+import { loadAgentConfig } from "./cli/agent-config.ts";
 import { agentToolCommands } from "./cli/commands.ts";
 import { createScreenOutput } from "./display/create-display.ts";
 import { crashHookFromEnv } from "./journal/crash-hook.ts";
@@ -24,11 +23,7 @@ const runCommand: CliCommand = {
   usage: "run [--config FILE] [--secrets-dir DIR]",
   run: async ({ argv, out, env }) => {
     const { values } = parseCommandArgs(argv, {});
-    const loaded = loadOrReport(
-      agentConfigSpec,
-      { configFile: values.config, secretsDir: values["secrets-dir"], env },
-      out,
-    );
+    const loaded = loadAgentConfig(values, env, out);
     if (!loaded.ok) return loaded.exitCode;
     const config = loaded.config;
     const logger = createLogger({ name: "vend-agent", level: config.log.level });

@@ -11,16 +11,17 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { createScreenOutput } from "../agent/display/create-display.ts";
 import { startKioskServer } from "../agent/display/kiosk-server.ts";
 import { describeScreen } from "../agent/display/screens.ts";
 import { agentConfigSchema } from "../config/schema/agent.ts";
 import { systemClock } from "../platform/clock.ts";
+import { freePort } from "../platform/free-port.ts";
 import { silentLogger } from "../platform/logger.ts";
+import { launchChromium } from "../test/helpers/browser.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const configObject = {
@@ -45,17 +46,6 @@ if (process.argv[2] === "--child") {
   process.on("SIGTERM", () => void output.close().then(() => process.exit(0)));
 } else {
   await main();
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 function stats(samples: number[]) {
@@ -163,19 +153,7 @@ async function spawned(browser: Browser, agent: boolean): Promise<number | strin
 async function main(): Promise<void> {
   const runs = Number(process.argv.find((arg) => /^\d+$/.test(arg)) ?? 7);
   const withAgent = process.argv.includes("--agent");
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  const browser = await launchChromium();
   const table: Array<{ mode: string } & ReturnType<typeof stats>> = [];
   try {
     await inProcess(browser); // warm-up: first page of a fresh Chromium

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import { seqrQrPayload } from "../agent/display/qr.ts";
 import type { SeqrSandbox } from "../backend-bridge/sandbox/seqr-sandbox.ts";
+import { readJsonBody, sendJson } from "../platform/http-json.ts";
 import { demoPageHtml } from "./demo-page.ts";
 import { demoCustomer, demoMerchantId } from "./demo-setup.ts";
 import type { FlowFeed } from "./flow-feed.ts";
@@ -24,13 +25,15 @@ export interface DemoServer {
   close(): Promise<void>;
 }
 
+/** A scan body is one machine id; anything bigger or not JSON is answered 400 like any other bad body. */
+const maxScanBodyBytes = 4_096;
 const scanBody = z.strictObject({ machineId: z.string().min(1).max(32) });
 
 export async function startDemoServer(options: DemoServerOptions): Promise<DemoServer> {
   const phoneUrl = `${options.sandbox.appUrl}?msisdn=${demoCustomer.msisdn}&pin=${demoCustomer.pin}`;
   const page = demoPageHtml(options.machines, phoneUrl);
   const server: Server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => json(response, 500, { error: (error as Error).message }));
+    handle(request, response).catch((error: unknown) => sendJson(response, 500, { error: (error as Error).message }));
   });
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -42,7 +45,7 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
     }
     if (request.method === "GET" && path === "/events") return options.flow.subscribe(response);
     if (request.method === "GET" && path === "/api/state") {
-      return json(response, 200, {
+      return sendJson(response, 200, {
         machines: options.machines,
         phoneUrl,
         customer: demoCustomer.msisdn,
@@ -50,9 +53,9 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
       });
     }
     if (request.method === "POST" && path === "/api/scan") {
-      const parsed = scanBody.safeParse(await readJson(request));
+      const parsed = scanBody.safeParse(await readJsonBody(request, maxScanBodyBytes).catch(() => undefined));
       if (!parsed.success || !options.machines.some((machine) => machine.id === parsed.data.machineId)) {
-        return json(response, 400, { error: "body must be {machineId} of a demo machine" });
+        return sendJson(response, 400, { error: "body must be {machineId} of a demo machine" });
       }
       const qr = seqrQrPayload(demoMerchantId, parsed.data.machineId);
       const result = await options.sandbox.app.scan({ msisdn: demoCustomer.msisdn, qr });
@@ -64,9 +67,9 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
             : result.outcome.kind === "error-code"
               ? `scanned ${qr}: the reseller answered ${result.outcome.errorCode}`
               : `scanned ${qr}: createPurchase failed (${result.outcome.reason})`;
-      return json(response, 200, { summary, result });
+      return sendJson(response, 200, { summary, result });
     }
-    json(response, 404, { error: "not found" });
+    sendJson(response, 404, { error: "not found" });
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -82,22 +85,4 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-function json(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { "content-type": "application/json" });
-  response.end(JSON.stringify(body));
-}
-
-async function readJson(request: IncomingMessage): Promise<unknown> {
-  let text = "";
-  for await (const chunk of request) {
-    text += chunk;
-    if (text.length > 4_096) return undefined;
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

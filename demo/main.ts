@@ -6,11 +6,11 @@ import { createInterface } from "node:readline";
 import { PassThrough } from "node:stream";
 import { parseArgs } from "node:util";
 import { startSeqrSandbox } from "../backend-bridge/sandbox/seqr-sandbox.ts";
+import { type ChosenPort, choosePort } from "../platform/free-port.ts";
 import { createLogger } from "../platform/logger.ts";
 import { startDemoServer } from "./demo-server.ts";
 import { agentConfig, bridgeConfig, demoCustomer, demoMachines, demoTerminal } from "./demo-setup.ts";
 import { FlowFeed } from "./flow-feed.ts";
-import { type ChosenPort, choosePort } from "./ports.ts";
 import { type LogLine, ProcessTree } from "./process-tree.ts";
 
 /**

@@ -4,6 +4,7 @@ import type { AgentConfig } from "../../config/schema/agent.ts";
 import { redactUrlCredentials } from "../../platform/redact.ts";
 import { machineTopics } from "../../protocol/topics.ts";
 import { describeConnectError } from "../mqtt/connect-errors.ts";
+import { withTimeout } from "./with-timeout.ts";
 
 /**
  * `vend-agent mqtt check`: connects with the agent's own settings and credentials, subscribes to the machine's command
@@ -130,7 +131,11 @@ export async function runMqttCheck(options: MqttCheckOptions): Promise<MqttCheck
 
     const filter = machineTopics(m.rootTopic, options.machineId).commandFilter;
     const subscribeStarted = now();
-    const granted = await withTimeout(client.subscribeAsync(filter, { qos: 1 }), timeoutMs, "SUBACK");
+    const granted = await withTimeout(
+      client.subscribeAsync(filter, { qos: 1 }),
+      timeoutMs,
+      `no SUBACK within ${timeoutMs} ms`,
+    );
     const grant = granted[0];
     if (!grant || grant.qos === 128) {
       report.steps.push({
@@ -187,24 +192,8 @@ function ping(client: MqttClient, now: () => number, timeoutMs: number): Promise
       client.sendPing();
     }),
     timeoutMs,
-    "PINGRESP",
+    `no PINGRESP within ${timeoutMs} ms`,
   );
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
 }
 
 function round(ms: number): number {

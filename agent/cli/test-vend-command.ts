@@ -10,6 +10,7 @@ import { formatMinor } from "../../platform/money.ts";
 import type { Output } from "../../platform/terminal.ts";
 import { loadAgentConfig } from "./agent-config.ts";
 import { systemProbes } from "./doctor-probes.ts";
+import { withTimeout } from "./with-timeout.ts";
 
 const usage = "test-vend <selection> --yes [--timeout-ms N] [--config FILE] [--json]";
 
@@ -164,22 +165,6 @@ export async function runTestVend(
     await mechanism.stop().catch(() => {});
     say("stop", true, "mechanism stopped, port released");
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(message)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
 }
 
 function printStep(out: Output, step: TestVendStep): void {

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import type { Clock } from "../../platform/clock.ts";
+import { HttpBodyError, readJsonBody, sendJson } from "../../platform/http-json.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { selectionId } from "../../protocol/catalog.ts";
 import { kioskPageHtml } from "./kiosk-page.ts";
@@ -86,29 +87,16 @@ export function createKioskHub(options: KioskHubOptions): KioskHub {
 
   const readJson = (request: IncomingMessage, response: ServerResponse, then: (body: unknown) => void) => {
     if (!/^application\/json\b/i.test(request.headers["content-type"] ?? "")) {
-      answer(response, 415, { error: "content-type must be application/json" });
+      sendJson(response, 415, { error: "content-type must be application/json" });
       request.resume();
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    request.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBodyBytes) {
-        answer(response, 413, { error: `body over ${maxBodyBytes} bytes` });
-        request.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on("end", () => {
-      if (response.headersSent) return;
-      try {
-        then(JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}"));
-      } catch {
-        answer(response, 400, { error: "body is not JSON" });
-      }
-    });
+    readJsonBody(request, maxBodyBytes)
+      .then(then)
+      .catch((error: unknown) => {
+        if (response.headersSent) return;
+        sendJson(response, error instanceof HttpBodyError ? error.status : 400, { error: (error as Error).message });
+      });
   };
 
   const handle = (request: IncomingMessage, response: ServerResponse, path: string): boolean => {
@@ -141,33 +129,33 @@ export function createKioskHub(options: KioskHubOptions): KioskHub {
     }
     if (path === "/screen") {
       if (method !== "GET") return methodNotAllowed(response, "GET");
-      answer(response, 200, current ? JSON.parse(message(current)) : { screen: null });
+      sendJson(response, 200, current ? JSON.parse(message(current)) : { screen: null });
       return true;
     }
     if (path === "/select" || path === "/done") {
       if (method !== "POST") return methodNotAllowed(response, "POST");
       readJson(request, response, (body) => {
         if (current?.name !== "choose-product") {
-          answer(response, 409, { error: `nothing to choose on the ${current?.name ?? "blank"} screen` });
+          sendJson(response, 409, { error: `nothing to choose on the ${current?.name ?? "blank"} screen` });
           return;
         }
         if (path === "/done") {
           emit({ kind: "done" });
-          answer(response, 202, { ok: true });
+          sendJson(response, 202, { ok: true });
           return;
         }
         const parsed = selectBody.safeParse(body);
         if (!parsed.success) {
-          answer(response, 400, { error: parsed.error.issues.map((issue) => issue.message).join("; ") });
+          sendJson(response, 400, { error: parsed.error.issues.map((issue) => issue.message).join("; ") });
           return;
         }
         const { selection } = parsed.data;
         if (!current.products?.some((product) => product.selection === selection)) {
-          answer(response, 409, { error: `selection ${selection} is not offered on this screen` });
+          sendJson(response, 409, { error: `selection ${selection} is not offered on this screen` });
           return;
         }
         emit({ kind: "select", selection });
-        answer(response, 202, { ok: true });
+        sendJson(response, 202, { ok: true });
       });
       return true;
     }
@@ -201,14 +189,9 @@ export function createKioskHub(options: KioskHubOptions): KioskHub {
   };
 }
 
-function answer(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
-  response.end(JSON.stringify(body));
-}
-
 function methodNotAllowed(response: ServerResponse, allow: string): true {
   response.setHeader("allow", allow);
-  answer(response, 405, { error: `use ${allow}` });
+  sendJson(response, 405, { error: `use ${allow}` });
   return true;
 }
 
@@ -230,7 +213,7 @@ export async function startKioskServer(options: KioskServerOptions): Promise<Kio
   const hub = createKioskHub(options);
   const server: Server = createServer((request, response) => {
     const path = new URL(request.url ?? "/", "http://kiosk").pathname;
-    if (!hub.handle(request, response, path)) answer(response, 404, { error: `no ${path} here` });
+    if (!hub.handle(request, response, path)) sendJson(response, 404, { error: `no ${path} here` });
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -1,8 +1,7 @@
 import { join } from "node:path";
-import { loadOrReport } from "../../config/cli.ts";
-import { agentConfigSpec } from "../../config/schema/agent.ts";
 import { type CliCommand, parseCommandArgs } from "../../platform/cli.ts";
 import { ExitCode } from "../../platform/exit-codes.ts";
+import { loadAgentConfig } from "../cli/agent-config.ts";
 import { applyRecord, emptyState, type JournalRecord, vendsInFlight } from "./journal-state.ts";
 import { readRecordFile } from "./record-file.ts";
 
@@ -16,11 +15,7 @@ export const journalCommand: CliCommand = {
   usage: "journal [--config FILE] [--json]",
   run: ({ argv, out, env }) => {
     const { values } = parseCommandArgs(argv, {});
-    const loaded = loadOrReport(
-      agentConfigSpec,
-      { configFile: values.config, secretsDir: values["secrets-dir"], env },
-      out,
-    );
+    const loaded = loadAgentConfig(values, env, out);
     if (!loaded.ok) return loaded.exitCode;
     const path = join(loaded.config.dataDir, "journal.log");
     let read: ReturnType<typeof readRecordFile>;

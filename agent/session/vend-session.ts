@@ -5,8 +5,8 @@ import type { Logger } from "../../platform/logger.ts";
 import { type Catalog, cheapestPriceMinor } from "../../protocol/catalog.ts";
 import type { CommandPayload, MachineState, ScreenName } from "../../protocol/messages.ts";
 import type { DisplayState } from "../display/screens.ts";
-import type { Journal } from "../journal/journal.ts";
-import type { OpenSession, SessionMode, StoredEvent, VendResult } from "../journal/journal-state.ts";
+import type { EventDraft, Journal } from "../journal/journal.ts";
+import type { OpenSession, SessionMode, StoredEvent, VendRecord, VendResult } from "../journal/journal-state.ts";
 import { vendsInFlight } from "../journal/journal-state.ts";
 import { decideSelection, endAfterVend } from "./decide.ts";
 
@@ -184,27 +184,10 @@ export class VendSession {
           { vendId: vend.vendId, selection: vend.selection },
           "a vend was in flight at the last stop: unknown",
         );
-        const events = await journal.commit(
-          "vend-result",
-          { t: "vend-result", vendId: vend.vendId, result: "unknown" },
-          {
-            events: [
-              {
-                name: "vend-unknown",
-                body: {
-                  sessionId: vend.sessionId,
-                  vendId: vend.vendId,
-                  selection: vend.selection,
-                  priceMinor: vend.priceMinor,
-                  currency: vend.currency,
-                  evidence: "restart",
-                  detail: "the agent restarted while this vend was in flight; it is not repeated",
-                },
-              },
-            ],
-          },
-        );
-        this.#o.publish(events);
+        await this.#recordVendUnknown(vend, {
+          evidence: "restart",
+          detail: "the agent restarted while this vend was in flight; it is not repeated",
+        });
       }
       if (journal.state.session) await this.#endSession("fault");
       const pending = journal.state.pending;
@@ -232,22 +215,8 @@ export class VendSession {
 
   paymentPending(command: CommandPayload<"payment-pending">, seen: Seen): Promise<CommandRefusal | undefined> {
     return this.#serial(async () => {
-      const refusal = this.#refuseWhenUnavailable();
+      const refusal = await this.#admitPayment(command);
       if (refusal) return refusal;
-      const state = this.#o.journal.state;
-      if (state.session) {
-        return { reason: "busy", detail: `session ${state.session.sessionId} is open` } satisfies CommandRefusal;
-      }
-      if (command.currency !== this.#catalog.currency) {
-        return {
-          reason: "invalid",
-          detail: `currency ${command.currency} is not the catalog's ${this.#catalog.currency}`,
-        };
-      }
-      // A newer payment for another session supersedes one the backend has evidently given up on.
-      if (state.pending && state.pending.sessionId !== command.sessionId) {
-        await this.#clearPayment(state.pending.sessionId, "cancelled");
-      }
       await this.#o.journal.commit(
         "payment-pending",
         {
@@ -270,21 +239,8 @@ export class VendSession {
 
   unlock(command: CommandPayload<"unlock">, seen: Seen): Promise<CommandRefusal | undefined> {
     return this.#serial(async () => {
-      const refusal = this.#refuseWhenUnavailable();
+      const refusal = await this.#admitPayment(command);
       if (refusal) return refusal;
-      const state = this.#o.journal.state;
-      if (state.session) {
-        return { reason: "busy", detail: `session ${state.session.sessionId} is open` } satisfies CommandRefusal;
-      }
-      if (command.currency !== this.#catalog.currency) {
-        return {
-          reason: "invalid",
-          detail: `currency ${command.currency} is not the catalog's ${this.#catalog.currency}`,
-        };
-      }
-      if (state.pending && state.pending.sessionId !== command.sessionId) {
-        await this.#clearPayment(state.pending.sessionId, "cancelled");
-      }
       const session: OpenSession = {
         sessionId: command.sessionId,
         commandId: command.commandId,
@@ -381,27 +337,10 @@ export class VendSession {
     await this.#serial(async () => {
       const journal = this.#o.journal;
       for (const vend of vendsInFlight(journal.state)) {
-        const events = await journal.commit(
-          "vend-result",
-          { t: "vend-result", vendId: vend.vendId, result: "unknown" },
-          {
-            events: [
-              {
-                name: "vend-unknown",
-                body: {
-                  sessionId: vend.sessionId,
-                  vendId: vend.vendId,
-                  selection: vend.selection,
-                  priceMinor: vend.priceMinor,
-                  currency: vend.currency,
-                  evidence: "none",
-                  detail: "the agent stopped before the vend reported a result",
-                },
-              },
-            ],
-          },
-        );
-        this.#o.publish(events);
+        await this.#recordVendUnknown(vend, {
+          evidence: "none",
+          detail: "the agent stopped before the vend reported a result",
+        });
       }
       if (journal.state.session) await this.#endSession("shutdown");
     });
@@ -424,7 +363,7 @@ export class VendSession {
     const decision = decideSelection(session, this.#catalog, request);
     if (!decision.approve) return deny(decision.reason);
     const vendId = randomUUID();
-    const vend = {
+    const vend: VendRecord = {
       vendId,
       sessionId: session.sessionId,
       selection: decision.selection,
@@ -432,7 +371,7 @@ export class VendSession {
       name: decision.product.name,
       priceMinor: decision.priceMinor,
       currency: session.currency,
-      state: "in-flight" as const,
+      state: "in-flight",
       approvedAt: this.#o.clock.now(),
     };
     // Durable before the motor turns: after a crash from here on, this vend is `unknown`, never vended again.
@@ -443,13 +382,7 @@ export class VendSession {
         events: [
           {
             name: "vend-started",
-            body: {
-              sessionId: vend.sessionId,
-              vendId,
-              selection: vend.selection,
-              priceMinor: vend.priceMinor,
-              currency: vend.currency,
-            },
+            body: vendEventBase(vend),
           },
         ],
       },
@@ -476,75 +409,27 @@ export class VendSession {
     this.#o.onChange();
   }
 
-  async #onVendResult(
-    vend: {
-      vendId: string;
-      sessionId: string;
-      selection: string;
-      sku: string;
-      name: string;
-      priceMinor: number;
-      currency: string;
-    },
-    outcome: VendOutcome,
-  ): Promise<void> {
+  async #onVendResult(vend: VendRecord, outcome: VendOutcome): Promise<void> {
     const current = this.#o.journal.state.vends.get(vend.vendId);
     if (current?.state !== "in-flight") return; // already recorded (stop() parked it as unknown)
-    const base = {
-      sessionId: vend.sessionId,
-      vendId: vend.vendId,
-      selection: vend.selection,
-      priceMinor: vend.priceMinor,
-      currency: vend.currency,
-    };
+    const detail = "detail" in outcome && outcome.detail ? { detail: outcome.detail.slice(0, 200) } : {};
     let result: VendResult;
-    let events: StoredEvent[];
     if (outcome.outcome === "delivered") {
       result = "delivered";
-      events = await this.#o.journal.commit(
-        "vend-result",
-        { t: "vend-result", vendId: vend.vendId, result },
-        { events: [{ name: "vended", body: { ...base, sku: vend.sku, name: vend.name, evidence: outcome.evidence } }] },
-      );
+      await this.#commitVendResult(vend.vendId, result, {
+        name: "vended",
+        body: { ...vendEventBase(vend), sku: vend.sku, name: vend.name, evidence: outcome.evidence },
+      });
     } else if (outcome.outcome === "unknown") {
       result = "unknown";
-      events = await this.#o.journal.commit(
-        "vend-result",
-        { t: "vend-result", vendId: vend.vendId, result },
-        {
-          events: [
-            {
-              name: "vend-unknown",
-              body: {
-                ...base,
-                evidence: outcome.evidence,
-                ...(outcome.detail ? { detail: outcome.detail.slice(0, 200) } : {}),
-              },
-            },
-          ],
-        },
-      );
+      await this.#recordVendUnknown(vend, { evidence: outcome.evidence, ...detail });
     } else {
       result = "failed";
-      events = await this.#o.journal.commit(
-        "vend-result",
-        { t: "vend-result", vendId: vend.vendId, result },
-        {
-          events: [
-            {
-              name: "vend-failed",
-              body: {
-                ...base,
-                outcome: outcome.outcome,
-                evidence: outcome.evidence,
-                ...(outcome.detail ? { detail: outcome.detail.slice(0, 200) } : {}),
-              },
-            },
-          ],
-        },
-      );
+      await this.#commitVendResult(vend.vendId, result, {
+        name: "vend-failed",
+        body: { ...vendEventBase(vend), outcome: outcome.outcome, evidence: outcome.evidence, ...detail },
+      });
     }
-    this.#o.publish(events);
     this.#log.info({ vendId: vend.vendId, result, evidence: outcome.evidence }, "vend result");
     const session = this.#o.journal.state.session;
     if (!session || session.sessionId !== vend.sessionId) return;
@@ -606,6 +491,24 @@ export class VendSession {
     );
     this.#o.publish(events);
     this.#o.onChange();
+  }
+
+  /** Journals a vend's result with the one event that reports it, then hands the event to the outbox. */
+  async #commitVendResult(vendId: string, result: VendResult, event: EventDraft): Promise<void> {
+    const events = await this.#o.journal.commit(
+      "vend-result",
+      { t: "vend-result", vendId, result },
+      { events: [event] },
+    );
+    this.#o.publish(events);
+  }
+
+  /** An unknown vend is reported and kept: never vended again, never billed automatically. */
+  #recordVendUnknown(vend: VendRecord, why: { evidence: UnknownEvidence; detail?: string }): Promise<void> {
+    return this.#commitVendResult(vend.vendId, "unknown", {
+      name: "vend-unknown",
+      body: { ...vendEventBase(vend), ...why },
+    });
   }
 
   // ---------------------------------------------------------------- endings and timers
@@ -689,6 +592,28 @@ export class VendSession {
     }
   }
 
+  /**
+   * The checks a payment-pending or unlock command passes before it changes anything: the machine can vend, no
+   * session is open, the currency is the catalog's. A pending payment of another session is then cleared: a newer
+   * payment supersedes one the backend has evidently given up on.
+   */
+  async #admitPayment(command: { sessionId: string; currency: string }): Promise<CommandRefusal | undefined> {
+    const refusal = this.#refuseWhenUnavailable();
+    if (refusal) return refusal;
+    const state = this.#o.journal.state;
+    if (state.session) return { reason: "busy", detail: `session ${state.session.sessionId} is open` };
+    if (command.currency !== this.#catalog.currency) {
+      return {
+        reason: "invalid",
+        detail: `currency ${command.currency} is not the catalog's ${this.#catalog.currency}`,
+      };
+    }
+    if (state.pending && state.pending.sessionId !== command.sessionId) {
+      await this.#clearPayment(state.pending.sessionId, "cancelled");
+    }
+    return undefined;
+  }
+
   #refuseWhenUnavailable(): CommandRefusal | undefined {
     if (this.#stopping) return { reason: "out-of-service", detail: "the agent is stopping" };
     if (this.#outOfService)
@@ -738,4 +663,17 @@ export class VendSession {
     });
     return run;
   }
+}
+
+type UnknownEvidence = Extract<VendOutcome, { outcome: "unknown" }>["evidence"];
+
+/** The fields every vend event starts with. */
+function vendEventBase(vend: VendRecord) {
+  return {
+    sessionId: vend.sessionId,
+    vendId: vend.vendId,
+    selection: vend.selection,
+    priceMinor: vend.priceMinor,
+    currency: vend.currency,
+  };
 }

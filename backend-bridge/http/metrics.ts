@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { SeqrApi } from "../seqr/seqr-api.ts";
-import { SeqrError } from "../seqr/seqr-errors.ts";
+import { SeqrError, seqrOperations } from "../seqr/seqr-errors.ts";
 
 /**
  * The bridge's Prometheus metrics, on a registry of its own (no process-wide state): createPurchase answers, sessions
@@ -63,16 +63,7 @@ export class BridgeMetrics {
   /** Wraps a SeqrApi so that every call is timed and every failure counted. */
   instrumentSeqr(api: SeqrApi): SeqrApi {
     const instrumented = {} as Record<string, unknown>;
-    for (const operation of [
-      "sendInvoice",
-      "updateInvoice",
-      "getPaymentStatus",
-      "commitReservation",
-      "cancelInvoice",
-      "refundPayment",
-      "submitPaymentReceipt",
-      "markTransactionPeriod",
-    ] as const) {
+    for (const operation of seqrOperations) {
       const call = (api[operation] as (...args: unknown[]) => Promise<unknown>).bind(api);
       instrumented[operation] = async (...args: unknown[]) => {
         const stop = this.seqrCallSeconds.startTimer({ operation });

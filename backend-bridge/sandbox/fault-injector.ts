@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { seqrResultCodes } from "../seqr/result-codes.ts";
-import type { SeqrOperation } from "../seqr/seqr-errors.ts";
-import { sandboxOperations } from "./soap-request-reader.ts";
+import { type SeqrOperation, seqrOperations } from "../seqr/seqr-errors.ts";
 
 /**
  * Faults the sandbox injects on request, per SOAP call or per invoice: what SEQR does on a bad day. A rule matches
@@ -10,7 +9,7 @@ import { sandboxOperations } from "./soap-request-reader.ts";
  * where SEQR acted but the reseller never learns it (a commit that went through behind a 500).
  */
 
-const operation = z.enum(sandboxOperations as [SeqrOperation, ...SeqrOperation[]]);
+const operation = z.enum(seqrOperations);
 
 const effect = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("latency"), ms: z.number().int().min(0).max(600_000) }),

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import { type Clock, systemClock } from "../../platform/clock.ts";
+import { HttpBodyError, readBody, readJsonBody, sendJson } from "../../platform/http-json.ts";
 import { type Logger, silentLogger } from "../../platform/logger.ts";
 import { parseDecimalToMinor } from "../../platform/money.ts";
 import type { EnvelopePrefixes } from "../seqr/soap-envelope.ts";
@@ -119,6 +120,9 @@ class HttpProblem extends Error {
   }
 }
 
+/** The operator and customer-app APIs take small JSON bodies; SOAP envelopes have their own limit (maxRequestBytes). */
+const maxJsonBytes = 65_536;
+
 const msisdnField = z.string().regex(/^\d{6,15}$/, "6-15 digits");
 const confirmBody = z.strictObject({ msisdn: msisdnField, pin: z.string().regex(/^\d{4,6}$/, "4-6 digits") });
 const cancelBody = z.strictObject({ msisdn: msisdnField });
@@ -171,7 +175,9 @@ class SandboxRoutes {
       }
       throw new HttpProblem(404, `no route ${method} ${path}`);
     } catch (error) {
-      if (error instanceof HttpProblem) return sendJson(response, error.status, { error: error.message });
+      if (error instanceof HttpProblem || error instanceof HttpBodyError) {
+        return sendJson(response, error.status, { error: error.message });
+      }
       if (error instanceof CustomerAppError) {
         return sendJson(response, error.httpStatus, { error: error.message, code: error.code });
       }
@@ -202,13 +208,13 @@ class SandboxRoutes {
     }
     if (method === "GET" && parts.length === 2 && parts[0] === "invoices") return { invoice: app.invoice(parts[1]!) };
     if (method === "POST" && parts.length === 3 && parts[0] === "invoices" && parts[2] === "confirm") {
-      return { invoice: app.confirm(parts[1]!, confirmBody.parse(await readJson(request))) };
+      return { invoice: app.confirm(parts[1]!, confirmBody.parse(await readJsonBody(request, maxJsonBytes))) };
     }
     if (method === "POST" && parts.length === 3 && parts[0] === "invoices" && parts[2] === "cancel") {
-      return { invoice: app.cancel(parts[1]!, cancelBody.parse(await readJson(request))) };
+      return { invoice: app.cancel(parts[1]!, cancelBody.parse(await readJsonBody(request, maxJsonBytes))) };
     }
     if (method === "POST" && parts.length === 1 && parts[0] === "scan") {
-      const scan = scanBody.parse(await readJson(request));
+      const scan = scanBody.parse(await readJsonBody(request, maxJsonBytes));
       const currency = scan.currency ?? this.deps.options.ups.defaultAmount.currency;
       let amount: { minor: number; currency: string } | undefined;
       if (scan.amount !== undefined) {
@@ -247,7 +253,7 @@ class SandboxRoutes {
     if (resource === "faults") {
       if (method === "GET") return { status: 200, body: faults.list() };
       if (method === "POST" && id === undefined) {
-        const rule = faultBody.parse(await readJson(request));
+        const rule = faultBody.parse(await readJsonBody(request, maxJsonBytes));
         const faultId =
           "call" in rule ? faults.addCallFault(rule.call) : faults.addNotificationFault(rule.notification);
         return { status: 201, body: { id: faultId } };
@@ -268,44 +274,6 @@ class SandboxRoutes {
 /** The operator's view of an invoice: a copy, so that serialising never races the ledger. */
 function publicInvoice(invoice: SandboxInvoice): SandboxInvoice {
   return structuredClone(invoice);
-}
-
-function readBody(request: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(request.headers["content-length"]);
-    if (Number.isFinite(declared) && declared > limit) {
-      reject(new HttpProblem(413, `request larger than ${limit} bytes`));
-      request.resume();
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    request.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new HttpProblem(413, `request larger than ${limit} bytes`));
-        request.destroy();
-      } else {
-        chunks.push(chunk);
-      }
-    });
-    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    request.on("error", reject);
-  });
-}
-
-async function readJson(request: IncomingMessage): Promise<unknown> {
-  const text = await readBody(request, 65_536);
-  try {
-    return JSON.parse(text === "" ? "{}" : text);
-  } catch {
-    throw new HttpProblem(400, "the body is not JSON");
-  }
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
-  response.end(JSON.stringify(body));
 }
 
 function redirect(response: ServerResponse, location: string): void {

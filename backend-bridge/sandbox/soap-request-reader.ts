@@ -1,7 +1,7 @@
 import { isSupportedCurrency, parseDecimalToMinor } from "../../platform/money.ts";
 import { seqrResultCodes } from "../seqr/result-codes.ts";
 import type { Money } from "../seqr/seqr-api.ts";
-import type { SeqrOperation } from "../seqr/seqr-errors.ts";
+import { type SeqrOperation, seqrOperations } from "../seqr/seqr-errors.ts";
 import { childElement, childElements, childText, type XmlElement } from "../seqr/xml-document.ts";
 import { type InvoiceInput, type LedgerRow, SeqrFailure } from "./invoice-ledger.ts";
 
@@ -10,17 +10,6 @@ import { type InvoiceInput, type LedgerRow, SeqrFailure } from "./invoice-ledger
  * own examples are out of order), unknown children ignored. What JAXB cannot unmarshal (a missing context, a
  * non-number where the schema says xs:long/xs:int) becomes a soap:Client fault; bad business data becomes code 49.
  */
-
-export const sandboxOperations: readonly SeqrOperation[] = [
-  "sendInvoice",
-  "updateInvoice",
-  "getPaymentStatus",
-  "commitReservation",
-  "cancelInvoice",
-  "refundPayment",
-  "submitPaymentReceipt",
-  "markTransactionPeriod",
-];
 
 /** The request cannot be unmarshalled: answered with a SOAP Fault (soap:Client), HTTP 500. */
 export class UnmarshalError extends Error {}
@@ -49,7 +38,7 @@ export type SandboxRequest =
   | { operation: "markTransactionPeriod"; context: RequestContext; parameters: Record<string, string> };
 
 export function isSandboxOperation(name: string): name is SeqrOperation {
-  return (sandboxOperations as readonly string[]).includes(name);
+  return (seqrOperations as readonly string[]).includes(name);
 }
 
 export function readRequest(operation: SeqrOperation, wrapper: XmlElement): SandboxRequest {

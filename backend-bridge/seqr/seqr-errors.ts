@@ -5,15 +5,19 @@ import { type SeqrResultName, seqrResultName, transientResultCodes } from "./res
  * check the status first) and never by parsing a message. No error carries the request: it holds the password.
  */
 
-export type SeqrOperation =
-  | "sendInvoice"
-  | "updateInvoice"
-  | "getPaymentStatus"
-  | "commitReservation"
-  | "cancelInvoice"
-  | "refundPayment"
-  | "submitPaymentReceipt"
-  | "markTransactionPeriod";
+/** Every SEQR merchant API operation (the methods of SeqrApi), in the API document's order. */
+export const seqrOperations = [
+  "sendInvoice",
+  "updateInvoice",
+  "getPaymentStatus",
+  "commitReservation",
+  "cancelInvoice",
+  "refundPayment",
+  "submitPaymentReceipt",
+  "markTransactionPeriod",
+] as const;
+
+export type SeqrOperation = (typeof seqrOperations)[number];
 
 export abstract class SeqrError extends Error {
   readonly operation: SeqrOperation;

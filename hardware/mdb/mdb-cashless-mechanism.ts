@@ -1,6 +1,7 @@
 import { type Clock, systemClock, type TimerHandle } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
+import { LinkReport } from "../link-report.ts";
 import { MechanismEmitter } from "../mechanism-emitter.ts";
 import type { BackoffSettings } from "../serial/backoff.ts";
 import { SerialTransport } from "../serial/serial-transport.ts";
@@ -83,13 +84,12 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
   readonly #clock: Clock;
   readonly #log: Logger;
   #readerEnabled = false;
-  #linkReported: "up" | "down" = "down";
+  readonly #linkReport = new LinkReport((state, detail) => this.emit("link", state, detail));
   #sessionOpen = false;
   #closingByUs = false;
   #pending: PendingRequest | undefined;
   #inFlight: VendInFlight | undefined;
   #waiters: ReplyWaiter[] = [];
-  #upWaiters: Array<() => void> = [];
   #garbageLines = 0;
   #lastLineAt: number | undefined;
   #heartbeat: TimerHandle | undefined;
@@ -121,7 +121,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     this.#transport.on("down", (reason) => this.#onLinkDown(reason));
     // ENABLED may arrive while setup is still finishing, or only later: report up once both hold.
     this.#transport.on("up", () => {
-      if (this.#readerEnabled) this.#reportLink("up");
+      if (this.#readerEnabled) this.#linkReport.report("up");
     });
     this.#transport.on("error", (error) =>
       this.emit("fault", { code: `serial-${error.kind}`, message: error.message, outOfService: true }),
@@ -142,13 +142,8 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     return this.#lastLineAt;
   }
 
-  async start(): Promise<void> {
-    const up = new Promise<void>((resolve) => {
-      if (this.isUp()) resolve();
-      else this.#upWaiters.push(resolve);
-    });
-    await this.#transport.start();
-    await up;
+  start(): Promise<void> {
+    return this.#linkReport.start(this.isUp(), () => this.#transport.start());
   }
 
   async stop(): Promise<void> {
@@ -158,7 +153,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     this.#dropPending("driver stopped");
     await this.#transport.stop();
     this.#readerEnabled = false;
-    this.#reportLink("down", "stopped");
+    this.#linkReport.report("down", "stopped");
   }
 
   async openSession(budgetMinor: number): Promise<void> {
@@ -416,7 +411,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
         this.emit("sessionClosedByMachine", "session complete");
       }
       this.#readerEnabled = true;
-      if (this.#transport.isUp()) this.#reportLink("up");
+      if (this.#transport.isUp()) this.#linkReport.report("up");
       return;
     }
     // INACTIVE/DISABLED: the VMC (or the adapter after a reset) took the reader out of service.
@@ -429,7 +424,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
       this.emit("sessionClosedByMachine", `reader ${state.toLowerCase()} by the VMC`);
     }
     this.#readerEnabled = false;
-    this.#reportLink("down", `the VMC set the reader ${state}`);
+    this.#linkReport.report("down", `the VMC set the reader ${state}`);
   }
 
   #onVendRequest(priceText: string, item: number): void {
@@ -507,15 +502,6 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
       this.emit("sessionClosedByMachine", "link lost");
     }
     this.#readerEnabled = false;
-    this.#reportLink("down", reason);
-  }
-
-  #reportLink(state: "up" | "down", detail?: string): void {
-    if (this.#linkReported === state) return;
-    this.#linkReported = state;
-    if (state === "up") {
-      for (const resolve of this.#upWaiters.splice(0)) resolve();
-    }
-    this.emit("link", state, detail);
+    this.#linkReport.report("down", reason);
   }
 }

@@ -1,6 +1,7 @@
-import { type Clock, systemClock, type TimerHandle } from "../../platform/clock.ts";
+import { type Clock, systemClock } from "../../platform/clock.ts";
 import type { MotorLayout } from "../gpio/motor-drive.ts";
 import type { FakeGpio } from "./fake-gpio.ts";
+import { SimulatorTimers } from "./simulator-timers.ts";
 
 /** What the spiral does on its next turn. */
 export type SimulatedSpiral = "success" | "stuck-home" | "stuck-away" | "missed-drop";
@@ -26,13 +27,14 @@ export interface GpioMachineSimulatorOptions {
 export class GpioMachineSimulator {
   readonly #options: GpioMachineSimulatorOptions;
   readonly #clock: Clock;
-  readonly #timers = new Set<TimerHandle>();
+  readonly #timers: SimulatorTimers;
   readonly next = new Map<string, SimulatedSpiral[]>();
   readonly turns: string[] = [];
 
   constructor(options: GpioMachineSimulatorOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
+    this.#timers = new SimulatorTimers(this.#clock);
     const { gpio, motors } = options;
     if (options.homeSwitchPin !== undefined) gpio.set(options.homeSwitchPin, 1);
     const selectionsOn = () => {
@@ -72,12 +74,11 @@ export class GpioMachineSimulator {
     gpio.set(pin, 1);
     gpio.set(pin, 0);
     gpio.set(pin, 1);
-    this.#after(80, () => gpio.set(pin, 0));
+    this.#timers.after(80, () => gpio.set(pin, 0));
   }
 
   stop(): void {
-    for (const timer of this.#timers) this.#clock.clearTimeout(timer);
-    this.#timers.clear();
+    this.#timers.cancelAll();
   }
 
   #turn(selection: string): void {
@@ -87,18 +88,11 @@ export class GpioMachineSimulator {
     const duration = this.#options.vendDurationMs ?? 1_500;
     if (result === "stuck-home") return;
     if (homeSwitchPin !== undefined)
-      this.#after(this.#options.leaveHomeAfterMs ?? 100, () => gpio.set(homeSwitchPin, 0));
+      this.#timers.after(this.#options.leaveHomeAfterMs ?? 100, () => gpio.set(homeSwitchPin, 0));
     if (dropSensorPin !== undefined && result !== "missed-drop" && result !== "stuck-away") {
-      this.#after(Math.round(duration * 0.6), () => gpio.pulse(dropSensorPin, 5));
+      this.#timers.after(Math.round(duration * 0.6), () => gpio.pulse(dropSensorPin, 5));
     }
-    if (homeSwitchPin !== undefined && result !== "stuck-away") this.#after(duration, () => gpio.set(homeSwitchPin, 1));
-  }
-
-  #after(ms: number, action: () => void): void {
-    const timer = this.#clock.setTimeout(() => {
-      this.#timers.delete(timer);
-      action();
-    }, ms);
-    this.#timers.add(timer);
+    if (homeSwitchPin !== undefined && result !== "stuck-away")
+      this.#timers.after(duration, () => gpio.set(homeSwitchPin, 1));
   }
 }

@@ -12,6 +12,7 @@ import {
   pollFrame,
 } from "../spiral/fafb-commands.ts";
 import { encodeFrame, type FafbFrame, FafbFrameReader } from "../spiral/fafb-frame.ts";
+import { SimulatorTimers } from "./simulator-timers.ts";
 
 /** What happens to the next dispense of a selection. */
 export type SimulatedDispense =
@@ -50,7 +51,7 @@ export class SpiralBoardSimulator extends EventEmitter<BoardEvents> {
   #stream: Duplex | undefined;
   #reader = new FafbFrameReader();
   #pollTimer: TimerHandle | undefined;
-  #timers = new Set<TimerHandle>();
+  readonly #timers: SimulatorTimers;
   #outbox: Array<{ frame: FafbFrame; attempts: number }> = [];
   #sentHead = false;
   #packNo = 0;
@@ -67,6 +68,7 @@ export class SpiralBoardSimulator extends EventEmitter<BoardEvents> {
     super();
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
+    this.#timers = new SimulatorTimers(this.#clock);
   }
 
   attach(stream: Duplex): void {
@@ -89,8 +91,7 @@ export class SpiralBoardSimulator extends EventEmitter<BoardEvents> {
   detach(): void {
     if (this.#pollTimer) this.#clock.clearTimeout(this.#pollTimer);
     this.#pollTimer = undefined;
-    for (const timer of this.#timers) this.#clock.clearTimeout(timer);
-    this.#timers.clear();
+    this.#timers.cancelAll();
     this.#stream = undefined;
   }
 
@@ -150,8 +151,7 @@ export class SpiralBoardSimulator extends EventEmitter<BoardEvents> {
     const result = queue.shift() ?? "success";
     this.#report(dispensingStatus.dispensing, drive.selection);
     if (result === "no-final-status") return;
-    const timer = this.#clock.setTimeout(() => {
-      this.#timers.delete(timer);
+    this.#timers.after(this.#options.vendDurationMs ?? 1_000, () => {
       const status =
         result === "jam"
           ? dispensingStatus.jammed
@@ -161,8 +161,7 @@ export class SpiralBoardSimulator extends EventEmitter<BoardEvents> {
               ? dispensingStatus.jammed
               : dispensingStatus.success;
       this.#report(status, drive.selection);
-    }, this.#options.vendDurationMs ?? 1_000);
-    this.#timers.add(timer);
+    });
   }
 
   #report(status: number, selection: number): void {

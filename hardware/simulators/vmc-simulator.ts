@@ -1,8 +1,9 @@
 import { EventEmitter } from "node:events";
 import type { Duplex } from "node:stream";
-import { type Clock, systemClock, type TimerHandle } from "../../platform/clock.ts";
+import { type Clock, systemClock } from "../../platform/clock.ts";
 import { LineFramer } from "../mdb/line-framer.ts";
 import { type AdapterMessage, encodeAdapterMessage, parseHostLine } from "../mdb/qibixx-codec.ts";
+import { SimulatorTimers } from "./simulator-timers.ts";
 
 /** What the simulated VMC does after our approval. */
 export type SimulatedVendResult =
@@ -48,7 +49,7 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
   #stream: Duplex | undefined;
   #framer = new LineFramer();
   #state: VmcState = "INACTIVE";
-  #timers = new Set<TimerHandle>();
+  readonly #timers: SimulatorTimers;
   #vendRequestedAt = 0;
   #awaitingApproval: { item: number; priceText: string } | undefined;
   /** Adapter settings received since the last power-up (attach). */
@@ -67,6 +68,7 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
     super();
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
+    this.#timers = new SimulatorTimers(this.#clock);
   }
 
   get state(): VmcState {
@@ -92,8 +94,7 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
   }
 
   detach(): void {
-    for (const timer of this.#timers) this.#clock.clearTimeout(timer);
-    this.#timers.clear();
+    this.#timers.cancelAll();
     this.#stream = undefined;
   }
 
@@ -193,7 +194,7 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
     const duration = this.#options.vendDurationMs ?? 0;
     if (result === "no-reply") return;
     if (result === "reset") {
-      this.#after(duration / 2, () => {
+      this.#timers.after(duration / 2, () => {
         this.emit("vendResult", "reset");
         for (const state of ["INACTIVE", "DISABLED", "ENABLED"] as const) this.#send({ kind: "readerState", state });
         this.#state = "ENABLED";
@@ -201,7 +202,7 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
       return;
     }
     const delay = typeof result === "object" ? result.successAfterMs : duration;
-    this.#after(delay, () => {
+    this.#timers.after(delay, () => {
       if (result === "failure") {
         this.emit("vendResult", "failure");
         this.#send({ kind: "vendFailure", code: 3 });
@@ -218,14 +219,6 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
     });
   }
 
-  #after(ms: number, action: () => void): void {
-    const timer = this.#clock.setTimeout(() => {
-      this.#timers.delete(timer);
-      action();
-    }, ms);
-    this.#timers.add(timer);
-  }
-
   #send(message: Exclude<AdapterMessage, { kind: "garbage" }>): void {
     const stream = this.#stream;
     if (!stream) return;
@@ -233,6 +226,6 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
     if (delay === Number.POSITIVE_INFINITY) return;
     const line = encodeAdapterMessage(message);
     if (delay <= 0) stream.write(line);
-    else this.#after(delay, () => this.#stream?.write(line));
+    else this.#timers.after(delay, () => this.#stream?.write(line));
   }
 }

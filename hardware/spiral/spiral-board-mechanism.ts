@@ -1,6 +1,7 @@
 import { type Clock, systemClock, type TimerHandle } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
+import { LinkReport } from "../link-report.ts";
 import { MechanismEmitter } from "../mechanism-emitter.ts";
 import type { BackoffSettings } from "../serial/backoff.ts";
 import { SerialTransport } from "../serial/serial-transport.ts";
@@ -70,8 +71,7 @@ export class SpiralBoardMechanism extends MechanismEmitter implements VendMechan
   readonly #log: Logger;
   #inFlight: DispenseInFlight | undefined;
   #sessionOpen = false;
-  #reported: "up" | "down" = "down";
-  #upWaiters: Array<() => void> = [];
+  readonly #linkReport = new LinkReport((state, detail) => this.emit("link", state, detail));
 
   constructor(options: SpiralBoardOptions) {
     const log = options.logger.child({ module: "spiral-board" });
@@ -135,13 +135,8 @@ export class SpiralBoardMechanism extends MechanismEmitter implements VendMechan
     return this.#link.lastFrameAt;
   }
 
-  async start(): Promise<void> {
-    const up = new Promise<void>((resolve) => {
-      if (this.isUp()) resolve();
-      else this.#upWaiters.push(resolve);
-    });
-    await this.#transport.start();
-    await up;
+  start(): Promise<void> {
+    return this.#linkReport.start(this.isUp(), () => this.#transport.start());
   }
 
   async stop(): Promise<void> {
@@ -276,10 +271,7 @@ export class SpiralBoardMechanism extends MechanismEmitter implements VendMechan
 
   #report(state: "up" | "down", detail?: string): void {
     if (state === "up" && !this.#transport.isUp()) return;
-    if (this.#reported === state) return;
-    this.#reported = state;
-    if (state === "up") for (const resolve of this.#upWaiters.splice(0)) resolve();
-    this.emit("link", state, detail);
+    this.#linkReport.report(state, detail);
   }
 
   get sessionOpen(): boolean {

@@ -1,7 +1,6 @@
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ChildAgent, CrashScenario, commandKey, waitFor } from "../agent/helpers/crash-harness.ts";
+import { CrashScenario, commandKey, waitFor } from "../agent/helpers/crash-harness.ts";
 import { BridgeSide, bridgeUser, EmbeddedBrokerFixture, uniqueRoot } from "../agent/helpers/mqtt-harness.ts";
 import { type NotifyStandIn, openNotifyStandIn } from "./notify-stand-in.ts";
 
@@ -12,40 +11,6 @@ import { type NotifyStandIn, openNotifyStandIn } from "./notify-stand-in.ts";
 
 const childScript = fileURLToPath(new URL("./fixtures/agent-under-systemd.ts", import.meta.url));
 const password = "machine-secret";
-
-function spawnAgent(scenario: CrashScenario, env: Record<string, string>): ChildAgent {
-  const child = spawn(process.execPath, ["--import", "tsx", childScript, scenario.configFile], {
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
-    env: { ...process.env, VEND_AGENT_LEDGER: scenario.ledger, ...env },
-  });
-  const output: string[] = [];
-  child.stdout?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
-  );
-  const started = new Promise<boolean>((resolve) => {
-    child.on("message", (message: { started?: boolean }) => {
-      if (message.started) resolve(true);
-    });
-    void exited.then(() => resolve(false));
-  });
-  const handle: ChildAgent = {
-    process: child,
-    output,
-    exited,
-    started,
-    select: (selection) => {
-      if (child.connected) child.send({ select: selection });
-    },
-    closeAtMachine: () => {
-      if (child.connected) child.send({ close: true });
-    },
-  };
-  // The scenario's cleanup kills and awaits whatever is still running.
-  scenario.children.push(handle);
-  return handle;
-}
 
 describe("vend-agent under systemd's notify protocol", () => {
   const rootTopic = uniqueRoot();
@@ -81,7 +46,7 @@ describe("vend-agent under systemd's notify protocol", () => {
   it("sends READY after start-up and watchdog pings, and stops pinging when the hardware link hangs", async () => {
     scenario = newScenario();
     standIn = openNotifyStandIn();
-    const child = spawnAgent(scenario, { NOTIFY_SOCKET: standIn.path, WATCHDOG_USEC: "600000" });
+    const child = scenario.spawnScript(childScript, { NOTIFY_SOCKET: standIn.path, WATCHDOG_USEC: "600000" });
     expect(await child.started, child.output.join("").slice(-2_000)).toBe(true);
     const ready = await standIn.waitFor("READY", "1", 10_000);
     expect(ready.fields.STATUS).toBe("vending");
@@ -104,7 +69,7 @@ describe("vend-agent under systemd's notify protocol", () => {
     standIn = openNotifyStandIn();
     const { machineId } = scenario;
     const active = scenario;
-    const child = spawnAgent(scenario, {
+    const child = scenario.spawnScript(childScript, {
       NOTIFY_SOCKET: standIn.path,
       WATCHDOG_USEC: "2000000",
       VEND_AGENT_VEND_MS: "1500",
@@ -134,7 +99,7 @@ describe("vend-agent under systemd's notify protocol", () => {
     expect(vended[0]?.payload.vendId).toBe(started[0]?.payload.vendId);
 
     // After a restart: no second vend, no duplicate event, the session ends once; the invariants of the crash tests.
-    const second = spawnAgent(active, {});
+    const second = active.spawnScript(childScript);
     expect(await second.started, second.output.join("").slice(-2_000)).toBe(true);
     await waitFor(() => bridge.fleet.isOnline(machineId), second);
     second.closeAtMachine();

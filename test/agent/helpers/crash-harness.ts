@@ -56,9 +56,17 @@ export class CrashScenario {
   }
 
   spawn(env: Record<string, string> = {}): ChildAgent {
-    const child = spawn(process.execPath, ["--import", "tsx", childScript, this.configFile], {
+    return this.spawnScript(childScript, { VEND_AGENT_VEND_MS: "30", ...env });
+  }
+
+  /**
+   * Runs `script` (a child that takes the config file, reports `{started}` over IPC and takes `{select}`/`{close}`)
+   * with this scenario's config and ledger. The scenario's cleanup kills and awaits whatever is still running.
+   */
+  spawnScript(script: string, env: Record<string, string> = {}): ChildAgent {
+    const child = spawn(process.execPath, ["--import", "tsx", script, this.configFile], {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
-      env: { ...process.env, VEND_AGENT_LEDGER: this.ledger, VEND_AGENT_VEND_MS: "30", ...env },
+      env: { ...process.env, VEND_AGENT_LEDGER: this.ledger, ...env },
     });
     const output: string[] = [];
     child.stdout?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
