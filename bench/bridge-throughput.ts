@@ -2,7 +2,8 @@
  * createPurchase and full-flow throughput and latency of the bridge, on each store (SQLite WAL+FULL, PostgreSQL),
  * with a fake SEQR that answers at once and a fake fleet whose machines answer at once.
  *
- *   npx tsx bench/bridge-throughput.ts [--purchases 1000] [--concurrency 16] [--no-postgres]
+ *   npx tsx bench/bridge-throughput.ts [--purchases 1000] [--concurrency 16] [--no-postgres] [--only sqlite|postgres]
+ *     [--scenario createPurchase|full-flow]
  *
  * createPurchase: HTTP POST -> validation -> claim (1 durable write) -> sendInvoice -> invoiced (1 durable write).
  * full flow: createPurchase, SEQR notification (HTTP) -> getPaymentStatus -> reserved -> unlock; the machine answers
@@ -11,7 +12,9 @@
  */
 import { cpuUsage, memoryUsage } from "node:process";
 import { parseArgs } from "node:util";
+import Database from "better-sqlite3";
 import * as hdr from "hdr-histogram-js";
+import pg from "pg";
 import { createBridgeApp } from "../backend-bridge/bridge-app.ts";
 import type { Money } from "../backend-bridge/seqr/seqr-api.ts";
 import { bridgeConfigSchema } from "../config/schema/bridge.ts";
@@ -26,10 +29,34 @@ const { values } = parseArgs({
     purchases: { type: "string", default: "1000" },
     concurrency: { type: "string", default: "16" },
     "no-postgres": { type: "boolean", default: false },
+    only: { type: "string" },
+    scenario: { type: "string" },
   },
 });
 const purchases = Number(values.purchases);
 const concurrency = Number(values.concurrency);
+
+/**
+ * Statements sent to the database, counted by wrapping the drivers' query entry points (here only, in the benchmark):
+ * on PostgreSQL each one is a network round trip (BEGIN and COMMIT included), on SQLite a call into the library.
+ */
+const statements = { count: 0 };
+function countCalls<T extends object>(prototype: T, names: string[]): void {
+  for (const name of names) {
+    const original = (prototype as Record<string, (...args: unknown[]) => unknown>)[name]!;
+    (prototype as Record<string, unknown>)[name] = function (this: unknown, ...args: unknown[]) {
+      statements.count++;
+      return original.apply(this, args);
+    };
+  }
+}
+countCalls(pg.Client.prototype, ["query"]);
+{
+  const probe = new Database(":memory:");
+  countCalls(Object.getPrototypeOf(probe.prepare("SELECT 1")) as object, ["run", "all", "get"]);
+  countCalls(Database.prototype, ["exec"]);
+  probe.close();
+}
 
 /** A SEQR that also tells the benchmark when a reservation was committed. */
 class SignallingSeqr extends FakeSeqr {
@@ -62,6 +89,7 @@ interface Row {
   p999: number;
   cpuPer1000: number;
   rssMb: number;
+  statementsPerPurchase: number;
 }
 
 async function runScenario(kind: StoreKind, scenario: "createPurchase" | "full flow"): Promise<Row> {
@@ -132,6 +160,9 @@ async function runScenario(kind: StoreKind, scenario: "createPurchase" | "full f
   });
   let next = 0;
   const cpuStart = cpuUsage();
+  const statementsStart = statements.count;
+  // The benchmark's own lookup of the notification secret (one SELECT) is not the bridge's work.
+  let ownStatements = 0;
   const started = performance.now();
   async function one(i: number): Promise<void> {
     const t0 = performance.now();
@@ -147,6 +178,7 @@ async function runScenario(kind: StoreKind, scenario: "createPurchase" | "full f
       const committed = new Promise<void>((resolve) => seqr.committed.set(reference, resolve));
       seqr.confirm(reference);
       const purchase = (await testStore.store.listPurchases({ machineId: `M${i}`, limit: 1 }))[0]!;
+      ownStatements += 1;
       const notified = await fetch(`${base}/notify/${purchase.notifySecret}`, { method: "POST" });
       await notified.arrayBuffer();
       await committed;
@@ -159,6 +191,9 @@ async function runScenario(kind: StoreKind, scenario: "createPurchase" | "full f
     }),
   );
   const seconds = (performance.now() - started) / 1_000;
+  // Let the outbox finish its last rows, so that every purchase's statements are counted.
+  await app.outbox.runDue();
+  const statementsUsed = statements.count - statementsStart - ownStatements;
   const cpu = cpuUsage(cpuStart);
   const rssMb = memoryUsage().rss / 1_048_576;
   if (scenario === "full flow") {
@@ -177,15 +212,24 @@ async function runScenario(kind: StoreKind, scenario: "createPurchase" | "full f
     p999: histogram.getValueAtPercentile(99.9) / 1_000,
     cpuPer1000: ((cpu.user + cpu.system) / 1e6 / purchases) * 1_000,
     rssMb,
+    statementsPerPurchase: statementsUsed / purchases,
   };
   histogram.destroy();
   return row;
 }
 
-const kinds: StoreKind[] = values["no-postgres"] ? ["sqlite"] : ["sqlite", "postgres"];
+const kinds: StoreKind[] =
+  values.only === "sqlite" || values.only === "postgres"
+    ? [values.only]
+    : values["no-postgres"]
+      ? ["sqlite"]
+      : ["sqlite", "postgres"];
+const scenarios = (["createPurchase", "full flow"] as const).filter(
+  (scenario) => values.scenario === undefined || scenario.replace(" ", "-") === values.scenario,
+);
 const rows: Row[] = [];
 for (const kind of kinds) {
-  for (const scenario of ["createPurchase", "full flow"] as const) {
+  for (const scenario of scenarios) {
     await runScenario(kind, scenario); // warm-up pass (JIT, connections, page cache)
     rows.push(await runScenario(kind, scenario));
   }
@@ -193,11 +237,15 @@ for (const kind of kinds) {
 console.log(
   `\nbridge throughput: ${purchases} purchases per run, ${concurrency} concurrent callers, fake instant SEQR and machines\n`,
 );
-console.log("| store    | scenario       | purchases/s | p50 ms | p99 ms | p99.9 ms | CPU-s / 1000 | RSS MB |");
-console.log("|----------|----------------|-------------|--------|--------|----------|--------------|--------|");
+console.log(
+  "| store    | scenario       | purchases/s | p50 ms | p99 ms | p99.9 ms | CPU-s / 1000 | RSS MB | statements / purchase |",
+);
+console.log(
+  "|----------|----------------|-------------|--------|--------|----------|--------------|--------|-----------------------|",
+);
 for (const row of rows) {
   console.log(
-    `| ${row.store.padEnd(8)} | ${row.scenario.padEnd(14)} | ${row.perSecond.toFixed(0).padStart(11)} | ${row.p50.toFixed(2).padStart(6)} | ${row.p99.toFixed(2).padStart(6)} | ${row.p999.toFixed(2).padStart(8)} | ${row.cpuPer1000.toFixed(2).padStart(12)} | ${row.rssMb.toFixed(0).padStart(6)} |`,
+    `| ${row.store.padEnd(8)} | ${row.scenario.padEnd(14)} | ${row.perSecond.toFixed(0).padStart(11)} | ${row.p50.toFixed(2).padStart(6)} | ${row.p99.toFixed(2).padStart(6)} | ${row.p999.toFixed(2).padStart(8)} | ${row.cpuPer1000.toFixed(2).padStart(12)} | ${row.rssMb.toFixed(0).padStart(6)} | ${row.statementsPerPurchase.toFixed(1).padStart(21)} |`,
   );
 }
 process.exit(0);

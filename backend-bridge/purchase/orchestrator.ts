@@ -129,6 +129,9 @@ export class PurchaseOrchestrator {
       if (availability.state !== "online") return;
       // A machine that comes back online is given another chance after an unacknowledged unlock or a fault.
       this.#spawn(this.#store.clearMachineUnavailable(machineId), "clear machine flag");
+      // Commands are not queued for an absent machine (clean sessions): an unlock it may have missed (a restart of
+      // the bridge or its broker, a reconnect) goes again, same command id, so an agent that has it refuses a replay.
+      this.#spawn(this.#resendUnlock(machineId), "resend unlock");
     });
     for (const purchase of await this.#store.listOpenPurchases()) await this.#resume(purchase);
   }
@@ -161,7 +164,8 @@ export class PurchaseOrchestrator {
         this.#schedulePaymentTimers(purchase, now);
         break;
       case "reserved":
-        await this.#sendUnlock(purchase);
+        // At start the fleet link is not connected yet: the unlock then goes when the machine is seen online.
+        if (this.#fleet.isOnline(purchase.machineId)) await this.#sendUnlock(purchase);
         this.#timers.setAt(sessionId, "unlock-ack", now + this.#settings.timeouts.unlockAckMs, () =>
           this.#spawn(this.#onUnlockAckTimeout(sessionId), "unlock ack timeout"),
         );
@@ -919,6 +923,17 @@ export class PurchaseOrchestrator {
       // The unlock-ack timer cancels the reservation if the machine never confirms.
       this.#log.warn({ sessionId: purchase.sessionId, err: error }, "unlock not delivered to the broker");
     }
+  }
+
+  /** The machine (re)appeared online while its purchase waits for the unlock's acknowledgement: send it again. */
+  async #resendUnlock(machineId: string): Promise<void> {
+    const holder = await this.#store.holderOf(machineId);
+    if (holder?.state !== "reserved") return;
+    this.#log.info(
+      { sessionId: holder.sessionId, machineId },
+      "machine online with an unacknowledged unlock: resending",
+    );
+    await this.#sendUnlock(holder);
   }
 
   async #sendCancel(purchase: Purchase, reason: EventPayloadCancelReason): Promise<void> {

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import YAML from "yaml";
 import { loadOrReport } from "../../config/cli.ts";
 import { tokenId } from "../../config/field.ts";
-import { bridgeConfigSpec } from "../../config/schema/bridge.ts";
+import { bridgeConfigSpec, machineEntry } from "../../config/schema/bridge.ts";
 import { type CliCommand, parseCommandArgs, UsageError } from "../../platform/cli.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { ExitCode } from "../../platform/exit-codes.ts";
@@ -42,6 +42,20 @@ export const machinesCommand: CliCommand = {
       out,
     );
     if (!loaded.ok) return loaded.exitCode;
+    // Everything given to `add` is read and validated before the store is opened: bad input never changes it.
+    let toAdd: { entry: MachineEntry; generatedKey: string | undefined } | undefined;
+    if (action === "add") {
+      const id = machineId as string;
+      if (id === loaded.config.bridgeMqtt.username) {
+        throw new UsageError(`the machine id ${id} is the bridge's own MQTT username (bridgeMqtt.username)`);
+      }
+      const built = buildEntry(values);
+      if (!built.ok) {
+        out.error(`vend-bridge machines add ${id}: ${built.error}`);
+        return ExitCode.usage;
+      }
+      toAdd = built;
+    }
     let store: Awaited<ReturnType<typeof openStore>>["store"];
     try {
       ({ store } = await openStore(loaded.config.store.url));
@@ -77,7 +91,14 @@ export const machinesCommand: CliCommand = {
       }
       const id = machineId as string;
       if (action === "remove") {
-        const removed = await registry.remove(id);
+        let removed: boolean;
+        try {
+          removed = await registry.remove(id);
+        } catch (error) {
+          if (!(error instanceof RegistryError)) throw error;
+          out.error(error.message);
+          return ExitCode.failure;
+        }
         if (!removed) {
           out.error(`machine ${id} is not in the store`);
           return ExitCode.failure;
@@ -85,27 +106,13 @@ export const machinesCommand: CliCommand = {
         out.line(`${out.ok("removed")} ${id}`);
         return ExitCode.ok;
       }
-      if (!values.catalog) throw new UsageError("add needs --catalog FILE (YAML or JSON: {currency, products})");
-      const readSecret = (file: string | undefined) => (file ? readFileSync(file, "utf8").trim() : undefined);
-      const generatedKey = values["command-key-file"] ? undefined : randomBytes(32).toString("hex");
-      const entry = {
-        ...(values.name !== undefined ? { name: values.name } : {}),
-        catalog: YAML.parse(readFileSync(values.catalog, "utf8")) as unknown,
-        commandKey: readSecret(values["command-key-file"]) ?? generatedKey,
-        ...(values["mqtt-password-file"] ? { mqttPassword: readSecret(values["mqtt-password-file"]) } : {}),
-        ...(values["certificate-cn"] !== undefined ? { certificateCn: values["certificate-cn"] } : {}),
-      } as MachineEntry;
+      const { entry, generatedKey } = toAdd as NonNullable<typeof toAdd>;
       try {
         await registry.add(id, entry);
       } catch (error) {
         if (error instanceof RegistryError) {
           out.error(error.message);
           return ExitCode.failure;
-        }
-        const issues = (error as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
-        if (issues) {
-          out.error(issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("\n"));
-          return ExitCode.usage;
         }
         throw error;
       }
@@ -117,3 +124,64 @@ export const machinesCommand: CliCommand = {
     }
   },
 };
+
+/**
+ * The entry `add` stores, from the command line's files: the catalog (YAML or JSON), the command key and the MQTT
+ * password (one line each), all validated against the config file's machine schema. A clear message on any problem.
+ */
+function buildEntry(values: {
+  catalog?: string | undefined;
+  name?: string | undefined;
+  "command-key-file"?: string | undefined;
+  "mqtt-password-file"?: string | undefined;
+  "certificate-cn"?: string | undefined;
+}): { ok: true; entry: MachineEntry; generatedKey: string | undefined } | { ok: false; error: string } {
+  if (!values.catalog) throw new UsageError("add needs --catalog FILE (YAML or JSON: {currency, products})");
+  const read = (what: string, file: string): { ok: true; text: string } | { ok: false; error: string } => {
+    try {
+      return { ok: true, text: readFileSync(file, "utf8") };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      return { ok: false, error: `cannot read the ${what} file ${file}: ${code ?? (error as Error).message}` };
+    }
+  };
+  const catalogText = read("catalog", values.catalog);
+  if (!catalogText.ok) return catalogText;
+  let catalog: unknown;
+  try {
+    catalog = YAML.parse(catalogText.text);
+  } catch (error) {
+    return { ok: false, error: `the catalog file ${values.catalog} is not YAML or JSON: ${(error as Error).message}` };
+  }
+  let commandKey: string;
+  let generatedKey: string | undefined;
+  if (values["command-key-file"]) {
+    const key = read("command key", values["command-key-file"]);
+    if (!key.ok) return key;
+    commandKey = key.text.trim();
+  } else {
+    generatedKey = randomBytes(32).toString("hex");
+    commandKey = generatedKey;
+  }
+  let mqttPassword: string | undefined;
+  if (values["mqtt-password-file"]) {
+    const password = read("MQTT password", values["mqtt-password-file"]);
+    if (!password.ok) return password;
+    mqttPassword = password.text.trim();
+  }
+  const parsed = machineEntry.safeParse({
+    ...(values.name !== undefined ? { name: values.name } : {}),
+    catalog,
+    commandKey,
+    ...(mqttPassword !== undefined ? { mqttPassword } : {}),
+    ...(values["certificate-cn"] !== undefined ? { certificateCn: values["certificate-cn"] } : {}),
+  });
+  if (!parsed.success) {
+    // The messages name the field, never its value: a key or password must not end up in a terminal's scrollback.
+    return {
+      ok: false,
+      error: parsed.error.issues.map((issue) => `${issue.path.join(".") || "(entry)"}: ${issue.message}`).join("; "),
+    };
+  }
+  return { ok: true, entry: parsed.data, generatedKey };
+}

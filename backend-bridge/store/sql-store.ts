@@ -15,7 +15,12 @@ import type {
 } from "./store.ts";
 import { terminalStates } from "./store.ts";
 
-/** The store, written once in SQL that SQLite (>= 3.35) and PostgreSQL both accept. */
+/**
+ * The store, written once in SQL that SQLite (>= 3.35) and PostgreSQL both accept. Two hot operations, the claim and
+ * the state transition, have a PostgreSQL form of their own: one statement with data-modifying CTEs (the row, its
+ * audit entry) instead of a transaction of several, because on PostgreSQL each statement is a network round trip.
+ * SQLite has no data-modifying CTEs and no round trips; it keeps the multi-statement form inside a transaction.
+ */
 
 const changeColumns: Record<keyof PurchaseChanges, string> = {
   msisdn: "msisdn",
@@ -165,23 +170,34 @@ class SqlStoreOps implements StoreOps {
   }
 
   async claimMachine(purchase: NewPurchase): Promise<Purchase | undefined> {
-    return this.atomically(async (ops) => {
-      // The partial unique index on held machines decides: of concurrent claims exactly one row goes in.
-      const { changes } = await ops.ex.run(
-        `INSERT INTO purchases (session_id, machine_id, state, amount_minor, currency, msisdn, notify_secret,
-           created_at, updated_at) VALUES (?, ?, 'claimed', ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-        [
-          purchase.sessionId,
-          purchase.machineId,
-          purchase.amountMinor,
-          purchase.currency,
-          purchase.msisdn,
-          purchase.notifySecret,
-          purchase.at,
-          purchase.at,
-        ],
+    // The partial unique index on held machines decides: of concurrent claims exactly one row goes in.
+    const insert = `INSERT INTO purchases (session_id, machine_id, state, amount_minor, currency, msisdn, notify_secret,
+         created_at, updated_at) VALUES (?, ?, 'claimed', ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING *`;
+    const values: SqlValue[] = [
+      purchase.sessionId,
+      purchase.machineId,
+      purchase.amountMinor,
+      purchase.currency,
+      purchase.msisdn,
+      purchase.notifySecret,
+      purchase.at,
+      purchase.at,
+    ];
+    const detail = JSON.stringify({ amountMinor: purchase.amountMinor, currency: purchase.currency });
+    if (this.#dialect === "postgres") {
+      // One round trip: the claim and its audit row in one statement, so atomic without a transaction.
+      const rows = await this.ex.all<PurchaseRow>(
+        `WITH inserted AS (${insert}),
+         audit AS (INSERT INTO audit_log (session_id, machine_id, from_state, to_state, reason, detail, at)
+                   SELECT session_id, machine_id, NULL, 'claimed', 'createPurchase', ?::text, ?::bigint FROM inserted)
+         SELECT * FROM inserted`,
+        [...values, detail, purchase.at],
       );
-      if (changes !== 1) return undefined;
+      return rows[0] ? toPurchase(rows[0]) : undefined;
+    }
+    return this.atomically(async (ops) => {
+      const rows = await ops.ex.all<PurchaseRow>(insert, values);
+      if (!rows[0]) return undefined;
       await ops.appendAudit({
         sessionId: purchase.sessionId,
         machineId: purchase.machineId,
@@ -191,7 +207,7 @@ class SqlStoreOps implements StoreOps {
         detail: { amountMinor: purchase.amountMinor, currency: purchase.currency },
         at: purchase.at,
       });
-      return ops.getPurchase(purchase.sessionId);
+      return toPurchase(rows[0]);
     });
   }
 
@@ -202,16 +218,39 @@ class SqlStoreOps implements StoreOps {
     changes: PurchaseChanges,
     audit: { reason: string; detail?: Record<string, unknown>; at: number },
   ): Promise<Purchase | undefined> {
+    if (from.length === 0) return undefined;
+    const { sets, values } = assignments(changes);
+    if (this.#dialect === "postgres") {
+      const detail = audit.detail ? JSON.stringify(audit.detail) : null;
+      // One round trip instead of six (BEGIN, SELECT, UPDATE, INSERT, SELECT, COMMIT). The row is updated only if it
+      // is still the version read in `old` (a concurrent change makes PostgreSQL re-check the condition on the newest
+      // version, which then fails: nothing changes, as with any lost race); the audit row goes in with it or not at
+      // all, since one statement is atomic.
+      const rows = await this.ex.all<PurchaseRow>(
+        `WITH old AS (
+           SELECT session_id, state, row_version FROM purchases WHERE session_id = ? AND state IN ${placeholders(from.length)}
+         ), updated AS (
+           UPDATE purchases p SET state = ?, ${sets}updated_at = ?, row_version = p.row_version + 1
+           FROM old WHERE p.session_id = old.session_id AND p.row_version = old.row_version
+           RETURNING p.*, old.state AS from_state
+         ), audit AS (
+           INSERT INTO audit_log (session_id, machine_id, from_state, to_state, reason, detail, at)
+           SELECT session_id, machine_id, from_state, state, ?::text, ?::text, ?::bigint FROM updated
+         )
+         SELECT * FROM updated`,
+        [sessionId, ...from, to, ...values, audit.at, audit.reason, detail, audit.at],
+      );
+      return rows[0] ? toPurchase(rows[0]) : undefined;
+    }
     return this.atomically(async (ops) => {
       const before = await ops.getPurchase(sessionId);
       if (!before || !from.includes(before.state)) return undefined;
-      const { sets, values } = assignments(changes);
-      const { changes: updated } = await ops.ex.run(
+      const rows = await ops.ex.all<PurchaseRow>(
         `UPDATE purchases SET state = ?, ${sets}updated_at = ?, row_version = row_version + 1
-         WHERE session_id = ? AND state = ? AND row_version = ?`,
+         WHERE session_id = ? AND state = ? AND row_version = ? RETURNING *`,
         [to, ...values, audit.at, sessionId, before.state, before.rowVersion],
       );
-      if (updated !== 1) return undefined;
+      if (!rows[0]) return undefined;
       await ops.appendAudit({
         sessionId,
         machineId: before.machineId,
@@ -221,7 +260,7 @@ class SqlStoreOps implements StoreOps {
         ...(audit.detail ? { detail: audit.detail } : {}),
         at: audit.at,
       });
-      return ops.getPurchase(sessionId);
+      return toPurchase(rows[0]);
     });
   }
 
@@ -378,8 +417,11 @@ class SqlStoreOps implements StoreOps {
   async leaseDueOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<OutboxItem[]> {
     // commitReservation and cancelInvoice wait for the session's pending updateInvoice: the final rows go first.
     const lock = this.#dialect === "postgres" ? "FOR UPDATE OF o SKIP LOCKED" : "";
+    // A row still carrying an owner was retaken from a worker that died (or hung) inside its attempt: that call may
+    // have reached SEQR, so the new attempt treats its outcome as unknown (a commit checks the status first).
     const rows = await this.ex.all<OutboxRow>(
-      `UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN (
+      `UPDATE outbox SET lease_owner = ?, lease_until = ?,
+         outcome_unknown = CASE WHEN lease_owner IS NULL THEN outcome_unknown ELSE 1 END WHERE id IN (
          SELECT o.id FROM outbox o
          WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND (o.lease_until IS NULL OR o.lease_until < ?)
            AND NOT EXISTS (SELECT 1 FROM outbox u WHERE u.session_id = o.session_id AND o.kind <> 'updateInvoice'

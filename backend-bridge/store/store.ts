@@ -111,7 +111,10 @@ export interface OutboxItem {
   nextAttemptAt: number;
   deadlineAt: number;
   lastError: string | null;
-  /** The last attempt may have reached SEQR (timeout, lost connection): check the status before repeating it. */
+  /**
+   * The last attempt may have reached SEQR (timeout, lost connection, or its worker died mid-call and the row was
+   * retaken after the lease ran out): check the status before repeating it.
+   */
   outcomeUnknown: boolean;
 }
 

@@ -75,6 +75,29 @@ describe.each(storeKinds)("restart and recovery on %s", (kind) => {
     expect(h.seqr.only().committed?.minor).toBe(200);
   });
 
+  it("restarted after the reservation with the machine not (yet) online: the unlock goes when it comes online", async () => {
+    h = await Harness.start(kind);
+    const reference = await h.purchase();
+    const sessionId = await h.reserve(reference);
+    const first = h.fleet.commands("unlock")[0]!;
+    // The bridge restarts before its MQTT link (and the machine) are back: nobody could receive an unlock now.
+    h.fleet.setOnline("M1", false);
+    await h.restart();
+    expect(h.fleet.commands("unlock")).toHaveLength(1);
+    h.fleet.setOnline("M1");
+    await h.quiesce();
+    const unlocks = h.fleet.commands("unlock");
+    expect(unlocks).toHaveLength(2);
+    expect(unlocks[1]?.commandId).toBe(first.commandId);
+    expect(unlocks[1]?.body).toMatchObject({ sessionId, budgetMinor: 2000, currency: "EUR" });
+    // Online again once the session is unlocked: nothing is resent.
+    await h.fleet.emit("M1", "unlocked", { sessionId, commandId: first.commandId, budgetMinor: 2000, currency: "EUR" });
+    h.fleet.setOnline("M1", false);
+    h.fleet.setOnline("M1");
+    await h.quiesce();
+    expect(h.fleet.commands("unlock")).toHaveLength(2);
+  });
+
   it("restarted mid-vending: vends stored before the crash are billed with those resent after it, once", async () => {
     h = await Harness.start(kind);
     const reference = await h.purchase();

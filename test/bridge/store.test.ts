@@ -1,7 +1,7 @@
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStore } from "../../backend-bridge/store/open-store.ts";
-import type { NewPurchase, Store } from "../../backend-bridge/store/store.ts";
+import type { NewPurchase, PurchaseState, Store } from "../../backend-bridge/store/store.ts";
 import { createTestStore, storeKinds, type TestStore } from "./helpers/test-stores.ts";
 
 const purchase = (sessionId: string, machineId = "M1"): NewPurchase => ({
@@ -60,6 +60,35 @@ describe.each(storeKinds)("store on %s", (kind) => {
     expect([a, b].filter(Boolean)).toHaveLength(1);
     const audit = await t.store.listAudit("s1");
     expect(audit.map((entry) => entry.toState)).toEqual(["claimed", (a ?? b)!.state]);
+  });
+
+  it("racing transitions (PostgreSQL: from two store instances) keep one consistent audit chain", async () => {
+    t = await createTestStore(kind);
+    const stores: Store[] = kind === "postgres" ? [t.store, await t.open()] : [t.store];
+    const moves: [PurchaseState[], PurchaseState][] = [
+      [["reserved"], "unlocked"],
+      [["reserved", "unlocked"], "vending"],
+      [["reserved", "unlocked", "vending"], "cancelled"],
+      [["unlocked", "vending"], "committing"],
+    ];
+    for (let round = 0; round < 20; round++) {
+      const sessionId = `r${round}`;
+      await t.store.claimMachine(purchase(sessionId, `M-${round}`));
+      await t.store.transition(sessionId, ["claimed"], "reserved", { reservedAt: 5 }, { reason: "setup", at: 5 });
+      const results = await Promise.all(
+        [...moves, ...moves].map(([from, to], i) =>
+          (stores[i % stores.length] as Store).transition(sessionId, from, to, {}, { reason: `m${i}`, at: 10 + i }),
+        ),
+      );
+      const audit = await t.store.listAudit(sessionId);
+      // Every stored move follows from the one before it, and the row ends where the last audit entry says.
+      expect(audit.slice(2).length).toBe(results.filter(Boolean).length);
+      for (let i = 1; i < audit.length; i++) expect(audit[i]?.fromState).toBe(audit[i - 1]?.toState);
+      const final = await t.store.getPurchase(sessionId);
+      expect(final?.state).toBe(audit.at(-1)?.toState);
+      expect(final?.rowVersion).toBe(audit.length - 1);
+      for (const moved of results.filter(Boolean)) expect(moved?.sessionId).toBe(sessionId);
+    }
   });
 
   it("deduplicates events and vends", async () => {
@@ -128,6 +157,9 @@ describe.each(storeKinds)("store on %s", (kind) => {
     expect(await t.store.leaseDueOutbox("w2", 100, 100, 10)).toEqual([]);
     const retaken = await t.store.leaseDueOutbox("w2", 127, 100, 10);
     expect(retaken.map((item) => item.kind)).toEqual(["commitReservation"]);
+    // w1 may have reached SEQR before it died: the retaken attempt must treat the outcome as unknown.
+    expect(commit[0]?.outcomeUnknown).toBe(false);
+    expect(retaken[0]?.outcomeUnknown).toBe(true);
     await t.store.retryOutbox(retaken[0]!, "w2", {
       at: 128,
       nextAttemptAt: 500,

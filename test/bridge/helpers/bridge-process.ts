@@ -1,0 +1,117 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { resolve } from "node:path";
+
+/**
+ * The real bridge as a child process (`node --import tsx backend-bridge/main.ts run --config FILE`), so that a test
+ * can kill it with SIGKILL (no shutdown code runs, the store is left as the crash left it) and start it again.
+ */
+
+const root = resolve(import.meta.dirname, "../../..");
+
+/** A free TCP port on 127.0.0.1: a child must be reachable at a port known before it starts. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export class BridgeProcess {
+  readonly #child: ChildProcess;
+  readonly #exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly #lines: string[] = [];
+  readonly healthUrl: string;
+  exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+
+  private constructor(configFile: string, httpPort: number) {
+    this.healthUrl = `http://127.0.0.1:${httpPort}/healthz`;
+    this.#child = spawn(
+      process.execPath,
+      ["--import", "tsx", resolve(root, "backend-bridge/main.ts"), "run", "--config", configFile],
+      {
+        cwd: root,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: "1" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    const keep = (chunk: Buffer) => {
+      this.#lines.push(...chunk.toString().split("\n").filter(Boolean));
+      if (this.#lines.length > 300) this.#lines.splice(0, this.#lines.length - 300);
+    };
+    this.#child.stdout?.on("data", keep);
+    this.#child.stderr?.on("data", keep);
+    this.#exited = new Promise((resolveExit) => {
+      this.#child.once("exit", (code, signal) => {
+        this.exitStatus = { code, signal };
+        resolveExit({ code, signal });
+      });
+    });
+  }
+
+  /** Starts the bridge and waits until /healthz answers 200 and `ready` (if given) holds for its body. */
+  static async start(
+    configFile: string,
+    httpPort: number,
+    ready: (health: { machinesOnline: number }) => boolean = () => true,
+    timeoutMs = 20_000,
+  ): Promise<BridgeProcess> {
+    const bridge = new BridgeProcess(configFile, httpPort);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (bridge.exitStatus) throw new Error(`the bridge exited while starting\n${bridge.output()}`);
+      try {
+        const response = await fetch(bridge.healthUrl, { signal: AbortSignal.timeout(1_000) });
+        if (response.status === 200 && ready((await response.json()) as { machinesOnline: number })) return bridge;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        await bridge.kill();
+        throw new Error(`the bridge did not become healthy in ${timeoutMs} ms\n${bridge.output()}`);
+      }
+      await new Promise((wait) => setTimeout(wait, 100));
+    }
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** SIGKILL: the process dies at once, mid-whatever, like a power cut of the server process. */
+  async kill(): Promise<void> {
+    if (!this.exitStatus) this.#child.kill("SIGKILL");
+    await this.#exited;
+  }
+
+  /** SIGTERM (graceful), SIGKILL after `graceMs`. */
+  async stop(graceMs = 5_000): Promise<void> {
+    if (this.exitStatus) return;
+    this.#child.kill("SIGTERM");
+    const timer = setTimeout(() => this.#child.kill("SIGKILL"), graceMs);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+
+  /** The last lines the bridge logged (pino JSON), for failure messages. */
+  output(): string {
+    return this.#lines.join("\n");
+  }
+
+  /** Log lines at warn level or above, parsed. */
+  problems(): { level: number; msg: string }[] {
+    return this.#lines
+      .map((line) => {
+        try {
+          return JSON.parse(line) as { level: number; msg: string };
+        } catch {
+          return { level: 60, msg: line };
+        }
+      })
+      .filter((entry) => entry.level >= 40);
+  }
+}

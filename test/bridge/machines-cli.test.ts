@@ -1,0 +1,244 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import YAML from "yaml";
+import { isPasswordHash, verifyPassword } from "../../backend-bridge/broker/password-hash.ts";
+import { storedMachineEntry } from "../../backend-bridge/registry/machine-registry.ts";
+import { openStore } from "../../backend-bridge/store/open-store.ts";
+import type { StoredMachine } from "../../backend-bridge/store/store.ts";
+import { type CliRun, runProgram } from "../helpers/run-cli.ts";
+
+/**
+ * `vend-bridge machines add|list|remove` through the real CLI in a child process, against a SQLite store in a temp
+ * dir: bad input is refused with a clear message and a nonzero exit and stores nothing, secrets are never printed
+ * (except a generated command key, once, by `add`), and machines of the config file win over stored ones.
+ */
+
+const configKey = "c0".repeat(32);
+const configPassword = "config-file-mqtt-password";
+const storedKey = "5e".repeat(32);
+const storedPassword = "stored-machine-mqtt-password";
+const catalog = {
+  currency: "EUR",
+  products: {
+    A1: { name: "Still water", sku: "WATER-05", priceMinor: 150 },
+    A2: { name: "Cola", sku: "COLA-033", priceMinor: 200 },
+  },
+};
+
+describe("vend-bridge machines add|list|remove", () => {
+  let dir: string;
+  let storeUrl: string;
+  const files: Record<string, string> = {};
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "vend-bridge-machines-"));
+    storeUrl = `sqlite:${join(dir, "store", "bridge.db")}`;
+    const bridgeConfig = (machines: Record<string, unknown>) => ({
+      http: { plainHttp: true, publicBaseUrl: "http://127.0.0.1:1/seqr" },
+      seqr: { endpointUrl: "http://127.0.0.1:1/soap", terminalId: "t", password: "secret-terminal-password" },
+      store: { url: storeUrl },
+      machines,
+    });
+    const write = (name: string, text: string) => {
+      files[name] = join(dir, name);
+      writeFileSync(files[name], text);
+    };
+    write(
+      "bridge.yaml",
+      YAML.stringify(
+        bridgeConfig({ CFG1: { name: "From the file", commandKey: configKey, mqttPassword: configPassword, catalog } }),
+      ),
+    );
+    // The same store, with a config file that now also defines M2 (a stored machine): the file wins.
+    write(
+      "bridge-m2.yaml",
+      YAML.stringify(
+        bridgeConfig({
+          M2: {
+            commandKey: configKey,
+            catalog: { currency: "SEK", products: { B1: { name: "Bar", sku: "B", priceMinor: 1500 } } },
+          },
+        }),
+      ),
+    );
+    write("catalog.yaml", YAML.stringify(catalog));
+    write("catalog.json", JSON.stringify(catalog));
+    write("empty-catalog.yaml", "currency: EUR\nproducts: {}\n");
+    write("negative-price.yaml", "currency: EUR\nproducts:\n  A1: { name: Water, sku: W, priceMinor: -5 }\n");
+    write("broken.yaml", "currency: EUR\nproducts: [\n");
+    write("key", `${storedKey}\n`);
+    write("bad-key", "not-a-hex-key-at-all\n");
+    write("password", `${storedPassword}\n`);
+    write("short-password", "short\n");
+  });
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const machines = (args: string[], config = files["bridge.yaml"]!) =>
+    runProgram("backend-bridge/main.ts", ["machines", ...args, "--config", config]);
+
+  async function stored(): Promise<StoredMachine[]> {
+    const { store } = await openStore(storeUrl);
+    try {
+      return await store.listMachines();
+    } finally {
+      await store.close();
+    }
+  }
+
+  function expectNoSecrets(run: CliRun): void {
+    const output = run.stdout + run.stderr;
+    for (const secret of [configKey, configPassword, storedKey, storedPassword, "scrypt$"]) {
+      expect(output).not.toContain(secret);
+    }
+  }
+
+  /** A clear one-line reason, not a stack trace. */
+  function expectCleanError(run: CliRun, code: number, message: RegExp): void {
+    expect(run.code, run.stderr).toBe(code);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+    expectNoSecrets(run);
+  }
+
+  it("add refuses bad input with a clear error and a nonzero exit, and stores nothing", async () => {
+    const add = (id: string, ...args: string[]) => machines(["add", id, ...args]);
+    const [
+      badId,
+      noCatalog,
+      missing,
+      broken,
+      empty,
+      negative,
+      badKey,
+      missingKey,
+      shortPassword,
+      inConfig,
+      bridgeUser,
+    ] = await Promise.all([
+      add("bad/id!", "--catalog", files["catalog.yaml"]!),
+      add("M1"),
+      add("M1", "--catalog", join(dir, "no-such-catalog.yaml")),
+      add("M1", "--catalog", files["broken.yaml"]!),
+      add("M1", "--catalog", files["empty-catalog.yaml"]!),
+      add("M1", "--catalog", files["negative-price.yaml"]!),
+      add("M1", "--catalog", files["catalog.yaml"]!, "--command-key-file", files["bad-key"]!),
+      add("M1", "--catalog", files["catalog.yaml"]!, "--command-key-file", join(dir, "no-such-key")),
+      add(
+        "M1",
+        "--catalog",
+        files["catalog.yaml"]!,
+        "--command-key-file",
+        files.key!,
+        "--mqtt-password-file",
+        files["short-password"]!,
+      ),
+      add("CFG1", "--catalog", files["catalog.yaml"]!, "--command-key-file", files.key!),
+      add("vend-bridge", "--catalog", files["catalog.yaml"]!),
+    ]);
+    expectCleanError(badId!, 2, /machine id must be 1-32 characters/);
+    expectCleanError(noCatalog!, 2, /add needs --catalog FILE/);
+    expectCleanError(missing!, 2, /cannot read the catalog file .*no-such-catalog\.yaml: ENOENT/);
+    expectCleanError(broken!, 2, /catalog file .*broken\.yaml is not YAML or JSON/);
+    expectCleanError(empty!, 2, /catalog\.products: the catalog needs at least one product/);
+    expectCleanError(negative!, 2, /catalog\.products\.A1\.priceMinor/);
+    expectCleanError(badKey!, 2, /commandKey: must be 32 to 64 bytes written as hex/);
+    expect(badKey!.stderr).not.toContain("not-a-hex-key-at-all");
+    expectCleanError(missingKey!, 2, /cannot read the command key file .*no-such-key: ENOENT/);
+    expectCleanError(shortPassword!, 2, /mqttPassword: .*12/);
+    expect(shortPassword!.stderr).not.toContain("short\n");
+    expectCleanError(inConfig!, 1, /machine CFG1 is defined in the config file; change it there/);
+    expectCleanError(bridgeUser!, 2, /bridge's own MQTT username/);
+    for (const run of [
+      badId,
+      noCatalog,
+      missing,
+      broken,
+      empty,
+      negative,
+      badKey,
+      missingKey,
+      shortPassword,
+      inConfig,
+    ]) {
+      expect(run!.stdout).not.toMatch(/added/);
+    }
+    expect(await stored()).toEqual([]);
+  }, 60_000);
+
+  it("adds, lists (never a secret, --json too) and removes stored machines; config machines stay the file's", async () => {
+    const added = await machines([
+      "add",
+      "M1",
+      "--catalog",
+      files["catalog.yaml"]!,
+      "--name",
+      "Lobby, 2nd floor",
+      "--command-key-file",
+      files.key!,
+      "--mqtt-password-file",
+      files.password!,
+    ]);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toMatch(/added M1/);
+    expectNoSecrets(added);
+
+    // Without a key file the key is generated and shown once: the agent's config needs the same key.
+    const generated = await machines(["add", "M2", "--catalog", files["catalog.json"]!]);
+    expect(generated.code, generated.stderr).toBe(0);
+    const shownKey = /command key \(.*\): ([0-9a-f]{64})\n/.exec(generated.stdout)?.[1];
+    expect(shownKey).toBeDefined();
+
+    // What the store holds: the key, and only a hash of the password.
+    const rows = await stored();
+    expect(rows.map((row) => row.machineId)).toEqual(["M1", "M2"]);
+    const m1 = storedMachineEntry.parse(JSON.parse(rows[0]!.entry));
+    expect(m1).toMatchObject({ name: "Lobby, 2nd floor", commandKey: storedKey, catalog });
+    expect(rows[0]!.entry).not.toContain(storedPassword);
+    expect(isPasswordHash(m1.mqttPasswordHash ?? "")).toBe(true);
+    expect(await verifyPassword(Buffer.from(storedPassword), m1.mqttPasswordHash!)).toBe(true);
+    expect(storedMachineEntry.parse(JSON.parse(rows[1]!.entry)).commandKey).toBe(shownKey);
+
+    const [list, json] = await Promise.all([machines(["list"]), machines(["list", "--json"])]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/^CFG1\s+config\s+EUR 2 products\s+From the file$/m);
+    expect(list.stdout).toMatch(/^M1\s+store\s+EUR 2 products\s+Lobby, 2nd floor$/m);
+    expect(list.stdout).toMatch(/^M2\s+store\s+EUR 2 products\s*$/m);
+    expectNoSecrets(list);
+    expect(list.stdout).not.toContain(shownKey);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual([
+      { id: "CFG1", name: "From the file", source: "config", currency: "EUR", products: 2, unavailable: null },
+      { id: "M1", name: "Lobby, 2nd floor", source: "store", currency: "EUR", products: 2, unavailable: null },
+      { id: "M2", name: null, source: "store", currency: "EUR", products: 2, unavailable: null },
+    ]);
+    expectNoSecrets(json);
+    expect(json.stdout).not.toContain(shownKey);
+
+    // A config file that defines M2 too: its entry is the one in effect, and the command line cannot remove it.
+    const [shadowed, removeShadowed, removeConfig] = await Promise.all([
+      machines(["list", "--json"], files["bridge-m2.yaml"]),
+      machines(["remove", "M2"], files["bridge-m2.yaml"]),
+      machines(["remove", "CFG1"]),
+    ]);
+    expect(JSON.parse(shadowed!.stdout)).toEqual([
+      { id: "M1", name: "Lobby, 2nd floor", source: "store", currency: "EUR", products: 2, unavailable: null },
+      { id: "M2", name: null, source: "config", currency: "SEK", products: 1, unavailable: null },
+    ]);
+    expectCleanError(removeShadowed!, 1, /machine M2 is defined in the config file; remove it there/);
+    expectCleanError(removeConfig!, 1, /machine CFG1 is defined in the config file; remove it there/);
+    expect((await stored()).map((row) => row.machineId)).toEqual(["M1", "M2"]);
+
+    const removed = await machines(["remove", "M1"]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toMatch(/removed M1/);
+    const [again, after] = await Promise.all([machines(["remove", "M1"]), machines(["list", "--json"])]);
+    expectCleanError(again!, 1, /machine M1 is not in the store/);
+    expect(JSON.parse(after!.stdout).map((row: { id: string }) => row.id)).toEqual(["CFG1", "M2"]);
+    expect((await stored()).map((row) => row.machineId)).toEqual(["M2"]);
+  }, 60_000);
+});
