@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { resolve } from "node:path";
 
 /**
@@ -9,17 +8,8 @@ import { resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "../../..");
 
-/** A free TCP port on 127.0.0.1: a child must be reachable at a port known before it starts. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
+/** A child must be reachable at a port known before it starts. */
+export { freePort } from "../../../platform/free-port.ts";
 
 export class BridgeProcess {
   readonly #child: ChildProcess;
@@ -28,14 +18,14 @@ export class BridgeProcess {
   readonly healthUrl: string;
   exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
-  private constructor(configFile: string, httpPort: number) {
+  private constructor(configFile: string, httpPort: number, env: NodeJS.ProcessEnv) {
     this.healthUrl = `http://127.0.0.1:${httpPort}/healthz`;
     this.#child = spawn(
       process.execPath,
       ["--import", "tsx", resolve(root, "backend-bridge/main.ts"), "run", "--config", configFile],
       {
         cwd: root,
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: "1" },
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: "1", ...env },
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
@@ -59,8 +49,9 @@ export class BridgeProcess {
     httpPort: number,
     ready: (health: { machinesOnline: number }) => boolean = () => true,
     timeoutMs = 20_000,
+    env: NodeJS.ProcessEnv = {},
   ): Promise<BridgeProcess> {
-    const bridge = new BridgeProcess(configFile, httpPort);
+    const bridge = new BridgeProcess(configFile, httpPort, env);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (bridge.exitStatus) throw new Error(`the bridge exited while starting\n${bridge.output()}`);
@@ -100,18 +91,5 @@ export class BridgeProcess {
   /** The last lines the bridge logged (pino JSON), for failure messages. */
   output(): string {
     return this.#lines.join("\n");
-  }
-
-  /** Log lines at warn level or above, parsed. */
-  problems(): { level: number; msg: string }[] {
-    return this.#lines
-      .map((line) => {
-        try {
-          return JSON.parse(line) as { level: number; msg: string };
-        } catch {
-          return { level: 60, msg: line };
-        }
-      })
-      .filter((entry) => entry.level >= 40);
   }
 }

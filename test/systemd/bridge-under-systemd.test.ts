@@ -1,0 +1,49 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { BridgeProcess, freePort } from "../bridge/helpers/bridge-process.ts";
+import { tempDir } from "../config/fixtures.ts";
+import { type NotifyStandIn, openNotifyStandIn } from "./notify-stand-in.ts";
+
+/**
+ * The real `vend-bridge run` under a notify-socket stand-in, as systemd runs it with Type=notify: READY=1 only once
+ * it serves, watchdog pings while it is healthy, STOPPING=1 on SIGTERM, then a clean exit after draining.
+ */
+describe("vend-bridge under systemd's notify protocol", () => {
+  let standIn: NotifyStandIn | undefined;
+  let bridge: BridgeProcess | undefined;
+
+  afterEach(async () => {
+    await bridge?.kill();
+    standIn?.close();
+  });
+
+  it("sends READY once serving, pings the watchdog, and STOPPING before a clean exit on SIGTERM", async () => {
+    standIn = openNotifyStandIn();
+    const dir = tempDir();
+    const httpPort = await freePort();
+    const config = {
+      http: { host: "127.0.0.1", port: httpPort, plainHttp: true, publicBaseUrl: `http://127.0.0.1:${httpPort}/seqr` },
+      seqr: { endpointUrl: "http://127.0.0.1:9/soap", terminalId: "T1", password: "terminal-pw" },
+      broker: { mode: "embedded", tcp: { host: "127.0.0.1", port: 0 }, tls: { enabled: false } },
+      bridgeMqtt: { password: "bridge-mqtt-password" },
+      store: { url: `sqlite:${join(dir, "bridge.db")}` },
+    };
+    const file = join(dir, "bridge.json");
+    writeFileSync(file, JSON.stringify(config));
+    const startedAt = Date.now();
+    bridge = await BridgeProcess.start(file, httpPort, undefined, 20_000, {
+      NOTIFY_SOCKET: standIn.path,
+      WATCHDOG_USEC: "1000000",
+    });
+    const ready = await standIn.waitFor("READY", "1");
+    expect(ready.at).toBeGreaterThanOrEqual(startedAt);
+    expect(ready.fields.STATUS).toBe("serving");
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect(standIn.count("WATCHDOG", ready.at)).toBeGreaterThanOrEqual(2);
+
+    await bridge.stop(10_000);
+    await standIn.waitFor("STOPPING", "1");
+    expect(bridge.exitStatus).toEqual({ code: 0, signal: null });
+  }, 40_000);
+});
