@@ -25,6 +25,11 @@ export interface SelectionRequest {
   priceMinor?: number;
   /** MDB item number, when the selection came from a VMC. */
   mdbItem?: number;
+  /**
+   * Identifies this one request, for drivers where a machine can ask again for the same selection (MDB: a repeated
+   * VEND REQUEST after a timeout). Pass it back to vend()/deny(), so a late decision cannot answer a newer request.
+   */
+  requestId?: number;
 }
 
 export interface MechanismEvents {
@@ -58,10 +63,13 @@ export interface VendMechanism {
   closeSession(): Promise<void>;
   /** For dispensers: a selection made elsewhere (kiosk page); emitted as a `selection` event. */
   requestSelection(selection: string): void;
-  /** Approves and performs the vend; resolves with the outcome. Never throws for a vend problem. */
-  vend(selection: string, priceMinor: number): Promise<VendOutcome>;
-  /** Refuses the pending selection (MDB VEND DENIED). */
-  deny(selection: string, reason: string): Promise<void>;
+  /**
+   * Approves and performs the vend; resolves with the outcome. Never throws for a vend problem. `requestId` is the
+   * SelectionRequest's, when it had one: a driver refuses (not-delivered) a decision for a request no longer pending.
+   */
+  vend(selection: string, priceMinor: number, requestId?: number): Promise<VendOutcome>;
+  /** Refuses the pending selection (MDB VEND DENIED); with `requestId`, only if that request is still the pending one. */
+  deny(selection: string, reason: string, requestId?: number): Promise<void>;
   /** Text for the machine's own display, if it has one (MDB DISPLAY). */
   showText?(text: string): Promise<void>;
 }

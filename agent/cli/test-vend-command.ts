@@ -146,7 +146,7 @@ export async function runTestVend(
       true,
       `selection ${request.selection}${request.priceMinor === undefined ? "" : ` at ${request.priceMinor} minor units`}`,
     );
-    const outcome = await mechanism.vend(args.selection, product.priceMinor);
+    const outcome = await mechanism.vend(args.selection, product.priceMinor, request.requestId);
     const delivered = outcome.outcome === "delivered";
     say(
       "vend",

@@ -62,6 +62,12 @@ export class CommandHandler {
         this.#inProgress.has(commandId),
     });
     if (!check.ok) {
+      if (check.reason === "replayed" && name === "unlock" && this.#isOurSession(check.sessionId)) {
+        // The backend sent an unlock we already acted on again: it most likely missed our `unlocked` (and what
+        // followed), e.g. it restarted. Resending the unacknowledged events is harmless (it deduplicates by eventId).
+        this.#log.info({ sessionId: check.sessionId }, "replayed unlock of a session of ours: resending events");
+        this.#o.outbox.resendAll();
+      }
       await this.#reject(
         {
           sessionId: check.sessionId,
@@ -151,6 +157,13 @@ export class CommandHandler {
       },
     );
     this.#o.outbox.publish(events);
+  }
+
+  /** The open session, or one this machine already ended. */
+  #isOurSession(sessionId: string | null): boolean {
+    if (sessionId === null) return false;
+    const state = this.#o.journal.state;
+    return state.session?.sessionId === sessionId || state.closedSessions.has(sessionId);
   }
 
   #rememberVolatile(commandId: string): void {

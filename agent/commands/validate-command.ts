@@ -10,7 +10,7 @@ import { verifyCommandSignature } from "../../protocol/signing.ts";
 
 /**
  * Checks one command as it arrives on `<root>/<machineId>/cmd/<name>`, in the order that reveals least to a sender
- * without rights: known name, schema, signature (unlock, config), time window, replay. Pure: the caller passes the
+ * without rights: known name, schema, signature (unlock, config), replay, time window. Pure: the caller passes the
  * clock reading and the memory of seen command ids.
  */
 
@@ -56,6 +56,11 @@ export function checkCommand(name: string, raw: Buffer | string, context: Comman
   ) {
     return { ok: false, reason: "bad-signature", detail: `the ${name} signature does not verify`, ...ids };
   }
+  // Replay before expiry: a late duplicate of a command already acted on must read "replayed" (it was done), not
+  // "expired" (which a backend reads as "will not happen").
+  if (context.wasSeen(payload.commandId)) {
+    return { ok: false, reason: "replayed", detail: `commandId ${payload.commandId} was already received`, ...ids };
+  }
   const remember = { commandId: payload.commandId, expiresAt: payload.expiresAt };
   if (payload.expiresAt <= context.now) {
     return {
@@ -76,9 +81,6 @@ export function checkCommand(name: string, raw: Buffer | string, context: Comman
   }
   if (payload.expiresAt < payload.issuedAt) {
     return { ok: false, reason: "invalid", detail: "expiresAt is before issuedAt", ...ids, remember };
-  }
-  if (context.wasSeen(payload.commandId)) {
-    return { ok: false, reason: "replayed", detail: `commandId ${payload.commandId} was already received`, ...ids };
   }
   return { ok: true, command: { name, payload } as AnyCommand };
 }

@@ -58,7 +58,16 @@ export interface JournalState {
   session: OpenSession | null;
   /** Vends of the open session (and any left in flight by a crash). */
   vends: Map<string, VendRecord>;
+  /**
+   * Sessions this machine ended (or whose pending payment it cleared), oldest first, at most maxClosedSessions: a late
+   * unlock or payment-pending for one of them is refused, since the backend has been told it is over and will not
+   * bill it.
+   */
+  closedSessions: Set<string>;
 }
+
+/** How many ended sessionIds are remembered; far more than the commands that can still be in flight for them. */
+export const maxClosedSessions = 1_000;
 
 export type VendResult = "delivered" | "failed" | "unknown";
 
@@ -93,6 +102,8 @@ export interface SerializedState {
   pending: PendingPayment | null;
   session: OpenSession | null;
   vends: VendRecord[];
+  /** Absent in snapshots written before it existed. */
+  closedSessions?: string[];
 }
 
 export function emptyState(): JournalState {
@@ -105,6 +116,7 @@ export function emptyState(): JournalState {
     pending: null,
     session: null,
     vends: new Map(),
+    closedSessions: new Set(),
   };
 }
 
@@ -118,6 +130,7 @@ export function serializeState(state: JournalState): SerializedState {
     pending: state.pending,
     session: state.session,
     vends: [...state.vends.values()],
+    closedSessions: [...state.closedSessions],
   };
 }
 
@@ -131,6 +144,7 @@ function deserializeState(serialized: SerializedState): JournalState {
     pending: serialized.pending,
     session: serialized.session,
     vends: new Map(serialized.vends.map((vend) => [vend.vendId, vend])),
+    closedSessions: new Set(serialized.closedSessions ?? []),
   };
 }
 
@@ -151,6 +165,7 @@ export function applyRecord(state: JournalState, record: JournalRecord): Journal
       break;
     case "payment-cleared":
       if (next.pending?.sessionId === change.sessionId) next.pending = null;
+      rememberClosed(next, change.sessionId);
       break;
     case "session-open":
       next.pending = null;
@@ -184,6 +199,7 @@ export function applyRecord(state: JournalState, record: JournalRecord): Journal
       for (const [vendId, vend] of next.vends) {
         if (vend.sessionId === change.sessionId && vend.state !== "in-flight") next.vends.delete(vendId);
       }
+      rememberClosed(next, change.sessionId);
       break;
     case "ack":
       for (const eventId of change.eventIds) next.outbox.delete(eventId);
@@ -197,6 +213,15 @@ export function applyRecord(state: JournalState, record: JournalRecord): Journal
   }
   if (record.s) next.seenCommands.set(record.s.commandId, record.s.expiresAt);
   return next;
+}
+
+function rememberClosed(state: JournalState, sessionId: string): void {
+  state.closedSessions.delete(sessionId); // re-inserted as the newest
+  state.closedSessions.add(sessionId);
+  for (const oldest of state.closedSessions) {
+    if (state.closedSessions.size <= maxClosedSessions) break;
+    state.closedSessions.delete(oldest);
+  }
 }
 
 export function vendsInFlight(state: JournalState): VendRecord[] {

@@ -78,7 +78,7 @@ export class VendSession {
       this.#background(() =>
         this.#onSelection(request).catch(async (error: unknown) => {
           // Nothing was approved (the journal could not write, say): refuse rather than leave the machine waiting.
-          await mechanism.deny(request.selection, "internal error").catch(() => undefined);
+          await mechanism.deny(request.selection, "internal error", request.requestId).catch(() => undefined);
           throw error;
         }),
       ),
@@ -330,9 +330,16 @@ export class VendSession {
     this.#clearTimer("payment");
     this.#clearTimer("end-screen");
     const vending = this.#vending;
-    if (await vending) {
+    // An explicit null check: `if (await vending)` waited for the whole vend (it resolves to undefined), with no limit.
+    if (vending !== null) {
       this.#log.info({ waitForVendMs }, "waiting for the vend in progress before stopping");
-      await Promise.race([vending, new Promise((resolve) => setTimeout(resolve, waitForVendMs).unref())]);
+      let timer: TimerHandle | undefined;
+      const waited = new Promise<void>((resolve) => {
+        timer = this.#o.clock.setTimeout(resolve, waitForVendMs);
+        timer.unref?.();
+      });
+      await Promise.race([vending, waited]);
+      if (timer) this.#o.clock.clearTimeout(timer);
     }
     await this.#serial(async () => {
       const journal = this.#o.journal;
@@ -352,7 +359,7 @@ export class VendSession {
     const session = this.#o.journal.state.session;
     const deny = async (reason: string) => {
       this.#log.info({ selection: request.selection, reason }, "selection denied");
-      await this.#o.mechanism.deny(request.selection, reason).catch((error: unknown) => {
+      await this.#o.mechanism.deny(request.selection, reason, request.requestId).catch((error: unknown) => {
         this.#log.warn({ err: error }, "the mechanism did not take the denial");
       });
     };
@@ -391,7 +398,7 @@ export class VendSession {
     this.#o.publish(events);
     this.#log.info({ vendId, selection: vend.selection, priceMinor: vend.priceMinor }, "vend approved");
     const running = this.#o.mechanism
-      .vend(vend.selection, vend.priceMinor)
+      .vend(vend.selection, vend.priceMinor, request.requestId)
       .catch(
         (error: unknown): VendOutcome => ({ outcome: "unknown", evidence: "none", detail: (error as Error).message }),
       )
@@ -593,14 +600,22 @@ export class VendSession {
   }
 
   /**
-   * The checks a payment-pending or unlock command passes before it changes anything: the machine can vend, no
-   * session is open, the currency is the catalog's. A pending payment of another session is then cleared: a newer
+   * The checks a payment-pending or unlock command passes before it changes anything: the session was not already
+   * ended here, the machine can vend, no session is open, the currency is the catalog's. A pending payment of another session is then cleared: a newer
    * payment supersedes one the backend has evidently given up on.
    */
   async #admitPayment(command: { sessionId: string; currency: string }): Promise<CommandRefusal | undefined> {
+    const state = this.#o.journal.state;
+    if (state.closedSessions.has(command.sessionId)) {
+      // We already told the backend this session is over (e.g. our payment-pending timer fired while it moved on to
+      // reserved): vends in it would never be billed.
+      return {
+        reason: "unknown-session",
+        detail: `session ${command.sessionId} was already ended on this machine; start a new session`,
+      };
+    }
     const refusal = this.#refuseWhenUnavailable();
     if (refusal) return refusal;
-    const state = this.#o.journal.state;
     if (state.session) return { reason: "busy", detail: `session ${state.session.sessionId} is open` };
     if (command.currency !== this.#catalog.currency) {
       return {

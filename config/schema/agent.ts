@@ -158,7 +158,10 @@ export const agentConfigSchema = z.strictObject({
         ),
         paymentPendingTimeoutMs: field(
           z.number().int().positive().default(180_000),
-          "Leave the 'confirm in your app' screen after this long without unlock",
+          "Leave the 'confirm in your app' screen after this long without unlock (the session then ends with " +
+            "payment-timeout and a later unlock for it is refused). Keep it longer than the bridge's " +
+            "timeouts.paymentConfirmMs + timeouts.unlockAckMs (defaults 120 s + 10 s), or the machine gives up on " +
+            "payments the bridge still completes",
         ),
       })
       .prefault({}),

@@ -46,6 +46,8 @@ export interface MdbCashlessOptions {
 }
 
 interface PendingRequest {
+  /** Sequence number of this VEND REQUEST (SelectionRequest.requestId). */
+  requestId: number;
   selection: string;
   item: number;
   priceMinor: number;
@@ -88,6 +90,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
   #sessionOpen = false;
   #closingByUs = false;
   #pending: PendingRequest | undefined;
+  #lastRequestId = 0;
   #inFlight: VendInFlight | undefined;
   #waiters: ReplyWaiter[] = [];
   #garbageLines = 0;
@@ -199,10 +202,20 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     this.#log.warn({ selection }, "selection from outside the VMC ignored: on MDB machines the VMC asks");
   }
 
-  async vend(selection: string, priceMinor: number): Promise<VendOutcome> {
+  async vend(selection: string, priceMinor: number, requestId?: number): Promise<VendOutcome> {
     const pending = this.#pending;
     if (!pending || pending.selection !== selection) {
       return { outcome: "not-delivered", evidence: "none", detail: `no vend request pending for ${selection}` };
+    }
+    if (requestId !== undefined && requestId !== pending.requestId) {
+      // A late decision for an earlier request (auto-denied, then the VMC asked again): it must not approve the new
+      // one. The new request gets its own decision (or the approval timeout denies it).
+      this.#log.warn({ selection, requestId, pendingRequestId: pending.requestId }, "decision for a stale request");
+      return {
+        outcome: "not-delivered",
+        evidence: "none",
+        detail: `the decision was for vend request ${requestId}, the pending one is ${pending.requestId}`,
+      };
     }
     if (pending.answered === "expired") {
       this.#pending = undefined;
@@ -221,10 +234,14 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
       return { outcome: "not-delivered", evidence: "none", detail: `price ${priceMinor} is not representable on MDB` };
     }
     if (priceMinor !== pending.priceMinor) {
-      this.#log.warn(
-        { selection, priceMinor, vmcPriceMinor: pending.priceMinor },
-        "approving a price other than the VMC's",
-      );
+      // The agent decided (and journaled) another price than the VMC asks for this request: approving would vend at a
+      // price the agent never decided on. Deny; the customer may choose again.
+      await this.#deny(pending, "price differs from the decided one");
+      return {
+        outcome: "not-delivered",
+        evidence: "none",
+        detail: `price ${priceMinor} decided, the VMC asks ${pending.priceMinor}: denied`,
+      };
     }
     this.#clock.clearTimeout(pending.timer);
     pending.answered = "approved";
@@ -253,9 +270,10 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     return outcome;
   }
 
-  async deny(selection: string, reason: string): Promise<void> {
+  async deny(selection: string, reason: string, requestId?: number): Promise<void> {
     const pending = this.#pending;
     if (!pending || pending.selection !== selection || pending.answered !== "open") return;
+    if (requestId !== undefined && requestId !== pending.requestId) return; // a newer request: not this denial's
     await this.#deny(pending, reason);
   }
 
@@ -453,7 +471,9 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
       void this.#send({ kind: "stop" }).catch(() => {});
       return;
     }
+    this.#lastRequestId += 1;
     const pending: PendingRequest = {
+      requestId: this.#lastRequestId,
       selection,
       item,
       priceMinor,
@@ -467,7 +487,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
       }, this.#settings.approvalTimeoutMs),
     };
     this.#pending = pending;
-    const request: SelectionRequest = { selection, priceMinor, mdbItem: item };
+    const request: SelectionRequest = { selection, priceMinor, mdbItem: item, requestId: pending.requestId };
     this.emit("selection", request);
   }
 

@@ -108,12 +108,12 @@ export class SimulatedMechanism extends MechanismEmitter implements VendMechanis
       this.#log.info({ selection }, "the simulated VMC has no credit to vend with");
   }
 
-  vend(selection: string, priceMinor: number): Promise<VendOutcome> {
-    return this.inner.vend(selection, priceMinor);
+  vend(selection: string, priceMinor: number, requestId?: number): Promise<VendOutcome> {
+    return this.inner.vend(selection, priceMinor, requestId);
   }
 
-  deny(selection: string, reason: string): Promise<void> {
-    return this.inner.deny(selection, reason);
+  deny(selection: string, reason: string, requestId?: number): Promise<void> {
+    return this.inner.deny(selection, reason, requestId);
   }
 
   async showText(text: string): Promise<void> {

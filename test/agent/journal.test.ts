@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { crashHookFromEnv } from "../../agent/journal/crash-hook.ts";
 import { Journal, type WritePoint } from "../../agent/journal/journal.ts";
+import { applyRecord, emptyState, maxClosedSessions, serializeState } from "../../agent/journal/journal-state.ts";
 import { frameRecord, parseRecords } from "../../agent/journal/record-file.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
@@ -255,5 +256,30 @@ describe("vend-agent journal (technician view)", () => {
     expect(summary.vendsInFlight.map((vend) => vend.vendId)).toEqual(["v1"]);
     expect(summary.unacknowledgedEvents).toHaveLength(1);
     expect(readFileSync(join(dir, "data", "journal.log")).equals(before)).toBe(true);
+  });
+
+  it("remembers the last ended sessionIds, bounded, across a snapshot and across a reopen", async () => {
+    let state = emptyState();
+    for (let i = 0; i < maxClosedSessions + 5; i++)
+      state = applyRecord(state, { c: { t: "session-end", sessionId: `s-${i}` } });
+    state = applyRecord(state, { c: { t: "payment-cleared", sessionId: "p-last" } });
+    expect(state.closedSessions.size).toBe(maxClosedSessions);
+    expect(state.closedSessions.has("s-0")).toBe(false);
+    expect(state.closedSessions.has("s-5")).toBe(false);
+    expect(state.closedSessions.has("s-6")).toBe(true);
+    expect(state.closedSessions.has("p-last")).toBe(true);
+    const restored = applyRecord(emptyState(), { c: { t: "snapshot", state: serializeState(state) } });
+    expect([...restored.closedSessions]).toEqual([...state.closedSessions]);
+    // A snapshot written before the field existed still loads.
+    const { closedSessions: _dropped, ...older } = serializeState(state);
+    expect(applyRecord(emptyState(), { c: { t: "snapshot", state: older } }).closedSessions.size).toBe(0);
+
+    const dir = tempDir();
+    const journal = await open(dir);
+    await journal.commit("session-ended", { t: "session-end", sessionId: "kept-1" });
+    await journal.close();
+    const reopened = await open(dir);
+    expect(reopened.state.closedSessions.has("kept-1")).toBe(true);
+    await reopened.close();
   });
 });

@@ -66,6 +66,19 @@ describe("command validation", () => {
     expect(checkCommand("unlock", unlock(), context(["c-1"]))).toMatchObject({ reason: "replayed", commandId: "c-1" });
   });
 
+  it("reports a late duplicate of a command already acted on as replayed, not expired", () => {
+    expect(checkCommand("unlock", unlock({ expiresAt: now - 1 }), context(["c-1"]))).toMatchObject({
+      ok: false,
+      reason: "replayed",
+      commandId: "c-1",
+      sessionId: "s-1",
+    });
+    // A forged duplicate still fails on its signature first.
+    expect(checkCommand("unlock", unlock({ expiresAt: now - 1 }, "22".repeat(32)), context(["c-1"]))).toMatchObject({
+      reason: "bad-signature",
+    });
+  });
+
   it("refuses unknown commands, non-JSON, oversized and schema-breaking payloads without throwing", () => {
     expect(checkCommand("launch-missiles", "{}", context())).toMatchObject({ reason: "invalid" });
     expect(checkCommand("ping", "not json", context())).toMatchObject({

@@ -186,4 +186,76 @@ describe("vend session", () => {
     expect(h.journal.state.pending).toBeNull();
     expect(h.session.view().screen).toBe("choose-product");
   });
+
+  it("refuses an unlock or payment-pending for a session it already ended (payment timeout), also after a restart", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    const h = await harness();
+    const env = envelope();
+    await h.session.paymentPending({ ...env, sessionId: "late-1", amountMinor: 500, currency: "EUR" }, env);
+    await vi.advanceTimersByTimeAsync(181_000);
+    vi.useRealTimers();
+    await until(() => h.named("session-ended").length === 1);
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({ sessionId: "late-1", reason: "payment-timeout" });
+    // The bridge had already moved to reserved: its unlock arrives after our session-ended.
+    const late = unlockPayload("late-1", 500);
+    expect(await h.session.unlock(late.payload, late.seen)).toMatchObject({
+      reason: "unknown-session",
+      detail: expect.stringMatching(/already ended/),
+    });
+    const again = envelope();
+    expect(
+      await h.session.paymentPending({ ...again, sessionId: "late-1", amountMinor: 500, currency: "EUR" }, again),
+    ).toMatchObject({ reason: "unknown-session" });
+    expect(h.journal.state.session).toBeNull();
+    expect(h.journal.state.pending).toBeNull();
+    expect(h.mechanism.openSessions).toEqual([]);
+    // A session that ran and ended normally is closed too; the memory survives a restart (journal compaction).
+    const normal = unlockPayload("done-1", 500);
+    expect(await h.session.unlock(normal.payload, normal.seen)).toBeUndefined();
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.named("session-ended").length === 2);
+    const after = await h.reopen();
+    harnesses.push(after);
+    await after.session.recover();
+    for (const sessionId of ["late-1", "done-1"]) {
+      const retry = unlockPayload(sessionId, 500);
+      expect(await after.session.unlock(retry.payload, retry.seen)).toMatchObject({ reason: "unknown-session" });
+    }
+    expect(after.mechanism.openSessions).toEqual([]);
+    const fresh = unlockPayload("fresh-1", 500);
+    expect(await after.session.unlock(fresh.payload, fresh.seen)).toBeUndefined();
+  });
+
+  it("graceful stop waits at most waitForVendMs for a vend that never ends: unknown, never re-vended, session ends with shutdown", async () => {
+    const h = await harness();
+    h.mechanism.vend = (selection: string, priceMinor: number) => {
+      h.mechanism.vends.push({ selection, priceMinor });
+      return new Promise(() => undefined); // the motor never reports back
+    };
+    const { payload, seen } = unlockPayload("stop-1", 500);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.named("vend-started").length === 1);
+    const started = Date.now();
+    await h.session.stop(200);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(h.named("vend-unknown")[0]?.payload).toMatchObject({
+      sessionId: "stop-1",
+      priceMinor: 150,
+      evidence: "none",
+    });
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({
+      sessionId: "stop-1",
+      reason: "shutdown",
+      unknownCount: 1,
+      vendedCount: 0,
+    });
+    expect(h.journal.state.session).toBeNull();
+    expect(h.mechanism.vends).toHaveLength(1);
+    const after = await h.reopen();
+    harnesses.push(after);
+    await after.session.recover();
+    expect(after.mechanism.vends).toHaveLength(0);
+    expect(after.named("vend-unknown")).toHaveLength(0);
+  }, 5_000);
 });

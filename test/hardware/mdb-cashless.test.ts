@@ -46,7 +46,7 @@ describe("MDB cashless driver with the simulated VMC", () => {
 
     vmc.customerSelects(12, "2.00");
     await settle(1);
-    expect(seen.selections).toEqual([{ selection: "A2", priceMinor: 200, mdbItem: 12 }]);
+    expect(seen.selections).toEqual([{ selection: "A2", priceMinor: 200, mdbItem: 12, requestId: 1 }]);
 
     const outcome = mechanism.vend("A2", 200);
     await settle(1);
@@ -134,6 +134,46 @@ describe("MDB cashless driver with the simulated VMC", () => {
     await settle(10);
     expect(vmc.approvals).toEqual([]);
     expect(vmc.received.filter((line) => line.startsWith("C,VEND"))).toEqual([]);
+    await mechanism.stop();
+  });
+
+  it("a late decision for an auto-denied request never approves the VMC's repeated request (other price or same)", async () => {
+    const { vmc, mechanism, seen } = await startedRig({ settings: { approvalTimeoutMs: 2_000 } });
+    await Promise.all([mechanism.openSession(2_000), settle(1)]);
+    vmc.customerSelects(12, "2.00");
+    await settle(2_001); // no decision in time: auto-denied, the VMC is back to IDLE
+    const old = seen.selections[0];
+    expect(old).toMatchObject({ selection: "A2", priceMinor: 200 });
+    // The customer presses the same key again; meanwhile the VMC's price for it changed.
+    vmc.customerSelects(12, "1.80");
+    await settle(1);
+    expect(seen.selections[1]).toMatchObject({ selection: "A2", priceMinor: 180 });
+    // The agent's late decision for the OLD request (old price) arrives now.
+    const late = await mechanism.vend("A2", 200, old?.requestId);
+    expect(late).toMatchObject({ outcome: "not-delivered", evidence: "none", detail: expect.any(String) });
+    // Even a caller that does not pass the request id is refused on the price: denied, never C,VEND.
+    const priced = await mechanism.vend("A2", 200);
+    expect(priced).toMatchObject({ outcome: "not-delivered", detail: expect.stringMatching(/price/) });
+    await settle(10);
+    expect(vmc.approvals).toEqual([]);
+    expect(vmc.received.filter((line) => line.startsWith("C,VEND"))).toEqual([]);
+    expect(seen.selections[1]?.requestId).not.toBe(old?.requestId);
+
+    // Same item, same price, asked again after a timeout: the old decision still does not approve the new request.
+    vmc.customerSelects(12, "2.00");
+    await settle(1);
+    const third = seen.selections[2];
+    expect(third?.priceMinor).toBe(200);
+    expect(await mechanism.vend("A2", 200, seen.selections[1]?.requestId)).toMatchObject({
+      outcome: "not-delivered",
+    });
+    expect(vmc.approvals).toEqual([]);
+    // The decision for the request that is pending does approve it.
+    const current = mechanism.vend("A2", 200, third?.requestId);
+    await settle(1);
+    expect(vmc.approvals).toEqual(["2.00"]);
+    await settle(2_000);
+    await expect(current).resolves.toMatchObject({ outcome: "delivered" });
     await mechanism.stop();
   });
 

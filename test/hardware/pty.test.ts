@@ -102,7 +102,7 @@ describe.runIf(hasTool("socat"))("drivers over socat pty pairs with the real ser
     const outcomes: string[] = [];
     vmc.customerSelects(11, "1.50");
     await vi.waitFor(() => expect(outcomes).toEqual(["delivered"]), { timeout: 3_000 });
-    expect(seen.selections).toEqual([{ selection: "A1", priceMinor: 150, mdbItem: 11 }]);
+    expect(seen.selections).toEqual([{ selection: "A1", priceMinor: 150, mdbItem: 11, requestId: 1 }]);
     expect(vmc.approvals).toEqual(["1.50"]);
   });
 
