@@ -66,9 +66,12 @@ async function runBridge(config: BridgeConfig, logger: Logger, env: NodeJS.Proce
   };
   try {
     if (config.broker.mode === "embedded") {
-      broker = await startEmbeddedBroker(
-        embeddedBrokerOptionsFromConfig(config, { credentials: registry, bridgePassword, logger }),
-      );
+      // Machines' logins wait until our own link has subscribed (below): an agent resends its unacknowledged events
+      // and answers a resent unlock right after connecting, and none of that may go to no subscriber.
+      broker = await startEmbeddedBroker({
+        ...embeddedBrokerOptionsFromConfig(config, { credentials: registry, bridgePassword, logger }),
+        holdMachinesUntilAdmitted: true,
+      });
     }
     fleet = new MqttFleetLink({
       ...fleetConnectionFromConfig(config, bridgePassword, broker),
@@ -89,9 +92,17 @@ async function runBridge(config: BridgeConfig, logger: Logger, env: NodeJS.Proce
     });
     const app = createBridgeApp({ config, store, seqr, fleet, clock, logger, registry });
     stopApp = () => app.stop();
-    // Handlers first, then the link: no event arrives before the orchestrator listens.
+    // Handlers first, then the link, then the machines: no event arrives before the orchestrator listens.
+    const embedded = broker;
+    if (embedded) {
+      fleet.onConnectionChange((connected) => {
+        if (connected) embedded.admitMachines();
+      });
+    }
     await app.start();
     await fleet.start();
+    // start() gives up waiting after a while (the link keeps trying): machines are not locked out meanwhile.
+    embedded?.admitMachines();
     logger.info(
       {
         http: app.http.url,

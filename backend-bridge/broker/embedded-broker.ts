@@ -43,6 +43,12 @@ export interface EmbeddedBrokerOptions {
   maxTopicLevels: number;
   /** A socket that has not sent CONNECT by then is dropped (aedes' default is 30 s). */
   connectTimeoutMs?: number;
+  /**
+   * Machines' CONNECTs wait (no CONNACK yet) until `admitMachines()`: the bridge's own link subscribes first, so that
+   * nothing a machine publishes right after connecting (availability, resent events, command refusals) goes to no
+   * subscriber. The bridge's user is never held. Default false: machines are admitted at once.
+   */
+  holdMachinesUntilAdmitted?: boolean;
   logger: Logger;
 }
 
@@ -52,6 +58,8 @@ export interface EmbeddedBroker {
   readonly tcpPort: number | undefined;
   readonly tlsPort: number | undefined;
   connectedClients(): number;
+  /** Lets held machine logins (holdMachinesUntilAdmitted) and all later ones through; idempotent. */
+  admitMachines(): void;
   /** The identity a connected client logged in with (for diagnostics and tests). */
   identityOf(client: Client): BrokerIdentity | undefined;
   close(): Promise<void>;
@@ -96,6 +104,12 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   /** The will of each CONNECT, kept by preConnect so that authenticate can check it before the CONNACK. */
   const pendingWills = new WeakMap<Client, ConnectPacket["will"]>();
   const passwordCache = new VerifiedPasswordCache();
+  let admitMachines: () => void = () => undefined;
+  const machinesAdmitted = options.holdMachinesUntilAdmitted
+    ? new Promise<void>((resolve) => {
+        admitMachines = resolve;
+      })
+    : Promise.resolve();
 
   async function identify(client: Client, username: string | undefined, password: Buffer | undefined) {
     const certificateCn = verifiedCertificateCn(client.conn);
@@ -143,26 +157,31 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       callback(null, true);
     },
     authenticate: (client, username, password, done) => {
-      identify(client, username, password).then(
-        (identity) => {
-          const will = pendingWills.get(client);
-          pendingWills.delete(client);
-          const decision = authorizeWill(root, identity, will?.topic);
-          if (!decision.ok) {
-            logger.warn({ clientId: client.id, willTopic: will?.topic }, decision.reason);
-            done(refusal(connackCode.notAuthorized, decision.reason), false);
-            return;
-          }
-          identities.set(client, identity);
-          done(null, true);
-        },
-        (error: unknown) => {
-          const returnCode = (error as Partial<AuthenticateError>).returnCode ?? connackCode.notAuthorized;
-          const message = error instanceof Error ? error.message : String(error);
-          logger.warn({ clientId: client.id, username, returnCode }, `MQTT login refused: ${message}`);
-          done(refusal(returnCode as 2 | 4 | 5, message), false);
-        },
-      );
+      identify(client, username, password)
+        .then(async (identity) => {
+          if (identity.kind === "machine") await machinesAdmitted;
+          return identity;
+        })
+        .then(
+          (identity) => {
+            const will = pendingWills.get(client);
+            pendingWills.delete(client);
+            const decision = authorizeWill(root, identity, will?.topic);
+            if (!decision.ok) {
+              logger.warn({ clientId: client.id, willTopic: will?.topic }, decision.reason);
+              done(refusal(connackCode.notAuthorized, decision.reason), false);
+              return;
+            }
+            identities.set(client, identity);
+            done(null, true);
+          },
+          (error: unknown) => {
+            const returnCode = (error as Partial<AuthenticateError>).returnCode ?? connackCode.notAuthorized;
+            const message = error instanceof Error ? error.message : String(error);
+            logger.warn({ clientId: client.id, username, returnCode }, `MQTT login refused: ${message}`);
+            done(refusal(returnCode as 2 | 4 | 5, message), false);
+          },
+        );
     },
     authorizePublish: (client, packet, callback) => {
       // client is null for the will of a client that died with an earlier broker instance: aedes keeps its id.
@@ -256,9 +275,12 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     tcpPort,
     tlsPort,
     connectedClients: () => aedes.connectedClients,
+    admitMachines: () => admitMachines(),
     identityOf: (client) => identities.get(client),
     close: () => {
       closing ??= (async () => {
+        // Held logins are let go so that aedes can end them with the rest.
+        admitMachines();
         const closed = servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
         await new Promise<void>((resolve) => aedes.close(() => resolve()));
         // aedes has ended its clients; a socket still half-open (no CONNECT yet) must not hold the close up.

@@ -25,6 +25,12 @@ export interface OutboxHandler {
   settled(tx: StoreOps, item: OutboxItem, purchase: Purchase, outcome: OutboxAttempt, at: number): Promise<void>;
   /** Attempts after which the row is given up even before its deadline (updateInvoice must not block the commit). */
   maxAttempts?: number;
+  /**
+   * At the deadline, before the row is given up: a last look at whether an attempt whose outcome is unknown went
+   * through after all (a commit that SEQR executed but whose answer was lost). "done" settles the row as done;
+   * undefined gives it up. Never throws.
+   */
+  atDeadline?(item: OutboxItem, purchase: Purchase): Promise<OutboxAttempt | undefined>;
 }
 
 export interface OutboxWorkerOptions {
@@ -152,10 +158,14 @@ export class OutboxWorker {
     }
     let outcome: OutboxAttempt;
     if (this.#clock.now() >= item.deadlineAt) {
-      outcome = {
-        result: "give-up",
-        error: `deadline passed after ${item.attempts} attempts: ${item.lastError ?? ""}`,
-      };
+      const late = item.outcomeUnknown ? await handler.atDeadline?.(item, purchase).catch(() => undefined) : undefined;
+      outcome =
+        late?.result === "done"
+          ? late
+          : {
+              result: "give-up",
+              error: `deadline passed after ${item.attempts} attempts: ${item.lastError ?? ""}`,
+            };
     } else {
       try {
         outcome = await handler.attempt(item, purchase);
@@ -188,13 +198,14 @@ export class OutboxWorker {
     }
     const settledOutcome = outcome;
     await this.#store.transaction(async (tx) => {
+      // The purchase's row before the outbox row, the order every orchestrator transaction takes them in.
+      const current = (await tx.lockPurchase(item.sessionId)) ?? purchase;
       if (settledOutcome.result === "done") {
         // A re-armed updateInvoice (a vend arrived meanwhile) stays pending and is sent again with the newer rows.
         if (!(await tx.completeOutbox(item, this.#owner, now))) return;
       } else {
         await tx.abandonOutbox(item, this.#owner, settledOutcome.error, now);
       }
-      const current = (await tx.getPurchase(item.sessionId)) ?? purchase;
       await handler.settled(tx, item, current, settledOutcome, now);
     });
     if (settledOutcome.result === "done") log.info("SEQR call done");

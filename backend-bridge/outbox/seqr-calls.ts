@@ -115,6 +115,12 @@ export function seqrCallHandlers(context: SeqrCallContext): Record<OutboxItem["k
         return failure(error);
       }
     },
+    async atDeadline(_item, purchase) {
+      // Only called when the last attempt's outcome is unknown: SEQR may show PAID, and then the money moved.
+      if (!purchase.invoiceReference) return undefined;
+      const known = await settledByStatus(purchase.invoiceReference);
+      return known?.result === "done" ? known : undefined;
+    },
     async settled(tx, item, purchase, outcome, at) {
       if (outcome.result === "done") {
         const committed = await tx.transition(

@@ -89,6 +89,8 @@ export interface OrchestratorDeps {
 type AfterCommit = () => Promise<void> | void;
 
 const holding: readonly PurchaseState[] = machineHoldingStates;
+/** How soon a stale claim the store could not release is tried again. */
+const staleClaimRetryMs = 5_000;
 const machineOpen: readonly PurchaseState[] = ["reserved", "unlocked", "vending"];
 
 export class PurchaseOrchestrator {
@@ -156,19 +158,16 @@ export class PurchaseOrchestrator {
     switch (purchase.state) {
       case "claimed":
         // Maybe another instance is inside sendInvoice right now: only a claim older than any call is stale.
-        this.#timers.setAt(sessionId, "stale-claim", purchase.createdAt + this.#staleClaimMs(), () =>
-          this.#spawn(this.#failStaleClaim(sessionId), "stale claim"),
-        );
+        this.#armStaleClaim(purchase);
         break;
       case "invoiced":
         this.#schedulePaymentTimers(purchase, now);
         break;
       case "reserved":
-        // At start the fleet link is not connected yet: the unlock then goes when the machine is seen online.
+        // At start the fleet link is not connected yet: the unlock then goes when the machine is seen online, and
+        // each (re)send gives the machine a fresh unlockAckMs to answer.
         if (this.#fleet.isOnline(purchase.machineId)) await this.#sendUnlock(purchase);
-        this.#timers.setAt(sessionId, "unlock-ack", now + this.#settings.timeouts.unlockAckMs, () =>
-          this.#spawn(this.#onUnlockAckTimeout(sessionId), "unlock ack timeout"),
-        );
+        else this.#armUnlockAck(sessionId);
         this.#scheduleCommitDeadline(purchase);
         break;
       case "unlocked":
@@ -228,6 +227,8 @@ export class PurchaseOrchestrator {
     });
     if (!claimed) return { errorCode: "DEVICE_IN_USE" };
     const log = this.#log.child({ sessionId, machineId });
+    // Whatever goes wrong from here on (a store that fails mid-request included), the claim does not outlive it.
+    this.#armStaleClaim(claimed);
 
     let invoiceReference: string;
     try {
@@ -240,12 +241,7 @@ export class PurchaseOrchestrator {
       invoiceReference = sent.invoiceReference;
     } catch (error) {
       log.warn({ err: error }, "sendInvoice failed: releasing the machine");
-      await this.#store.transition(sessionId, ["claimed"], "failed", this.#closing(claimed), {
-        reason: "invoicing-error",
-        detail: { error: errorText(error) },
-        at: this.#clock.now(),
-      });
-      this.#observer.sessionClosed?.("failed");
+      await this.#releaseClaim(claimed, "invoicing-error", { error: errorText(error) });
       return { errorCode: "INVOICING_ERROR" };
     }
 
@@ -260,28 +256,34 @@ export class PurchaseOrchestrator {
         { reason: "invoice-sent", detail: { invoiceReference }, at: now },
       );
     } catch (error) {
-      // The invoice exists at SEQR but we could not record it: cancel it directly, so nobody pays for nothing.
+      // The invoice exists at SEQR but we could not record it: cancel it directly, so nobody pays for nothing, and
+      // free the machine (now, or by the stale-claim timer if the store is still failing). UPS hears that invoicing
+      // did not work out.
       log.error({ err: error, invoiceReference }, "could not store the invoice reference; cancelling the invoice");
       this.#spawn(this.#seqr.cancelInvoice(invoiceReference), "cancel unrecorded invoice");
-      throw error;
+      await this.#releaseClaim(claimed, "invoice-not-recorded", { invoiceReference, error: errorText(error) });
+      return { errorCode: "INVOICING_ERROR" };
     }
     if (!invoiced) {
       log.error({ invoiceReference }, "the claim was taken away during sendInvoice; cancelling the invoice");
       this.#spawn(this.#seqr.cancelInvoice(invoiceReference), "cancel orphan invoice");
       return { errorCode: "SYSTEM_ERROR" };
     }
+    this.#timers.clear(sessionId, "stale-claim");
     this.#schedulePaymentTimers(invoiced, now);
-    try {
-      await this.#fleet.send(
-        machineId,
-        "payment-pending",
-        { sessionId, amountMinor, currency: request.currency },
-        { ttlMs: this.#settings.timeouts.commandTtlMs },
-      );
-    } catch (error) {
-      // Only the screen text depends on it; the unlock later is what matters.
-      log.warn({ err: error }, "payment-pending not delivered to the machine");
-    }
+    // Not awaited: UPS wants its answer within about 5 s, and a PUBACK may take up to commandTtlMs. Only the screen
+    // text depends on it; the unlock later is what matters.
+    this.#spawn(
+      this.#fleet
+        .send(
+          machineId,
+          "payment-pending",
+          { sessionId, amountMinor, currency: request.currency },
+          { ttlMs: this.#settings.timeouts.commandTtlMs },
+        )
+        .catch((error: unknown) => log.warn({ err: error }, "payment-pending not delivered to the machine")),
+      "payment-pending",
+    );
     log.info({ invoiceReference, amountMinor }, "invoice sent");
     return { invoiceReferenceId: invoiceReference };
   }
@@ -358,56 +360,58 @@ export class PurchaseOrchestrator {
   }
 
   async #applyStatus(sessionId: string, status: PaymentStatus): Promise<boolean> {
-    const now = this.#clock.now();
-    const purchase = await this.#store.getPurchase(sessionId);
-    if (purchase?.state !== "invoiced") return true;
-    switch (status.status) {
-      case "RESERVED": {
-        const reserved = await this.#store.transition(
-          sessionId,
-          ["invoiced"],
-          "reserved",
-          { reservedAt: now, statusVersion: status.version, unlockCommandId: unlockCommandIdFor(sessionId) },
-          { reason: "payment-reserved", detail: { version: status.version }, at: now },
-        );
-        if (!reserved) return true;
-        this.#timers.clear(sessionId, "poll");
-        this.#timers.clear(sessionId, "payment-deadline");
-        this.#timers.setAt(sessionId, "unlock-ack", now + this.#settings.timeouts.unlockAckMs, () =>
-          this.#spawn(this.#onUnlockAckTimeout(sessionId), "unlock ack timeout"),
-        );
-        this.#scheduleCommitDeadline(reserved);
-        await this.#sendUnlock(reserved);
-        return true;
-      }
-      case "CANCELED":
-      case "FAILED":
-      case "EXPIRED": {
-        const cancelled = await this.#store.transition(sessionId, ["invoiced"], "cancelled", this.#closing(purchase), {
-          reason: `payment-${status.status.toLowerCase()}`,
-          at: now,
-        });
-        if (cancelled) await this.#closed(cancelled, "cancelled", "customer-cancelled");
-        return true;
-      }
-      case "PAID": {
-        // Reservation mode never pays before our commit: someone must look at it.
-        const failed = await this.#store.transition(sessionId, ["invoiced"], "failed", this.#closing(purchase), {
-          reason: "paid-without-reservation",
-          at: now,
-        });
-        if (failed) {
-          await this.#store.flagReconciliation(sessionId, "paid-without-reservation", now);
-          await this.#closed(failed, "failed", "system");
+    let settled = true;
+    await this.#inTransaction(async (tx, after) => {
+      const now = this.#clock.now();
+      const purchase = await tx.lockPurchase(sessionId);
+      if (purchase?.state !== "invoiced") return;
+      switch (status.status) {
+        case "RESERVED": {
+          const reserved = await tx.transition(
+            sessionId,
+            ["invoiced"],
+            "reserved",
+            { reservedAt: now, statusVersion: status.version, unlockCommandId: unlockCommandIdFor(sessionId) },
+            { reason: "payment-reserved", detail: { version: status.version }, at: now },
+          );
+          if (!reserved) return;
+          after.push(async () => {
+            this.#timers.clear(sessionId, "poll");
+            this.#timers.clear(sessionId, "payment-deadline");
+            this.#scheduleCommitDeadline(reserved);
+            await this.#sendUnlock(reserved);
+          });
+          return;
         }
-        return true;
-      }
-      default:
-        if (status.version !== purchase.statusVersion) {
-          await this.#store.updatePurchase(sessionId, { statusVersion: status.version }, now);
+        case "CANCELED":
+        case "FAILED":
+        case "EXPIRED": {
+          const cancelled = await tx.transition(sessionId, ["invoiced"], "cancelled", this.#closing(purchase), {
+            reason: `payment-${status.status.toLowerCase()}`,
+            at: now,
+          });
+          if (cancelled) after.push(() => this.#closed(cancelled, "cancelled", "customer-cancelled"));
+          return;
         }
-        return false;
-    }
+        case "PAID": {
+          // Reservation mode never pays before our commit: someone must look at it.
+          const failed = await tx.transition(sessionId, ["invoiced"], "failed", this.#closing(purchase), {
+            reason: "paid-without-reservation",
+            at: now,
+          });
+          if (!failed) return;
+          await tx.flagReconciliation(sessionId, "paid-without-reservation", now);
+          after.push(() => this.#closed(failed, "failed", "system"));
+          return;
+        }
+        default:
+          if (status.version !== purchase.statusVersion) {
+            await tx.updatePurchase(sessionId, { statusVersion: status.version }, now);
+          }
+          settled = false;
+      }
+    });
+    return settled;
   }
 
   // ------------------------------------------------------------------------------------------------ timers
@@ -440,7 +444,7 @@ export class PurchaseOrchestrator {
     await this.#checkStatusOnce(sessionId);
     await this.#locks.run(sessionId, () =>
       this.#inTransaction(async (tx, after) => {
-        const purchase = await tx.getPurchase(sessionId);
+        const purchase = await tx.lockPurchase(sessionId);
         if (purchase?.state !== "invoiced") return;
         const cancelled = await this.#cancel(tx, after, purchase, "payment-timeout", true);
         if (cancelled) after.push(() => this.#closed(cancelled, "cancelled", "payment-timeout"));
@@ -452,7 +456,7 @@ export class PurchaseOrchestrator {
   async #onUnlockAckTimeout(sessionId: string): Promise<void> {
     await this.#locks.run(sessionId, () =>
       this.#inTransaction(async (tx, after) => {
-        const purchase = await tx.getPurchase(sessionId);
+        const purchase = await tx.lockPurchase(sessionId);
         if (purchase?.state !== "reserved") return;
         const cancelled = await this.#cancel(tx, after, purchase, "unlock-not-acknowledged", true);
         if (!cancelled) return;
@@ -513,7 +517,7 @@ export class PurchaseOrchestrator {
   async #onCommitDeadline(sessionId: string): Promise<void> {
     await this.#locks.run(sessionId, () =>
       this.#inTransaction(async (tx, after) => {
-        const purchase = await tx.getPurchase(sessionId);
+        const purchase = await tx.lockPurchase(sessionId);
         if (!purchase || !machineOpen.includes(purchase.state)) return;
         await tx.flagReconciliation(sessionId, "commit-deadline", this.#clock.now(), {
           endedVendedCount: purchase.endedVendedCount,
@@ -524,17 +528,48 @@ export class PurchaseOrchestrator {
     );
   }
 
-  async #failStaleClaim(sessionId: string): Promise<void> {
-    await this.#locks.run(sessionId, async () => {
-      const purchase = await this.#store.getPurchase(sessionId);
-      if (purchase?.state !== "claimed") return;
-      // No invoice reference was stored: if SEQR created one, it was never shown to the customer (UPS got no
-      // answer) and lapses without moving money.
-      const failed = await this.#store.transition(sessionId, ["claimed"], "failed", this.#closing(purchase), {
-        reason: "stale-claim",
+  /** A claim that is still `claimed` after any sendInvoice could have ended is released (fails) by this timer. */
+  #armStaleClaim(purchase: Purchase): void {
+    this.#timers.setAt(purchase.sessionId, "stale-claim", purchase.createdAt + this.#staleClaimMs(), () =>
+      this.#spawn(this.#failStaleClaim(purchase.sessionId), "stale claim"),
+    );
+  }
+
+  /** Frees the machine of a claim that got no invoice; if the store fails now, the stale-claim timer does it later. */
+  async #releaseClaim(claimed: Purchase, reason: string, detail: Record<string, unknown>): Promise<void> {
+    try {
+      const failed = await this.#store.transition(claimed.sessionId, ["claimed"], "failed", this.#closing(claimed), {
+        reason,
+        detail,
         at: this.#clock.now(),
       });
+      this.#timers.clear(claimed.sessionId, "stale-claim");
       if (failed) this.#observer.sessionClosed?.("failed");
+    } catch (error) {
+      this.#log.error({ err: error, sessionId: claimed.sessionId }, "could not release the claim; the timer will");
+    }
+  }
+
+  async #failStaleClaim(sessionId: string): Promise<void> {
+    await this.#locks.run(sessionId, async () => {
+      try {
+        const purchase = await this.#store.getPurchase(sessionId);
+        if (purchase?.state !== "claimed") return;
+        // No invoice reference was stored: if SEQR created one, it was never shown to the customer (UPS got no
+        // answer, or an error) and lapses without moving money.
+        const failed = await this.#store.transition(sessionId, ["claimed"], "failed", this.#closing(purchase), {
+          reason: "stale-claim",
+          at: this.#clock.now(),
+        });
+        if (failed) this.#observer.sessionClosed?.("failed");
+      } catch (error) {
+        // The store is still failing: try again later rather than hold the machine until a restart.
+        if (this.#stopped) throw error;
+        this.#log.error({ err: error, sessionId }, "could not release a stale claim; retrying");
+        this.#timers.setAt(sessionId, "stale-claim", this.#clock.now() + staleClaimRetryMs, () =>
+          this.#spawn(this.#failStaleClaim(sessionId), "stale claim"),
+        );
+      }
     });
   }
 
@@ -559,6 +594,9 @@ export class PurchaseOrchestrator {
     const now = this.#clock.now();
     const { machineId } = event;
     const payload = event.payload as { eventId: string };
+    // The purchase's row first: another instance handling an event of the same session waits for our commit, and we
+    // for its (PostgreSQL), so neither decides on a state the other is changing.
+    const purchase = sessionId === null ? undefined : await tx.lockPurchase(sessionId);
     if (!(await tx.markEventSeen(machineId, payload.eventId, event.name, sessionId, now))) return;
     if (event.name === "fault") {
       const fault = event.payload as EventPayload<"fault">;
@@ -570,7 +608,6 @@ export class PurchaseOrchestrator {
       return;
     }
     if (sessionId === null) return;
-    const purchase = await tx.getPurchase(sessionId);
     if (!purchase || purchase.machineId !== machineId) {
       this.#log.warn({ machineId, sessionId, event: event.name }, "event for a session this machine does not hold");
       return;
@@ -612,7 +649,12 @@ export class PurchaseOrchestrator {
     return purchase.unlockedAt === null ? { unlockedAt: now } : {};
   }
 
-  async #onUnlocked(tx: StoreOps, after: AfterCommit[], purchase: Purchase): Promise<void> {
+  async #onUnlocked(
+    tx: StoreOps,
+    after: AfterCommit[],
+    purchase: Purchase,
+    reason: "unlocked" | "unlock-replayed" = "unlocked",
+  ): Promise<void> {
     const now = this.#clock.now();
     if (purchase.state === "reserved") {
       const unlocked = await tx.transition(
@@ -621,7 +663,7 @@ export class PurchaseOrchestrator {
         "unlocked",
         { unlockedAt: now },
         {
-          reason: "unlocked",
+          reason,
           at: now,
         },
       );
@@ -669,7 +711,12 @@ export class PurchaseOrchestrator {
       detail: { vendId: vend.vendId, priceMinor: vend.priceMinor, sku: vend.sku },
       at: now,
     });
-    if (!vending) return;
+    if (!vending) {
+      // Lost a race after all (the row is locked first, so only a store without row locks gets here): whatever moved
+      // the purchase may have been waiting for this very vend to finish the session.
+      await this.#tryFinalize(tx, after, purchase.sessionId);
+      return;
+    }
     const billedSoFar = sumMinor(billableVends(vending, await tx.listVends(purchase.sessionId)));
     if (billedSoFar > vending.amountMinor) {
       await tx.flagReconciliation(purchase.sessionId, "vended-above-reservation", now, { billedSoFar });
@@ -763,6 +810,12 @@ export class PurchaseOrchestrator {
       at: now,
     });
     await this.#tryFinalize(tx, after, purchase.sessionId);
+    if (purchase.state === "reserved") {
+      // The machine ended the session before our unlock reached it (it gave up waiting for the payment): that unlock
+      // may still be on its way, and must not open a session the bridge has just closed.
+      const settled = await tx.getPurchase(purchase.sessionId);
+      if (settled?.state === "cancelled") after.push(() => this.#sendCancel(purchase, "payment-timeout"));
+    }
   }
 
   async #onCommandRejected(
@@ -781,8 +834,17 @@ export class PurchaseOrchestrator {
       detail: { reason: rejected.reason, commandId: rejected.commandId, detail: rejected.detail },
       at: now,
     });
-    // A replayed unlock is one the machine already has; anything else means it will not unlock.
-    if (rejected.command !== "unlock" || rejected.reason === "replayed" || purchase.state !== "reserved") return;
+    if (rejected.command !== "unlock") return;
+    if (rejected.reason === "replayed") {
+      // The machine refuses our resent unlock because it already has that very command: it holds the unlock, which is
+      // the acknowledgement (its own `unlocked` event, if it comes later, is then a harmless duplicate).
+      if (rejected.commandId !== null && rejected.commandId === this.#unlockCommandId(purchase)) {
+        await this.#onUnlocked(tx, after, purchase, "unlock-replayed");
+      }
+      return;
+    }
+    // Anything else means it will not unlock.
+    if (purchase.state !== "reserved") return;
     if (rejected.commandId !== null && rejected.commandId !== purchase.unlockCommandId) return;
     const cancelled = await this.#cancel(tx, after, purchase, `unlock-rejected:${rejected.reason}`, true);
     if (!cancelled) return;
@@ -804,7 +866,7 @@ export class PurchaseOrchestrator {
     sessionId: string,
     options: { forced?: boolean } = {},
   ): Promise<void> {
-    const purchase = await tx.getPurchase(sessionId);
+    const purchase = await tx.lockPurchase(sessionId);
     if (!purchase || !machineOpen.includes(purchase.state)) return;
     const now = this.#clock.now();
     const vends = await tx.listVends(sessionId);
@@ -908,7 +970,15 @@ export class PurchaseOrchestrator {
 
   // ------------------------------------------------------------------------------------------------ machine commands
 
+  /** The unlock-ack timer runs from the latest (re)send: a resend after a reconnect gets the full time to answer. */
+  #armUnlockAck(sessionId: string): void {
+    this.#timers.setAt(sessionId, "unlock-ack", this.#clock.now() + this.#settings.timeouts.unlockAckMs, () =>
+      this.#spawn(this.#onUnlockAckTimeout(sessionId), "unlock ack timeout"),
+    );
+  }
+
   async #sendUnlock(purchase: Purchase): Promise<void> {
+    this.#armUnlockAck(purchase.sessionId);
     try {
       await this.#fleet.send(
         purchase.machineId,
@@ -916,13 +986,17 @@ export class PurchaseOrchestrator {
         { sessionId: purchase.sessionId, budgetMinor: purchase.amountMinor, currency: purchase.currency },
         {
           ttlMs: this.#settings.timeouts.commandTtlMs,
-          commandId: purchase.unlockCommandId ?? unlockCommandIdFor(purchase.sessionId),
+          commandId: this.#unlockCommandId(purchase),
         },
       );
     } catch (error) {
       // The unlock-ack timer cancels the reservation if the machine never confirms.
       this.#log.warn({ sessionId: purchase.sessionId, err: error }, "unlock not delivered to the broker");
     }
+  }
+
+  #unlockCommandId(purchase: Purchase): string {
+    return purchase.unlockCommandId ?? unlockCommandIdFor(purchase.sessionId);
   }
 
   /** The machine (re)appeared online while its purchase waits for the unlock's acknowledgement: send it again. */

@@ -304,6 +304,12 @@ class SqlStoreOps implements StoreOps {
     return rows[0] ? toPurchase(rows[0]) : undefined;
   }
 
+  async lockPurchase(sessionId: string): Promise<Purchase | undefined> {
+    const lock = this.#dialect === "postgres" ? " FOR UPDATE" : "";
+    const rows = await this.ex.all<PurchaseRow>(`SELECT * FROM purchases WHERE session_id = ?${lock}`, [sessionId]);
+    return rows[0] ? toPurchase(rows[0]) : undefined;
+  }
+
   async findPurchaseBySecret(notifySecret: string): Promise<Purchase | undefined> {
     const rows = await this.ex.all<PurchaseRow>("SELECT * FROM purchases WHERE notify_secret = ?", [notifySecret]);
     return rows[0] ? toPurchase(rows[0]) : undefined;

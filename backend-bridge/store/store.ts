@@ -166,6 +166,13 @@ export interface StoreOps {
   /** Adds a reason to the purchase's reconciliation flag (and the audit log). */
   flagReconciliation(sessionId: string, reason: string, at: number, detail?: Record<string, unknown>): Promise<void>;
   getPurchase(sessionId: string): Promise<Purchase | undefined>;
+  /**
+   * getPurchase that, inside a transaction, also holds the purchase's row until the transaction ends (PostgreSQL:
+   * SELECT ... FOR UPDATE; SQLite's write transaction holds the whole database already). Every transaction that
+   * decides on a purchase takes it first, so that two bridge instances handling events of one session run one after
+   * the other, each seeing what the other committed.
+   */
+  lockPurchase(sessionId: string): Promise<Purchase | undefined>;
   findPurchaseBySecret(notifySecret: string): Promise<Purchase | undefined>;
   /** Purchases not yet committed, cancelled or failed. */
   listOpenPurchases(): Promise<Purchase[]>;

@@ -167,8 +167,8 @@ export const bridgeConfigSchema = z.strictObject({
           "Cancel and mark the machine unavailable when it does not acknowledge unlock",
         ),
         statusPollIntervalMs: field(
-          z.number().int().positive().default(3_000),
-          "getPaymentStatus polling when no notification arrives",
+          z.number().int().positive().max(10_000).default(3_000),
+          "getPaymentStatus polling when no notification arrives; at most 10000, because SEQR reverses a payment not queried within 20 s and a lost notification leaves only the poll to do it (a call may take up to 5 s)",
         ),
         sessionMaxMs: field(z.number().int().positive().default(300_000), "Close a session that never reports its end"),
         commandTtlMs: field(z.number().int().positive().default(30_000), "expiresAt of commands sent to machines"),

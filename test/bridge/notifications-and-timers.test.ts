@@ -129,9 +129,10 @@ describe.each(storeKinds)("notifications and timers on %s", (kind) => {
     const reference = await h.purchase();
     const sessionId = await h.reserve(reference);
     const commandId = h.fleet.commands("unlock")[0]!.commandId;
+    // A replay of another unlock command id (this purchase's own one is the acknowledgement: unlock-acknowledgement.test.ts).
     await h.fleet.emit("M1", "command-rejected", {
       sessionId,
-      commandId,
+      commandId: "an-earlier-unlock",
       command: "unlock",
       reason: "replayed",
       detail: "seen",

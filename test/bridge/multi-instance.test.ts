@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { type BridgeApp, createBridgeApp } from "../../backend-bridge/bridge-app.ts";
+import { silentLogger } from "../../platform/logger.ts";
+import { hasService } from "../helpers/system-tools.ts";
+import { FakeFleet } from "./helpers/fake-fleet.ts";
+import { Harness } from "./helpers/harness.ts";
+
+/**
+ * Several bridge instances on one database (design §6: PostgreSQL when the reseller runs more than one), with the
+ * events of one session shared between them (shared subscriptions): a `vended` handled by one instance while the
+ * other stores `session-ended` must never leave the purchase stuck in `vending` until the commit deadline.
+ * PostgreSQL only: several instances on one SQLite file is not a supported set-up (one process, one writer).
+ */
+
+const vend = (sessionId: string, vendId: string, priceMinor: number) => ({
+  sessionId,
+  vendId,
+  selection: "A1",
+  sku: "WATER-05",
+  name: "Still water",
+  priceMinor,
+  currency: "EUR",
+  evidence: "vend-success" as const,
+});
+
+describe.runIf(await hasService("PostgreSQL", "127.0.0.1", 5432))(
+  "two bridge instances on one PostgreSQL database",
+  () => {
+    let h: Harness;
+    let second: BridgeApp | undefined;
+    afterEach(async () => {
+      await second?.stop().catch(() => undefined);
+      second = undefined;
+      await h?.close();
+    });
+
+    it("events of one session split across the instances: every purchase commits exactly the vended sum", async () => {
+      h = await Harness.start("postgres");
+      const otherFleet = new FakeFleet();
+      second = createBridgeApp({
+        config: h.config,
+        store: await h.testStore.open(),
+        seqr: h.seqr,
+        fleet: otherFleet,
+        clock: h.clock,
+        logger: silentLogger(),
+        defaultMetrics: false,
+      });
+      await second.start();
+      for (let round = 0; round < 20; round++) {
+        const reference = await h.purchase();
+        const sessionId = await h.reserve(reference);
+        await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
+        await h.fleet.emit("M1", "vended", vend(sessionId, "v1", 150));
+        const ended = {
+          sessionId,
+          reason: "customer-done" as const,
+          vendedCount: 2,
+          vendedTotalMinor: 150 + 200 + round,
+          unknownCount: 0,
+          currency: "EUR",
+        };
+        // The last vend goes to one instance, the end of the session to the other, at the same time.
+        const [vendedBy, endedBy] = round % 2 === 0 ? [otherFleet, h.fleet] : [h.fleet, otherFleet];
+        await Promise.all([
+          vendedBy.emit("M1", "vended", vend(sessionId, "v2", 200 + round)),
+          endedBy.emit("M1", "session-ended", ended),
+        ]);
+        // Both outbox workers may hold a lease on the session's rows for a moment: run both until it settles.
+        const otherOutbox = second.outbox;
+        let purchase = await h.purchaseFor(reference);
+        for (const deadline = Date.now() + 2_000; purchase.state !== "committed" && Date.now() < deadline; ) {
+          await h.drainOutbox();
+          await otherOutbox.runDue();
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          purchase = await h.purchaseFor(reference);
+        }
+        expect({ round, state: purchase.state, reconciliation: purchase.reconciliation }).toEqual({
+          round,
+          state: "committed",
+          reconciliation: null,
+        });
+        expect(purchase.billedMinor).toBe(350 + round);
+        expect(h.seqr.invoices.get(reference)?.committed?.minor).toBe(350 + round);
+        expect(h.seqr.invoices.get(reference)?.commitCount).toBe(1);
+      }
+    }, 60_000);
+  },
+);
