@@ -178,6 +178,19 @@ describe("the real bridge, SIGKILLed mid-purchase and restarted on the same stor
     return unlock;
   }
 
+  /** A customer scans machine `id`: the machine, the invoice reference and the purchase's session id. */
+  async function purchaseOn(id: MachineId): Promise<{ machine: MqttMachine; reference: string; sessionId: string }> {
+    const machine = machines.get(id)!;
+    const reference = await startPurchase(id);
+    const { sessionId } = await purchaseOf(reference);
+    return { machine, reference, sessionId };
+  }
+
+  /** The machine acts on the unlock the bridge sent it (command id `commandId`, the full 20.00 EUR budget). */
+  function publishUnlocked(machine: MqttMachine, sessionId: string, commandId: string): void {
+    machine.publish("unlocked", { sessionId, commandId, budgetMinor: 2_000, currency: "EUR" });
+  }
+
   /** After the purchase: the machine is free, a new customer's createPurchase gets an invoice. */
   async function expectMachineReleased(id: MachineId): Promise<void> {
     const next = await scan(id);
@@ -190,21 +203,14 @@ describe("the real bridge, SIGKILLed mid-purchase and restarted on the same stor
   }
 
   it("killed right after createPurchase answered; the customer confirms while it is down", async () => {
-    const machine = machines.get("K1")!;
-    const reference = await startPurchase("K1");
-    const { sessionId } = await purchaseOf(reference);
+    const { machine, reference, sessionId } = await purchaseOn("K1");
     await restartWith(async () => {
       // The bridge is dead: SEQR's notification finds nobody. The restarted bridge must poll the status itself,
       // within SEQR's 20-second rule, or the payment is reversed.
       sandbox.app.confirm(reference, customer);
     });
     const unlock = await expectUnlock(machine, sessionId);
-    machine.publish("unlocked", {
-      sessionId,
-      commandId: unlock.payload.commandId,
-      budgetMinor: 2_000,
-      currency: "EUR",
-    });
+    publishUnlocked(machine, sessionId, unlock.payload.commandId);
     machine.publish("vended", vend(sessionId, "v1", "A1"));
     const ended = machine.publish("session-ended", end(sessionId, 1, 150));
     await machine.waitForAck(ended);
@@ -215,9 +221,7 @@ describe("the real bridge, SIGKILLed mid-purchase and restarted on the same stor
   });
 
   it("killed after the reservation (RESERVED stored), the unlock lost with it: resent, nothing vended, cancelled", async () => {
-    const machine = machines.get("K2")!;
-    const reference = await startPurchase("K2");
-    const { sessionId } = await purchaseOf(reference);
+    const { machine, reference, sessionId } = await purchaseOn("K2");
     sandbox.app.confirm(reference, customer);
     // The unlock leaves only after `reserved` is stored. This copy is treated as lost: the machine never acts on it.
     const first = await expectUnlock(machine, sessionId);
@@ -227,7 +231,7 @@ describe("the real bridge, SIGKILLed mid-purchase and restarted on the same stor
     const again = await expectUnlock(machine, sessionId, seen);
     // The same command id: an agent that did get the first copy refuses this one as a replay and stays unlocked.
     expect(again.payload.commandId).toBe(first.payload.commandId);
-    machine.publish("unlocked", { sessionId, commandId: again.payload.commandId, budgetMinor: 2_000, currency: "EUR" });
+    publishUnlocked(machine, sessionId, again.payload.commandId);
     const ended = machine.publish("session-ended", { ...end(sessionId, 0, 0), reason: "customer-done" });
     await machine.waitForAck(ended);
     await waitForState(reference, "cancelled");
@@ -240,17 +244,10 @@ describe("the real bridge, SIGKILLed mid-purchase and restarted on the same stor
   });
 
   it("killed after `vended` was acknowledged, before session-ended: the rest arrives after the restart", async () => {
-    const machine = machines.get("K3")!;
-    const reference = await startPurchase("K3");
-    const { sessionId } = await purchaseOf(reference);
+    const { machine, reference, sessionId } = await purchaseOn("K3");
     sandbox.app.confirm(reference, customer);
     const unlock = await expectUnlock(machine, sessionId);
-    machine.publish("unlocked", {
-      sessionId,
-      commandId: unlock.payload.commandId,
-      budgetMinor: 2_000,
-      currency: "EUR",
-    });
+    publishUnlocked(machine, sessionId, unlock.payload.commandId);
     await machine.waitForAck(machine.publish("vended", vend(sessionId, "v1", "A1")));
     await machine.waitForAck(machine.publish("vended", vend(sessionId, "v2", "A2")));
     await restartWith(async () => {
@@ -268,9 +265,7 @@ describe("the real bridge, SIGKILLed mid-purchase and restarted on the same stor
   });
 
   it("killed after session-ended, while SEQR is still working on the commit: never committed twice", async () => {
-    const machine = machines.get("K4")!;
-    const reference = await startPurchase("K4");
-    const { sessionId } = await purchaseOf(reference);
+    const { machine, reference, sessionId } = await purchaseOn("K4");
     sandbox.app.confirm(reference, customer);
     const unlock = await expectUnlock(machine, sessionId);
     // SEQR takes its time over this commit: the bridge dies while it is in flight, SEQR completes it anyway.
@@ -279,12 +274,7 @@ describe("the real bridge, SIGKILLed mid-purchase and restarted on the same stor
       invoiceReference: reference,
       effect: { kind: "latency", ms: 1_000 },
     });
-    machine.publish("unlocked", {
-      sessionId,
-      commandId: unlock.payload.commandId,
-      budgetMinor: 2_000,
-      currency: "EUR",
-    });
+    publishUnlocked(machine, sessionId, unlock.payload.commandId);
     machine.publish("vended", vend(sessionId, "v1", "A2"));
     await machine.waitForAck(machine.publish("session-ended", end(sessionId, 1, 200)));
     await waitUntil("the commit in flight at SEQR", () =>

@@ -1,7 +1,6 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import type { PurchaseState, Store } from "../../backend-bridge/store/store.ts";
-import { Harness } from "./helpers/harness.ts";
-import { storeKinds } from "./helpers/test-stores.ts";
+import { describeEachStore } from "./helpers/harness.ts";
 
 /**
  * createPurchase when something fails after the claim: the machine is never held past the request (a store error
@@ -25,14 +24,9 @@ function failTransitions(store: Store, failures: PurchaseState[]): void {
   };
 }
 
-describe.each(storeKinds)("createPurchase failures on %s", (kind) => {
-  let h: Harness;
-  afterEach(async () => {
-    await h?.close();
-  });
-
+describeEachStore("createPurchase failures", (start) => {
   it("the invoice reference cannot be stored: INVOICING_ERROR, the invoice is cancelled, the machine is free", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     failTransitions(h.testStore.store, ["invoiced"]);
     expect(await h.createPurchase(body)).toEqual({ status: 200, json: { errorCode: "INVOICING_ERROR" } });
     await h.quiesce();
@@ -45,7 +39,7 @@ describe.each(storeKinds)("createPurchase failures on %s", (kind) => {
   });
 
   it("the store fails again when releasing: the stale-claim timer frees the machine without a restart", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     failTransitions(h.testStore.store, ["invoiced", "failed"]);
     expect(await h.createPurchase(body)).toEqual({ status: 200, json: { errorCode: "INVOICING_ERROR" } });
     expect((await h.createPurchase(body)).json).toEqual({ errorCode: "DEVICE_IN_USE" });
@@ -58,7 +52,7 @@ describe.each(storeKinds)("createPurchase failures on %s", (kind) => {
   });
 
   it("answers while the payment-pending command to the machine is still waiting for its PUBACK", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const fleet = h.fleet;
     const originalSend = fleet.send.bind(fleet);
     let release: () => void = () => undefined;

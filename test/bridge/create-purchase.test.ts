@@ -1,6 +1,5 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { Harness } from "./helpers/harness.ts";
-import { storeKinds } from "./helpers/test-stores.ts";
+import { describe, expect, it } from "vitest";
+import { describeEachStore, harnessPerTest } from "./helpers/harness.ts";
 
 const body = (fields: Record<string, unknown> = {}) => ({
   token: "M1",
@@ -10,14 +9,9 @@ const body = (fields: Record<string, unknown> = {}) => ({
   ...fields,
 });
 
-describe.each(storeKinds)("createPurchase on %s", (kind) => {
-  let h: Harness;
-  afterEach(async () => {
-    await h?.close();
-  });
-
+describeEachStore("createPurchase", (start) => {
   it("answers {invoiceReferenceId} for every published request spelling", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const seed = await h.createPurchase(body());
     expect(seed).toEqual({ status: 200, json: { invoiceReferenceId: expect.stringMatching(/^\d+$/) } });
     await h.store.transition(
@@ -42,7 +36,7 @@ describe.each(storeKinds)("createPurchase on %s", (kind) => {
   });
 
   it("DEVICE_UNAVAILABLE: unknown token, machine offline, out of service, flagged unavailable", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     expect((await h.createPurchase(body({ token: "NOPE" }))).json).toEqual({ errorCode: "DEVICE_UNAVAILABLE" });
     h.fleet.online.delete("M1");
     expect((await h.createPurchase(body())).json).toEqual({ errorCode: "DEVICE_UNAVAILABLE" });
@@ -65,7 +59,7 @@ describe.each(storeKinds)("createPurchase on %s", (kind) => {
   });
 
   it("INSUFFICIENT_FUNDS: below the cheapest product, or a currency the machine does not sell in", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     expect((await h.createPurchase(body({ amount: 1.49 }))).json).toEqual({ errorCode: "INSUFFICIENT_FUNDS" });
     expect((await h.createPurchase(body({ currency: "SEK" }))).json).toEqual({ errorCode: "INSUFFICIENT_FUNDS" });
     expect((await h.createPurchase(body({ currency: "XXX" }))).json).toEqual({ errorCode: "INSUFFICIENT_FUNDS" });
@@ -74,7 +68,7 @@ describe.each(storeKinds)("createPurchase on %s", (kind) => {
   });
 
   it("DEVICE_IN_USE while another session holds the machine", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     await h.purchase();
     expect((await h.createPurchase(body())).json).toEqual({ errorCode: "DEVICE_IN_USE" });
     // Another machine is not affected.
@@ -84,7 +78,7 @@ describe.each(storeKinds)("createPurchase on %s", (kind) => {
   });
 
   it("INVOICING_ERROR when sendInvoice fails or times out; the claim is released", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     h.seqr.fail("sendInvoice", 49);
     expect((await h.createPurchase(body())).json).toEqual({ errorCode: "INVOICING_ERROR" });
     h.seqr.fail("sendInvoice", "transport");
@@ -101,7 +95,7 @@ describe.each(storeKinds)("createPurchase on %s", (kind) => {
   });
 
   it("SYSTEM_ERROR for malformed requests, changing nothing", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const bad: unknown[] = [
       "not json",
       "[]",
@@ -125,7 +119,7 @@ describe.each(storeKinds)("createPurchase on %s", (kind) => {
   });
 
   it("100 concurrent createPurchase for one machine: exactly one invoice and 99 DEVICE_IN_USE", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const answers = await Promise.all(Array.from({ length: 100 }, () => h.createPurchase(body())));
     const codes = answers.map((answer) => (answer.json.errorCode as string | undefined) ?? "OK");
     expect(codes.filter((code) => code === "OK")).toHaveLength(1);
@@ -136,13 +130,10 @@ describe.each(storeKinds)("createPurchase on %s", (kind) => {
 });
 
 describe("the HTTP edge", () => {
-  let h: Harness;
-  afterEach(async () => {
-    await h?.close();
-  });
+  const start = harnessPerTest("sqlite");
 
   it("basic auth: refuses missing or wrong credentials with 401, accepts the right ones", async () => {
-    h = await Harness.start("sqlite", {
+    const h = await start({
       callerAuth: { mode: "basic", username: "seqr-ups", password: "correct-horse-battery" },
     });
     expect((await h.createPurchase(body())).status).toBe(401);
@@ -156,14 +147,14 @@ describe("the HTTP edge", () => {
   });
 
   it("refuses an oversized body without reading it", async () => {
-    h = await Harness.start("sqlite", { http: { bodyLimitBytes: 256 } });
+    const h = await start({ http: { bodyLimitBytes: 256 } });
     const answer = await h.createPurchase({ ...body(), padding: "x".repeat(1_000) });
     expect(answer.json).toEqual({ errorCode: "SYSTEM_ERROR" });
     expect(h.seqr.calls).toHaveLength(0);
   });
 
   it("rate-limits createPurchase per token", async () => {
-    h = await Harness.start("sqlite", { http: { rateLimitPerTokenPerMinute: 3 } });
+    const h = await start({ http: { rateLimitPerTokenPerMinute: 3 } });
     const codes: string[] = [];
     for (let i = 0; i < 5; i++) codes.push(((await h.createPurchase(body())).json.errorCode as string) ?? "OK");
     expect(codes).toEqual(["OK", "DEVICE_IN_USE", "DEVICE_IN_USE", "SYSTEM_ERROR", "SYSTEM_ERROR"]);
@@ -174,7 +165,7 @@ describe("the HTTP edge", () => {
   });
 
   it("serves /healthz and Prometheus /metrics", async () => {
-    h = await Harness.start("sqlite");
+    const h = await start();
     await h.purchase();
     await h.createPurchase(body());
     const health = await fetch(`${h.app.http.url}/healthz`);

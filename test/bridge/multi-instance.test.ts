@@ -3,7 +3,7 @@ import { type BridgeApp, createBridgeApp } from "../../backend-bridge/bridge-app
 import { silentLogger } from "../../platform/logger.ts";
 import { hasService } from "../helpers/system-tools.ts";
 import { FakeFleet } from "./helpers/fake-fleet.ts";
-import { Harness } from "./helpers/harness.ts";
+import { Harness, sessionEndedEvent, vendedEvent } from "./helpers/harness.ts";
 
 /**
  * Several bridge instances on one database (design §6: PostgreSQL when the reseller runs more than one), with the
@@ -11,17 +11,6 @@ import { Harness } from "./helpers/harness.ts";
  * other stores `session-ended` must never leave the purchase stuck in `vending` until the commit deadline.
  * PostgreSQL only: several instances on one SQLite file is not a supported set-up (one process, one writer).
  */
-
-const vend = (sessionId: string, vendId: string, priceMinor: number) => ({
-  sessionId,
-  vendId,
-  selection: "A1",
-  sku: "WATER-05",
-  name: "Still water",
-  priceMinor,
-  currency: "EUR",
-  evidence: "vend-success" as const,
-});
 
 describe.runIf(await hasService("PostgreSQL", "127.0.0.1", 5432))(
   "two bridge instances on one PostgreSQL database",
@@ -48,22 +37,14 @@ describe.runIf(await hasService("PostgreSQL", "127.0.0.1", 5432))(
       });
       await second.start();
       for (let round = 0; round < 20; round++) {
-        const reference = await h.purchase();
-        const sessionId = await h.reserve(reference);
+        const { reference, sessionId } = await h.reservedPurchase();
         await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
-        await h.fleet.emit("M1", "vended", vend(sessionId, "v1", 150));
-        const ended = {
-          sessionId,
-          reason: "customer-done" as const,
-          vendedCount: 2,
-          vendedTotalMinor: 150 + 200 + round,
-          unknownCount: 0,
-          currency: "EUR",
-        };
+        await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1", 150));
+        const ended = sessionEndedEvent(sessionId, 2, 150 + 200 + round);
         // The last vend goes to one instance, the end of the session to the other, at the same time.
         const [vendedBy, endedBy] = round % 2 === 0 ? [otherFleet, h.fleet] : [h.fleet, otherFleet];
         await Promise.all([
-          vendedBy.emit("M1", "vended", vend(sessionId, "v2", 200 + round)),
+          vendedBy.emit("M1", "vended", vendedEvent(sessionId, "v2", 200 + round)),
           endedBy.emit("M1", "session-ended", ended),
         ]);
         // Both outbox workers may hold a lease on the session's rows for a moment: run both until it settles.

@@ -1,15 +1,9 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { Harness } from "./helpers/harness.ts";
-import { storeKinds } from "./helpers/test-stores.ts";
+import { expect, it } from "vitest";
+import { describeEachStore, sessionEndedEvent, vendedEvent } from "./helpers/harness.ts";
 
-describe.each(storeKinds)("notifications and timers on %s", (kind) => {
-  let h: Harness;
-  afterEach(async () => {
-    await h?.close();
-  });
-
+describeEachStore("notifications and timers", (start) => {
   it("duplicate notifications unlock once", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const reference = await h.purchase();
     h.seqr.confirm(reference);
     const statuses = await Promise.all(Array.from({ length: 5 }, () => h.notify(reference)));
@@ -24,7 +18,7 @@ describe.each(storeKinds)("notifications and timers on %s", (kind) => {
   });
 
   it("unknown and late notifications answer 200 and change nothing", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const unknown = await fetch(`${h.baseUrl}/notify/${"x".repeat(43)}`, { method: "POST", body: "whatever" });
     expect(unknown.status).toBe(200);
     const reference = await h.purchase();
@@ -45,7 +39,7 @@ describe.each(storeKinds)("notifications and timers on %s", (kind) => {
   });
 
   it("a notification that arrives before the status changes keeps asking inside the 20-second rule", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const reference = await h.purchase();
     await h.notify(reference);
     await h.quiesce();
@@ -57,7 +51,7 @@ describe.each(storeKinds)("notifications and timers on %s", (kind) => {
   });
 
   it("without a notification, polling finds the reservation", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const reference = await h.purchase();
     h.seqr.confirm(reference);
     await h.clock.advance(2_999);
@@ -67,7 +61,7 @@ describe.each(storeKinds)("notifications and timers on %s", (kind) => {
   });
 
   it("cancels the invoice when the customer never confirms, and frees the machine", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const reference = await h.purchase();
     await h.clock.advance(120_000);
     const purchase = await h.waitForState(reference, "cancelled");
@@ -82,7 +76,7 @@ describe.each(storeKinds)("notifications and timers on %s", (kind) => {
   });
 
   it("an unacknowledged unlock cancels the reservation and marks the machine unavailable until it comes back", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const reference = await h.purchase();
     await h.reserve(reference);
     await h.clock.advance(10_000);
@@ -101,33 +95,22 @@ describe.each(storeKinds)("notifications and timers on %s", (kind) => {
   });
 
   it("a late unlocked after the timeout gets a cancel; a late vend is flagged, never billed", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     await h.clock.advance(10_000);
     await h.waitForState(reference, "cancelled");
     const cancels = h.fleet.commands("cancel").length;
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
     expect(h.fleet.commands("cancel")).toHaveLength(cancels + 1);
-    await h.fleet.emit("M1", "vended", {
-      sessionId,
-      vendId: "v1",
-      selection: "A1",
-      sku: "WATER-05",
-      name: "Still water",
-      priceMinor: 150,
-      currency: "EUR",
-      evidence: "vend-success",
-    });
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1"));
     await h.drainOutbox();
     expect(h.seqr.count("commitReservation")).toBe(0);
     expect((await h.purchaseFor(reference)).reconciliation).toContain("vended-after-close");
   });
 
   it("the machine refusing the unlock cancels the purchase; a replayed-unlock refusal does not", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     const commandId = h.fleet.commands("unlock")[0]!.commandId;
     // A replay of another unlock command id (this purchase's own one is the acknowledgement: unlock-acknowledgement.test.ts).
     await h.fleet.emit("M1", "command-rejected", {
@@ -152,34 +135,15 @@ describe.each(storeKinds)("notifications and timers on %s", (kind) => {
   });
 
   it("duplicate events (same eventId) are stored and billed once", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
-    const vend = {
-      eventId: "ev-vend-1",
-      sessionId,
-      vendId: "v1",
-      selection: "A1",
-      sku: "WATER-05",
-      name: "Still water",
-      priceMinor: 150,
-      currency: "EUR",
-      evidence: "vend-success" as const,
-    };
+    const vend = { eventId: "ev-vend-1", ...vendedEvent(sessionId, "v1") };
     await h.fleet.emit("M1", "vended", vend);
     await h.fleet.emit("M1", "vended", vend);
     // Same vend under a new event id (the agent resent it after a restart): still one vend.
     await h.fleet.emit("M1", "vended", { ...vend, eventId: "ev-vend-1b" });
-    const endEvent = {
-      eventId: "ev-end",
-      sessionId,
-      reason: "customer-done" as const,
-      vendedCount: 1,
-      vendedTotalMinor: 150,
-      unknownCount: 0,
-      currency: "EUR",
-    };
+    const endEvent = { eventId: "ev-end", ...sessionEndedEvent(sessionId, 1, 150) };
     await h.fleet.emit("M1", "session-ended", endEvent);
     await h.fleet.emit("M1", "session-ended", endEvent);
     await h.drainOutbox();
@@ -190,20 +154,10 @@ describe.each(storeKinds)("notifications and timers on %s", (kind) => {
   });
 
   it("a session that never ends: cancel at sessionMaxMs, then billing of what is stored before the commit deadline", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
-    await h.fleet.emit("M1", "vended", {
-      sessionId,
-      vendId: "v1",
-      selection: "A2",
-      sku: "COLA-033",
-      name: "Cola",
-      priceMinor: 200,
-      currency: "EUR",
-      evidence: "drop-sensor",
-    });
+    await h.fleet.emit("M1", "vended", { ...vendedEvent(sessionId, "v1", 200, "A2"), evidence: "drop-sensor" });
     await h.clock.advance(300_000);
     expect(h.fleet.commands("cancel").at(-1)?.body).toEqual({ sessionId, reason: "system" });
     expect((await h.purchaseFor(reference)).state).toBe("vending");

@@ -1,35 +1,9 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { Harness } from "./helpers/harness.ts";
-import { storeKinds } from "./helpers/test-stores.ts";
+import { expect, it } from "vitest";
+import { describeEachStore, sessionEndedEvent, vendedEvent } from "./helpers/harness.ts";
 
-const vended = (sessionId: string, vendId: string, selection = "A1", priceMinor = 150, sku = "WATER-05") => ({
-  sessionId,
-  vendId,
-  selection,
-  sku,
-  name: selection === "A1" ? "Still water" : "Cola",
-  priceMinor,
-  currency: "EUR",
-  evidence: "vend-success" as const,
-});
-
-const ended = (sessionId: string, vendedCount: number, vendedTotalMinor: number, unknownCount = 0) => ({
-  sessionId,
-  reason: "customer-done" as const,
-  vendedCount,
-  vendedTotalMinor,
-  unknownCount,
-  currency: "EUR",
-});
-
-describe.each(storeKinds)("purchase flow on %s", (kind) => {
-  let h: Harness;
-  afterEach(async () => {
-    await h?.close();
-  });
-
+describeEachStore("purchase flow", (start) => {
   it("bills exactly the confirmed vends: sendInvoice, unlock, updateInvoice rows, commit of the sum", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const reference = await h.purchase("M1", 20);
     const invoice = h.seqr.only();
     expect(invoice.invoice.paymentMode).toBe("RESERVATION_REQUIRED_PRELIMINARY_AMOUNT");
@@ -50,7 +24,7 @@ describe.each(storeKinds)("purchase flow on %s", (kind) => {
       currency: "EUR",
     });
     expect((await h.purchaseFor(reference)).state).toBe("unlocked");
-    await h.fleet.emit("M1", "vended", vended(sessionId, "v1"));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1"));
     await h.fleet.emit("M1", "vend-failed", {
       sessionId,
       vendId: "v2",
@@ -60,10 +34,10 @@ describe.each(storeKinds)("purchase flow on %s", (kind) => {
       outcome: "not-delivered",
       evidence: "vend-failure",
     });
-    await h.fleet.emit("M1", "vended", vended(sessionId, "v3", "A1", 150));
-    await h.fleet.emit("M1", "vended", vended(sessionId, "v4", "A2", 200, "COLA-033"));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v3", 150, "A1"));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v4", 200, "A2"));
     await h.drainOutbox();
-    await h.fleet.emit("M1", "session-ended", ended(sessionId, 3, 500));
+    await h.fleet.emit("M1", "session-ended", sessionEndedEvent(sessionId, 3, 500));
     await h.drainOutbox();
 
     const done = await h.waitForState(reference, "committed");
@@ -102,11 +76,10 @@ describe.each(storeKinds)("purchase flow on %s", (kind) => {
   });
 
   it("cancels the invoice when nothing was vended, and frees the machine", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
-    await h.fleet.emit("M1", "session-ended", { ...ended(sessionId, 0, 0), reason: "idle-timeout" });
+    await h.fleet.emit("M1", "session-ended", { ...sessionEndedEvent(sessionId, 0, 0), reason: "idle-timeout" });
     await h.drainOutbox();
     const purchase = await h.waitForState(reference, "cancelled");
     expect(purchase.billedMinor).toBeNull();
@@ -115,11 +88,10 @@ describe.each(storeKinds)("purchase flow on %s", (kind) => {
   });
 
   it("does not bill an unknown outcome and flags it for reconciliation", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
-    await h.fleet.emit("M1", "vended", vended(sessionId, "v1"));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1"));
     await h.fleet.emit("M1", "vend-unknown", {
       sessionId,
       vendId: "v2",
@@ -128,7 +100,7 @@ describe.each(storeKinds)("purchase flow on %s", (kind) => {
       currency: "EUR",
       evidence: "restart",
     });
-    await h.fleet.emit("M1", "session-ended", ended(sessionId, 1, 150, 1));
+    await h.fleet.emit("M1", "session-ended", sessionEndedEvent(sessionId, 1, 150, 1));
     await h.drainOutbox();
     const purchase = await h.waitForState(reference, "committed");
     expect(h.seqr.only().committed?.minor).toBe(150);
@@ -136,17 +108,16 @@ describe.each(storeKinds)("purchase flow on %s", (kind) => {
   });
 
   it("waits for every vended event session-ended announced before committing", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
-    await h.fleet.emit("M1", "vended", vended(sessionId, "v1"));
-    await h.fleet.emit("M1", "session-ended", ended(sessionId, 2, 350));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1"));
+    await h.fleet.emit("M1", "session-ended", sessionEndedEvent(sessionId, 2, 350));
     await h.drainOutbox();
     expect((await h.purchaseFor(reference)).state).toBe("vending");
     expect(h.seqr.count("commitReservation")).toBe(0);
     // The machine's resend of the missing vend arrives after session-ended.
-    await h.fleet.emit("M1", "vended", vended(sessionId, "v2", "A2", 200, "COLA-033"));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v2", 200, "A2"));
     await h.drainOutbox();
     const purchase = await h.waitForState(reference, "committed");
     expect(purchase.billedMinor).toBe(350);
@@ -154,13 +125,13 @@ describe.each(storeKinds)("purchase flow on %s", (kind) => {
   });
 
   it("never commits more than reserved, even if the machine reports more", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const reference = await h.purchase("M1", "2.00");
     const sessionId = await h.reserve(reference);
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 200, currency: "EUR" });
-    await h.fleet.emit("M1", "vended", vended(sessionId, "v1"));
-    await h.fleet.emit("M1", "vended", vended(sessionId, "v2"));
-    await h.fleet.emit("M1", "session-ended", ended(sessionId, 2, 300));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1"));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v2"));
+    await h.fleet.emit("M1", "session-ended", sessionEndedEvent(sessionId, 2, 300));
     await h.drainOutbox();
     const purchase = await h.waitForState(reference, "committed");
     expect(purchase.billedMinor).toBe(200);

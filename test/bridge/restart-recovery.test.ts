@@ -1,54 +1,29 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { Harness } from "./helpers/harness.ts";
-import { storeKinds } from "./helpers/test-stores.ts";
+import { expect, it } from "vitest";
+import { describeEachStore, sessionEndedEvent, vendedEvent } from "./helpers/harness.ts";
 
 /**
  * The bridge stops mid-session (its timers and connections gone, nothing more done by it) and a new one starts on the
  * same database: every purchase is finished correctly from what the store holds.
  */
 
-const vend = (sessionId: string, vendId: string, priceMinor = 150) => ({
-  sessionId,
-  vendId,
-  selection: "A1",
-  sku: "WATER-05",
-  name: "Still water",
-  priceMinor,
-  currency: "EUR",
-  evidence: "vend-success" as const,
-});
-const end = (sessionId: string, vendedCount: number, vendedTotalMinor: number) => ({
-  sessionId,
-  reason: "customer-done" as const,
-  vendedCount,
-  vendedTotalMinor,
-  unknownCount: 0,
-  currency: "EUR",
-});
-
-describe.each(storeKinds)("restart and recovery on %s", (kind) => {
-  let h: Harness;
-  afterEach(async () => {
-    await h?.close();
-  });
-
+describeEachStore("restart and recovery", (start) => {
   it("restarted while waiting for the payment: polling resumes and the purchase completes", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const reference = await h.purchase();
     await h.restart();
     h.seqr.confirm(reference);
     await h.clock.advance(3_000);
     const { sessionId } = await h.waitForState(reference, "reserved");
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
-    await h.fleet.emit("M1", "vended", vend(sessionId, "v1"));
-    await h.fleet.emit("M1", "session-ended", end(sessionId, 1, 150));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1"));
+    await h.fleet.emit("M1", "session-ended", sessionEndedEvent(sessionId, 1, 150));
     await h.drainOutbox();
     await h.waitForState(reference, "committed");
     expect(h.seqr.only().committed?.minor).toBe(150);
   });
 
   it("restarted while waiting for the payment: the confirmation deadline still cancels", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const reference = await h.purchase();
     await h.clock.advance(60_000);
     await h.restart();
@@ -59,30 +34,27 @@ describe.each(storeKinds)("restart and recovery on %s", (kind) => {
   });
 
   it("restarted after the reservation: the unlock is sent again with the same command id", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     const first = h.fleet.commands("unlock")[0]!;
     await h.restart();
     const unlocks = h.fleet.commands("unlock");
     expect(unlocks).toHaveLength(2);
     expect(unlocks[1]?.commandId).toBe(first.commandId);
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: first.commandId, budgetMinor: 2000, currency: "EUR" });
-    await h.fleet.emit("M1", "vended", vend(sessionId, "v1", 200));
-    await h.fleet.emit("M1", "session-ended", end(sessionId, 1, 200));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1", 200));
+    await h.fleet.emit("M1", "session-ended", sessionEndedEvent(sessionId, 1, 200));
     await h.drainOutbox();
     await h.waitForState(reference, "committed");
     expect(h.seqr.only().committed?.minor).toBe(200);
   });
 
   it("restarted after the reservation with the machine not (yet) online: the unlock goes when it comes online", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { sessionId } = await h.reservedPurchase();
     const first = h.fleet.commands("unlock")[0]!;
     // The bridge restarts before its MQTT link (and the machine) are back: nobody could receive an unlock now.
-    h.fleet.setOnline("M1", false);
-    await h.restart();
+    await h.restartWithMachineOffline();
     expect(h.fleet.commands("unlock")).toHaveLength(1);
     h.fleet.setOnline("M1");
     await h.quiesce();
@@ -99,17 +71,16 @@ describe.each(storeKinds)("restart and recovery on %s", (kind) => {
   });
 
   it("restarted mid-vending: vends stored before the crash are billed with those resent after it, once", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
-    const v1 = { ...vend(sessionId, "v1"), eventId: "ev-v1" };
+    const v1 = { ...vendedEvent(sessionId, "v1"), eventId: "ev-v1" };
     await h.fleet.emit("M1", "vended", v1);
     await h.restart();
     // The agent resends what was not acknowledged (v1 again) and goes on.
     await h.fleet.emit("M1", "vended", v1);
-    await h.fleet.emit("M1", "vended", vend(sessionId, "v2", 200));
-    await h.fleet.emit("M1", "session-ended", end(sessionId, 2, 350));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v2", 200));
+    await h.fleet.emit("M1", "session-ended", sessionEndedEvent(sessionId, 2, 350));
     await h.drainOutbox();
     await h.waitForState(reference, "committed");
     expect(h.seqr.only().committed?.minor).toBe(350);
@@ -117,27 +88,25 @@ describe.each(storeKinds)("restart and recovery on %s", (kind) => {
   });
 
   it("restarted after session-ended with a vend still missing: finishes when it arrives", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
-    await h.fleet.emit("M1", "session-ended", end(sessionId, 1, 150));
+    await h.fleet.emit("M1", "session-ended", sessionEndedEvent(sessionId, 1, 150));
     await h.restart();
     expect((await h.purchaseFor(reference)).state).toBe("unlocked");
-    await h.fleet.emit("M1", "vended", vend(sessionId, "v1"));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1"));
     await h.drainOutbox();
     await h.waitForState(reference, "committed");
     expect(h.seqr.only().committed?.minor).toBe(150);
   });
 
   it("restarted while committing after a lost commit answer: the status check finishes it without a second commit", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     h.seqr.fail("commitReservation", "timeout", { when: "after" });
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
-    await h.fleet.emit("M1", "vended", vend(sessionId, "v1"));
-    await h.fleet.emit("M1", "session-ended", end(sessionId, 1, 150));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1"));
+    await h.fleet.emit("M1", "session-ended", sessionEndedEvent(sessionId, 1, 150));
     await h.drainOutbox();
     expect((await h.purchaseFor(reference)).state).toBe("committing");
     await h.restart();
@@ -149,7 +118,7 @@ describe.each(storeKinds)("restart and recovery on %s", (kind) => {
   });
 
   it("a claim left by a crash inside sendInvoice is released after the call timeout", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     await h.store.claimMachine({
       sessionId: "sCrashed",
       machineId: "M1",

@@ -1,42 +1,11 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { Harness } from "./helpers/harness.ts";
-import { storeKinds } from "./helpers/test-stores.ts";
+import { expect, it } from "vitest";
+import { describeEachStore } from "./helpers/harness.ts";
 
 /** A SEQR failure injected at each step of the purchase; money must still end up right. */
 
-async function vendAndEnd(h: Harness, sessionId: string, prices: number[]): Promise<void> {
-  await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
-  for (const [index, priceMinor] of prices.entries()) {
-    await h.fleet.emit("M1", "vended", {
-      sessionId,
-      vendId: `v${index}`,
-      selection: "A1",
-      sku: "WATER-05",
-      name: "Still water",
-      priceMinor,
-      currency: "EUR",
-      evidence: "vend-success",
-    });
-  }
-  const total = prices.reduce((a, b) => a + b, 0);
-  await h.fleet.emit("M1", "session-ended", {
-    sessionId,
-    reason: "customer-done",
-    vendedCount: prices.length,
-    vendedTotalMinor: total,
-    unknownCount: 0,
-    currency: "EUR",
-  });
-}
-
-describe.each(storeKinds)("SEQR failures on %s", (kind) => {
-  let h: Harness;
-  afterEach(async () => {
-    await h?.close();
-  });
-
+describeEachStore("SEQR failures", (start) => {
   it("getPaymentStatus failing after the notification is retried inside the window", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const reference = await h.purchase();
     h.seqr.confirm(reference);
     h.seqr.fail("getPaymentStatus", "transport", { times: 2 });
@@ -49,11 +18,10 @@ describe.each(storeKinds)("SEQR failures on %s", (kind) => {
   });
 
   it("updateInvoice failing transiently is retried with backoff; the commit waits for the final rows", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     h.seqr.fail("updateInvoice", 93, { times: 2 });
-    await vendAndEnd(h, sessionId, [150, 150]);
+    await h.vendAndEnd(sessionId, [150, 150]);
     await h.drainOutbox();
     await h.clock.advance(1_000);
     await h.clock.advance(2_000);
@@ -67,11 +35,10 @@ describe.each(storeKinds)("SEQR failures on %s", (kind) => {
   });
 
   it("updateInvoice failing for good is given up and flagged; the commit still happens", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     h.seqr.fail("updateInvoice", "transport", { times: 100 });
-    await vendAndEnd(h, sessionId, [200]);
+    await h.vendAndEnd(sessionId, [200]);
     for (let i = 0; i < 8; i++) await h.clock.advance(30_000);
     const purchase = await h.waitForState(reference, "committed");
     expect(purchase.reconciliation).toContain("invoice-rows-not-updated");
@@ -79,11 +46,10 @@ describe.each(storeKinds)("SEQR failures on %s", (kind) => {
   });
 
   it("commitReservation refused before SEQR acted: retried once the status says RESERVED", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     h.seqr.fail("commitReservation", "transport");
-    await vendAndEnd(h, sessionId, [150]);
+    await h.vendAndEnd(sessionId, [150]);
     await h.drainOutbox();
     expect((await h.purchaseFor(reference)).state).toBe("committing");
     const statusCalls = h.seqr.count("getPaymentStatus");
@@ -97,11 +63,10 @@ describe.each(storeKinds)("SEQR failures on %s", (kind) => {
   });
 
   it("commitReservation that went through but whose answer was lost is never repeated", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     h.seqr.fail("commitReservation", "timeout", { when: "after" });
-    await vendAndEnd(h, sessionId, [150, 200]);
+    await h.vendAndEnd(sessionId, [150, 200]);
     await h.drainOutbox();
     expect(h.seqr.only().status).toBe("PAID");
     await h.clock.advance(1_000);
@@ -113,16 +78,15 @@ describe.each(storeKinds)("SEQR failures on %s", (kind) => {
   });
 
   it("a reservation that is gone (96, status CANCELED) fails the purchase and flags it", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
-    await vendAndEnd(h, sessionId, []);
+    const h = await start();
+    const { sessionId } = await h.reservedPurchase();
+    await h.vendAndEnd(sessionId, []);
     await h.drainOutbox();
     // Nothing vended: cancelled. Now a second purchase whose reservation SEQR reversed before the commit.
     const second = await h.purchase();
     const sessionTwo = await h.reserve(second);
     h.seqr.cancelByCustomer(second);
-    await vendAndEnd(h, sessionTwo, [150]);
+    await h.vendAndEnd(sessionTwo, [150]);
     await h.drainOutbox();
     const purchase = await h.waitForState(second, "failed");
     expect(purchase.reconciliation).toContain("commit-failed");
@@ -130,11 +94,10 @@ describe.each(storeKinds)("SEQR failures on %s", (kind) => {
   });
 
   it("commitReservation failing until the deadline ends failed and flagged, never after the reservation", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     h.seqr.fail("commitReservation", 94, { times: 1_000 });
-    await vendAndEnd(h, sessionId, [150]);
+    await h.vendAndEnd(sessionId, [150]);
     for (let i = 0; i < 12; i++) await h.clock.advance(60_000);
     const purchase = await h.waitForState(reference, "failed");
     expect(purchase.reconciliation).toContain("commit-failed");
@@ -144,7 +107,7 @@ describe.each(storeKinds)("SEQR failures on %s", (kind) => {
   });
 
   it("cancelInvoice failing is retried; 95 (already cancelled) counts as done", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const reference = await h.purchase();
     h.seqr.fail("cancelInvoice", 93);
     await h.clock.advance(120_000);

@@ -1,6 +1,5 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { Harness } from "./helpers/harness.ts";
-import { storeKinds } from "./helpers/test-stores.ts";
+import { expect, it } from "vitest";
+import { describeEachStore, vendedEvent } from "./helpers/harness.ts";
 
 /**
  * After a bridge restart with a purchase in `reserved`, the unlock goes again (same command id) once the machine is
@@ -8,31 +7,13 @@ import { storeKinds } from "./helpers/test-stores.ts";
  * the unlock-ack timer runs from the latest (re)send, never from a time when nobody could have received it.
  */
 
-const vend = (sessionId: string, vendId: string, priceMinor: number) => ({
-  sessionId,
-  vendId,
-  selection: "A1",
-  sku: "WATER-05",
-  name: "Still water",
-  priceMinor,
-  currency: "EUR",
-  evidence: "vend-success" as const,
-});
-
-describe.each(storeKinds)("unlock acknowledgement on %s", (kind) => {
-  let h: Harness;
-  afterEach(async () => {
-    await h?.close();
-  });
-
+describeEachStore("unlock acknowledgement", (start) => {
   it("a replayed-unlock refusal for this purchase's unlock is the acknowledgement; the timer restarts at each resend", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     const first = h.fleet.commands("unlock")[0]!;
     // The bridge restarts before its fleet link (and so the machine) is back.
-    h.fleet.setOnline("M1", false);
-    await h.restart();
+    await h.restartWithMachineOffline();
     await h.clock.advance(8_000);
     // The machine is seen online 8 s after the restart: the unlock goes again, with a full unlockAckMs to answer.
     h.fleet.setOnline("M1");
@@ -60,7 +41,7 @@ describe.each(storeKinds)("unlock acknowledgement on %s", (kind) => {
     expect(await h.store.machineUnavailableReason("M1")).toBeUndefined();
     // The agent's own `unlocked` arrives later: a harmless duplicate. Vends are billed as usual.
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: first.commandId, budgetMinor: 2000, currency: "EUR" });
-    await h.fleet.emit("M1", "vended", vend(sessionId, "v1", 250));
+    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1", 250));
     await h.fleet.emit("M1", "session-ended", {
       sessionId,
       reason: "customer-done",
@@ -76,11 +57,10 @@ describe.each(storeKinds)("unlock acknowledgement on %s", (kind) => {
   });
 
   it("without any answer the resent unlock still times out, unlockAckMs after the resend", async () => {
-    h = await Harness.start(kind);
+    const h = await start();
     const reference = await h.purchase();
     await h.reserve(reference);
-    h.fleet.setOnline("M1", false);
-    await h.restart();
+    await h.restartWithMachineOffline();
     await h.clock.advance(8_000);
     h.fleet.setOnline("M1");
     await h.quiesce();
@@ -92,9 +72,8 @@ describe.each(storeKinds)("unlock acknowledgement on %s", (kind) => {
   });
 
   it("session-ended while the unlock is unacknowledged: the invoice is cancelled and the machine told to cancel", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     // The agent gave up on payment-pending before the unlock reached it.
     await h.fleet.emit("M1", "session-ended", {
       sessionId,
@@ -114,9 +93,8 @@ describe.each(storeKinds)("unlock acknowledgement on %s", (kind) => {
   });
 
   it("a replayed refusal of some other command id is not an acknowledgement", async () => {
-    h = await Harness.start(kind);
-    const reference = await h.purchase();
-    const sessionId = await h.reserve(reference);
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
     await h.fleet.emit("M1", "command-rejected", {
       sessionId,
       commandId: "not-our-unlock",

@@ -1,3 +1,4 @@
+import { afterEach, describe } from "vitest";
 import { type BridgeApp, createBridgeApp } from "../../../backend-bridge/bridge-app.ts";
 import type { Store } from "../../../backend-bridge/store/store.ts";
 import { type BridgeConfig, bridgeConfigSchema } from "../../../config/schema/bridge.ts";
@@ -5,7 +6,7 @@ import { silentLogger } from "../../../platform/logger.ts";
 import { FakeFleet } from "./fake-fleet.ts";
 import { FakeSeqr } from "./fake-seqr.ts";
 import { ManualClock, settle } from "./manual-clock.ts";
-import { createTestStore, type StoreKind, type TestStore } from "./test-stores.ts";
+import { createTestStore, type StoreKind, storeKinds, type TestStore } from "./test-stores.ts";
 
 export const machineKey = "ab".repeat(32);
 
@@ -63,6 +64,58 @@ function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>
         : value;
   }
   return out;
+}
+
+/** M1's catalog as the machine reports a vend of it. */
+const m1Products = {
+  A1: { sku: "WATER-05", name: "Still water" },
+  A2: { sku: "COLA-033", name: "Cola" },
+} as const;
+
+/** A confirmed `vended` event body for one of M1's products (water unless said), in EUR. */
+export function vendedEvent(sessionId: string, vendId: string, priceMinor = 150, selection: "A1" | "A2" = "A1") {
+  return {
+    sessionId,
+    vendId,
+    selection,
+    ...m1Products[selection],
+    priceMinor,
+    currency: "EUR",
+    evidence: "vend-success" as const,
+  };
+}
+
+/** A `session-ended` event body: the customer is done after the given vends, in EUR. */
+export function sessionEndedEvent(sessionId: string, vendedCount: number, vendedTotalMinor: number, unknownCount = 0) {
+  return {
+    sessionId,
+    reason: "customer-done" as const,
+    vendedCount,
+    vendedTotalMinor,
+    unknownCount,
+    currency: "EUR",
+  };
+}
+
+/** Registers an afterEach that closes the test's Harness; the returned function starts it (one per test). */
+export function harnessPerTest(kind: StoreKind): (overrides?: Record<string, unknown>) => Promise<Harness> {
+  let current: Harness | undefined;
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  return async (overrides = {}) => {
+    current = await Harness.start(kind, overrides);
+    return current;
+  };
+}
+
+/** `describe.each(storeKinds)` with a fresh Harness per test: the title gets " on sqlite" / " on postgres". */
+export function describeEachStore(
+  title: string,
+  body: (start: (overrides?: Record<string, unknown>) => Promise<Harness>, kind: StoreKind) => void,
+): void {
+  describe.each(storeKinds)(`${title} on %s`, (kind) => body(harnessPerTest(kind), kind));
 }
 
 /** One bridge over a test store, a fake SEQR, a fake fleet and a manual clock; `restart()` reopens it on the same DB. */
@@ -204,6 +257,18 @@ export class Harness {
     return purchase.sessionId;
   }
 
+  /** A purchase for M1 (20.00 EUR) taken as far as `reserved` (the unlock sent): its reference and session id. */
+  async reservedPurchase(): Promise<{ reference: string; sessionId: string }> {
+    const reference = await this.purchase();
+    return { reference, sessionId: await this.reserve(reference) };
+  }
+
+  /** The bridge restarts before its fleet link (and so the machine) is back: M1 is offline when it comes up. */
+  async restartWithMachineOffline(): Promise<void> {
+    this.fleet.setOnline("M1", false);
+    await this.restart();
+  }
+
   async waitForState(reference: string, state: string, timeoutMs = 5_000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -213,6 +278,16 @@ export class Harness {
       if (Date.now() > deadline) throw new Error(`purchase is ${purchase.state}, expected ${state}`);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
+  }
+
+  /** M1 unlocks (2000 budget), vends water at each price (vend ids v1, v2, ...) and the customer ends the session. */
+  async vendAndEnd(sessionId: string, prices: number[]): Promise<void> {
+    await this.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
+    for (const [index, priceMinor] of prices.entries()) {
+      await this.fleet.emit("M1", "vended", vendedEvent(sessionId, `v${index + 1}`, priceMinor));
+    }
+    const total = prices.reduce((a, b) => a + b, 0);
+    await this.fleet.emit("M1", "session-ended", sessionEndedEvent(sessionId, prices.length, total));
   }
 
   /** Runs the outbox until nothing is due (time does not move). */

@@ -28,33 +28,12 @@ export interface TestStore {
 }
 
 export async function createTestStore(kind: StoreKind): Promise<TestStore> {
+  const { url, drop } = kind === "sqlite" ? sqliteDatabase() : postgresDatabase();
   const opened: Store[] = [];
-  if (kind === "sqlite") {
-    const dir = mkdtempSync(join(tmpdir(), "vend-bridge-store-"));
-    const url = `sqlite:${join(dir, "bridge.db")}`;
-    const open = async () => {
-      const { store } = await openStore(url);
-      opened.push(store);
-      return store;
-    };
-    const store = await open();
-    return {
-      kind,
-      url,
-      store,
-      open,
-      async cleanup() {
-        for (const each of opened) await each.close().catch(() => undefined);
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }
-  const schema = `t_${randomBytes(6).toString("hex")}`;
-  const url = `${postgresUrl}${postgresUrl.includes("?") ? "&" : "?"}schema=${schema}`;
   const open = async () => {
-    const result = await openStore(url);
-    opened.push(result.store);
-    return result.store;
+    const { store } = await openStore(url);
+    opened.push(store);
+    return store;
   };
   const store = await open();
   return {
@@ -64,6 +43,26 @@ export async function createTestStore(kind: StoreKind): Promise<TestStore> {
     open,
     async cleanup() {
       for (const each of opened) await each.close().catch(() => undefined);
+      await drop();
+    },
+  };
+}
+
+/** A SQLite file in a temp dir of its own. */
+function sqliteDatabase(): { url: string; drop(): Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), "vend-bridge-store-"));
+  return {
+    url: `sqlite:${join(dir, "bridge.db")}`,
+    drop: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A PostgreSQL schema of its own in the test database. */
+function postgresDatabase(): { url: string; drop(): Promise<void> } {
+  const schema = `t_${randomBytes(6).toString("hex")}`;
+  return {
+    url: `${postgresUrl}${postgresUrl.includes("?") ? "&" : "?"}schema=${schema}`,
+    async drop() {
       // A connection of its own: the test may have closed every store it opened.
       const client = new pg.Client({ connectionString: postgresUrl });
       await client.connect();
