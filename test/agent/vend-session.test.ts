@@ -169,6 +169,37 @@ describe("vend session", () => {
     ]);
   });
 
+  it("the customer's Done on the screen ends a multi-vend session and bills what was vended", async () => {
+    const h = await harness();
+    const { payload, seen } = unlockPayload("s-done", 1000, "multi-vend");
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.named("vended").length === 1);
+    expect(h.session.displayState()).toMatchObject({ screen: "choose-product", budgetLeftMinor: 850, currency: "EUR" });
+    await h.session.customerDone();
+    await until(() => h.named("session-ended").length === 1);
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({
+      reason: "customer-done",
+      vendedCount: 1,
+      vendedTotalMinor: 150,
+    });
+    expect(h.session.displayState()).toEqual({ screen: "thank-you", vendedTotalMinor: 150, currency: "EUR" });
+  });
+
+  it("a selection with no unlocked session (idle, or payment not confirmed yet) is denied: nothing vends, nothing is billed", async () => {
+    const h = await harness();
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.mechanism.denials.length === 1);
+    const env = envelope();
+    await h.session.paymentPending({ ...env, sessionId: "p-1", amountMinor: 500, currency: "EUR" }, env);
+    h.mechanism.select({ selection: "A2" });
+    await until(() => h.mechanism.denials.length === 2);
+    expect(h.mechanism.denials.map((denial) => denial.reason)).toEqual(["no open session", "no open session"]);
+    expect(h.mechanism.vends).toEqual([]);
+    expect(h.events.filter((event) => event.name !== "session-ended").map((event) => event.name)).toEqual([]);
+    expect(h.session.view().screen).toBe("payment-pending");
+  });
+
   it("payment-pending times out into session-ended(payment-timeout); unlock for it clears it", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
     const h = await harness();
