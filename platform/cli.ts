@@ -84,6 +84,6 @@ export function helpText(program: string, commands: readonly CliCommand[]): stri
     "commands:",
     ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
     "",
-    `Every command takes --config FILE, --json and --help. Exit codes: 0 ok, 1 check failed, 2 usage, 78 config error.`,
+    `Every command takes --config FILE, --json and --help. Exit codes: 0 ok, 1 check failed, 2 usage, 69 hardware or broker unavailable, 78 config error.`,
   ].join("\n");
 }
