@@ -93,6 +93,10 @@ const simulatorHardware = z.strictObject({
   driver: z.literal("simulator"),
   simulate: field(z.enum(["mdb", "spiral-board", "gpio"]).default("mdb"), "Which mechanism the simulator behaves like"),
   vendDurationMs: field(z.number().int().min(0).default(1_500), "How long a simulated vend takes"),
+  ledgerFile: field(
+    z.string().min(1).optional(),
+    "Test and demo aid: a file the simulator appends one line to (synced) for every product that physically drops",
+  ),
 });
 
 export const agentConfigSchema = z.strictObject({

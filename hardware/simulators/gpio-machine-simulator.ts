@@ -17,6 +17,8 @@ export interface GpioMachineSimulatorOptions {
   vendDurationMs?: number;
   /** Time from motor start until the cam leaves the home switch. */
   leaveHomeAfterMs?: number;
+  /** The product of this selection physically dropped (as it crosses the beam). */
+  onDropped?: (selection: string) => void;
 }
 
 /**
@@ -89,8 +91,11 @@ export class GpioMachineSimulator {
     if (result === "stuck-home") return;
     if (homeSwitchPin !== undefined)
       this.#timers.after(this.#options.leaveHomeAfterMs ?? 100, () => gpio.set(homeSwitchPin, 0));
-    if (dropSensorPin !== undefined && result !== "missed-drop" && result !== "stuck-away") {
-      this.#timers.after(Math.round(duration * 0.6), () => gpio.pulse(dropSensorPin, 5));
+    if (result !== "missed-drop" && result !== "stuck-away") {
+      this.#timers.after(Math.round(duration * 0.6), () => {
+        this.#options.onDropped?.(selection);
+        if (dropSensorPin !== undefined) gpio.pulse(dropSensorPin, 5);
+      });
     }
     if (homeSwitchPin !== undefined && result !== "stuck-away")
       this.#timers.after(duration, () => gpio.set(homeSwitchPin, 1));

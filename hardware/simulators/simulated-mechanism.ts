@@ -12,6 +12,7 @@ import { SpiralBoardMechanism } from "../spiral/spiral-board-mechanism.ts";
 import type { MechanismEvents, VendMechanism, VendOutcome } from "../vend-mechanism.ts";
 import { FakeGpio } from "./fake-gpio.ts";
 import { GpioMachineSimulator } from "./gpio-machine-simulator.ts";
+import { PhysicalLedger } from "./physical-ledger.ts";
 import { SimulatedSerialPort } from "./simulated-serial-port.ts";
 import { SpiralBoardSimulator } from "./spiral-board-simulator.ts";
 import { VmcSimulator } from "./vmc-simulator.ts";
@@ -158,8 +159,17 @@ function buildSimulation(
   const selections = Object.keys(catalog.products);
   const mdbItems = assignMdbItems(catalog);
   const fastBackoff = { initialMs: 100, maxMs: 1_000 };
+  const ledger = config.ledgerFile !== undefined ? new PhysicalLedger(config.ledgerFile) : undefined;
+  const dropped = (selection: string | undefined) => {
+    if (selection !== undefined) ledger?.dropped(selection, clock.now());
+  };
   if (config.simulate === "mdb") {
-    const vmc = new VmcSimulator({ clock, vendDurationMs: config.vendDurationMs });
+    const selectionOfItem = new Map([...mdbItems].map(([selection, item]) => [item, selection]));
+    const vmc = new VmcSimulator({
+      clock,
+      vendDurationMs: config.vendDurationMs,
+      onDropped: (item) => dropped(selectionOfItem.get(item)),
+    });
     const port = new SimulatedSerialPort("sim:mdb-adapter", (stream) => vmc.attach(stream));
     const withItems: Catalog = {
       ...catalog,
@@ -189,9 +199,14 @@ function buildSimulation(
     return { inner, machine: { vmc, port, mdbItems } };
   }
   if (config.simulate === "spiral-board") {
-    const board = new SpiralBoardSimulator({ clock, vendDurationMs: config.vendDurationMs });
-    const port = new SimulatedSerialPort("sim:spiral-board", (stream) => board.attach(stream));
     const numbers = new Map(selections.map((selection, index) => [selection, index + 1]));
+    const selectionOfNumber = new Map([...numbers].map(([selection, number]) => [number, selection]));
+    const board = new SpiralBoardSimulator({
+      clock,
+      vendDurationMs: config.vendDurationMs,
+      onDropped: (number) => dropped(selectionOfNumber.get(number)),
+    });
+    const port = new SimulatedSerialPort("sim:spiral-board", (stream) => board.attach(stream));
     const inner = new SpiralBoardMechanism({
       path: port.path,
       connect: port.connector,
@@ -220,6 +235,7 @@ function buildSimulation(
     buttons,
     clock,
     vendDurationMs: config.vendDurationMs,
+    onDropped: dropped,
   });
   const inner = new GpioMechanism({
     settings: {

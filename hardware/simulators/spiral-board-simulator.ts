@@ -33,6 +33,8 @@ export interface SpiralBoardSimulatorOptions {
   vendDurationMs?: number;
   /** How often a board frame is repeated without an ACK before the board gives up. */
   maxAttempts?: number;
+  /** The product of this selection number physically dropped (before the board reports success). */
+  onDropped?: (selection: number) => void;
 }
 
 interface BoardEvents {
@@ -160,6 +162,8 @@ export class SpiralBoardSimulator extends EventEmitter<BoardEvents> {
             : result === "missed-drop" && drive.dropSensor
               ? dispensingStatus.jammed
               : dispensingStatus.success;
+      // Only a plain success drops the product; a missed drop hangs in the spiral whatever the board reports.
+      if (result === "success") this.#options.onDropped?.(drive.selection);
       this.#report(status, drive.selection);
     });
   }

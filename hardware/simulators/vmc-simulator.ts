@@ -26,6 +26,8 @@ export interface VmcSimulatorOptions {
   multivend?: boolean;
   /** Delay of every reply line; `Infinity` = the adapter never answers (hung or wrong device). */
   replyDelayMs?: number;
+  /** The product of this MDB item physically dropped (before the VMC reports VEND SUCCESS). */
+  onDropped?: (item: number) => void;
 }
 
 interface VmcEvents {
@@ -187,6 +189,7 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
       return;
     }
     const latencyMs = performance.now() - this.#vendRequestedAt;
+    const { item } = this.#awaitingApproval;
     this.#awaitingApproval = undefined;
     this.approvals.push(amountText);
     this.emit("approved", amountText, latencyMs);
@@ -207,6 +210,7 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
         this.emit("vendResult", "failure");
         this.#send({ kind: "vendFailure", code: 3 });
       } else {
+        this.#options.onDropped?.(item);
         this.emit("vendResult", "success");
         this.#send({ kind: "vendSuccess" });
       }

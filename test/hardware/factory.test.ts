@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { SerialPortMock } from "serialport";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { agentConfigSchema } from "../../config/schema/agent.ts";
@@ -5,6 +8,7 @@ import { GpioMechanism } from "../../hardware/gpio/gpio-mechanism.ts";
 import { createVendMechanism, type HardwareConfig } from "../../hardware/index.ts";
 import { MdbCashlessMechanism } from "../../hardware/mdb/mdb-cashless-mechanism.ts";
 import type { SerialBinding } from "../../hardware/serial/serial-types.ts";
+import { readPhysicalLedger } from "../../hardware/simulators/physical-ledger.ts";
 import type { SimulatedMechanism } from "../../hardware/simulators/simulated-mechanism.ts";
 import { SpiralBoardMechanism } from "../../hardware/spiral/spiral-board-mechanism.ts";
 import type { VendOutcome } from "../../hardware/vend-mechanism.ts";
@@ -89,11 +93,20 @@ describe("createVendMechanism", () => {
 describe("driver: simulator (the real driver wired to its simulator)", () => {
   afterEach(() => vi.useRealTimers());
 
-  async function vendThroughKiosk(simulate: "mdb" | "spiral-board" | "gpio", catalog: Catalog, selection: string) {
+  async function vendThroughKiosk(
+    simulate: "mdb" | "spiral-board" | "gpio",
+    catalog: Catalog,
+    selection: string,
+    options: { ledgerFile?: string; script?: (mechanism: SimulatedMechanism) => void } = {},
+  ) {
     vi.useFakeTimers();
-    const mechanism = createVendMechanism(hardware({ driver: "simulator", simulate, vendDurationMs: 500 }), catalog, {
-      logger: silentLogger(),
-    }) as SimulatedMechanism;
+    const ledger = options.ledgerFile !== undefined ? { ledgerFile: options.ledgerFile } : {};
+    const mechanism = createVendMechanism(
+      hardware({ driver: "simulator", simulate, vendDurationMs: 500, ...ledger }),
+      catalog,
+      { logger: silentLogger() },
+    ) as SimulatedMechanism;
+    options.script?.(mechanism);
     const outcomes: VendOutcome[] = [];
     // An agent-like handler: approve what was selected at the catalog price.
     mechanism.on("selection", (request) => {
@@ -129,5 +142,39 @@ describe("driver: simulator (the real driver wired to its simulator)", () => {
     const { outcomes, mechanism } = await vendThroughKiosk("gpio", demoCatalog, "A1");
     expect(outcomes).toEqual([{ outcome: "delivered", evidence: "drop-sensor" }]);
     expect(mechanism.machine.mechanics?.turns).toEqual(["A1"]);
+  });
+
+  describe("the physical ledger: a line per product that really dropped, none for one that did not", () => {
+    let dir: string;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), "vend-ledger-"));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    const failures = {
+      mdb: (mechanism: SimulatedMechanism) => mechanism.machine.vmc?.nextResults.push("failure"),
+      "spiral-board": (mechanism: SimulatedMechanism) => mechanism.machine.board?.nextDispense.set(2, ["missed-drop"]),
+      gpio: (mechanism: SimulatedMechanism) => mechanism.machine.mechanics?.script("B2", "missed-drop"),
+    } as const;
+
+    for (const simulate of ["mdb", "spiral-board", "gpio"] as const) {
+      it(`${simulate}: a delivered vend is in the ledger`, async () => {
+        const ledgerFile = join(dir, "ledger.jsonl");
+        const { outcomes } = await vendThroughKiosk(simulate, demoCatalog, "B2", { ledgerFile });
+        expect(outcomes.map((outcome) => outcome.outcome)).toEqual(["delivered"]);
+        expect(readPhysicalLedger(ledgerFile).map((drop) => drop.selection)).toEqual(["B2"]);
+      });
+
+      it(`${simulate}: a vend that did not drop is not`, async () => {
+        const ledgerFile = join(dir, "ledger.jsonl");
+        const { outcomes } = await vendThroughKiosk(simulate, demoCatalog, "B2", {
+          ledgerFile,
+          script: failures[simulate],
+        });
+        expect(outcomes.map((outcome) => outcome.outcome)).not.toContain("delivered");
+        expect(outcomes).toHaveLength(1);
+        expect(readPhysicalLedger(ledgerFile)).toEqual([]);
+      });
+    }
   });
 });
