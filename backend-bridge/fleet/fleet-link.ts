@@ -34,7 +34,7 @@ export interface FleetLink {
   start(): Promise<void>;
   stop(): Promise<void>;
   /**
-   * Sends a command; fills commandId, issuedAt, expiresAt and, for signed commands, the signature with the machine's
+   * Sends a command; fills commandId, issuedAt, expiresAt and the signature (every command is signed) with the machine's
    * key. Resolves with the commandId once the broker has accepted it (QoS 1).
    */
   send<N extends CommandName>(

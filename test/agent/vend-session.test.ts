@@ -113,13 +113,15 @@ describe("vend session", () => {
     h.mechanism.select({ selection: "A1" });
     await until(() => h.named("vend-started").length === 1);
     const env = envelope();
-    expect(await h.session.cancel({ ...env, sessionId: "s-7", reason: "operator" }, env)).toBeUndefined();
+    expect(await h.session.cancel({ ...env, signature, sessionId: "s-7", reason: "operator" }, env)).toBeUndefined();
     await until(() => h.named("session-ended").length === 1);
     expect(h.named("session-ended")[0]?.payload).toMatchObject({ reason: "cancelled", vendedCount: 1 });
     const other = envelope();
-    expect(await h.session.cancel({ ...other, sessionId: "nope", reason: "operator" }, other)).toMatchObject({
-      reason: "unknown-session",
-    });
+    expect(await h.session.cancel({ ...other, signature, sessionId: "nope", reason: "operator" }, other)).toMatchObject(
+      {
+        reason: "unknown-session",
+      },
+    );
   });
 
   it("a second unlock while a session is open is refused as busy; a hardware fault puts the machine out of service", async () => {
@@ -191,7 +193,7 @@ describe("vend session", () => {
     h.mechanism.select({ selection: "A1" });
     await until(() => h.mechanism.denials.length === 1);
     const env = envelope();
-    await h.session.paymentPending({ ...env, sessionId: "p-1", amountMinor: 500, currency: "EUR" }, env);
+    await h.session.paymentPending({ ...env, signature, sessionId: "p-1", amountMinor: 500, currency: "EUR" }, env);
     h.mechanism.select({ selection: "A2" });
     await until(() => h.mechanism.denials.length === 2);
     expect(h.mechanism.denials.map((denial) => denial.reason)).toEqual(["no open session", "no open session"]);
@@ -204,14 +206,14 @@ describe("vend session", () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
     const h = await harness();
     const env = envelope();
-    await h.session.paymentPending({ ...env, sessionId: "p-1", amountMinor: 500, currency: "EUR" }, env);
+    await h.session.paymentPending({ ...env, signature, sessionId: "p-1", amountMinor: 500, currency: "EUR" }, env);
     expect(h.session.view().screen).toBe("payment-pending");
     await vi.advanceTimersByTimeAsync(181_000);
     vi.useRealTimers();
     await until(() => h.named("session-ended").length === 1);
     expect(h.named("session-ended")[0]?.payload).toMatchObject({ sessionId: "p-1", reason: "payment-timeout" });
     const env2 = envelope();
-    await h.session.paymentPending({ ...env2, sessionId: "p-2", amountMinor: 500, currency: "EUR" }, env2);
+    await h.session.paymentPending({ ...env2, signature, sessionId: "p-2", amountMinor: 500, currency: "EUR" }, env2);
     const { payload, seen } = unlockPayload("p-2", 500);
     await h.session.unlock(payload, seen);
     expect(h.journal.state.pending).toBeNull();
@@ -222,7 +224,7 @@ describe("vend session", () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
     const h = await harness();
     const env = envelope();
-    await h.session.paymentPending({ ...env, sessionId: "late-1", amountMinor: 500, currency: "EUR" }, env);
+    await h.session.paymentPending({ ...env, signature, sessionId: "late-1", amountMinor: 500, currency: "EUR" }, env);
     await vi.advanceTimersByTimeAsync(181_000);
     vi.useRealTimers();
     await until(() => h.named("session-ended").length === 1);
@@ -235,7 +237,10 @@ describe("vend session", () => {
     });
     const again = envelope();
     expect(
-      await h.session.paymentPending({ ...again, sessionId: "late-1", amountMinor: 500, currency: "EUR" }, again),
+      await h.session.paymentPending(
+        { ...again, signature, sessionId: "late-1", amountMinor: 500, currency: "EUR" },
+        again,
+      ),
     ).toMatchObject({ reason: "unknown-session" });
     expect(h.journal.state.session).toBeNull();
     expect(h.journal.state.pending).toBeNull();
