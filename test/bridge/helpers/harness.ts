@@ -48,7 +48,8 @@ export function testConfig(overrides: Record<string, unknown> = {}): BridgeConfi
       unlockAckMs: 10_000,
       statusPollIntervalMs: 3_000,
       sessionMaxMs: 300_000,
-      commandTtlMs: 30_000,
+      commandTtlMs: 10_000,
+      clockSkewMs: 5_000,
     },
   };
   return bridgeConfigSchema.parse(deepMerge(base, overrides));
@@ -194,9 +195,11 @@ export class Harness {
    * The bridge "dies" and starts again on the same database: the old instance does nothing more (its timers are
    * dropped, its store connection closed, its HTTP server stopped) and a new one resumes from the store.
    */
-  async restart(): Promise<void> {
+  async restart(options: { downForMs?: number } = {}): Promise<void> {
     await this.app.stop();
     await this.store.close();
+    // Time passes while no bridge runs (an outage): nothing of the old instance may react to it.
+    if (options.downForMs) await this.clock.advance(options.downForMs);
     const online = [...this.fleet.online];
     const sent = this.fleet.sent;
     this.fleet = new FakeFleet();
