@@ -72,6 +72,11 @@ export interface Screen {
   countdown?: { deadline: number; secondsLeft: number };
   /** Products the customer can choose (choose-product: those that fit the budget left). */
   products?: ScreenProduct[];
+  /**
+   * Products that are there but cost more than the budget left: shown greyed with "over your budget", never
+   * selectable, so that a product does not vanish without a word after the first purchase of a multi-vend session.
+   */
+  overBudget?: ScreenProduct[];
   /** Small print identifying the machine, for technicians and support calls. */
   footer: string;
 }
@@ -144,8 +149,8 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
     }
     case "choose-product": {
       const unavailable = new Set(state.unavailable ?? []);
-      const products = Object.entries(catalog.products)
-        .filter(([selection, item]) => item.priceMinor <= state.budgetLeftMinor && !unavailable.has(selection))
+      const offered = Object.entries(catalog.products)
+        .filter(([selection]) => !unavailable.has(selection))
         .map(([selection, item]) => ({
           selection,
           name: item.name,
@@ -153,6 +158,8 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
           priceText: moneyText(item.priceMinor, catalog.currency),
         }))
         .sort((a, b) => a.selection.localeCompare(b.selection, "en", { numeric: true }));
+      const products = offered.filter((product) => product.priceMinor <= state.budgetLeftMinor);
+      const overBudget = offered.filter((product) => product.priceMinor > state.budgetLeftMinor);
       const amount = {
         minor: state.budgetLeftMinor,
         currency: state.currency,
@@ -166,6 +173,7 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
         amount,
         countdown: { deadline: state.deadline, secondsLeft: secondsLeft(state.deadline, context.now) },
         products,
+        overBudget,
         footer,
       };
     }
