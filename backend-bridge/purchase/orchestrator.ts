@@ -2,7 +2,7 @@ import type { Clock } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { parseDecimalToMinor } from "../../platform/money.ts";
 import { maskMsisdn } from "../../platform/redact.ts";
-import { cheapestPriceMinor } from "../../protocol/catalog.ts";
+import { type Catalog, cheapestPriceMinor } from "../../protocol/catalog.ts";
 import type { EventPayload } from "../../protocol/messages.ts";
 import type { FleetEvent, FleetLink } from "../fleet/fleet-link.ts";
 import type { RegisteredMachine } from "../registry/machine-registry.ts";
@@ -13,6 +13,7 @@ import { newNotifySecret, newSessionId, unlockCommandIdFor } from "./ids.ts";
 import { billableVends, reservationInvoice, sumMinor } from "./invoice.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { SessionTimers } from "./session-timers.ts";
+import { vendPrice } from "./vend-price.ts";
 import { withTimeout } from "./with-timeout.ts";
 
 /**
@@ -656,12 +657,20 @@ export class PurchaseOrchestrator {
    */
   handleEvent(event: FleetEvent): Promise<void> {
     const sessionId = (event.payload as { sessionId?: string | null }).sessionId ?? null;
-    return this.#locks.run(sessionId ?? `machine:${event.machineId}`, () =>
-      this.#inTransaction((tx, after) => this.#applyEvent(tx, after, event, sessionId)),
-    );
+    return this.#locks.run(sessionId ?? `machine:${event.machineId}`, async () => {
+      // The price list a vend is billed against, read before the transaction (the registry may read the store).
+      const catalog = event.name === "vended" ? (await this.#machines.get(event.machineId))?.catalog : undefined;
+      await this.#inTransaction((tx, after) => this.#applyEvent(tx, after, event, sessionId, catalog));
+    });
   }
 
-  async #applyEvent(tx: StoreOps, after: AfterCommit[], event: FleetEvent, sessionId: string | null): Promise<void> {
+  async #applyEvent(
+    tx: StoreOps,
+    after: AfterCommit[],
+    event: FleetEvent,
+    sessionId: string | null,
+    catalog: Catalog | undefined,
+  ): Promise<void> {
     const now = this.#clock.now();
     const { machineId } = event;
     const payload = event.payload as { eventId: string };
@@ -703,7 +712,7 @@ export class PurchaseOrchestrator {
         }
         return;
       case "vended":
-        return this.#onVended(tx, after, purchase, event.payload as EventPayload<"vended">);
+        return this.#onVended(tx, after, purchase, event.payload as EventPayload<"vended">, catalog);
       case "vend-failed":
       case "vend-unknown":
         return this.#onVendNotBilled(tx, purchase, event.name, event.payload as EventPayload<"vend-failed">);
@@ -746,8 +755,15 @@ export class PurchaseOrchestrator {
     }
   }
 
-  async #onVended(tx: StoreOps, after: AfterCommit[], purchase: Purchase, vend: EventPayload<"vended">): Promise<void> {
+  async #onVended(
+    tx: StoreOps,
+    after: AfterCommit[],
+    purchase: Purchase,
+    vend: EventPayload<"vended">,
+    catalog: Catalog | undefined,
+  ): Promise<void> {
     const now = this.#clock.now();
+    const price = vendPrice(catalog, vend.selection, vend.priceMinor);
     const stored = await tx.insertVend({
       sessionId: purchase.sessionId,
       vendId: vend.vendId,
@@ -755,7 +771,8 @@ export class PurchaseOrchestrator {
       selection: vend.selection,
       sku: vend.sku,
       name: vend.name,
-      priceMinor: vend.priceMinor,
+      priceMinor: price.priceMinor,
+      reportedPriceMinor: price.priceMinor === vend.priceMinor ? null : vend.priceMinor,
       currency: vend.currency,
       outcome: "vended",
       evidence: vend.evidence,
@@ -766,6 +783,15 @@ export class PurchaseOrchestrator {
       return;
     }
     if (stored === "duplicate") return;
+    if (price.flag !== null) {
+      await tx.flagReconciliation(purchase.sessionId, price.flag, now, {
+        vendId: vend.vendId,
+        selection: vend.selection,
+        reportedPriceMinor: vend.priceMinor,
+        catalogPriceMinor: price.catalogPriceMinor,
+        billedPriceMinor: price.priceMinor,
+      });
+    }
     if (vend.currency !== purchase.currency) {
       await tx.flagReconciliation(purchase.sessionId, "vend-currency-mismatch", now, { vendId: vend.vendId });
     }
@@ -779,7 +805,7 @@ export class PurchaseOrchestrator {
     }
     const vending = await tx.transition(purchase.sessionId, machineOpen, "vending", this.#unlockedNow(purchase, now), {
       reason: "vended",
-      detail: { vendId: vend.vendId, priceMinor: vend.priceMinor, sku: vend.sku },
+      detail: { vendId: vend.vendId, priceMinor: price.priceMinor, sku: vend.sku },
       at: now,
     });
     if (!vending) {
