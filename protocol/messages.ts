@@ -243,7 +243,29 @@ export const commandRejectedEvent = z.strictObject({
   detail: z.string().max(300),
 });
 
-export const pongEvent = z.strictObject({ ...eventEnvelope, sessionId: z.null(), commandId: id });
+/** Why a machine does not sell: the fault that took it out of service (code as in its `fault` event). */
+const outOfServiceCause = z.strictObject({ code: z.string().max(64), message: z.string().max(300) });
+
+export const pongEvent = z.strictObject({
+  ...eventEnvelope,
+  sessionId: z.null(),
+  commandId: id,
+  inService: z
+    .boolean()
+    .optional()
+    .describe("The machine can sell now: the backend clears any unavailable flag it holds for it (issue 15)"),
+  outOfService: outOfServiceCause.nullable().optional().describe("Why it cannot sell (null when in service)"),
+});
+
+/**
+ * The cause of an earlier `fault {outOfService: true}` is gone (the VMC enabled the reader again, the serial link is
+ * back): the machine sells again. No out-of-service flag may outlive its cause.
+ */
+export const inServiceEvent = z.strictObject({
+  ...eventEnvelope,
+  sessionId: z.null(),
+  code: z.string().max(64).describe("The `code` of the fault whose cause is gone"),
+});
 
 export const eventSchemas = {
   unlocked: unlockedEvent,
@@ -255,6 +277,7 @@ export const eventSchemas = {
   fault: faultEvent,
   "command-rejected": commandRejectedEvent,
   pong: pongEvent,
+  "in-service": inServiceEvent,
 } as const;
 export type EventName = keyof typeof eventSchemas;
 export type EventPayload<N extends EventName> = z.infer<(typeof eventSchemas)[N]>;

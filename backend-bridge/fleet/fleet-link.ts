@@ -45,7 +45,16 @@ export interface FleetLink {
   ): Promise<string>;
   onEvent(handler: FleetEventHandler): void;
   isOnline(machineId: string): boolean;
+  /**
+   * Hears of availability changes: another boot, online/offline, and a reconnect of the same boot (a newer `online`),
+   * after which the agent may have missed commands.
+   */
   onAvailability(listener: (machineId: string, availability: Availability) => void): void;
+  /**
+   * Hears of the bridge's own link to the broker going up (connected and subscribed) and down: commands sent while it
+   * was down, or lost with a restarted broker, are sent again when it is back. Optional for links without a broker.
+   */
+  onConnectionChange?(listener: (connected: boolean) => void): void;
   lastState(machineId: string): MachineState | undefined;
   onlineCount(): number;
 }

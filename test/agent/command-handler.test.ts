@@ -148,4 +148,30 @@ describe("command handler", () => {
     expect(names()).not.toContain("pong");
     expect(names()).not.toContain("session-ended");
   });
+
+  it("a ping is answered with whether the machine sells now and why not (issue 15 defect 1)", async () => {
+    const { h, handler, published } = await rig();
+    const ping = () => {
+      const body: Record<string, unknown> = { ...envelope() };
+      body.signature = signCommand(key, machineId, "ping", body);
+      return Buffer.from(JSON.stringify(body));
+    };
+    const pongs = () => published.filter((event) => event.name === "pong").map((event) => event.payload);
+    await handler.handle("ping", ping());
+    await until(() => pongs().length === 1);
+    expect(pongs()[0]).toMatchObject({ inService: true, outOfService: null });
+    h.mechanism.emit("link", "down", "the VMC set the reader DISABLED");
+    await until(() => h.named("fault").length === 1);
+    await handler.handle("ping", ping());
+    await until(() => pongs().length === 2);
+    expect(pongs()[1]).toMatchObject({
+      inService: false,
+      outOfService: { code: "hardware-link-down", message: "the VMC set the reader DISABLED" },
+    });
+    h.mechanism.emit("link", "up");
+    await until(() => h.named("in-service").length === 1);
+    await handler.handle("ping", ping());
+    await until(() => pongs().length === 3);
+    expect(pongs()[2]).toMatchObject({ inService: true, outOfService: null });
+  });
 });

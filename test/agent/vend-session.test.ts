@@ -295,3 +295,38 @@ describe("vend session", () => {
     expect(after.named("vend-unknown")).toHaveLength(0);
   }, 5_000);
 });
+
+describe("back in service (issue 15 defect 1: no out-of-service flag outlives its cause)", () => {
+  it("the reader disabled then enabled again: fault {outOfService} then in-service with the fault's code", async () => {
+    const h = await harness();
+    expect(h.session.serviceStatus()).toEqual({ inService: true, outOfService: null });
+    h.mechanism.emit("link", "down", "the VMC set the reader DISABLED");
+    await until(() => h.named("fault").length === 1);
+    expect(h.named("fault")[0]?.payload).toMatchObject({ code: "hardware-link-down", outOfService: true });
+    expect(h.session.serviceStatus()).toMatchObject({ inService: false, outOfService: { code: "hardware-link-down" } });
+    h.mechanism.emit("link", "up");
+    await until(() => h.named("in-service").length === 1);
+    const back = h.named("in-service")[0]?.payload;
+    expect(eventSchemas["in-service"].parse(back)).toMatchObject({ sessionId: null, code: "hardware-link-down" });
+    expect(h.session.serviceStatus()).toEqual({ inService: true, outOfService: null });
+    // Durable like every event: it is resent until the backend acknowledges it.
+    expect(h.journal.state.outbox.has(back?.eventId ?? "")).toBe(true);
+  });
+
+  it("a serial fault then the link back up: in-service once, and none for a fault that did not stop sales", async () => {
+    const h = await harness();
+    h.mechanism.emit("fault", { code: "display-glitch", message: "display did not answer", outOfService: false });
+    await until(() => h.named("fault").length === 1);
+    h.mechanism.emit("link", "up");
+    h.mechanism.emit("fault", { code: "serial-closed", message: "the adapter went away", outOfService: true });
+    await until(() => h.named("fault").length === 2);
+    h.mechanism.emit("link", "up");
+    h.mechanism.emit("link", "up");
+    await until(() => h.named("in-service").length === 1);
+    expect(h.named("in-service")[0]?.payload).toMatchObject({ code: "serial-closed" });
+    // A later event proves the two extra "up"s were handled: still exactly one in-service.
+    h.mechanism.emit("fault", { code: "later", message: "marker", outOfService: false });
+    await until(() => h.named("fault").length === 3);
+    expect(h.named("in-service")).toHaveLength(1);
+  });
+});
