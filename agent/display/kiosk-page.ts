@@ -48,7 +48,7 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
   #products button.over { opacity: 0.45; border-style: dashed; flex-wrap: wrap; }
   #products button .why { flex-basis: 100%; font-size: 0.7em; text-align: left; }
   #products button .price { white-space: nowrap; }
-  #done { font: inherit; font-size: clamp(16px, 3.5vmin, 40px); padding: 1.5vmin 5vmin; border-radius: 2vmin;
+  #done, #cancel { font: inherit; font-size: clamp(16px, 3.5vmin, 40px); padding: 1.5vmin 5vmin; border-radius: 2vmin;
     border: 0.4vmin solid var(--ink); background: var(--paper); }
   footer { position: fixed; bottom: 1vmin; right: 2vmin; font-size: clamp(10px, 1.8vmin, 20px); color: #777; }
   #offline { position: fixed; inset: 0; display: none; background: #fff; align-items: center; justify-content: center;
@@ -64,6 +64,7 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
   <div id="countdown" hidden></div>
   <div id="products" hidden></div>
   <button id="done" type="button" hidden>Done</button>
+  <button id="cancel" type="button" hidden>Cancel</button>
 </main>
 <footer id="footer"></footer>
 <div id="offline" role="alert">Out of service</div>
@@ -127,11 +128,13 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
     };
     $("products").replaceChildren(...products.map((p) => button(p, false)), ...overBudget.map((p) => button(p, true)));
     $("done").hidden = screen.name !== "choose-product";
+    $("cancel").hidden = screen.name !== "payment-pending";
     $("footer").textContent = screen.footer;
     tick();
   }
 
   $("done").addEventListener("click", () => post("done", {}));
+  $("cancel").addEventListener("click", () => post("cancel", {}));
   // Framed by the demo page, clicking the QR stands for scanning it with a phone; a kiosk has no parent frame.
   $("qr").addEventListener("click", () => {
     if (window.parent !== window && $("qr").dataset.payload) {

@@ -16,7 +16,13 @@ export type NotChargedReason = "payment-cancelled" | "payment-timeout" | "nothin
 export type DisplayState =
   | { screen: "starting" }
   | { screen: "idle" }
-  | { screen: "payment-pending"; amountMinor: number; currency: string }
+  | {
+      screen: "payment-pending";
+      amountMinor: number;
+      currency: string;
+      /** Epoch ms at which the machine stops waiting for the confirmation (shown as a countdown). */
+      deadline?: number;
+    }
   | {
       screen: "choose-product";
       budgetLeftMinor: number;
@@ -144,6 +150,9 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
         title: "Confirm in your SEQR app",
         lines: [`Reserving up to ${amount.text}`, "You only pay for what you take"],
         amount,
+        ...(state.deadline === undefined
+          ? {}
+          : { countdown: { deadline: state.deadline, secondsLeft: secondsLeft(state.deadline, context.now) } }),
         footer,
       };
     }

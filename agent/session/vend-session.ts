@@ -129,7 +129,12 @@ export class VendSession {
         return { screen: "out-of-service", reason: this.#outOfService?.message ?? "out of service" };
       case "payment-pending":
         return state.pending
-          ? { screen: "payment-pending", amountMinor: state.pending.amountMinor, currency: state.pending.currency }
+          ? {
+              screen: "payment-pending",
+              amountMinor: state.pending.amountMinor,
+              currency: state.pending.currency,
+              deadline: state.pending.since + this.#o.paymentPendingTimeoutMs,
+            }
           : { screen: "idle" };
       case "dispensing":
         return { screen: "dispensing", selection: this.#vendingSelection ?? "" };
@@ -154,6 +159,19 @@ export class VendSession {
   /** The customer pressed "done" on the screen: end the session (after the vend in progress, if any). */
   customerDone(): Promise<void> {
     return this.#serial(() => this.#onMachineClosed("customer pressed done on the screen"));
+  }
+
+  /**
+   * The customer pressed Cancel on the "confirm in your app" screen: the payment is no longer pending here and the
+   * session ends with nothing vended (session-ended `cancelled`), on which the bridge cancels the invoice.
+   */
+  customerCancel(): Promise<void> {
+    return this.#serial(async () => {
+      const pending = this.#o.journal.state.pending;
+      if (!pending) return;
+      this.#log.info({ sessionId: pending.sessionId }, "the customer cancelled the payment at the machine");
+      await this.#clearPayment(pending.sessionId, "cancelled");
+    });
   }
 
   #screen(): ScreenName {

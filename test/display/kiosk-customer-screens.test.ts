@@ -92,4 +92,43 @@ describe.runIf(hasTool("chromium"))("the kiosk page's customer screens in Chromi
     await page.locator('#products button[data-selection="A1"]').click();
     await expect.poll(() => actions, { timeout: 20_000 }).toEqual([{ kind: "select", selection: "A1" }]);
   });
+
+  it("the payment wait shows a countdown and a Cancel that reaches the agent; Cancel is refused on other screens", async () => {
+    const { server, page } = await open({
+      screen: "payment-pending",
+      amountMinor: 500,
+      currency: "EUR",
+      deadline: Date.now() + 90_000,
+    });
+    const actions: KioskAction[] = [];
+    server.hub.onAction((action) => actions.push(action));
+    await page.waitForSelector("main[data-screen='payment-pending']");
+    expect(await page.textContent("#countdown")).toMatch(/^(8\d|90) s left$/);
+    const cancel = page.getByRole("button", { name: "Cancel" });
+    await cancel.click();
+    await expect.poll(() => actions, { timeout: 20_000 }).toEqual([{ kind: "cancel" }]);
+
+    const post = (path: string) =>
+      fetch(new URL(path, server.url), { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    await server.display.show(describeScreen({ screen: "idle" }, context));
+    await page.waitForSelector("main[data-screen='idle']");
+    expect(await cancel.isVisible()).toBe(false);
+    expect((await post("cancel")).status).toBe(409);
+    expect(actions).toEqual([{ kind: "cancel" }]);
+  });
+
+  it.each([
+    [{ screen: "not-charged", why: "payment-cancelled" }, "Payment cancelled", "neutral"],
+    [{ screen: "not-charged", why: "nothing-chosen" }, "Nothing chosen", "neutral"],
+    [{ screen: "vend-failed" }, "Sorry, the vend failed", "error"],
+    [
+      { screen: "thank-you", vendedTotalMinor: 150, currency: "EUR", notDeliveredCount: 1 },
+      "Partly delivered",
+      "success",
+    ],
+  ] as [DisplayState, string, string][])("end screen %j reads %s", async (state, title, tone) => {
+    const { page } = await open(state);
+    await page.waitForSelector(`main[data-tone='${tone}'] h1`);
+    expect(await page.textContent("h1")).toBe(title);
+  });
 });

@@ -158,4 +158,32 @@ describe("end-of-session screens", () => {
     expect(m.screen().title).toBe("Thank you!");
     expect(m.screen().lines).toEqual(["You paid 2.00 EUR", "Please take your product"]);
   });
+
+  it("Cancel at the machine while it waits for the phone ends the session with nothing vended, and says so", async () => {
+    const m = await machine();
+    const before = Date.now();
+    await m.pending("p-3", 500);
+    const waiting = m.session.displayState();
+    expect(waiting.screen).toBe("payment-pending");
+    const deadline = waiting.screen === "payment-pending" ? (waiting.deadline ?? 0) : 0;
+    expect(deadline).toBeGreaterThanOrEqual(before + 600_000);
+    expect(m.screen().countdown?.secondsLeft).toBeGreaterThan(590);
+    await m.session.customerCancel();
+    await until(() => m.named("session-ended").length === 1);
+    // The bridge cancels the invoice on this event (a session ended while it was invoiced).
+    expect(m.named("session-ended")[0]?.payload).toMatchObject({
+      sessionId: "p-3",
+      reason: "cancelled",
+      vendedCount: 0,
+      vendedTotalMinor: 0,
+    });
+    expect(m.screen().title).toBe("Payment cancelled");
+    // A late unlock for the cancelled payment is refused: the machine never opens a session the customer cancelled.
+    const env = envelope();
+    const late = { ...env, sessionId: "p-3", budgetMinor: 500, currency: "EUR", signature };
+    expect(await m.session.unlock(late, env)).toMatchObject({ reason: "unknown-session" });
+    // Nothing pending: a second Cancel changes nothing.
+    await m.session.customerCancel();
+    expect(m.named("session-ended")).toHaveLength(1);
+  });
 });
