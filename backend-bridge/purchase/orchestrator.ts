@@ -318,7 +318,9 @@ export class PurchaseOrchestrator {
       this.#log.warn("notification for an unknown session");
       return "unknown";
     }
-    if (purchase.state !== "invoiced") {
+    // Every notification for a purchase still holding its reservation re-checks the status: SEQR also notifies when
+    // the customer cancels or the reservation lapses while the machine is open (issue 15, defect 4).
+    if (purchase.state !== "invoiced" && !machineOpen.includes(purchase.state)) {
       this.#log.info({ sessionId: purchase.sessionId, state: purchase.state }, "late or duplicate notification");
       return "ignored";
     }
@@ -345,10 +347,11 @@ export class PurchaseOrchestrator {
     }
   }
 
-  /** One getPaymentStatus; true when the purchase is no longer waiting for payment. Never throws. */
+  /** One getPaymentStatus; true when the answer settled what there was to check. Never throws. */
   async #checkStatusOnce(sessionId: string): Promise<boolean> {
     const purchase = await this.#store.getPurchase(sessionId);
-    if (purchase?.state !== "invoiced" || !purchase.invoiceReference) return true;
+    if (!purchase?.invoiceReference) return true;
+    if (purchase.state !== "invoiced" && !machineOpen.includes(purchase.state)) return true;
     let status: PaymentStatus;
     try {
       status = await withTimeout(
@@ -369,6 +372,10 @@ export class PurchaseOrchestrator {
     await this.#inTransaction(async (tx, after) => {
       const now = this.#clock.now();
       const purchase = await tx.lockPurchase(sessionId);
+      if (purchase && machineOpen.includes(purchase.state)) {
+        await this.#applyStatusWhileOpen(tx, after, purchase, status);
+        return;
+      }
       if (purchase?.state !== "invoiced") return;
       switch (status.status) {
         case "RESERVED": {
@@ -425,6 +432,41 @@ export class PurchaseOrchestrator {
       }
     });
     return settled;
+  }
+
+  /**
+   * The status of a reservation the machine may be using. Still RESERVED: nothing to do. Gone at SEQR (the customer
+   * cancelled, it expired or failed): nothing can be committed any more, so the machine is told to cancel at once.
+   * Vends already stored are flagged with their figures (they cannot be billed); later ones are flagged on arrival.
+   */
+  async #applyStatusWhileOpen(tx: StoreOps, after: AfterCommit[], purchase: Purchase, status: PaymentStatus) {
+    const now = this.#clock.now();
+    const { sessionId } = purchase;
+    if (status.version !== purchase.statusVersion) {
+      await tx.updatePurchase(sessionId, { statusVersion: status.version }, now);
+    }
+    if (status.status !== "CANCELED" && status.status !== "EXPIRED" && status.status !== "FAILED") return;
+    const reason = `reservation-${status.status.toLowerCase()}`;
+    const machineReason: EventPayloadCancelReason = status.status === "CANCELED" ? "customer-cancelled" : "system";
+    const vends = billableVends(purchase, await tx.listVends(sessionId));
+    if (vends.length === 0) {
+      // SEQR's invoice is already closed: no cancelInvoice.
+      const cancelled = await this.#cancel(tx, after, purchase, reason, false);
+      if (cancelled) after.push(() => this.#closed(cancelled, "cancelled", machineReason));
+      return;
+    }
+    const failed = await tx.transition(sessionId, machineOpen, "failed", this.#closing(purchase), {
+      reason,
+      detail: { status: status.status },
+      at: now,
+    });
+    if (!failed) return;
+    await tx.flagReconciliation(sessionId, "reservation-lost-with-vends", now, {
+      status: status.status,
+      vendedMinor: sumMinor(vends),
+      vends: vends.map((vend) => vend.vendId),
+    });
+    after.push(() => this.#closed(failed, "failed", machineReason));
   }
 
   // ------------------------------------------------------------------------------------------------ timers
@@ -799,7 +841,10 @@ export class PurchaseOrchestrator {
       // Billing is closed (forced at the commit deadline, or cancelled): this vend is not charged.
       await tx.flagReconciliation(purchase.sessionId, "vended-after-close", now, {
         vendId: vend.vendId,
+        selection: vend.selection,
         priceMinor: vend.priceMinor,
+        evidence: vend.evidence,
+        state: purchase.state,
       });
       return;
     }
