@@ -14,7 +14,7 @@ import { billableVends, reservationInvoice, sumMinor } from "./invoice.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { SessionTimers } from "./session-timers.ts";
 import { vendPrice } from "./vend-price.ts";
-import { withTimeout } from "./with-timeout.ts";
+import { CallTimeoutError, withTimeout } from "./with-timeout.ts";
 
 /**
  * The purchase orchestrator: one state machine per purchase, driven by createPurchase, SEQR notifications, status
@@ -62,6 +62,8 @@ export interface OrchestratorSettings {
     commandTtlMs: number;
     /** How far a machine's clock may lag ours: an unlock may be honoured until its expiresAt plus this. Default 60 s. */
     clockSkewMs?: number;
+    /** createPurchase's own deadline, below SEQR's ~5 s: past it the caller has given up. Default 4.5 s. */
+    createPurchaseMs?: number;
   };
   keepMsisdn: boolean;
   /** How long a notification keeps retrying getPaymentStatus (SEQR's 20-second rule). Default 15 s. */
@@ -203,6 +205,8 @@ export class PurchaseOrchestrator {
 
   async #createPurchase(request: PurchaseRequest): Promise<CreatePurchaseResult> {
     if (this.#stopped) return { errorCode: "SYSTEM_ERROR" };
+    // Past this the caller (SEQR's UPS) has given up: nothing may be left claimed or invoiced for it (defect 7).
+    const deadline = this.#clock.now() + (this.#settings.timeouts.createPurchaseMs ?? 4_500);
     const machine = await this.#machines.get(request.token);
     if (!machine) return { errorCode: "DEVICE_UNAVAILABLE" };
     const machineId = machine.machineId;
@@ -221,6 +225,7 @@ export class PurchaseOrchestrator {
       return { errorCode: "SYSTEM_ERROR" };
     }
     if (amountMinor < cheapestPriceMinor(machine.catalog)) return { errorCode: "INSUFFICIENT_FUNDS" };
+    if (this.#clock.now() >= deadline) return { errorCode: "SYSTEM_ERROR" };
 
     const sessionId = newSessionId();
     const claimed = await this.#store.claimMachine({
@@ -237,11 +242,17 @@ export class PurchaseOrchestrator {
     // Whatever goes wrong from here on (a store that fails mid-request included), the claim does not outlive it.
     this.#armStaleClaim(claimed);
 
+    if (this.#clock.now() >= deadline) {
+      await this.#releaseClaim(claimed, "createPurchase-deadline", {});
+      return { errorCode: "SYSTEM_ERROR" };
+    }
+
     let invoiceReference: string;
+    const call = this.#seqr.sendInvoice(reservationInvoice(claimed, this.#invoiceContext(claimed)));
     try {
       const sent = await withTimeout(
-        this.#seqr.sendInvoice(reservationInvoice(claimed, this.#invoiceContext(claimed))),
-        this.#settings.seqrCallTimeoutMs,
+        call,
+        Math.min(this.#settings.seqrCallTimeoutMs, deadline - this.#clock.now()),
         this.#clock,
         "sendInvoice",
       );
@@ -249,6 +260,23 @@ export class PurchaseOrchestrator {
     } catch (error) {
       log.warn({ err: error }, "sendInvoice failed: releasing the machine");
       await this.#releaseClaim(claimed, "invoicing-error", { error: errorText(error) });
+      if (error instanceof CallTimeoutError) {
+        // SEQR may still create the invoice: once its answer arrives, that invoice is cancelled (not tracked by
+        // stop(): an answer that never comes must not hold the shutdown).
+        call.then(
+          (late) => {
+            if (!this.#stopped) this.#spawn(this.#abandonInvoice(claimed, late.invoiceReference), "late invoice");
+          },
+          () => undefined,
+        );
+      }
+      return { errorCode: "INVOICING_ERROR" };
+    }
+    if (this.#clock.now() >= deadline) {
+      // The answer came in time for SEQR but not for the caller (a pause, a slow event loop): nobody will show this
+      // invoice to the customer, so it is cancelled and the machine freed.
+      log.warn({ invoiceReference }, "sendInvoice answered after the createPurchase deadline; cancelling the invoice");
+      await this.#abandonInvoice(claimed, invoiceReference);
       return { errorCode: "INVOICING_ERROR" };
     }
 
@@ -293,6 +321,54 @@ export class PurchaseOrchestrator {
     );
     log.info({ invoiceReference, amountMinor }, "invoice sent");
     return { invoiceReferenceId: invoiceReference };
+  }
+
+  /**
+   * An invoice SEQR created for a createPurchase that was already answered with an error: record its reference on the
+   * (released or still claimed) purchase and cancel it through the outbox, so it is cancelled even across a restart.
+   */
+  async #abandonInvoice(claimed: Purchase, invoiceReference: string): Promise<void> {
+    const { sessionId } = claimed;
+    await this.#locks.run(sessionId, () =>
+      this.#inTransaction(async (tx, after) => {
+        const current = await tx.lockPurchase(sessionId);
+        if (!current || (current.state !== "claimed" && current.state !== "failed")) return;
+        const now = this.#clock.now();
+        const audit = { reason: "late-invoice", detail: { invoiceReference }, at: now };
+        if (current.state === "claimed") {
+          const failed = await tx.transition(
+            sessionId,
+            ["claimed"],
+            "failed",
+            { ...this.#closing(current), invoiceReference },
+            audit,
+          );
+          if (failed) {
+            after.push(() => {
+              this.#timers.clear(sessionId, "stale-claim");
+              this.#observer.sessionClosed?.("failed");
+            });
+          }
+        } else {
+          await tx.updatePurchase(sessionId, { invoiceReference }, now);
+          await tx.appendAudit({
+            sessionId,
+            machineId: current.machineId,
+            fromState: current.state,
+            toState: current.state,
+            ...audit,
+          });
+        }
+        await tx.enqueueOutbox({
+          sessionId,
+          kind: "cancelInvoice",
+          payload: {},
+          at: now,
+          deadlineAt: now + this.#settings.commitReservationTimeoutSeconds * 1_000,
+        });
+        after.push(() => this.#outbox.kick());
+      }),
+    );
   }
 
   notificationUrl(notifySecret: string): string {
