@@ -15,7 +15,7 @@ import { billableVends, reservationInvoice, sumMinor } from "./invoice.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { SessionTimers } from "./session-timers.ts";
 import { vendPrice } from "./vend-price.ts";
-import { withTimeout } from "./with-timeout.ts";
+import { CallTimeoutError, withTimeout } from "./with-timeout.ts";
 
 /**
  * The purchase orchestrator: one state machine per purchase, driven by createPurchase, SEQR notifications, status
@@ -63,6 +63,8 @@ export interface OrchestratorSettings {
     commandTtlMs: number;
     /** How far a machine's clock may lag ours: an unlock may be honoured until its expiresAt plus this. Default 60 s. */
     clockSkewMs?: number;
+    /** createPurchase's own deadline, below SEQR's ~5 s: past it the caller has given up. Default 4.5 s. */
+    createPurchaseMs?: number;
   };
   keepMsisdn: boolean;
   /** How long a notification keeps retrying getPaymentStatus (SEQR's 20-second rule). Default 15 s. */
@@ -219,6 +221,8 @@ export class PurchaseOrchestrator {
 
   async #createPurchase(request: PurchaseRequest): Promise<CreatePurchaseResult> {
     if (this.#stopped) return { errorCode: "SYSTEM_ERROR" };
+    // Past this the caller (SEQR's UPS) has given up: nothing may be left claimed or invoiced for it (defect 7).
+    const deadline = this.#clock.now() + (this.#settings.timeouts.createPurchaseMs ?? 4_500);
     const machine = await this.#machines.get(request.token);
     if (!machine) return { errorCode: "DEVICE_UNAVAILABLE" };
     const machineId = machine.machineId;
@@ -227,7 +231,9 @@ export class PurchaseOrchestrator {
     if ((await this.#store.machineUnavailableReason(machineId)) !== undefined) {
       return { errorCode: "DEVICE_UNAVAILABLE" };
     }
-    if (request.currency !== machine.catalog.currency) return { errorCode: "INSUFFICIENT_FUNDS" };
+    // Not INSUFFICIENT_FUNDS (the offer may be ample), nor the machine out of service: of the five codes SEQR defines,
+    // only SYSTEM_ERROR ("any other failure") is true of a currency the machine does not sell in (README).
+    if (request.currency !== machine.catalog.currency) return { errorCode: "SYSTEM_ERROR" };
     let amountMinor: number;
     try {
       amountMinor = parseDecimalToMinor(request.amount, request.currency);
@@ -235,6 +241,7 @@ export class PurchaseOrchestrator {
       return { errorCode: "SYSTEM_ERROR" };
     }
     if (amountMinor < cheapestPriceMinor(machine.catalog)) return { errorCode: "INSUFFICIENT_FUNDS" };
+    if (this.#clock.now() >= deadline) return { errorCode: "SYSTEM_ERROR" };
 
     const sessionId = newSessionId();
     const claimed = await this.#store.claimMachine({
@@ -251,11 +258,17 @@ export class PurchaseOrchestrator {
     // Whatever goes wrong from here on (a store that fails mid-request included), the claim does not outlive it.
     this.#armStaleClaim(claimed);
 
+    if (this.#clock.now() >= deadline) {
+      await this.#releaseClaim(claimed, "createPurchase-deadline", {});
+      return { errorCode: "SYSTEM_ERROR" };
+    }
+
     let invoiceReference: string;
+    const call = this.#seqr.sendInvoice(reservationInvoice(claimed, this.#invoiceContext(claimed)));
     try {
       const sent = await withTimeout(
-        this.#seqr.sendInvoice(reservationInvoice(claimed, this.#invoiceContext(claimed))),
-        this.#settings.seqrCallTimeoutMs,
+        call,
+        Math.min(this.#settings.seqrCallTimeoutMs, deadline - this.#clock.now()),
         this.#clock,
         "sendInvoice",
       );
@@ -263,6 +276,23 @@ export class PurchaseOrchestrator {
     } catch (error) {
       log.warn({ err: error }, "sendInvoice failed: releasing the machine");
       await this.#releaseClaim(claimed, "invoicing-error", { error: errorText(error) });
+      if (error instanceof CallTimeoutError) {
+        // SEQR may still create the invoice: once its answer arrives, that invoice is cancelled (not tracked by
+        // stop(): an answer that never comes must not hold the shutdown).
+        call.then(
+          (late) => {
+            if (!this.#stopped) this.#spawn(this.#abandonInvoice(claimed, late.invoiceReference), "late invoice");
+          },
+          () => undefined,
+        );
+      }
+      return { errorCode: "INVOICING_ERROR" };
+    }
+    if (this.#clock.now() >= deadline) {
+      // The answer came in time for SEQR but not for the caller (a pause, a slow event loop): nobody will show this
+      // invoice to the customer, so it is cancelled and the machine freed.
+      log.warn({ invoiceReference }, "sendInvoice answered after the createPurchase deadline; cancelling the invoice");
+      await this.#abandonInvoice(claimed, invoiceReference);
       return { errorCode: "INVOICING_ERROR" };
     }
 
@@ -309,6 +339,54 @@ export class PurchaseOrchestrator {
     return { invoiceReferenceId: invoiceReference };
   }
 
+  /**
+   * An invoice SEQR created for a createPurchase that was already answered with an error: record its reference on the
+   * (released or still claimed) purchase and cancel it through the outbox, so it is cancelled even across a restart.
+   */
+  async #abandonInvoice(claimed: Purchase, invoiceReference: string): Promise<void> {
+    const { sessionId } = claimed;
+    await this.#locks.run(sessionId, () =>
+      this.#inTransaction(async (tx, after) => {
+        const current = await tx.lockPurchase(sessionId);
+        if (!current || (current.state !== "claimed" && current.state !== "failed")) return;
+        const now = this.#clock.now();
+        const audit = { reason: "late-invoice", detail: { invoiceReference }, at: now };
+        if (current.state === "claimed") {
+          const failed = await tx.transition(
+            sessionId,
+            ["claimed"],
+            "failed",
+            { ...this.#closing(current), invoiceReference },
+            audit,
+          );
+          if (failed) {
+            after.push(() => {
+              this.#timers.clear(sessionId, "stale-claim");
+              this.#observer.sessionClosed?.("failed");
+            });
+          }
+        } else {
+          await tx.updatePurchase(sessionId, { invoiceReference }, now);
+          await tx.appendAudit({
+            sessionId,
+            machineId: current.machineId,
+            fromState: current.state,
+            toState: current.state,
+            ...audit,
+          });
+        }
+        await tx.enqueueOutbox({
+          sessionId,
+          kind: "cancelInvoice",
+          payload: {},
+          at: now,
+          deadlineAt: now + this.#settings.commitReservationTimeoutSeconds * 1_000,
+        });
+        after.push(() => this.#outbox.kick());
+      }),
+    );
+  }
+
   notificationUrl(notifySecret: string): string {
     return `${this.#settings.publicBaseUrl.replace(/\/+$/, "")}/notify/${notifySecret}`;
   }
@@ -334,7 +412,9 @@ export class PurchaseOrchestrator {
       this.#log.warn("notification for an unknown session");
       return "unknown";
     }
-    if (purchase.state !== "invoiced") {
+    // Every notification for a purchase still holding its reservation re-checks the status: SEQR also notifies when
+    // the customer cancels or the reservation lapses while the machine is open (issue 15, defect 4).
+    if (purchase.state !== "invoiced" && !machineOpen.includes(purchase.state)) {
       this.#log.info({ sessionId: purchase.sessionId, state: purchase.state }, "late or duplicate notification");
       return "ignored";
     }
@@ -361,10 +441,11 @@ export class PurchaseOrchestrator {
     }
   }
 
-  /** One getPaymentStatus; true when the purchase is no longer waiting for payment. Never throws. */
+  /** One getPaymentStatus; true when the answer settled what there was to check. Never throws. */
   async #checkStatusOnce(sessionId: string): Promise<boolean> {
     const purchase = await this.#store.getPurchase(sessionId);
-    if (purchase?.state !== "invoiced" || !purchase.invoiceReference) return true;
+    if (!purchase?.invoiceReference) return true;
+    if (purchase.state !== "invoiced" && !machineOpen.includes(purchase.state)) return true;
     let status: PaymentStatus;
     try {
       status = await withTimeout(
@@ -385,6 +466,10 @@ export class PurchaseOrchestrator {
     await this.#inTransaction(async (tx, after) => {
       const now = this.#clock.now();
       const purchase = await tx.lockPurchase(sessionId);
+      if (purchase && machineOpen.includes(purchase.state)) {
+        await this.#applyStatusWhileOpen(tx, after, purchase, status);
+        return;
+      }
       if (purchase?.state !== "invoiced") return;
       switch (status.status) {
         case "RESERVED": {
@@ -441,6 +526,41 @@ export class PurchaseOrchestrator {
       }
     });
     return settled;
+  }
+
+  /**
+   * The status of a reservation the machine may be using. Still RESERVED: nothing to do. Gone at SEQR (the customer
+   * cancelled, it expired or failed): nothing can be committed any more, so the machine is told to cancel at once.
+   * Vends already stored are flagged with their figures (they cannot be billed); later ones are flagged on arrival.
+   */
+  async #applyStatusWhileOpen(tx: StoreOps, after: AfterCommit[], purchase: Purchase, status: PaymentStatus) {
+    const now = this.#clock.now();
+    const { sessionId } = purchase;
+    if (status.version !== purchase.statusVersion) {
+      await tx.updatePurchase(sessionId, { statusVersion: status.version }, now);
+    }
+    if (status.status !== "CANCELED" && status.status !== "EXPIRED" && status.status !== "FAILED") return;
+    const reason = `reservation-${status.status.toLowerCase()}`;
+    const machineReason: EventPayloadCancelReason = status.status === "CANCELED" ? "customer-cancelled" : "system";
+    const vends = billableVends(purchase, await tx.listVends(sessionId));
+    if (vends.length === 0) {
+      // SEQR's invoice is already closed: no cancelInvoice.
+      const cancelled = await this.#cancel(tx, after, purchase, reason, false);
+      if (cancelled) after.push(() => this.#closed(cancelled, "cancelled", machineReason));
+      return;
+    }
+    const failed = await tx.transition(sessionId, machineOpen, "failed", this.#closing(purchase), {
+      reason,
+      detail: { status: status.status },
+      at: now,
+    });
+    if (!failed) return;
+    await tx.flagReconciliation(sessionId, "reservation-lost-with-vends", now, {
+      status: status.status,
+      vendedMinor: sumMinor(vends),
+      vends: vends.map((vend) => vend.vendId),
+    });
+    after.push(() => this.#closed(failed, "failed", machineReason));
   }
 
   // ------------------------------------------------------------------------------------------------ timers
@@ -578,9 +698,12 @@ export class PurchaseOrchestrator {
     await this.#sendCancel(purchase, "system");
   }
 
-  /** When the reservation must be committed by; the outbox's calls run until then. */
+  /**
+   * When the reservation must be committed by; the outbox's calls run until then. SEQR's commitReservationTimeout
+   * runs from when it created the invoice, not from when we saw RESERVED (issue 15, defect 9).
+   */
   #commitDeadline(purchase: Purchase): number {
-    const start = purchase.reservedAt ?? purchase.invoicedAt ?? purchase.createdAt;
+    const start = purchase.invoicedAt ?? purchase.createdAt;
     return start + this.#settings.commitReservationTimeoutSeconds * 1_000;
   }
 
@@ -810,7 +933,10 @@ export class PurchaseOrchestrator {
       // Billing is closed (forced at the commit deadline, or cancelled): this vend is not charged.
       await tx.flagReconciliation(purchase.sessionId, "vended-after-close", now, {
         vendId: vend.vendId,
+        selection: vend.selection,
         priceMinor: vend.priceMinor,
+        evidence: vend.evidence,
+        state: purchase.state,
       });
       return;
     }
@@ -1010,14 +1136,18 @@ export class PurchaseOrchestrator {
     );
     if (!committing) return;
     const deadlineAt = this.#commitDeadline(committing);
-    await tx.enqueueOutbox({
-      sessionId,
-      kind: "updateInvoice",
-      payload: { final: true },
-      at: now,
-      deadlineAt,
-      rearm: true,
-    });
+    // The rows follow each vend: once the latest vend's update is done, a final one would repeat it word for word.
+    // Pending, it sends the latest rows anyway; given up, it gets another chance now.
+    if ((await tx.getOutbox(sessionId, "updateInvoice"))?.status !== "done") {
+      await tx.enqueueOutbox({
+        sessionId,
+        kind: "updateInvoice",
+        payload: { final: true },
+        at: now,
+        deadlineAt,
+        rearm: true,
+      });
+    }
     await tx.enqueueOutbox({
       sessionId,
       kind: "commitReservation",

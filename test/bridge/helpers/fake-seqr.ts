@@ -26,9 +26,10 @@ type Injection = { when: "before" | "after"; error: () => Error; times: number }
 
 export class FakeSeqr implements SeqrApi {
   readonly invoices = new Map<string, FakeInvoice>();
-  readonly calls: { operation: SeqrOperation; reference?: string }[] = [];
+  readonly calls: { operation: SeqrOperation; reference?: string; version?: number }[] = [];
   readonly #injections = new Map<SeqrOperation, Injection[]>();
   readonly #hangs = new Map<SeqrOperation, number>();
+  readonly #holds = new Map<SeqrOperation, Promise<void>[]>();
   #next = 20260115000000000n;
 
   /** Makes the next `times` calls of `operation` fail. `after`: SEQR executes the call, then the answer is lost. */
@@ -49,6 +50,19 @@ export class FakeSeqr implements SeqrApi {
     const list = this.#injections.get(operation) ?? [];
     list.push({ when: options.when ?? "before", error: make, times: options.times ?? 1 });
     this.#injections.set(operation, list);
+  }
+
+  /**
+   * The next call of `operation` waits until the returned function is called, then runs (a slow SEQR whose answer
+   * arrives late: after the bridge's own timeout, say).
+   */
+  hold(operation: SeqrOperation): () => void {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.#holds.set(operation, [...(this.#holds.get(operation) ?? []), gate]);
+    return release;
   }
 
   /** The next `times` calls of `operation` never answer. */
@@ -76,6 +90,11 @@ export class FakeSeqr implements SeqrApi {
     this.#transition(reference, "CANCELED");
   }
 
+  /** SEQR lets the reservation lapse (commitReservationTimeout passed on its side). */
+  expire(reference: string): void {
+    this.#transition(reference, "EXPIRED");
+  }
+
   #transition(reference: string, status: InvoiceStatus): void {
     const invoice = this.invoices.get(reference);
     if (!invoice) throw new Error(`no invoice ${reference}`);
@@ -83,9 +102,15 @@ export class FakeSeqr implements SeqrApi {
     invoice.version += 1;
   }
 
-  async #call<T>(operation: SeqrOperation, reference: string | undefined, work: () => T): Promise<T> {
-    this.calls.push({ operation, ...(reference !== undefined ? { reference } : {}) });
+  async #call<T>(operation: SeqrOperation, reference: string | undefined, work: () => T, version?: number): Promise<T> {
+    this.calls.push({
+      operation,
+      ...(reference !== undefined ? { reference } : {}),
+      ...(version !== undefined ? { version } : {}),
+    });
     await Promise.resolve();
+    const held = this.#holds.get(operation)?.shift();
+    if (held) await held;
     const hangs = this.#hangs.get(operation) ?? 0;
     if (hangs > 0) {
       this.#hangs.set(operation, hangs - 1);
@@ -133,11 +158,21 @@ export class FakeSeqr implements SeqrApi {
     });
   }
 
-  getPaymentStatus(invoiceReference: string, _invoiceVersion: number): Promise<PaymentStatus> {
-    return this.#call("getPaymentStatus", invoiceReference, () => {
-      const stored = this.#invoice("getPaymentStatus", invoiceReference);
-      return { status: stored.status, version: stored.version };
-    });
+  getPaymentStatus(invoiceReference: string, invoiceVersion: number): Promise<PaymentStatus> {
+    return this.#call(
+      "getPaymentStatus",
+      invoiceReference,
+      () => {
+        const stored = this.#invoice("getPaymentStatus", invoiceReference);
+        // seqr-protocol.md §7: the payment's ersReference comes with PAID (commitReservation answers none).
+        return {
+          status: stored.status,
+          version: stored.version,
+          ...(stored.status === "PAID" ? { ersReference: `ers${invoiceReference}` } : {}),
+        };
+      },
+      invoiceVersion,
+    );
   }
 
   commitReservation(invoiceReference: string, amount: Money): Promise<{ ersReference?: string }> {
@@ -149,7 +184,7 @@ export class FakeSeqr implements SeqrApi {
       stored.version += 1;
       stored.committed = amount;
       stored.commitCount += 1;
-      return { ersReference: `ers${invoiceReference}` };
+      return {};
     });
   }
 
