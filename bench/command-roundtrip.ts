@@ -79,7 +79,14 @@ async function connectBridge(url: string, root: string, credentials: typeof brid
     // Acknowledge agent events as the bridge does, so the agent's outbox stays empty.
     if (typeof body.eventId === "string") {
       const now = Date.now();
-      const ack = { commandId: randomUUID(), issuedAt: now, expiresAt: now + 30_000, eventIds: [body.eventId] };
+      const ack: Record<string, unknown> = {
+        commandId: randomUUID(),
+        issuedAt: now,
+        expiresAt: now + 30_000,
+        eventIds: [body.eventId],
+      };
+      // Every command is signed (the agent refuses unsigned ones); the echo machine ignores the signature.
+      ack.signature = signCommand(commandKey, machineId, "ack", ack);
       client.publish(machineTopics(root, machineId).command("ack"), JSON.stringify(ack), { qos: 1 });
     }
     const key =
@@ -144,9 +151,11 @@ async function measure(
   return { name, h };
 }
 
-function command(extra: object) {
+function command(extra: object, signFor?: { machineId: string; name: string }) {
   const now = Date.now();
-  return { commandId: randomUUID(), issuedAt: now, expiresAt: now + 30_000, ...extra };
+  const body: Record<string, unknown> = { commandId: randomUUID(), issuedAt: now, expiresAt: now + 30_000, ...extra };
+  if (signFor) body.signature = signCommand(commandKey, signFor.machineId, signFor.name, body);
+  return body as { commandId: string } & Record<string, unknown>;
 }
 
 async function runAgainst(label: string, url: string, root: string, credentials: typeof bridgeUser | undefined) {
@@ -186,7 +195,7 @@ async function runAgainst(label: string, url: string, root: string, credentials:
   const topics = machineTopics(root, machineId);
   rows.push(
     await measure(bridge, root, machineId, pings, "agent: ping -> pong", () => {
-      const payload = command({});
+      const payload = command({}, { machineId, name: "ping" });
       return { topic: topics.command("ping"), payload, key: payload.commandId };
     }),
   );
@@ -201,9 +210,13 @@ async function runAgainst(label: string, url: string, root: string, credentials:
     await unlocked;
     if (i >= 20) h.recordValue(Number((process.hrtime.bigint() - start) / 1_000n));
     const ended = waitFor(bridge, `session-ended:${sessionId}`);
-    bridge.client.publish(topics.command("cancel"), JSON.stringify(command({ sessionId, reason: "operator" })), {
-      qos: 1,
-    });
+    bridge.client.publish(
+      topics.command("cancel"),
+      JSON.stringify(command({ sessionId, reason: "operator" }, { machineId, name: "cancel" })),
+      {
+        qos: 1,
+      },
+    );
     await ended;
   }
   rows.push({ name: "agent: unlock -> unlocked (signed)", h });
