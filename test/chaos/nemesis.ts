@@ -84,7 +84,7 @@ export class Nemesis {
         await cluster.killBridge();
         await this.#sleep(random.int(200, 3_000));
         await cluster.restartBridge();
-        this.#log("bridge restarted");
+        this.#log("(bridge restarted)");
         return;
       }
       case "bridge-pause": {
