@@ -164,7 +164,7 @@ export class ChaosCluster {
       }),
     );
     // The bridge and the agents start together (agents retry until the broker is there): start-up is the slow part.
-    const bridgeStarted = BridgeProcess.start(this.#configFile, this.#httpPort, () => true, 90_000).then((bridge) => {
+    const bridgeStarted = BridgeProcess.start(this.#configFile, this.#httpPort, () => true, 240_000).then((bridge) => {
       this.bridge = bridge;
     });
     for (const [index, s] of secrets.entries()) {
@@ -211,7 +211,7 @@ export class ChaosCluster {
     await pollUntil(
       "every machine online at the bridge",
       () => this.#allOnline(),
-      90_000,
+      240_000,
       () => this.describe(),
     );
   }
@@ -237,7 +237,7 @@ export class ChaosCluster {
     if (this.bridge && !this.bridge.exitStatus) return;
     this.#markBridgeDown();
     this.#bridgeRestarting = (async () => {
-      this.bridge = await BridgeProcess.start(this.#configFile, this.#httpPort, () => true, 90_000);
+      this.bridge = await BridgeProcess.start(this.#configFile, this.#httpPort, () => true, 240_000);
       this.#markBridgeUp();
     })().finally(() => {
       this.#bridgeRestarting = undefined;
@@ -282,7 +282,7 @@ export class ChaosCluster {
     if (slot.restarting !== undefined) return slot.restarting;
     if (slot.agent?.alive) return;
     slot.restarting = (async () => {
-      slot.agent = await AgentProcess.start(slot.configFile, slot.kioskPort, 90_000);
+      slot.agent = await AgentProcess.start(slot.configFile, slot.kioskPort, 240_000);
     })().finally(() => {
       slot.restarting = undefined;
     });

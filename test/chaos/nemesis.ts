@@ -17,10 +17,12 @@ export const nemesisActions = [
   "agent-kill-mid-vend",
   "agent-pause",
   "broker-restart",
+  "broker-restart-mid-purchase",
   "seqr-fault",
   "seqr-slow-invoice",
   "notification-fault",
   "link-delay",
+  "link-delay-mid-purchase",
   "link-hold",
   "link-cut",
 ] as const;
@@ -41,7 +43,9 @@ export class Nemesis {
   constructor(cluster: ChaosCluster, random: Random, actions: readonly NemesisAction[]) {
     this.#cluster = cluster;
     this.#random = random;
-    this.#actions = actions.filter((action) => action !== "broker-restart" || cluster.options.broker === "mosquitto");
+    this.#actions = actions.filter(
+      (action) => !action.startsWith("broker-restart") || cluster.options.broker === "mosquitto",
+    );
   }
 
   start(): void {
@@ -80,7 +84,7 @@ export class Nemesis {
         await cluster.killBridge();
         await this.#sleep(random.int(200, 3_000));
         await cluster.restartBridge();
-        this.#log("bridge restarted");
+        this.#log("(bridge restarted)");
         return;
       }
       case "bridge-pause": {
@@ -110,9 +114,12 @@ export class Nemesis {
         slot.agent?.resume();
         return;
       }
-      case "broker-restart": {
+      case "broker-restart":
+      case "broker-restart-mid-purchase": {
+        // Mid-purchase: the customer is about to confirm, so the unlock falls while the broker is down.
+        if (action === "broker-restart-mid-purchase") await this.#waitForScreen(cluster.machines, "payment-pending");
         const ms = random.int(200, 4_000);
-        this.#log(`broker-restart (down ${ms} ms)`);
+        this.#log(`${action} (down ${ms} ms)`);
         await cluster.stopBroker();
         await this.#sleep(ms, true);
         await cluster.startBroker();
@@ -153,6 +160,18 @@ export class Nemesis {
         this.#log(`link-delay ${slot.id} ${delay} ms for ${ms} ms`);
         slot.proxy.setDelay(delay);
         await this.#sleep(ms, true);
+        slot.proxy.setDelay(0);
+        return;
+      }
+      case "link-delay-mid-purchase": {
+        // The unlock and its `unlocked` each take this long: together longer than the bridge's ack timeout, while
+        // the unlock itself is still valid at the machine (an `unlocked` that arrives late).
+        const slot = random.pick(cluster.machines);
+        await this.#waitForScreen([slot], "payment-pending");
+        const delay = random.int(8_000, 14_000);
+        this.#log(`link-delay-mid-purchase ${slot.id} ${delay} ms for 30 s`);
+        slot.proxy.setDelay(delay);
+        await this.#sleep(30_000, true);
         slot.proxy.setDelay(0);
         return;
       }
@@ -202,11 +221,16 @@ export class Nemesis {
   }
 
   /** Waits (up to 15 s) until one of the machines is dispensing: a kill then lands mid-vend. */
-  async #waitForVend(slots: readonly MachineSlot[]): Promise<void> {
+  #waitForVend(slots: readonly MachineSlot[]): Promise<void> {
+    return this.#waitForScreen(slots, "dispensing");
+  }
+
+  /** Waits (up to 15 s) until one of the machines shows `screen`; then the fault lands at that point of a purchase. */
+  async #waitForScreen(slots: readonly MachineSlot[], screen: string): Promise<void> {
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline && !this.#stopping) {
       for (const slot of slots) {
-        if ((await slot.agent?.screen())?.name === "dispensing") return;
+        if ((await slot.agent?.screen())?.name === screen) return;
       }
       await new Promise((wait) => setTimeout(wait, 50));
     }

@@ -114,25 +114,27 @@ export class ChaosProxy {
         upstream.destroy();
       }, pipe);
     };
-    const lastRelease = { toUpstream: 0, toClient: 0 };
-    const forward = (from: Socket, to: Socket, direction: keyof typeof lastRelease) => {
-      from.on("data", (chunk: Buffer) => {
-        const send = () => {
-          if (!to.destroyed) to.write(chunk);
-        };
-        const delay = this.#delayMs;
-        if (delay === 0 && lastRelease[direction] <= Date.now() && !this.#holding) {
-          send();
-          return;
+    const forward = (from: Socket, to: Socket) => {
+      // One FIFO per direction drained by one timer: chunks leave in the order they came, whatever the timers do.
+      const queue: Array<{ chunk: Buffer; releaseAt: number }> = [];
+      let timer: NodeJS.Timeout | undefined;
+      const drain = () => {
+        timer = undefined;
+        while (queue.length > 0 && queue[0]!.releaseAt <= Date.now()) {
+          const { chunk } = queue.shift()!;
+          this.#schedule(() => {
+            if (!to.destroyed) to.write(chunk);
+          }, pipe);
         }
-        // Never overtake an earlier chunk of the same direction.
-        const releaseAt = Math.max(Date.now() + delay, lastRelease[direction]);
-        lastRelease[direction] = releaseAt;
-        setTimeout(() => this.#schedule(send, pipe), releaseAt - Date.now());
+        if (queue.length > 0) timer = setTimeout(drain, Math.max(1, queue[0]!.releaseAt - Date.now()));
+      };
+      from.on("data", (chunk: Buffer) => {
+        queue.push({ chunk, releaseAt: Date.now() + this.#delayMs });
+        if (timer === undefined) drain();
       });
     };
-    forward(client, upstream, "toUpstream");
-    forward(upstream, client, "toClient");
+    forward(client, upstream);
+    forward(upstream, client);
     client.on("close", end);
     upstream.on("close", end);
     client.on("error", () => undefined);
