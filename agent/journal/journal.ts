@@ -20,7 +20,8 @@ import { RecordAppender, readRecordFile, replaceRecordFile } from "./record-file
  * (fdatasync) before the agent acts on it or publishes it. Recovery replays the records; compaction rewrites the file
  * as one snapshot record, atomically.
  *
- * Write points are named, so crash tests can stop the process right after each one (see crash-hook.ts).
+ * Write points are named, so crash tests can stop the process right after each one (hooks: journal-hooks.ts; the
+ * crash hook itself is test code).
  */
 export const writePoints = [
   "boot",
