@@ -24,7 +24,7 @@ export interface AgentDependencies {
   logger: Logger;
   mechanism: VendMechanism;
   clock?: Clock;
-  /** Crash-test hook (see journal/crash-hook.ts); only main.ts passes one, from the environment. */
+  /** Crash-test hook: main.ts passes the one a test-only preload installed (journal/journal-hooks.ts), if any. */
   journalHooks?: JournalHooks | undefined;
   version?: string;
   /** How long stop() lets a vend in progress finish before recording it as unknown. */
@@ -113,7 +113,13 @@ export function createAgent(deps: AgentDependencies): Agent {
     state,
     catalog: () => session?.catalog ?? config.catalog,
     async start() {
-      journal = await Journal.open({ dataDir: config.dataDir, logger, clock, hooks: deps.journalHooks });
+      journal = await Journal.open({
+        dataDir: config.dataDir,
+        logger,
+        clock,
+        hooks: deps.journalHooks,
+        compactAfterBytes: config.journal.compactAfterBytes,
+      });
       bootSeq = journal.state.bootSeq + 1;
       await journal.commit("boot", { t: "boot", bootSeq, bootId });
       logger.info({ bootSeq, bootId }, "agent starting");

@@ -4,7 +4,6 @@ import { dirname, join } from "node:path";
 import { createVendMechanism } from "../hardware/index.ts";
 import { type CliCommand, parseCommandArgs, runCli } from "../platform/cli.ts";
 import { systemClock } from "../platform/clock.ts";
-import { ExitCode } from "../platform/exit-codes.ts";
 import { createLogger } from "../platform/logger.ts";
 import { openSystemdNotify } from "../platform/systemd-service.ts";
 import { hardwareLinkCheck } from "../platform/watchdog.ts";
@@ -13,7 +12,7 @@ import { loadSavedCatalog } from "./catalog-store.ts";
 import { loadAgentConfig } from "./cli/agent-config.ts";
 import { agentToolCommands } from "./cli/commands.ts";
 import { createScreenOutput } from "./display/create-display.ts";
-import { crashHookFromEnv } from "./journal/crash-hook.ts";
+import { installedJournalHooks } from "./journal/journal-hooks.ts";
 import { runAgent } from "./run-agent.ts";
 
 /** vend-agent: the composition root. `run` wires the parts of the agent; the other commands are technician tools. */
@@ -27,15 +26,9 @@ const runCommand: CliCommand = {
     if (!loaded.ok) return loaded.exitCode;
     const config = loaded.config;
     const logger = createLogger({ name: "vend-agent", level: config.log.level });
-    let journalHooks: ReturnType<typeof crashHookFromEnv>;
-    try {
-      // Crash tests only: VEND_AGENT_CRASH_AT=<write point>[:n] SIGKILLs the process right after that journal write.
-      journalHooks = crashHookFromEnv(env.VEND_AGENT_CRASH_AT);
-    } catch (error) {
-      out.error((error as Error).message);
-      return ExitCode.usage;
-    }
-    if (journalHooks) logger.warn({ crashAt: env.VEND_AGENT_CRASH_AT }, "crash-test hook armed");
+    // Crash tests only: hooks a test preload installed (never in production, where nothing installs any).
+    const journalHooks = installedJournalHooks();
+    if (journalHooks) logger.warn("crash-test hook armed (installed by a test preload)");
     // A catalog delivered by a signed cmd/config (kept in dataDir) wins over the config file's starting catalog.
     const catalog = loadSavedCatalog(config.dataDir, logger) ?? config.catalog;
     const mechanism = createVendMechanism(config.hardware, catalog, { logger });

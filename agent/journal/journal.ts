@@ -20,7 +20,8 @@ import { RecordAppender, readRecordFile, replaceRecordFile } from "./record-file
  * (fdatasync) before the agent acts on it or publishes it. Recovery replays the records; compaction rewrites the file
  * as one snapshot record, atomically.
  *
- * Write points are named, so crash tests can stop the process right after each one (see crash-hook.ts).
+ * Write points are named, so crash tests can stop the process right after each one (hooks: journal-hooks.ts; the
+ * crash hook itself is test code).
  */
 export const writePoints = [
   "boot",
@@ -72,6 +73,9 @@ export class Journal {
   #tail: Promise<unknown> = Promise.resolve();
   #bytesSinceCompaction = 0;
   #closed = false;
+  /** The write error that stopped the journal; set, every later commit is refused (see `failure`). */
+  #failure: Error | undefined;
+  readonly #log: Logger;
 
   private constructor(options: JournalOptions, state: JournalState) {
     this.path = join(options.dataDir, "journal.log");
@@ -84,6 +88,7 @@ export class Journal {
       hooks: options.hooks ?? {},
     };
     this.#state = state;
+    this.#log = options.logger.child({ module: "journal" });
   }
 
   /** Opens (creating if needed) and recovers the journal in dataDir, then compacts it to one snapshot. */
@@ -126,6 +131,15 @@ export class Journal {
   }
 
   /**
+   * Why the journal stopped accepting changes, if it did. After a failed write or sync the record may or may not be
+   * on disk, and after a failed fsync the kernel may have dropped the dirty pages while reporting success later: so
+   * the journal refuses every later commit (the agent approves nothing more) until a restart recovers from the file.
+   */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /**
    * Writes one record (a change, the events it produces and a command id to remember) and fsyncs it; resolves with
    * the finished events once they are durable. Commits are serialized, so seq numbers follow the file order.
    * A rejection means nothing was applied: the caller must not act.
@@ -145,6 +159,7 @@ export class Journal {
     change: Change,
     extra: { events?: readonly EventDraft[]; seen?: { commandId: string; expiresAt: number } },
   ): Promise<StoredEvent[]> {
+    if (this.#failure) throw this.#failure;
     if (this.#closed || !this.#appender) throw new Error("the journal is closed");
     const now = this.#options.clock.now();
     const events = (extra.events ?? []).map((draft, index) =>
@@ -153,16 +168,39 @@ export class Journal {
     const record: JournalRecord = { c: change };
     if (events.length > 0) record.e = events;
     if (extra.seen) record.s = extra.seen;
-    await this.#appender.append(record);
+    try {
+      await this.#appender.append(record);
+    } catch (error) {
+      this.#fail(error, point);
+      throw error;
+    }
     this.#state = applyRecord(this.#state, record);
     this.#bytesSinceCompaction += 64 + JSON.stringify(record).length;
     this.#options.hooks.afterWrite?.(point);
     if (this.#bytesSinceCompaction >= this.#options.compactAfterBytes) {
-      await this.#appender.close();
-      this.#compact();
-      this.#appender = await RecordAppender.open(this.path, this.#options.files);
+      try {
+        await this.#appender.close();
+        this.#compact();
+        this.#appender = await RecordAppender.open(this.path, this.#options.files);
+      } catch (error) {
+        // This commit's record is synced (in the old file, or in the snapshot if the rename went through): it stands.
+        // Which file survives a power cut is no longer certain, so nothing more is written.
+        this.#appender = undefined;
+        this.#fail(error, "compact");
+      }
     }
     return events;
+  }
+
+  #fail(error: unknown, point: WritePoint): void {
+    const detail = error instanceof Error ? error.message : String(error);
+    this.#failure = new Error(
+      `the journal could not write (${detail}); no vend is approved until the agent restarts and recovers it`,
+    );
+    this.#log.fatal(
+      { err: error, point, path: this.path },
+      "journal write failed: no more changes are accepted, the machine stops selling until a restart",
+    );
   }
 
   /** Waits for pending commits; then closes the file. */

@@ -190,6 +190,22 @@ export const agentConfigSchema = z.strictObject({
     "The customer's screen",
   ),
   dataDir: field(z.string().min(1).default("/var/lib/vend-agent"), "Directory of the durable journal (on the SD card)"),
+  journal: field(
+    z
+      .strictObject({
+        compactAfterBytes: field(
+          z
+            .number()
+            .int()
+            .min(1_024)
+            .default(1 << 20),
+          "Rewrite the journal as one snapshot once this many bytes were appended since the last one (crash tests " +
+            "lower it so that compaction happens mid-session)",
+        ),
+      })
+      .prefault({}),
+    "The durable journal in dataDir",
+  ),
   log: field(z.strictObject({ level: field(z.enum(logLevels).default("info"), "Log level") }).prefault({}), "Logging"),
 });
 

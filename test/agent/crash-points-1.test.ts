@@ -1,8 +1,8 @@
 import { defineCrashSuite } from "./helpers/crash-suite.ts";
 
-// The agent as a child process, SIGKILLed right after each journal write point (VEND_AGENT_CRASH_AT); the other
-// half of the points is in crash-points-2.test.ts so that the two files run in parallel.
-defineCrashSuite("agent crash at journal write points (1/2)", [
+// agent/main.ts as a child process, SIGKILLed right after each journal write point (VEND_AGENT_CRASH_AT, armed by the
+// test preload); the other points are in crash-points-2/3.test.ts so that the files run in parallel.
+defineCrashSuite("agent crash at journal write points (1/3)", [
   { name: "at compact-temp (boot compaction, before the rename)", crashAt: "compact-temp" },
   { name: "at boot", crashAt: "boot" },
   { name: "at event (the pong)", crashAt: "event" },

@@ -11,12 +11,12 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { crashHookFromEnv } from "../../agent/journal/crash-hook.ts";
 import { Journal, type WritePoint } from "../../agent/journal/journal.ts";
 import { applyRecord, emptyState, maxClosedSessions, serializeState } from "../../agent/journal/journal-state.ts";
 import { frameRecord, parseRecords } from "../../agent/journal/record-file.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
+import { crashHookFromEnv } from "./helpers/crash-hook.ts";
 
 const dirs: string[] = [];
 function tempDir() {
@@ -162,6 +162,25 @@ describe("crash hook", () => {
     expect(crashHookFromEnv(undefined)).toBeUndefined();
     expect(() => crashHookFromEnv("nowhere")).toThrow(/not a write point/);
     expect(() => crashHookFromEnv("boot:0")).toThrow(/not a count/);
+  });
+
+  it("lives in the tests only: no production source reads VEND_AGENT_CRASH_AT or imports the hook", () => {
+    const root = join(import.meta.dirname, "..", "..");
+    const offenders: string[] = [];
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (entry.name.endsWith(".ts")) {
+          const text = readFileSync(path, "utf8");
+          if (text.includes("VEND_AGENT_CRASH_AT") || text.includes("crash-hook")) offenders.push(path);
+        }
+      }
+    };
+    for (const dir of ["agent", "backend-bridge", "config", "hardware", "platform", "protocol", "scripts"]) {
+      walk(join(root, dir));
+    }
+    expect(offenders).toEqual([]);
   });
 });
 

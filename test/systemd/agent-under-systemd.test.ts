@@ -78,7 +78,7 @@ describe("vend-agent under systemd's notify protocol", () => {
     expect(await waitFor(() => bridge.fleet.isOnline(machineId), child)).toBe(true);
     await bridge.fleet.send(machineId, "unlock", { sessionId: "term", budgetMinor: 1_000, currency: "EUR" });
     expect(await waitFor(() => active.named("unlocked").length > 0, child)).toBe(true);
-    child.select("A1");
+    expect(await child.select("A1")).toBe(true);
     // The motor turns (the ledger line is fsync'd before it does): now systemctl stop arrives.
     expect(await waitFor(() => active.physicalVends().length === 1, child)).toBe(true);
     const termAt = Date.now();
@@ -102,7 +102,7 @@ describe("vend-agent under systemd's notify protocol", () => {
     const second = active.spawnScript(childScript);
     expect(await second.started, second.output.join("").slice(-2_000)).toBe(true);
     await waitFor(() => bridge.fleet.isOnline(machineId), second);
-    second.closeAtMachine();
+    expect(await second.closeAtMachine()).toBe(true);
     await waitFor(() => active.named("session-ended").length > 0, second, 5_000);
     second.process.kill("SIGTERM");
     expect(await second.exited).toMatchObject({ code: 0 });

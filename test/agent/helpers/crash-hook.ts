@@ -1,10 +1,10 @@
-import type { JournalHooks, WritePoint } from "./journal.ts";
-import { writePoints } from "./journal.ts";
+import type { JournalHooks, WritePoint } from "../../../agent/journal/journal.ts";
+import { writePoints } from "../../../agent/journal/journal.ts";
 
 /**
  * A test hook for crash tests, nothing else: `VEND_AGENT_CRASH_AT=<write point>[:n]` makes the process kill itself
- * with SIGKILL right after the n-th (default first) durable write at that point, as a power cut would. Only main.ts
- * reads the variable and passes the hook in; the journal itself knows nothing of the environment.
+ * with SIGKILL right after the n-th (default first) durable write at that point, as a power cut would. Only the
+ * test preload (crash-preload.ts) reads the variable and installs the hook; the production binary never does.
  */
 export function crashHookFromEnv(
   value: string | undefined,

@@ -1,0 +1,62 @@
+import { expect, it } from "vitest";
+import { describeEachStore } from "./helpers/harness.ts";
+
+/**
+ * The outbox retries a failing SEQR call with exponential backoff, not at a fixed pace: with the harness's backoff
+ * (base 1 s, cap 30 s, jitter 50-100 % of the step), the wait after the n-th failed attempt lies in
+ * [step/2, step] for step = min(30 s, 1 s * 2^(n-1)), and each failed attempt is counted once. Time moves only by
+ * the manual clock, to exactly the moment the row is due.
+ */
+
+describeEachStore("outbox backoff", (start) => {
+  it("a commit that keeps failing is retried after growing waits, one counted attempt each, then goes through", async () => {
+    const h = await start();
+    const { reference, sessionId } = await h.reservedPurchase();
+    const failures = 6;
+    h.seqr.fail("commitReservation", "transport", { times: failures });
+    await h.vendAndEnd(sessionId, [150]);
+    await h.drainOutbox();
+    // From here on the test runs the due rows itself, so that nothing runs between two clock moves.
+    await h.app.outbox.stop();
+    const commitRow = async () => {
+      const [row] = (await h.store.listOutbox(sessionId)).filter((item) => item.kind === "commitReservation");
+      if (!row) throw new Error("no commitReservation row");
+      return row;
+    };
+
+    const waits: number[] = [];
+    const attempts: number[] = [];
+    for (let failed = 1; failed <= failures; failed += 1) {
+      const row = await commitRow();
+      expect(row.status).toBe("pending");
+      attempts.push(row.attempts);
+      const wait = row.nextAttemptAt - h.clock.now();
+      waits.push(wait);
+      // Not due a moment before its time...
+      await h.clock.advance(wait - 1);
+      await h.app.outbox.runDue();
+      expect((await commitRow()).attempts, `attempt ${failed + 1} ran early`).toBe(failed);
+      // ...and due at it.
+      await h.clock.advance(1);
+      await h.app.outbox.runDue();
+    }
+
+    expect(attempts).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const [index, wait] of waits.entries()) {
+      const step = Math.min(30_000, 1_000 * 2 ** index);
+      expect(wait, `wait after failed attempt ${index + 1} (waits ${waits.join(", ")})`).toBeGreaterThanOrEqual(
+        step / 2,
+      );
+      expect(wait, `wait after failed attempt ${index + 1} (waits ${waits.join(", ")})`).toBeLessThanOrEqual(step);
+    }
+    for (let index = 1; index < waits.length; index += 1) {
+      expect(waits[index], `waits ${waits.join(", ")}`).toBeGreaterThanOrEqual(waits[index - 1] ?? 0);
+    }
+    expect(waits.at(-1)).toBeGreaterThan(4 * (waits[0] ?? 0));
+
+    const purchase = await h.waitForState(reference, "committed");
+    expect(purchase.reconciliation).toBeNull();
+    expect(h.seqr.count("commitReservation")).toBe(failures + 1);
+    expect(h.seqr.only().commitCount).toBe(1);
+  });
+});
