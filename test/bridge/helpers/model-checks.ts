@@ -41,6 +41,7 @@ export const moneyRules = [
   "no-cancel-while-unlock-valid",
   "commit-deadline-within-reservation",
   "seqr-cancel-stops-machine",
+  "unlock-resent-on-reconnect",
   "quiescence",
   "vends-billed-or-flagged",
   "price-disagreement-flagged",
@@ -136,7 +137,6 @@ export async function checkStep(world: ModelWorld): Promise<void> {
 
   // The bridge's SEQR calls (and so its commit deadline) are scheduled within the reservation SEQR holds.
   for (const row of await world.bridge.store.listOutbox()) {
-    if (row.status !== "pending") continue;
     const purchase = await world.bridge.store.getPurchase(row.sessionId);
     const invoice = purchase?.invoiceReference ? seqr.invoices.get(purchase.invoiceReference) : undefined;
     if (invoice && row.deadlineAt > invoice.expiresAt) {
@@ -180,6 +180,34 @@ export function expectCancelAfterNotification(
         `SEQR says ${status} for ${reference} while the bridge has it ${before.state}, a notification came, ` +
           "and no cancel was sent to the machine",
       );
+    }
+  };
+}
+
+/**
+ * The bridge's broker link comes back while a purchase waits for its unlock's acknowledgement and the machine is
+ * online: the unlock goes again (issue 15, defect 2: nothing resent it, the agent's `online` had not changed).
+ */
+export async function expectUnlockResentOnReconnect(world: ModelWorld): Promise<() => Promise<void>> {
+  const { fleet, store } = world.bridge;
+  const waiting = (await store.listOpenPurchases()).filter((purchase) => purchase.state === "reserved");
+  const upAt = world.now;
+  return async () => {
+    if (!fleet.linkUp || !fleet.bridgeSeesOnline) return;
+    for (const purchase of waiting) {
+      const now = await store.getPurchase(purchase.sessionId);
+      if (now?.state !== "reserved") continue;
+      const resent = fleet.sent.some(
+        (sent) => sent.ok && sent.name === "unlock" && sent.body.sessionId === purchase.sessionId && sent.at >= upAt,
+      );
+      if (!resent) {
+        violate(
+          world,
+          "unlock-resent-on-reconnect",
+          `the broker link is back, the machine online, the purchase still waits for its unlock's acknowledgement, ` +
+            "and the unlock was not sent again",
+        );
+      }
     }
   };
 }
@@ -263,7 +291,7 @@ export async function checkQuiescent(world: ModelWorld): Promise<void> {
     }
     // A reservation that lapsed at SEQR while vends reported in time were waiting to be committed (and SEQR was
     // answering every commit): the bridge's commit deadline was too late.
-    if (invoice?.status === "EXPIRED" && seqrAlwaysAnswered(world)) {
+    if (invoice?.lapsed && seqrAlwaysAnswered(world)) {
       const margin = 60_000;
       const stored = (await store.listVends(sessionId)).filter(
         (vend) => vend.outcome === "vended" && vend.at < invoice.expiresAt - margin,

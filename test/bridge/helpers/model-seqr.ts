@@ -31,6 +31,8 @@ export interface ModelInvoice {
   commits: number;
   /** The last updateInvoice total SEQR accepted. */
   updatedTotalMinor: number | undefined;
+  /** Set when SEQR's own reservation timeout ended it (not a status a step forced). */
+  lapsed: boolean;
   /** Why the invoice left ISSUED/RESERVED (for messages). */
   history: string[];
 }
@@ -119,6 +121,7 @@ export class ModelSeqr implements SeqrApi {
     for (const invoice of this.invoices.values()) {
       if ((invoice.status === "ISSUED" || invoice.status === "RESERVED") && now >= invoice.expiresAt) {
         this.#set(invoice, "EXPIRED", "reservation timeout");
+        invoice.lapsed = true;
         expired.push(invoice);
       }
     }
@@ -226,6 +229,7 @@ export class ModelSeqr implements SeqrApi {
         committedMinor: undefined,
         commits: 0,
         updatedTotalMinor: undefined,
+        lapsed: false,
         history: [`ISSUED@${now}`],
       });
       return { invoiceReference: reference };

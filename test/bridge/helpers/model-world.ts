@@ -59,6 +59,12 @@ export class ModelWorld {
     );
   }
 
+  /** The bridge process dies and restarts: what the old one was doing is abandoned (UPS's call gets no answer). */
+  async crash(): Promise<void> {
+    this.pending.clear();
+    await this.bridge.crash();
+  }
+
   /** The `pick`-th most recent reference (0 = newest). */
   reference(pick: number): string | undefined {
     if (this.references.length === 0) return undefined;
