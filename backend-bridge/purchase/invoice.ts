@@ -45,7 +45,8 @@ export function sumMinor(vends: readonly VendRecord[]): number {
 /** updateInvoice: the vended products, grouped by SKU and unit price, with the new total. */
 export function vendedInvoice(purchase: Purchase, vends: readonly VendRecord[], context: InvoiceContext): Invoice {
   const groups = new Map<string, { vend: VendRecord; quantity: number }>();
-  for (const vend of billableVends(purchase, vends)) {
+  // A vend billed at nothing (a selection the registry does not know) is flagged, not shown as a free row.
+  for (const vend of billableVends(purchase, vends).filter((each) => each.priceMinor > 0)) {
     const key = `${vend.sku ?? vend.selection}\u0000${vend.priceMinor}`;
     const group = groups.get(key);
     if (group) group.quantity += 1;

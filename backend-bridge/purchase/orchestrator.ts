@@ -2,7 +2,7 @@ import type { Clock } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { parseDecimalToMinor } from "../../platform/money.ts";
 import { maskMsisdn } from "../../platform/redact.ts";
-import { cheapestPriceMinor } from "../../protocol/catalog.ts";
+import { type Catalog, cheapestPriceMinor } from "../../protocol/catalog.ts";
 import type { EventPayload } from "../../protocol/messages.ts";
 import type { FleetEvent, FleetLink } from "../fleet/fleet-link.ts";
 import type { RegisteredMachine } from "../registry/machine-registry.ts";
@@ -13,6 +13,7 @@ import { newNotifySecret, newSessionId, unlockCommandIdFor } from "./ids.ts";
 import { billableVends, reservationInvoice, sumMinor } from "./invoice.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { SessionTimers } from "./session-timers.ts";
+import { vendPrice } from "./vend-price.ts";
 import { withTimeout } from "./with-timeout.ts";
 
 /**
@@ -59,6 +60,8 @@ export interface OrchestratorSettings {
     statusPollIntervalMs: number;
     sessionMaxMs: number;
     commandTtlMs: number;
+    /** How far a machine's clock may lag ours: an unlock may be honoured until its expiresAt plus this. Default 60 s. */
+    clockSkewMs?: number;
   };
   keepMsisdn: boolean;
   /** How long a notification keeps retrying getPaymentStatus (SEQR's 20-second rule). Default 15 s. */
@@ -164,6 +167,8 @@ export class PurchaseOrchestrator {
         this.#schedulePaymentTimers(purchase, now);
         break;
       case "reserved":
+        // The unlock sent before the restart may still be honoured until it expires: that decides the cancellation.
+        this.#armUnlockExpiry(purchase);
         // At start the fleet link is not connected yet: the unlock then goes when the machine is seen online, and
         // each (re)send gives the machine a fresh unlockAckMs to answer.
         if (this.#fleet.isOnline(purchase.machineId)) await this.#sendUnlock(purchase);
@@ -313,7 +318,9 @@ export class PurchaseOrchestrator {
       this.#log.warn("notification for an unknown session");
       return "unknown";
     }
-    if (purchase.state !== "invoiced") {
+    // Every notification for a purchase still holding its reservation re-checks the status: SEQR also notifies when
+    // the customer cancels or the reservation lapses while the machine is open (issue 15, defect 4).
+    if (purchase.state !== "invoiced" && !machineOpen.includes(purchase.state)) {
       this.#log.info({ sessionId: purchase.sessionId, state: purchase.state }, "late or duplicate notification");
       return "ignored";
     }
@@ -340,10 +347,11 @@ export class PurchaseOrchestrator {
     }
   }
 
-  /** One getPaymentStatus; true when the purchase is no longer waiting for payment. Never throws. */
+  /** One getPaymentStatus; true when the answer settled what there was to check. Never throws. */
   async #checkStatusOnce(sessionId: string): Promise<boolean> {
     const purchase = await this.#store.getPurchase(sessionId);
-    if (purchase?.state !== "invoiced" || !purchase.invoiceReference) return true;
+    if (!purchase?.invoiceReference) return true;
+    if (purchase.state !== "invoiced" && !machineOpen.includes(purchase.state)) return true;
     let status: PaymentStatus;
     try {
       status = await withTimeout(
@@ -364,14 +372,26 @@ export class PurchaseOrchestrator {
     await this.#inTransaction(async (tx, after) => {
       const now = this.#clock.now();
       const purchase = await tx.lockPurchase(sessionId);
+      if (purchase && machineOpen.includes(purchase.state)) {
+        await this.#applyStatusWhileOpen(tx, after, purchase, status);
+        return;
+      }
       if (purchase?.state !== "invoiced") return;
       switch (status.status) {
         case "RESERVED": {
+          // The unlock's expiry is stored before the unlock goes: whoever decides later on a cancellation knows
+          // until when the machine may act on it.
+          const unlockExpiresAt = now + this.#settings.timeouts.commandTtlMs;
           const reserved = await tx.transition(
             sessionId,
             ["invoiced"],
             "reserved",
-            { reservedAt: now, statusVersion: status.version, unlockCommandId: unlockCommandIdFor(sessionId) },
+            {
+              reservedAt: now,
+              statusVersion: status.version,
+              unlockCommandId: unlockCommandIdFor(sessionId),
+              unlockExpiresAt,
+            },
             { reason: "payment-reserved", detail: { version: status.version }, at: now },
           );
           if (!reserved) return;
@@ -379,7 +399,7 @@ export class PurchaseOrchestrator {
             this.#timers.clear(sessionId, "poll");
             this.#timers.clear(sessionId, "payment-deadline");
             this.#scheduleCommitDeadline(reserved);
-            await this.#sendUnlock(reserved);
+            await this.#sendUnlock(reserved, unlockExpiresAt);
           });
           return;
         }
@@ -412,6 +432,41 @@ export class PurchaseOrchestrator {
       }
     });
     return settled;
+  }
+
+  /**
+   * The status of a reservation the machine may be using. Still RESERVED: nothing to do. Gone at SEQR (the customer
+   * cancelled, it expired or failed): nothing can be committed any more, so the machine is told to cancel at once.
+   * Vends already stored are flagged with their figures (they cannot be billed); later ones are flagged on arrival.
+   */
+  async #applyStatusWhileOpen(tx: StoreOps, after: AfterCommit[], purchase: Purchase, status: PaymentStatus) {
+    const now = this.#clock.now();
+    const { sessionId } = purchase;
+    if (status.version !== purchase.statusVersion) {
+      await tx.updatePurchase(sessionId, { statusVersion: status.version }, now);
+    }
+    if (status.status !== "CANCELED" && status.status !== "EXPIRED" && status.status !== "FAILED") return;
+    const reason = `reservation-${status.status.toLowerCase()}`;
+    const machineReason: EventPayloadCancelReason = status.status === "CANCELED" ? "customer-cancelled" : "system";
+    const vends = billableVends(purchase, await tx.listVends(sessionId));
+    if (vends.length === 0) {
+      // SEQR's invoice is already closed: no cancelInvoice.
+      const cancelled = await this.#cancel(tx, after, purchase, reason, false);
+      if (cancelled) after.push(() => this.#closed(cancelled, "cancelled", machineReason));
+      return;
+    }
+    const failed = await tx.transition(sessionId, machineOpen, "failed", this.#closing(purchase), {
+      reason,
+      detail: { status: status.status },
+      at: now,
+    });
+    if (!failed) return;
+    await tx.flagReconciliation(sessionId, "reservation-lost-with-vends", now, {
+      status: status.status,
+      vendedMinor: sumMinor(vends),
+      vends: vends.map((vend) => vend.vendId),
+    });
+    after.push(() => this.#closed(failed, "failed", machineReason));
   }
 
   // ------------------------------------------------------------------------------------------------ timers
@@ -452,23 +507,82 @@ export class PurchaseOrchestrator {
     );
   }
 
-  /** The machine did not acknowledge the unlock: cancel the reservation and take the machine out of offers. */
+  /**
+   * The machine did not acknowledge the unlock in time: stop offering it, but keep the reservation. The unlock may
+   * still be honoured (a slow link, a slow SD card) until it expires: what the machine reports then is committed as
+   * usual, and the unlock-expiry timer cancels only when nothing was reported (issue 15, defect 3).
+   */
   async #onUnlockAckTimeout(sessionId: string): Promise<void> {
+    await this.#locks.run(sessionId, () =>
+      this.#inTransaction(async (tx) => {
+        const purchase = await tx.lockPurchase(sessionId);
+        if (purchase?.state !== "reserved") return;
+        const now = this.#clock.now();
+        await tx.setMachineUnavailable(purchase.machineId, "unlock-not-acknowledged", now);
+        await tx.appendAudit({
+          sessionId,
+          machineId: purchase.machineId,
+          fromState: purchase.state,
+          toState: purchase.state,
+          reason: "unlock-not-acknowledged",
+          detail: { unlockExpiresAt: purchase.unlockExpiresAt },
+          at: now,
+        });
+      }),
+    );
+  }
+
+  /** Until when the machine may act on the latest unlock, on our clock: its expiresAt plus the allowed skew. */
+  #unlockHonourableUntil(purchase: Purchase): number {
+    const expiresAt =
+      purchase.unlockExpiresAt ?? (purchase.reservedAt ?? purchase.updatedAt) + this.#settings.timeouts.commandTtlMs;
+    return expiresAt + this.#clockSkewMs();
+  }
+
+  #clockSkewMs(): number {
+    return this.#settings.timeouts.clockSkewMs ?? 60_000;
+  }
+
+  #armUnlockExpiry(purchase: Purchase): void {
+    this.#timers.setAt(purchase.sessionId, "unlock-expiry", this.#unlockHonourableUntil(purchase), () =>
+      this.#spawn(this.#onUnlockExpired(purchase.sessionId), "unlock expiry"),
+    );
+  }
+
+  /**
+   * No unlock can be honoured any more: if the machine reported nothing at all for the session, cancel the
+   * reservation (and tell the machine, in case a late unlock reaches it after all).
+   */
+  async #onUnlockExpired(sessionId: string): Promise<void> {
     await this.#locks.run(sessionId, () =>
       this.#inTransaction(async (tx, after) => {
         const purchase = await tx.lockPurchase(sessionId);
         if (purchase?.state !== "reserved") return;
-        const cancelled = await this.#cancel(tx, after, purchase, "unlock-not-acknowledged", true);
+        const now = this.#clock.now();
+        if (now < this.#unlockHonourableUntil(purchase)) {
+          // Resent meanwhile (another instance, or a reconnect): the newer unlock has its own timer.
+          after.push(() => this.#armUnlockExpiry(purchase));
+          return;
+        }
+        // A vend-failed or vend-unknown report means the machine did act on the unlock: the commit path decides.
+        if ((await tx.listVends(sessionId)).length > 0) return;
+        const cancelled = await this.#cancel(tx, after, purchase, "unlock-expired-unacknowledged", true);
         if (!cancelled) return;
-        await tx.setMachineUnavailable(purchase.machineId, "unlock-not-acknowledged", this.#clock.now());
+        await tx.setMachineUnavailable(purchase.machineId, "unlock-not-acknowledged", now);
         after.push(() => this.#closed(cancelled, "cancelled", "unlock-timeout"));
       }),
     );
   }
 
+  /** An unlock is worth sending only if all it may allow can still be billed before the session is forced closed. */
+  #unlockCanBeHonoured(purchase: Purchase, expiresAt: number): boolean {
+    return expiresAt + this.#clockSkewMs() < this.#commitDeadline(purchase) - this.#commitMarginMs();
+  }
+
   #scheduleSessionTimers(purchase: Purchase): void {
     const unlockedAt = purchase.unlockedAt ?? this.#clock.now();
     this.#timers.clear(purchase.sessionId, "unlock-ack");
+    this.#timers.clear(purchase.sessionId, "unlock-expiry");
     this.#timers.setAt(purchase.sessionId, "session-max", unlockedAt + this.#settings.timeouts.sessionMaxMs, () =>
       this.#spawn(this.#onSessionMax(purchase.sessionId), "session max"),
     );
@@ -585,12 +699,20 @@ export class PurchaseOrchestrator {
    */
   handleEvent(event: FleetEvent): Promise<void> {
     const sessionId = (event.payload as { sessionId?: string | null }).sessionId ?? null;
-    return this.#locks.run(sessionId ?? `machine:${event.machineId}`, () =>
-      this.#inTransaction((tx, after) => this.#applyEvent(tx, after, event, sessionId)),
-    );
+    return this.#locks.run(sessionId ?? `machine:${event.machineId}`, async () => {
+      // The price list a vend is billed against, read before the transaction (the registry may read the store).
+      const catalog = event.name === "vended" ? (await this.#machines.get(event.machineId))?.catalog : undefined;
+      await this.#inTransaction((tx, after) => this.#applyEvent(tx, after, event, sessionId, catalog));
+    });
   }
 
-  async #applyEvent(tx: StoreOps, after: AfterCommit[], event: FleetEvent, sessionId: string | null): Promise<void> {
+  async #applyEvent(
+    tx: StoreOps,
+    after: AfterCommit[],
+    event: FleetEvent,
+    sessionId: string | null,
+    catalog: Catalog | undefined,
+  ): Promise<void> {
     const now = this.#clock.now();
     const { machineId } = event;
     const payload = event.payload as { eventId: string };
@@ -632,7 +754,7 @@ export class PurchaseOrchestrator {
         }
         return;
       case "vended":
-        return this.#onVended(tx, after, purchase, event.payload as EventPayload<"vended">);
+        return this.#onVended(tx, after, purchase, event.payload as EventPayload<"vended">, catalog);
       case "vend-failed":
       case "vend-unknown":
         return this.#onVendNotBilled(tx, purchase, event.name, event.payload as EventPayload<"vend-failed">);
@@ -675,8 +797,15 @@ export class PurchaseOrchestrator {
     }
   }
 
-  async #onVended(tx: StoreOps, after: AfterCommit[], purchase: Purchase, vend: EventPayload<"vended">): Promise<void> {
+  async #onVended(
+    tx: StoreOps,
+    after: AfterCommit[],
+    purchase: Purchase,
+    vend: EventPayload<"vended">,
+    catalog: Catalog | undefined,
+  ): Promise<void> {
     const now = this.#clock.now();
+    const price = vendPrice(catalog, vend.selection, vend.priceMinor);
     const stored = await tx.insertVend({
       sessionId: purchase.sessionId,
       vendId: vend.vendId,
@@ -684,7 +813,8 @@ export class PurchaseOrchestrator {
       selection: vend.selection,
       sku: vend.sku,
       name: vend.name,
-      priceMinor: vend.priceMinor,
+      priceMinor: price.priceMinor,
+      reportedPriceMinor: price.priceMinor === vend.priceMinor ? null : vend.priceMinor,
       currency: vend.currency,
       outcome: "vended",
       evidence: vend.evidence,
@@ -695,6 +825,15 @@ export class PurchaseOrchestrator {
       return;
     }
     if (stored === "duplicate") return;
+    if (price.flag !== null) {
+      await tx.flagReconciliation(purchase.sessionId, price.flag, now, {
+        vendId: vend.vendId,
+        selection: vend.selection,
+        reportedPriceMinor: vend.priceMinor,
+        catalogPriceMinor: price.catalogPriceMinor,
+        billedPriceMinor: price.priceMinor,
+      });
+    }
     if (vend.currency !== purchase.currency) {
       await tx.flagReconciliation(purchase.sessionId, "vend-currency-mismatch", now, { vendId: vend.vendId });
     }
@@ -702,13 +841,16 @@ export class PurchaseOrchestrator {
       // Billing is closed (forced at the commit deadline, or cancelled): this vend is not charged.
       await tx.flagReconciliation(purchase.sessionId, "vended-after-close", now, {
         vendId: vend.vendId,
+        selection: vend.selection,
         priceMinor: vend.priceMinor,
+        evidence: vend.evidence,
+        state: purchase.state,
       });
       return;
     }
     const vending = await tx.transition(purchase.sessionId, machineOpen, "vending", this.#unlockedNow(purchase, now), {
       reason: "vended",
-      detail: { vendId: vend.vendId, priceMinor: vend.priceMinor, sku: vend.sku },
+      detail: { vendId: vend.vendId, priceMinor: price.priceMinor, sku: vend.sku },
       at: now,
     });
     if (!vending) {
@@ -977,8 +1119,26 @@ export class PurchaseOrchestrator {
     );
   }
 
-  async #sendUnlock(purchase: Purchase): Promise<void> {
-    this.#armUnlockAck(purchase.sessionId);
+  /**
+   * Sends (or resends) the unlock. Its expiry is stored first (`recordedExpiresAt`: already stored with the
+   * transition). An unlock that could be honoured past the point where the session is forced closed is not sent at
+   * all (after an outage longer than the commit window): the unlock-expiry and commit-deadline timers end it.
+   */
+  async #sendUnlock(purchase: Purchase, recordedExpiresAt?: number): Promise<void> {
+    const { sessionId } = purchase;
+    let expiresAt = recordedExpiresAt;
+    if (expiresAt === undefined) {
+      const now = this.#clock.now();
+      expiresAt = now + this.#settings.timeouts.commandTtlMs;
+      if (!this.#unlockCanBeHonoured(purchase, expiresAt)) {
+        this.#log.warn({ sessionId }, "unlock not (re)sent: the reservation could not be committed after it");
+        this.#armUnlockExpiry(purchase);
+        return;
+      }
+      await this.#store.updatePurchase(sessionId, { unlockExpiresAt: expiresAt }, now);
+    }
+    this.#armUnlockAck(sessionId);
+    this.#armUnlockExpiry({ ...purchase, unlockExpiresAt: expiresAt });
     try {
       await this.#fleet.send(
         purchase.machineId,

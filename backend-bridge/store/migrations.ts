@@ -113,6 +113,15 @@ CREATE TABLE machine_flags (
 );
 `,
   },
+  {
+    version: 2,
+    name: "unlock expiry, payment reference, reported vend prices",
+    sql: `
+ALTER TABLE purchases ADD COLUMN unlock_expires_at {int8};
+ALTER TABLE purchases ADD COLUMN ers_reference TEXT;
+ALTER TABLE vends ADD COLUMN reported_price_minor {int8};
+`,
+  },
 ];
 
 export function migrationSql(migration: Migration, dialect: SqlDialect): string {

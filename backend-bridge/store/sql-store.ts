@@ -27,6 +27,8 @@ const changeColumns: Record<keyof PurchaseChanges, string> = {
   invoiceReference: "invoice_reference",
   statusVersion: "status_version",
   unlockCommandId: "unlock_command_id",
+  unlockExpiresAt: "unlock_expires_at",
+  ersReference: "ers_reference",
   endedVendedCount: "ended_vended_count",
   endedVendedTotalMinor: "ended_vended_total_minor",
   endedUnknownCount: "ended_unknown_count",
@@ -49,6 +51,8 @@ interface PurchaseRow {
   invoice_reference: string | null;
   status_version: number;
   unlock_command_id: string | null;
+  unlock_expires_at: number | null;
+  ers_reference: string | null;
   ended_vended_count: number | null;
   ended_vended_total_minor: number | null;
   ended_unknown_count: number | null;
@@ -76,6 +80,8 @@ function toPurchase(row: PurchaseRow): Purchase {
     invoiceReference: row.invoice_reference,
     statusVersion: row.status_version,
     unlockCommandId: row.unlock_command_id,
+    unlockExpiresAt: row.unlock_expires_at === null ? null : Number(row.unlock_expires_at),
+    ersReference: row.ers_reference,
     endedVendedCount: row.ended_vended_count,
     endedVendedTotalMinor: row.ended_vended_total_minor === null ? null : Number(row.ended_vended_total_minor),
     endedUnknownCount: row.ended_unknown_count,
@@ -100,6 +106,7 @@ interface VendRow {
   sku: string | null;
   name: string | null;
   price_minor: number;
+  reported_price_minor: number | null;
   currency: string;
   outcome: VendRecord["outcome"];
   evidence: string | null;
@@ -115,6 +122,7 @@ function toVend(row: VendRow): VendRecord {
     sku: row.sku,
     name: row.name,
     priceMinor: Number(row.price_minor),
+    reportedPriceMinor: row.reported_price_minor === null ? null : Number(row.reported_price_minor),
     currency: row.currency,
     outcome: row.outcome,
     evidence: row.evidence,
@@ -359,8 +367,8 @@ class SqlStoreOps implements StoreOps {
 
   async insertVend(vend: VendRecord): Promise<"inserted" | "duplicate" | "conflict"> {
     const { changes } = await this.ex.run(
-      `INSERT INTO vends (session_id, vend_id, event_id, selection, sku, name, price_minor, currency, outcome,
-         evidence, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      `INSERT INTO vends (session_id, vend_id, event_id, selection, sku, name, price_minor, reported_price_minor,
+         currency, outcome, evidence, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       [
         vend.sessionId,
         vend.vendId,
@@ -369,6 +377,7 @@ class SqlStoreOps implements StoreOps {
         vend.sku,
         vend.name,
         vend.priceMinor,
+        vend.reportedPriceMinor ?? null,
         vend.currency,
         vend.outcome,
         vend.evidence,

@@ -34,6 +34,13 @@ export interface Purchase {
   invoiceReference: string | null;
   statusVersion: number;
   unlockCommandId: string | null;
+  /**
+   * Until when (bridge clock) the latest unlock sent may be honoured by the machine: its expiresAt. Written before the
+   * unlock is sent; null until then.
+   */
+  unlockExpiresAt: number | null;
+  /** SEQR's payment reference once committed (PAID): refunds need it. */
+  ersReference: string | null;
   endedVendedCount: number | null;
   endedVendedTotalMinor: number | null;
   endedUnknownCount: number | null;
@@ -68,6 +75,8 @@ export type PurchaseChanges = Partial<
     | "invoiceReference"
     | "statusVersion"
     | "unlockCommandId"
+    | "unlockExpiresAt"
+    | "ersReference"
     | "endedVendedCount"
     | "endedVendedTotalMinor"
     | "endedUnknownCount"
@@ -89,7 +98,10 @@ export interface VendRecord {
   selection: string;
   sku: string | null;
   name: string | null;
+  /** What is billed for this vend: never above the registry's catalog price of the selection. */
   priceMinor: number;
+  /** The price the machine reported, when it differs from priceMinor (kept as evidence); otherwise null. */
+  reportedPriceMinor?: number | null;
   currency: string;
   outcome: VendOutcome;
   evidence: string | null;

@@ -163,8 +163,8 @@ export const bridgeConfigSchema = z.strictObject({
           "Cancel the invoice when the customer has not confirmed by then",
         ),
         unlockAckMs: field(
-          z.number().int().positive().default(10_000),
-          "Cancel and mark the machine unavailable when it does not acknowledge unlock",
+          z.number().int().positive().default(30_000),
+          "Stop offering a machine that has not acknowledged its unlock by then (the reservation is kept while the unlock may still be honoured); at least commandTtlMs",
         ),
         statusPollIntervalMs: field(
           z.number().int().positive().max(10_000).default(3_000),
@@ -172,6 +172,21 @@ export const bridgeConfigSchema = z.strictObject({
         ),
         sessionMaxMs: field(z.number().int().positive().default(300_000), "Close a session that never reports its end"),
         commandTtlMs: field(z.number().int().positive().default(30_000), "expiresAt of commands sent to machines"),
+        clockSkewMs: field(
+          z.number().int().min(0).max(600_000).default(60_000),
+          "How far a machine's clock may lag the bridge's: an unacknowledged unlock counts as possibly honoured until its expiresAt plus this",
+        ),
+      })
+      // A machine may act on an unlock until it expires: declaring it unresponsive earlier would cancel a
+      // reservation the machine is still vending on (issue 15, defect 3).
+      .superRefine((timeouts, context) => {
+        if (timeouts.unlockAckMs < timeouts.commandTtlMs) {
+          context.addIssue({
+            code: "custom",
+            path: ["unlockAckMs"],
+            message: `unlockAckMs (${timeouts.unlockAckMs}) must be at least commandTtlMs (${timeouts.commandTtlMs}): a machine may still act on an unlock until it expires`,
+          });
+        }
       })
       .prefault({}),
     "Timers of the purchase",

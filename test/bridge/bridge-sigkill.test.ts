@@ -80,7 +80,7 @@ describe("the real bridge, SIGKILLed mid-purchase and restarted on the same stor
         broker: { mode: "embedded", tcp: { host: "127.0.0.1", port: mqttPort } },
         store: { url: storeUrl },
         machines: Object.fromEntries(machineIds.map((id) => [id, { ...secrets[id], catalog }])),
-        timeouts: { statusPollIntervalMs: 500, unlockAckMs: 15_000 },
+        timeouts: { statusPollIntervalMs: 500, unlockAckMs: 30_000 },
         log: { level: "warn" },
       }),
     );

@@ -75,11 +75,17 @@ describeEachStore("notifications and timers", (start) => {
     await h.purchase();
   });
 
-  it("an unacknowledged unlock cancels the reservation and marks the machine unavailable until it comes back", async () => {
+  it("an unacknowledged unlock takes the machine out of offers; the reservation ends once the unlock has expired", async () => {
     const h = await start();
     const reference = await h.purchase();
     await h.reserve(reference);
     await h.clock.advance(10_000);
+    expect((await h.purchaseFor(reference)).state).toBe("reserved");
+    expect((await h.createPurchase({ token: "M1", amount: 20, currency: "EUR" })).json).toEqual({
+      errorCode: "DEVICE_UNAVAILABLE",
+    });
+    // The unlock's expiry (10 s) plus the clock skew allowed (5 s).
+    await h.clock.advance(5_000);
     await h.waitForState(reference, "cancelled");
     await h.drainOutbox();
     expect(h.seqr.only().status).toBe("CANCELED");
@@ -94,10 +100,10 @@ describeEachStore("notifications and timers", (start) => {
     );
   });
 
-  it("a late unlocked after the timeout gets a cancel; a late vend is flagged, never billed", async () => {
+  it("an unlocked after the unlock expired gets a cancel; a late vend is flagged, never billed", async () => {
     const h = await start();
     const { reference, sessionId } = await h.reservedPurchase();
-    await h.clock.advance(10_000);
+    await h.clock.advance(15_000);
     await h.waitForState(reference, "cancelled");
     const cancels = h.fleet.commands("cancel").length;
     await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });

@@ -76,6 +76,11 @@ export class FakeSeqr implements SeqrApi {
     this.#transition(reference, "CANCELED");
   }
 
+  /** SEQR lets the reservation lapse (commitReservationTimeout passed on its side). */
+  expire(reference: string): void {
+    this.#transition(reference, "EXPIRED");
+  }
+
   #transition(reference: string, status: InvoiceStatus): void {
     const invoice = this.invoices.get(reference);
     if (!invoice) throw new Error(`no invoice ${reference}`);

@@ -35,6 +35,7 @@ export function testConfig(overrides: Record<string, unknown> = {}): BridgeConfi
           products: {
             A1: { name: "Still water", sku: "WATER-05", priceMinor: 150 },
             A2: { name: "Cola", sku: "COLA-033", priceMinor: 200 },
+            A3: { name: "Sandwich", sku: "SANDW-1", priceMinor: 5_000 },
           },
         },
       },
@@ -48,7 +49,8 @@ export function testConfig(overrides: Record<string, unknown> = {}): BridgeConfi
       unlockAckMs: 10_000,
       statusPollIntervalMs: 3_000,
       sessionMaxMs: 300_000,
-      commandTtlMs: 30_000,
+      commandTtlMs: 10_000,
+      clockSkewMs: 5_000,
     },
   };
   return bridgeConfigSchema.parse(deepMerge(base, overrides));
@@ -70,10 +72,19 @@ function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>
 const m1Products = {
   A1: { sku: "WATER-05", name: "Still water" },
   A2: { sku: "COLA-033", name: "Cola" },
+  A3: { sku: "SANDW-1", name: "Sandwich" },
 } as const;
 
-/** A confirmed `vended` event body for one of M1's products (water unless said), in EUR. */
-export function vendedEvent(sessionId: string, vendId: string, priceMinor = 150, selection: "A1" | "A2" = "A1") {
+/**
+ * A confirmed `vended` event body for one of M1's products, in EUR. Unless said, the selection is the first whose
+ * catalog price (150, 200, 5000) is not below the reported price: the bridge bills at most the catalog price.
+ */
+export function vendedEvent(
+  sessionId: string,
+  vendId: string,
+  priceMinor = 150,
+  selection: "A1" | "A2" | "A3" = priceMinor <= 150 ? "A1" : priceMinor <= 200 ? "A2" : "A3",
+) {
   return {
     sessionId,
     vendId,
@@ -194,9 +205,11 @@ export class Harness {
    * The bridge "dies" and starts again on the same database: the old instance does nothing more (its timers are
    * dropped, its store connection closed, its HTTP server stopped) and a new one resumes from the store.
    */
-  async restart(): Promise<void> {
+  async restart(options: { downForMs?: number } = {}): Promise<void> {
     await this.app.stop();
     await this.store.close();
+    // Time passes while no bridge runs (an outage): nothing of the old instance may react to it.
+    if (options.downForMs) await this.clock.advance(options.downForMs);
     const online = [...this.fleet.online];
     const sent = this.fleet.sent;
     this.fleet = new FakeFleet();
