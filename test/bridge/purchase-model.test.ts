@@ -22,7 +22,6 @@ import { modelCommands, modelRunOptions, reportReached, runModel } from "./helpe
  */
 const awaitingFix: Partial<Record<MoneyRule, string>> = {
   "no-cancel-while-unlock-valid": "defect 3: unlock-ack timeout cancels a reservation the agent may still honour",
-  "seqr-cancel-stops-machine": "defect 4: a SEQR cancellation while unlocked is ignored",
   "commit-at-most-registry-price": "defect 5: the machine's reported price is billed",
   "price-disagreement-flagged": "defect 5: an unknown selection or a dearer price is not flagged",
   "vends-billed-or-flagged": "defect 5: a dearer price is billed as reported without a flag",
