@@ -41,6 +41,7 @@ class Step implements Command {
     world.trace.push(`t+${world.now - world.bridge.clock.start}: ${this.label}`);
     await this.#act(world);
     await world.quiesce();
+    await world.runDue();
     await checkStep(world);
   }
 
@@ -58,7 +59,7 @@ const createPurchase = fc
 async function notify(world: ModelWorld, reference: string): Promise<void> {
   const purchase = await world.purchaseOf(reference);
   if (!purchase) return;
-  world.afterQuiet.push(expectCancelAfterNotification(world, reference, purchase, world.now));
+  world.due.push(expectCancelAfterNotification(world, reference, purchase, world.now));
   world.track(world.bridge.app.orchestrator.notified(purchase.notifySecret));
 }
 
