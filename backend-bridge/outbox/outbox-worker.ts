@@ -16,7 +16,8 @@ export type OutboxAttempt =
   | { result: "retry"; error: string; outcomeUnknown: boolean }
   /** Not now and not a failure (e.g. waiting for SEQR's status to settle): retry later without counting an attempt. */
   | { result: "later"; error: string }
-  | { result: "give-up"; error: string };
+  /** `attempts`: how many calls were made in all (set by the worker when it gives the row up). */
+  | { result: "give-up"; error: string; attempts?: number };
 
 export interface OutboxHandler {
   /** Runs one attempt of `item` for `purchase`; never throws (an exception counts as an unknown outcome). */
@@ -157,6 +158,7 @@ export class OutboxWorker {
       return;
     }
     let outcome: OutboxAttempt;
+    let attempted = false;
     if (this.#clock.now() >= item.deadlineAt) {
       const late = item.outcomeUnknown ? await handler.atDeadline?.(item, purchase).catch(() => undefined) : undefined;
       outcome =
@@ -167,6 +169,7 @@ export class OutboxWorker {
               error: `deadline passed after ${item.attempts} attempts: ${item.lastError ?? ""}`,
             };
     } else {
+      attempted = true;
       try {
         outcome = await handler.attempt(item, purchase);
       } catch (error) {
@@ -196,7 +199,9 @@ export class OutboxWorker {
       });
       return;
     }
-    const settledOutcome = outcome;
+    // The record of a given-up row says how many calls were made: this run's, if one was made, and the earlier ones.
+    const settledOutcome: OutboxAttempt =
+      outcome.result === "give-up" ? { ...outcome, attempts: item.attempts + (attempted ? 1 : 0) } : outcome;
     await this.#store.transaction(async (tx) => {
       // The purchase's row before the outbox row, the order every orchestrator transaction takes them in.
       const current = (await tx.lockPurchase(item.sessionId)) ?? purchase;

@@ -127,7 +127,7 @@ export function seqrCallHandlers(context: SeqrCallContext): Record<OutboxItem["k
           purchase.sessionId,
           ["committing"],
           "committed",
-          {},
+          { committedMinor: Number(item.payload.amountMinor) },
           {
             reason: "reservation-committed",
             detail: { billedMinor: purchase.billedMinor, ...(outcome.detail ?? {}) },
@@ -137,18 +137,23 @@ export function seqrCallHandlers(context: SeqrCallContext): Record<OutboxItem["k
         if (committed) context.onClosed?.("committed");
         return;
       }
+      // Recorded as it happened: how many calls, what was to be billed, that nothing was taken, and why.
+      const record = {
+        attempts: outcome.result === "give-up" ? (outcome.attempts ?? item.attempts) : item.attempts,
+        billedMinor: purchase.billedMinor,
+        committedMinor: 0,
+        error: errorOf(outcome),
+        lastError: item.lastError,
+        outcomeUnknown: item.outcomeUnknown,
+      };
       const failed = await tx.transition(
         purchase.sessionId,
         ["committing"],
         "failed",
-        {},
-        {
-          reason: "commit-failed",
-          detail: { error: errorOf(outcome), kind: item.kind },
-          at,
-        },
+        { committedMinor: 0 },
+        { reason: "commit-failed", detail: { ...record, kind: item.kind }, at },
       );
-      await tx.flagReconciliation(purchase.sessionId, "commit-failed", at, { error: errorOf(outcome) });
+      await tx.flagReconciliation(purchase.sessionId, "commit-failed", at, record);
       if (failed) context.onClosed?.("failed");
     },
   };

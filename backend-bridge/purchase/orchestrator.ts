@@ -604,9 +604,12 @@ export class PurchaseOrchestrator {
     await this.#sendCancel(purchase, "system");
   }
 
-  /** When the reservation must be committed by; the outbox's calls run until then. */
+  /**
+   * When the reservation must be committed by; the outbox's calls run until then. SEQR's commitReservationTimeout
+   * runs from when it created the invoice, not from when we saw RESERVED (issue 15, defect 9).
+   */
   #commitDeadline(purchase: Purchase): number {
-    const start = purchase.reservedAt ?? purchase.invoicedAt ?? purchase.createdAt;
+    const start = purchase.invoicedAt ?? purchase.createdAt;
     return start + this.#settings.commitReservationTimeoutSeconds * 1_000;
   }
 

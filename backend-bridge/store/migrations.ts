@@ -122,6 +122,13 @@ ALTER TABLE purchases ADD COLUMN ers_reference TEXT;
 ALTER TABLE vends ADD COLUMN reported_price_minor {int8};
 `,
   },
+  {
+    version: 3,
+    name: "what a commit actually took",
+    sql: `
+ALTER TABLE purchases ADD COLUMN committed_minor {int8};
+`,
+  },
 ];
 
 export function migrationSql(migration: Migration, dialect: SqlDialect): string {

@@ -34,6 +34,7 @@ const changeColumns: Record<keyof PurchaseChanges, string> = {
   endedUnknownCount: "ended_unknown_count",
   endReason: "end_reason",
   billedMinor: "billed_minor",
+  committedMinor: "committed_minor",
   invoicedAt: "invoiced_at",
   reservedAt: "reserved_at",
   unlockedAt: "unlocked_at",
@@ -58,6 +59,7 @@ interface PurchaseRow {
   ended_unknown_count: number | null;
   end_reason: string | null;
   billed_minor: number | null;
+  committed_minor: number | null;
   reconciliation: string | null;
   created_at: number;
   updated_at: number;
@@ -87,6 +89,7 @@ function toPurchase(row: PurchaseRow): Purchase {
     endedUnknownCount: row.ended_unknown_count,
     endReason: row.end_reason,
     billedMinor: row.billed_minor === null ? null : Number(row.billed_minor),
+    committedMinor: row.committed_minor === null ? null : Number(row.committed_minor),
     reconciliation: row.reconciliation,
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),

@@ -47,6 +47,8 @@ export interface Purchase {
   endReason: string | null;
   /** What was (or is being) committed. Never more than amountMinor. */
   billedMinor: number | null;
+  /** What SEQR actually took: billedMinor once committed, 0 when the commit failed; null before either. */
+  committedMinor: number | null;
   /** Why a person must look at this purchase (unknown vends, missing events, SEQR refusals); null when clean. */
   reconciliation: string | null;
   createdAt: number;
@@ -82,6 +84,7 @@ export type PurchaseChanges = Partial<
     | "endedUnknownCount"
     | "endReason"
     | "billedMinor"
+    | "committedMinor"
     | "invoicedAt"
     | "reservedAt"
     | "unlockedAt"
