@@ -61,10 +61,20 @@ export type MachineState = z.infer<typeof machineState>;
 
 // ---------------------------------------------------------------- commands (backend -> agent, QoS 1, not retained)
 
+/**
+ * Every command is signed: on an external broker (not trusted by the design) a forged `ack` would drop unacknowledged
+ * `vended` events, a forged `cancel` would end a paid session and a forged `config` would change prices.
+ */
+const signature = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/)
+  .describe("HMAC-SHA256 (hex, lower case) with the machine's key over the canonical command; see protocol/signing.ts");
+
 const commandEnvelope = {
   commandId: id,
   issuedAt: epochMs,
   expiresAt: epochMs.describe("The agent refuses the command after this time (command-rejected, reason expired)"),
+  signature,
 };
 
 export const paymentPendingCommand = z.strictObject({
@@ -84,10 +94,6 @@ export const unlockCommand = z.strictObject({
     .describe("Reserved amount: the agent never approves vends above it in total"),
   currency: currencyCode,
   mode: z.enum(["single-vend", "multi-vend"]).optional().describe("Overrides the machine's configured session mode"),
-  signature: z
-    .string()
-    .regex(/^[0-9a-f]{64}$/)
-    .describe("HMAC-SHA256 (hex) with the machine's key; see protocol/signing.ts"),
 });
 
 export const cancelCommand = z.strictObject({
@@ -99,10 +105,6 @@ export const cancelCommand = z.strictObject({
 export const configCommand = z.strictObject({
   ...commandEnvelope,
   catalog,
-  signature: z
-    .string()
-    .regex(/^[0-9a-f]{64}$/)
-    .describe("Prices move money, so a catalog change is signed like unlock"),
 });
 
 export const pingCommand = z.strictObject({ ...commandEnvelope });
@@ -126,7 +128,8 @@ export const commandSchemas = {
 } as const;
 export type CommandName = keyof typeof commandSchemas;
 export type CommandPayload<N extends CommandName> = z.infer<(typeof commandSchemas)[N]>;
-export const signedCommands: readonly CommandName[] = ["unlock", "config"];
+/** The commands the bridge signs and the agent verifies: all of them (issue 15). */
+export const signedCommands: readonly CommandName[] = Object.keys(commandSchemas) as CommandName[];
 
 // ---------------------------------------------------------------- events (agent -> backend, QoS 1, not retained)
 
@@ -240,7 +243,29 @@ export const commandRejectedEvent = z.strictObject({
   detail: z.string().max(300),
 });
 
-export const pongEvent = z.strictObject({ ...eventEnvelope, sessionId: z.null(), commandId: id });
+/** Why a machine does not sell: the fault that took it out of service (code as in its `fault` event). */
+const outOfServiceCause = z.strictObject({ code: z.string().max(64), message: z.string().max(300) });
+
+export const pongEvent = z.strictObject({
+  ...eventEnvelope,
+  sessionId: z.null(),
+  commandId: id,
+  inService: z
+    .boolean()
+    .optional()
+    .describe("The machine can sell now: the backend clears any unavailable flag it holds for it (issue 15)"),
+  outOfService: outOfServiceCause.nullable().optional().describe("Why it cannot sell (null when in service)"),
+});
+
+/**
+ * The cause of an earlier `fault {outOfService: true}` is gone (the VMC enabled the reader again, the serial link is
+ * back): the machine sells again. No out-of-service flag may outlive its cause.
+ */
+export const inServiceEvent = z.strictObject({
+  ...eventEnvelope,
+  sessionId: z.null(),
+  code: z.string().max(64).describe("The `code` of the fault whose cause is gone"),
+});
 
 export const eventSchemas = {
   unlocked: unlockedEvent,
@@ -252,6 +277,7 @@ export const eventSchemas = {
   fault: faultEvent,
   "command-rejected": commandRejectedEvent,
   pong: pongEvent,
+  "in-service": inServiceEvent,
 } as const;
 export type EventName = keyof typeof eventSchemas;
 export type EventPayload<N extends EventName> = z.infer<(typeof eventSchemas)[N]>;

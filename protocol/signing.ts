@@ -1,8 +1,9 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 
 /**
- * HMAC-SHA256 signatures on money-moving commands (`unlock`, `config`), with the machine's own key, so that neither
- * the broker nor a client with the wrong rights can unlock a machine. The signed text binds the machine id and the
+ * HMAC-SHA256 signatures on every command (`unlock`, `config`, `cancel`, `ack`, `ping`, `payment-pending`), with the
+ * machine's own key, so that neither the broker nor a client with the wrong rights can unlock a machine, change its
+ * prices, end a paid session or make it drop unacknowledged events. The signed text binds the machine id and the
  * command name, so a signature cannot be replayed on another machine or as another command; the command's own id and
  * expiry are inside the payload and so inside the signature.
  */
@@ -41,5 +42,7 @@ export function verifyCommandSignature(
 ): boolean {
   if (typeof payload.signature !== "string" || !/^[0-9a-f]{64}$/.test(payload.signature)) return false;
   const expected = Buffer.from(signCommand(keyHex, machineId, commandName, payload), "hex");
-  return timingSafeEqual(expected, Buffer.from(payload.signature, "hex"));
+  const given = Buffer.from(payload.signature, "hex");
+  // All 32 bytes, in constant time: a prefix compare would let a forger guess the signature a byte at a time.
+  return expected.length === given.length && timingSafeEqual(expected, given);
 }

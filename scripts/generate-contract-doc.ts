@@ -132,10 +132,10 @@ function payloadSection(title: string, schema: z.ZodType, notes: string[] = []):
 const commandNotes: Record<CommandName, string> = {
   "payment-pending": "The customer was asked to confirm the payment in the SEQR app: show the waiting screen.",
   unlock: "The payment is reserved: let the customer choose products up to `budgetMinor` in total. Signed.",
-  cancel: "End the session (or the waiting screen) without vending.",
+  cancel: "End the session (or the waiting screen) without vending. Signed.",
   config: "Replace the catalog (prices, planogram). Signed, because prices move money.",
-  ping: "Liveness probe; the agent answers with a `pong` event carrying the same `commandId`.",
-  ack: "The backend stored these events durably: the agent deletes them from its journal and stops resending.",
+  ping: "Liveness and service probe; the agent answers with a `pong` event carrying the same `commandId`. Signed.",
+  ack: "The backend stored these events durably: the agent deletes them from its journal and stops resending. Signed.",
 };
 
 const eventNotes: Record<EventName, string> = {
@@ -148,7 +148,9 @@ const eventNotes: Record<EventName, string> = {
   fault: "A hardware or software fault; `outOfService` says whether the machine stopped selling.",
   "command-rejected":
     "A command was refused (invalid, bad signature, expired, replayed, busy, ...): `reason` says why.",
-  pong: "Answer to `ping`.",
+  pong: "Answer to `ping`, with whether the machine can sell now (`inService`) and why not (`outOfService`).",
+  "in-service":
+    "The cause of an earlier `fault` with `outOfService: true` is gone: the machine sells again (clear its flag).",
 };
 
 function workedExample(): string {

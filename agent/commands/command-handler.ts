@@ -101,7 +101,13 @@ export class CommandHandler {
           "event",
           { t: "note" },
           {
-            events: [{ name: "pong", body: { sessionId: null, commandId: seen.commandId } }],
+            events: [
+              {
+                name: "pong",
+                // The backend re-checks machines it flagged unavailable with ping: the answer says if they sell now.
+                body: { sessionId: null, commandId: seen.commandId, ...this.#o.session.serviceStatus() },
+              },
+            ],
           },
         );
         this.#o.outbox.publish(events);

@@ -1,16 +1,10 @@
-import {
-  type AnyCommand,
-  type CommandName,
-  commandSchemas,
-  decodePayload,
-  isCommandName,
-  signedCommands,
-} from "../../protocol/messages.ts";
+import { type AnyCommand, commandSchemas, decodePayload, isCommandName } from "../../protocol/messages.ts";
 import { verifyCommandSignature } from "../../protocol/signing.ts";
 
 /**
  * Checks one command as it arrives on `<root>/<machineId>/cmd/<name>`, in the order that reveals least to a sender
- * without rights: known name, schema, signature (unlock, config), replay, time window. Pure: the caller passes the
+ * without rights: known name, schema, signature (every command: a forged ack, cancel or config moves money too),
+ * replay, time window. Pure: the caller passes the
  * clock reading and the memory of seen command ids.
  */
 
@@ -50,10 +44,7 @@ export function checkCommand(name: string, raw: Buffer | string, context: Comman
     commandId: payload.commandId,
     sessionId: typeof payload.sessionId === "string" ? payload.sessionId : null,
   };
-  if (
-    (signedCommands as readonly CommandName[]).includes(name) &&
-    !verifyCommandSignature(context.commandKeyHex, context.machineId, name, payload)
-  ) {
+  if (!verifyCommandSignature(context.commandKeyHex, context.machineId, name, payload)) {
     return { ok: false, reason: "bad-signature", detail: `the ${name} signature does not verify`, ...ids };
   }
   // Replay before expiry: a late duplicate of a command already acted on must read "replayed" (it was done), not

@@ -474,11 +474,32 @@ export class VendSession {
       });
       return;
     }
-    if (this.#outOfService) {
-      this.#log.info("the vend mechanism is back: in service again");
+    const ended = this.#outOfService;
+    if (ended) {
+      this.#log.info({ code: ended.code }, "the vend mechanism is back: in service again");
       this.#outOfService = null;
+      // The backend took the machine out of offers on the fault: tell it the cause is gone (durable, resent until
+      // acknowledged), so the flag does not outlive it.
+      const events = await this.#o.journal.commit(
+        "event",
+        { t: "note" },
+        { events: [{ name: "in-service", body: { sessionId: null, code: ended.code } }] },
+      );
+      this.#o.publish(events);
       this.#o.onChange();
     }
+  }
+
+  /** For `pong`: whether the machine can sell right now, and the cause when it cannot. */
+  serviceStatus(): { inService: boolean; outOfService: { code: string; message: string } | null } {
+    const cause = this.#outOfService
+      ? { code: this.#outOfService.code, message: this.#outOfService.message }
+      : this.#stopping
+        ? { code: "stopping", message: "the agent is stopping" }
+        : !this.#hardwareUp
+          ? { code: "hardware-not-up", message: "the vend mechanism is not up yet" }
+          : null;
+    return { inService: cause === null, outOfService: cause };
   }
 
   async #recordFault(code: string, message: string, outOfService: boolean): Promise<void> {

@@ -7,7 +7,9 @@ import type { Availability } from "../../protocol/messages.ts";
  *  - a larger bootSeq always wins, a smaller one is stale and ignored;
  *  - within one boot, "offline" wins over "online" (the LWT's ts is the time of CONNECT, older than the online it
  *    follows, so ts cannot order them), and a later "online" (reconnect of the same boot) has a larger ts than the
- *    online it replaces: an "online" whose ts is not newer than the boot's last online is a redelivered copy;
+ *    online it replaces: an "online" whose ts is not newer than the boot's last online is a redelivered copy; a newer
+ *    one while already online is a reconnect of the agent (after a broker restart, say) and is accepted as a change,
+ *    so that listeners resend what the agent may have missed while it was away;
  *  - same bootSeq but another bootId (the agent lost its journal): the later ts wins.
  */
 
@@ -25,8 +27,8 @@ export function decideAvailability(record: AvailabilityRecord | undefined, next:
   if (next.bootSeq > current.bootSeq) return "accept";
   if (next.bootSeq < current.bootSeq) return "stale";
   if (next.bootId !== current.bootId) return next.ts > current.ts ? "accept" : "stale";
-  if (next.state === current.state) return "same";
-  if (next.state === "offline") return "accept";
+  if (next.state === "offline") return current.state === "offline" ? "same" : "accept";
+  if (current.state === "online" && record.lastOnlineTs !== undefined && next.ts === record.lastOnlineTs) return "same";
   return record.lastOnlineTs === undefined || next.ts > record.lastOnlineTs ? "accept" : "stale";
 }
 

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { type CommandName, type CommandPayload, commandSchemas, signedCommands } from "../../protocol/messages.ts";
+import { type CommandName, type CommandPayload, commandSchemas } from "../../protocol/messages.ts";
 import { signCommand } from "../../protocol/signing.ts";
 import type { CommandBody } from "./fleet-link.ts";
 
 /**
  * Builds a command as it goes on the wire: the envelope (a random commandId unless the caller gives one, issuedAt,
- * expiresAt = issuedAt + ttl), the signature for money-moving commands, then the contract's schema as a last check,
+ * expiresAt = issuedAt + ttl), the signature (every command is signed), then the contract's schema as a last check,
  * so that the bridge never publishes a payload the agent would reject as invalid.
  */
 export interface BuildCommandInput<N extends CommandName> {
@@ -15,7 +15,7 @@ export interface BuildCommandInput<N extends CommandName> {
   now: number;
   ttlMs: number;
   commandId?: string;
-  /** Hex key; required for signed commands. */
+  /** Hex key of the machine; every command is signed, so it is required. */
   commandKey?: string;
 }
 
@@ -37,12 +37,9 @@ export function buildCommand<N extends CommandName>(input: BuildCommandInput<N>)
     expiresAt: input.now + input.ttlMs,
   };
   delete unsigned.signature;
-  let payload = unsigned;
-  if (signedCommands.includes(input.name)) {
-    if (!input.commandKey)
-      throw new CommandBuildError(`no command key for machine ${input.machineId}: cannot sign ${input.name}`);
-    payload = { ...unsigned, signature: signCommand(input.commandKey, input.machineId, input.name, unsigned) };
-  }
+  if (!input.commandKey)
+    throw new CommandBuildError(`no command key for machine ${input.machineId}: cannot sign ${input.name}`);
+  const payload = { ...unsigned, signature: signCommand(input.commandKey, input.machineId, input.name, unsigned) };
   const parsed = commandSchemas[input.name].safeParse(payload);
   if (!parsed.success) {
     const detail = parsed.error.issues

@@ -34,7 +34,7 @@ export interface FleetLink {
   start(): Promise<void>;
   stop(): Promise<void>;
   /**
-   * Sends a command; fills commandId, issuedAt, expiresAt and, for signed commands, the signature with the machine's
+   * Sends a command; fills commandId, issuedAt, expiresAt and the signature (every command is signed) with the machine's
    * key. Resolves with the commandId once the broker has accepted it (QoS 1).
    */
   send<N extends CommandName>(
@@ -45,7 +45,16 @@ export interface FleetLink {
   ): Promise<string>;
   onEvent(handler: FleetEventHandler): void;
   isOnline(machineId: string): boolean;
+  /**
+   * Hears of availability changes: another boot, online/offline, and a reconnect of the same boot (a newer `online`),
+   * after which the agent may have missed commands.
+   */
   onAvailability(listener: (machineId: string, availability: Availability) => void): void;
+  /**
+   * Hears of the bridge's own link to the broker going up (connected and subscribed) and down: commands sent while it
+   * was down, or lost with a restarted broker, are sent again when it is back. Optional for links without a broker.
+   */
+  onConnectionChange?(listener: (connected: boolean) => void): void;
   lastState(machineId: string): MachineState | undefined;
   onlineCount(): number;
 }

@@ -13,7 +13,6 @@ import {
   isEventName,
   type MachineState,
   machineState,
-  signedCommands,
 } from "../../protocol/messages.ts";
 import { fleetFilters, machineTopics, parseTopic } from "../../protocol/topics.ts";
 import { AckBatcher } from "./ack-batcher.ts";
@@ -213,7 +212,7 @@ export class MqttFleetLink implements FleetLink {
       throw new FleetLinkError(`invalid machine id ${JSON.stringify(machineId)}`);
     const client = this.#client;
     if (!client?.connected) throw new FleetLinkError("the MQTT broker is not connected");
-    const commandKey = signedCommands.includes(name) ? await this.#options.keys.commandKey(machineId) : undefined;
+    const commandKey = await this.#options.keys.commandKey(machineId);
     const ttlMs = options.ttlMs ?? this.#options.commandTtlMs;
     const payload = buildCommand({
       machineId,

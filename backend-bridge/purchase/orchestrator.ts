@@ -4,6 +4,7 @@ import { parseDecimalToMinor } from "../../platform/money.ts";
 import { maskMsisdn } from "../../platform/redact.ts";
 import { type Catalog, cheapestPriceMinor } from "../../protocol/catalog.ts";
 import type { EventPayload } from "../../protocol/messages.ts";
+import { AvailabilityRecheck, machineFlagChange } from "../fleet/availability-recheck.ts";
 import type { FleetEvent, FleetLink } from "../fleet/fleet-link.ts";
 import type { RegisteredMachine } from "../registry/machine-registry.ts";
 import type { PaymentStatus, SeqrApi } from "../seqr/seqr-api.ts";
@@ -66,6 +67,8 @@ export interface OrchestratorSettings {
   keepMsisdn: boolean;
   /** How long a notification keeps retrying getPaymentStatus (SEQR's 20-second rule). Default 15 s. */
   notificationWindowMs?: number;
+  /** How often machines flagged unavailable are re-checked with cmd/ping (fleet/availability-recheck.ts). Default 5 s. */
+  availabilityRecheckMs?: number;
 }
 
 export interface MachineLookup {
@@ -110,6 +113,7 @@ export class PurchaseOrchestrator {
   readonly #timers: SessionTimers;
   readonly #statusChecks = new Map<string, Promise<void>>();
   readonly #background = new Set<Promise<unknown>>();
+  #recheck: AvailabilityRecheck | undefined;
   #stopped = false;
 
   constructor(deps: OrchestratorDeps, settings: OrchestratorSettings) {
@@ -139,11 +143,23 @@ export class PurchaseOrchestrator {
       this.#spawn(this.#resendUnlock(machineId), "resend unlock");
     });
     for (const purchase of await this.#store.listOpenPurchases()) await this.#resume(purchase);
+    // No flag outlives its cause: flagged machines are pinged, pending unlocks resent when the broker link is back.
+    this.#recheck = new AvailabilityRecheck({
+      fleet: this.#fleet,
+      store: this.#store,
+      resendUnlock: (machineId) => this.#resendUnlock(machineId),
+      clock: this.#clock,
+      logger: this.#log,
+      intervalMs: this.#settings.availabilityRecheckMs ?? 5_000,
+      pingTtlMs: this.#settings.timeouts.commandTtlMs,
+    });
+    this.#recheck.start();
   }
 
   /** Stops timers and waits for the work in flight. The store stays open (the caller owns it). */
   async stop(): Promise<void> {
     this.#stopped = true;
+    await this.#recheck?.stop();
     this.#timers.clearAll();
     await Promise.allSettled([...this.#statusChecks.values(), ...this.#background]);
     await this.#locks.idle();
@@ -723,15 +739,10 @@ export class PurchaseOrchestrator {
     // for its (PostgreSQL), so neither decides on a state the other is changing.
     const purchase = sessionId === null ? undefined : await tx.lockPurchase(sessionId);
     if (!(await tx.markEventSeen(machineId, payload.eventId, event.name, sessionId, now))) return;
-    if (event.name === "fault") {
-      const fault = event.payload as EventPayload<"fault">;
-      if (fault.outOfService) await tx.setMachineUnavailable(machineId, `fault:${fault.code}`, now);
-      return;
-    }
-    if (event.name === "pong") {
-      await tx.clearMachineUnavailable(machineId);
-      return;
-    }
+    const flag = machineFlagChange(event);
+    if (flag?.kind === "set") await tx.setMachineUnavailable(machineId, flag.reason, now);
+    if (flag?.kind === "clear") await tx.clearMachineUnavailable(machineId);
+    if (event.name === "fault" || event.name === "pong" || event.name === "in-service") return;
     if (sessionId === null) return;
     if (!purchase || purchase.machineId !== machineId) {
       this.#log.warn({ machineId, sessionId, event: event.name }, "event for a session this machine does not hold");

@@ -595,6 +595,14 @@ class SqlStoreOps implements StoreOps {
     );
     return rows[0]?.unavailable_reason;
   }
+
+  async listUnavailableMachines(): Promise<{ machineId: string; reason: string; since: number }[]> {
+    const rows = await this.ex.all<{ machine_id: string; unavailable_reason: string; since: number | string }>(
+      "SELECT machine_id, unavailable_reason, since FROM machine_flags ORDER BY machine_id",
+      [],
+    );
+    return rows.map((row) => ({ machineId: row.machine_id, reason: row.unavailable_reason, since: Number(row.since) }));
+  }
 }
 
 function assignments(changes: PurchaseChanges): { sets: string; values: SqlValue[] } {

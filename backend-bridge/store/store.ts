@@ -231,6 +231,8 @@ export interface StoreOps {
   setMachineUnavailable(machineId: string, reason: string, at: number): Promise<void>;
   clearMachineUnavailable(machineId: string): Promise<boolean>;
   machineUnavailableReason(machineId: string): Promise<string | undefined>;
+  /** Every machine flagged unavailable, for the periodic re-check (fleet/availability-recheck.ts). */
+  listUnavailableMachines(): Promise<{ machineId: string; reason: string; since: number }[]>;
 }
 
 export interface Store extends StoreOps {

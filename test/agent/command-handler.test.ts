@@ -97,4 +97,81 @@ describe("command handler", () => {
       "replayed",
     ]);
   });
+
+  it("a forged ack (unsigned, or signed with another key) is refused and drops no unacknowledged event", async () => {
+    const { h, handler, published } = await rig();
+    await handler.handle("unlock", signedUnlock("h-ack"));
+    await until(() => h.named("unlocked").length === 1);
+    const unlocked = h.named("unlocked")[0]?.payload.eventId ?? "";
+    expect(h.journal.state.outbox.has(unlocked)).toBe(true);
+    const unsigned = { ...envelope(), eventIds: [unlocked] };
+    await handler.handle("ack", Buffer.from(JSON.stringify(unsigned)));
+    const wrongKey: Record<string, unknown> = { ...envelope(), eventIds: [unlocked] };
+    wrongKey.signature = signCommand("44".repeat(32), machineId, "ack", wrongKey);
+    await handler.handle("ack", Buffer.from(JSON.stringify(wrongKey)));
+    await until(() => published.filter((event) => event.name === "command-rejected").length >= 2);
+    expect(h.journal.state.outbox.has(unlocked)).toBe(true);
+    // The genuine ack still works.
+    const genuine: Record<string, unknown> = { ...envelope(), eventIds: [unlocked] };
+    genuine.signature = signCommand(key, machineId, "ack", genuine);
+    await handler.handle("ack", Buffer.from(JSON.stringify(genuine)));
+    expect(h.journal.state.outbox.has(unlocked)).toBe(false);
+  });
+
+  it("a forged config with new prices is refused and the prices do not change", async () => {
+    const { h, handler, published } = await rig();
+    const before = JSON.stringify(h.session.catalog);
+    const cheap = { currency: "EUR", products: { A1: { name: "Free tea", sku: "T", priceMinor: 1 } } };
+    const forged: Record<string, unknown> = { ...envelope(), catalog: cheap };
+    forged.signature = signCommand("44".repeat(32), machineId, "config", forged);
+    await handler.handle("config", Buffer.from(JSON.stringify(forged)));
+    const unsigned = { ...envelope(), catalog: cheap };
+    await handler.handle("config", Buffer.from(JSON.stringify(unsigned)));
+    await until(() => published.filter((event) => event.name === "command-rejected").length >= 2);
+    expect(JSON.stringify(h.session.catalog)).toBe(before);
+    const genuine: Record<string, unknown> = { ...envelope(), catalog: cheap };
+    genuine.signature = signCommand(key, machineId, "config", genuine);
+    await handler.handle("config", Buffer.from(JSON.stringify(genuine)));
+    expect(h.session.catalog.products.A1?.priceMinor).toBe(1);
+  });
+
+  it("an unsigned cancel does not end the open session; an unsigned ping gets no pong", async () => {
+    const { h, handler, published, names } = await rig();
+    await handler.handle("unlock", signedUnlock("h-cancel"));
+    await handler.handle(
+      "cancel",
+      Buffer.from(JSON.stringify({ ...envelope(), sessionId: "h-cancel", reason: "operator" })),
+    );
+    await handler.handle("ping", Buffer.from(JSON.stringify(envelope())));
+    await until(() => published.filter((event) => event.name === "command-rejected").length >= 2);
+    expect(h.journal.state.session?.sessionId).toBe("h-cancel");
+    expect(names()).not.toContain("pong");
+    expect(names()).not.toContain("session-ended");
+  });
+
+  it("a ping is answered with whether the machine sells now and why not (issue 15 defect 1)", async () => {
+    const { h, handler, published } = await rig();
+    const ping = () => {
+      const body: Record<string, unknown> = { ...envelope() };
+      body.signature = signCommand(key, machineId, "ping", body);
+      return Buffer.from(JSON.stringify(body));
+    };
+    const pongs = () => published.filter((event) => event.name === "pong").map((event) => event.payload);
+    await handler.handle("ping", ping());
+    await until(() => pongs().length === 1);
+    expect(pongs()[0]).toMatchObject({ inService: true, outOfService: null });
+    h.mechanism.emit("link", "down", "the VMC set the reader DISABLED");
+    await until(() => h.named("fault").length === 1);
+    await handler.handle("ping", ping());
+    await until(() => pongs().length === 2);
+    expect(pongs()[1]).toMatchObject({
+      inService: false,
+      outOfService: { code: "hardware-link-down", message: "the VMC set the reader DISABLED" },
+    });
+    h.mechanism.emit("link", "up");
+    await until(() => h.named("in-service").length === 1);
+    await handler.handle("ping", ping());
+    await until(() => pongs().length === 3);
+    expect(pongs()[2]).toMatchObject({ inService: true, outOfService: null });
+  });
 });

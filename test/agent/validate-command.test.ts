@@ -94,7 +94,63 @@ describe("command validation", () => {
     });
     expect(checkCommand("unlock", unlock({ budgetMinor: 1.5 }), context())).toMatchObject({ reason: "invalid" });
     expect(
-      checkCommand("ping", JSON.stringify({ commandId: "p", issuedAt: now, expiresAt: now + 1 }), context()).ok,
+      checkCommand("ping", JSON.stringify(signed("ping", { issuedAt: now, expiresAt: now + 1 })), context()).ok,
     ).toBe(true);
+  });
+});
+
+/** Every command of the contract, as the bridge signs it (issue 15 defect 6: all of them are signed). */
+function signed(name: string, fields: Record<string, unknown>, signWith = key): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    commandId: `c-${name}`,
+    issuedAt: now - 1_000,
+    expiresAt: now + 30_000,
+    ...fields,
+  };
+  body.signature = signCommand(signWith, machineId, name, body);
+  return body;
+}
+
+const everyCommand: [string, Record<string, unknown>][] = [
+  ["unlock", { sessionId: "s-1", budgetMinor: 500, currency: "EUR" }],
+  ["payment-pending", { sessionId: "s-1", amountMinor: 500, currency: "EUR" }],
+  ["cancel", { sessionId: "s-1", reason: "operator" }],
+  ["ack", { eventIds: ["e-1", "e-2"] }],
+  ["ping", {}],
+  ["config", { catalog: { currency: "EUR", products: { A1: { name: "Tea", sku: "T", priceMinor: 150 } } } }],
+];
+
+describe("every command is signed", () => {
+  it.each(everyCommand)("accepts a signed %s", (name, fields) => {
+    expect(checkCommand(name, JSON.stringify(signed(name, fields)), context())).toMatchObject({ ok: true });
+  });
+
+  it.each(everyCommand)("refuses an unsigned %s", (name, fields) => {
+    const unsigned = signed(name, fields);
+    delete unsigned.signature;
+    expect(checkCommand(name, JSON.stringify(unsigned), context())).toMatchObject({ ok: false });
+  });
+
+  it.each(everyCommand)("refuses a %s signed with another key", (name, fields) => {
+    const forged = signed(name, fields, "22".repeat(32));
+    expect(checkCommand(name, JSON.stringify(forged), context())).toMatchObject({
+      ok: false,
+      reason: "bad-signature",
+    });
+  });
+
+  it.each(everyCommand)("refuses a %s whose signature differs only in its last byte", (name, fields) => {
+    // A compare of a prefix only (the first bytes) would accept this: the whole 32 bytes must match.
+    const body = signed(name, fields);
+    const signature = String(body.signature);
+    const lastByte = Number.parseInt(signature.slice(-2), 16);
+    body.signature = `${signature.slice(0, -2)}${((lastByte + 1) % 256).toString(16).padStart(2, "0")}`;
+    expect(checkCommand(name, JSON.stringify(body), context())).toMatchObject({ ok: false, reason: "bad-signature" });
+  });
+
+  it("refuses a config with new prices under the old signature", () => {
+    const body = signed("config", everyCommand[5]?.[1] ?? {});
+    (body.catalog as { products: { A1: { priceMinor: number } } }).products.A1.priceMinor = 1;
+    expect(checkCommand("config", JSON.stringify(body), context())).toMatchObject({ reason: "bad-signature" });
   });
 });

@@ -113,13 +113,15 @@ describe("vend session", () => {
     h.mechanism.select({ selection: "A1" });
     await until(() => h.named("vend-started").length === 1);
     const env = envelope();
-    expect(await h.session.cancel({ ...env, sessionId: "s-7", reason: "operator" }, env)).toBeUndefined();
+    expect(await h.session.cancel({ ...env, signature, sessionId: "s-7", reason: "operator" }, env)).toBeUndefined();
     await until(() => h.named("session-ended").length === 1);
     expect(h.named("session-ended")[0]?.payload).toMatchObject({ reason: "cancelled", vendedCount: 1 });
     const other = envelope();
-    expect(await h.session.cancel({ ...other, sessionId: "nope", reason: "operator" }, other)).toMatchObject({
-      reason: "unknown-session",
-    });
+    expect(await h.session.cancel({ ...other, signature, sessionId: "nope", reason: "operator" }, other)).toMatchObject(
+      {
+        reason: "unknown-session",
+      },
+    );
   });
 
   it("a second unlock while a session is open is refused as busy; a hardware fault puts the machine out of service", async () => {
@@ -191,7 +193,7 @@ describe("vend session", () => {
     h.mechanism.select({ selection: "A1" });
     await until(() => h.mechanism.denials.length === 1);
     const env = envelope();
-    await h.session.paymentPending({ ...env, sessionId: "p-1", amountMinor: 500, currency: "EUR" }, env);
+    await h.session.paymentPending({ ...env, signature, sessionId: "p-1", amountMinor: 500, currency: "EUR" }, env);
     h.mechanism.select({ selection: "A2" });
     await until(() => h.mechanism.denials.length === 2);
     expect(h.mechanism.denials.map((denial) => denial.reason)).toEqual(["no open session", "no open session"]);
@@ -204,14 +206,14 @@ describe("vend session", () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
     const h = await harness();
     const env = envelope();
-    await h.session.paymentPending({ ...env, sessionId: "p-1", amountMinor: 500, currency: "EUR" }, env);
+    await h.session.paymentPending({ ...env, signature, sessionId: "p-1", amountMinor: 500, currency: "EUR" }, env);
     expect(h.session.view().screen).toBe("payment-pending");
     await vi.advanceTimersByTimeAsync(181_000);
     vi.useRealTimers();
     await until(() => h.named("session-ended").length === 1);
     expect(h.named("session-ended")[0]?.payload).toMatchObject({ sessionId: "p-1", reason: "payment-timeout" });
     const env2 = envelope();
-    await h.session.paymentPending({ ...env2, sessionId: "p-2", amountMinor: 500, currency: "EUR" }, env2);
+    await h.session.paymentPending({ ...env2, signature, sessionId: "p-2", amountMinor: 500, currency: "EUR" }, env2);
     const { payload, seen } = unlockPayload("p-2", 500);
     await h.session.unlock(payload, seen);
     expect(h.journal.state.pending).toBeNull();
@@ -222,7 +224,7 @@ describe("vend session", () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
     const h = await harness();
     const env = envelope();
-    await h.session.paymentPending({ ...env, sessionId: "late-1", amountMinor: 500, currency: "EUR" }, env);
+    await h.session.paymentPending({ ...env, signature, sessionId: "late-1", amountMinor: 500, currency: "EUR" }, env);
     await vi.advanceTimersByTimeAsync(181_000);
     vi.useRealTimers();
     await until(() => h.named("session-ended").length === 1);
@@ -235,7 +237,10 @@ describe("vend session", () => {
     });
     const again = envelope();
     expect(
-      await h.session.paymentPending({ ...again, sessionId: "late-1", amountMinor: 500, currency: "EUR" }, again),
+      await h.session.paymentPending(
+        { ...again, signature, sessionId: "late-1", amountMinor: 500, currency: "EUR" },
+        again,
+      ),
     ).toMatchObject({ reason: "unknown-session" });
     expect(h.journal.state.session).toBeNull();
     expect(h.journal.state.pending).toBeNull();
@@ -289,4 +294,39 @@ describe("vend session", () => {
     expect(after.mechanism.vends).toHaveLength(0);
     expect(after.named("vend-unknown")).toHaveLength(0);
   }, 5_000);
+});
+
+describe("back in service (issue 15 defect 1: no out-of-service flag outlives its cause)", () => {
+  it("the reader disabled then enabled again: fault {outOfService} then in-service with the fault's code", async () => {
+    const h = await harness();
+    expect(h.session.serviceStatus()).toEqual({ inService: true, outOfService: null });
+    h.mechanism.emit("link", "down", "the VMC set the reader DISABLED");
+    await until(() => h.named("fault").length === 1);
+    expect(h.named("fault")[0]?.payload).toMatchObject({ code: "hardware-link-down", outOfService: true });
+    expect(h.session.serviceStatus()).toMatchObject({ inService: false, outOfService: { code: "hardware-link-down" } });
+    h.mechanism.emit("link", "up");
+    await until(() => h.named("in-service").length === 1);
+    const back = h.named("in-service")[0]?.payload;
+    expect(eventSchemas["in-service"].parse(back)).toMatchObject({ sessionId: null, code: "hardware-link-down" });
+    expect(h.session.serviceStatus()).toEqual({ inService: true, outOfService: null });
+    // Durable like every event: it is resent until the backend acknowledges it.
+    expect(h.journal.state.outbox.has(back?.eventId ?? "")).toBe(true);
+  });
+
+  it("a serial fault then the link back up: in-service once, and none for a fault that did not stop sales", async () => {
+    const h = await harness();
+    h.mechanism.emit("fault", { code: "display-glitch", message: "display did not answer", outOfService: false });
+    await until(() => h.named("fault").length === 1);
+    h.mechanism.emit("link", "up");
+    h.mechanism.emit("fault", { code: "serial-closed", message: "the adapter went away", outOfService: true });
+    await until(() => h.named("fault").length === 2);
+    h.mechanism.emit("link", "up");
+    h.mechanism.emit("link", "up");
+    await until(() => h.named("in-service").length === 1);
+    expect(h.named("in-service")[0]?.payload).toMatchObject({ code: "serial-closed" });
+    // A later event proves the two extra "up"s were handled: still exactly one in-service.
+    h.mechanism.emit("fault", { code: "later", message: "marker", outOfService: false });
+    await until(() => h.named("fault").length === 3);
+    expect(h.named("in-service")).toHaveLength(1);
+  });
 });

@@ -35,6 +35,18 @@ describe("availability ordering", () => {
     expect(tracker.isOnline("M")).toBe(true);
   });
 
+  it("a reconnect of the same boot (a newer online) is a change, so the bridge resends what is pending", () => {
+    // Issue 15 defect 2: after a broker restart the agent says `online` again with the same boot; the bridge must hear
+    // of it (its unlock may have been lost with the broker), while a redelivered copy of the same online is not news.
+    const tracker = new AvailabilityTracker();
+    expect(tracker.apply("M", av("online", 5, 1_000)).changed).toBe(true);
+    expect(tracker.apply("M", av("online", 5, 2_000))).toEqual({ decision: "accept", changed: true });
+    expect(tracker.apply("M", av("online", 5, 2_000))).toEqual({ decision: "same", changed: false });
+    expect(tracker.apply("M", av("online", 5, 1_500))).toEqual({ decision: "stale", changed: false });
+    expect(tracker.get("M")?.ts).toBe(2_000);
+    expect(tracker.isOnline("M")).toBe(true);
+  });
+
   it("same bootSeq with another bootId (journal lost): the later ts wins", () => {
     const record = { current: av("online", 1, 1_000, "x"), lastOnlineTs: 1_000 };
     expect(decideAvailability(record, av("offline", 1, 900, "y"))).toBe("stale");

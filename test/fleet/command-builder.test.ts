@@ -22,7 +22,7 @@ describe("buildCommand", () => {
     expect(verifyCommandSignature(key, "M1", "unlock", { ...command, mode: "single-vend" })).toBe(false);
   });
 
-  it("signs config too, keeps a caller's commandId, leaves ping unsigned", () => {
+  it("signs config too and keeps a caller's commandId", () => {
     const config = buildCommand({
       machineId: "M1",
       name: "config",
@@ -34,9 +34,27 @@ describe("buildCommand", () => {
     });
     expect(configCommand.parse(config).commandId).toBe("my-id");
     expect(verifyCommandSignature(key, "M1", "config", config)).toBe(true);
-    const ping = buildCommand({ machineId: "M1", name: "ping", body: {}, now: 5, ttlMs: 10 });
+  });
+
+  it("signs every command (ack, cancel, ping and payment-pending too) and refuses to build one without a key", () => {
+    const bodies = {
+      ack: { eventIds: ["e-1"] },
+      cancel: { sessionId: "S1", reason: "operator" },
+      ping: {},
+      "payment-pending": { sessionId: "S1", amountMinor: 500, currency: "EUR" },
+    } as const;
+    for (const [name, body] of Object.entries(bodies) as [
+      keyof typeof bodies,
+      (typeof bodies)[keyof typeof bodies],
+    ][]) {
+      const command = buildCommand({ machineId: "M1", name, body, now: 5, ttlMs: 10, commandKey: key } as never);
+      expect(verifyCommandSignature(key, "M1", name, command as Record<string, unknown>)).toBe(true);
+      expect(() => buildCommand({ machineId: "M1", name, body, now: 5, ttlMs: 10 } as never)).toThrow(
+        CommandBuildError,
+      );
+    }
+    const ping = buildCommand({ machineId: "M1", name: "ping", body: {}, now: 5, ttlMs: 10, commandKey: key });
     expect(pingCommand.parse(ping)).toEqual(ping);
-    expect("signature" in ping).toBe(false);
   });
 
   it("refuses a signed command without key, a bad ttl and a body outside the contract", () => {
@@ -55,8 +73,8 @@ describe("buildCommand", () => {
         commandKey: key,
       }),
     ).toThrow(/currency/);
-    expect(() => buildCommand({ machineId: "M1", name: "ack", body: { eventIds: [] }, now: 1, ttlMs: 10 })).toThrow(
-      /eventIds/,
-    );
+    expect(() =>
+      buildCommand({ machineId: "M1", name: "ack", body: { eventIds: [] }, now: 1, ttlMs: 10, commandKey: key }),
+    ).toThrow(/eventIds/);
   });
 });

@@ -38,6 +38,9 @@ export function sampleState(ts: number): MachineState {
 export function fleetLinkSuite(env: FleetEnvironment): void {
   const [machineA, machineB] = env.machines;
   const keyA = randomBytes(32).toString("hex");
+  const keyB = randomBytes(32).toString("hex");
+  /** A machine the registry has no key for: nothing can be signed for it, so nothing is sent. */
+  const machineWithoutKey = "M-nokey";
   let link: MqttFleetLink;
   let agents: FakeAgent[] = [];
   let handled: FleetEvent[];
@@ -51,7 +54,10 @@ export function fleetLinkSuite(env: FleetEnvironment): void {
     new MqttFleetLink({
       url: env.url(),
       rootTopic: env.root,
-      keys: new InMemoryMachineKeys([[machineA, keyA]]),
+      keys: new InMemoryMachineKeys([
+        [machineA, keyA],
+        [machineB, keyB],
+      ]),
       commandTtlMs: 30_000,
       logger: silentLogger(),
       reconnectPeriodMs: 100,
@@ -142,13 +148,15 @@ export function fleetLinkSuite(env: FleetEnvironment): void {
 
   it("refuses to send what it cannot sign or what the contract forbids, with a clear error", async () => {
     await expect(
-      link.send(machineB, "unlock", { sessionId: "S-2", budgetMinor: 100, currency: "EUR" }),
+      link.send(machineWithoutKey, "unlock", { sessionId: "S-2", budgetMinor: 100, currency: "EUR" }),
     ).rejects.toThrow(/no command key/);
     await expect(link.send(machineA, "unlock", { sessionId: "S-2", budgetMinor: -5, currency: "EUR" })).rejects.toThrow(
       /budgetMinor/,
     );
     await expect(link.send("a/b/#", "ping", {})).rejects.toThrow(/invalid machine id/);
-    // Unsigned commands need no key.
+    // Every command is signed: without a key not even a ping or an ack goes out.
+    await expect(link.send(machineWithoutKey, "ping", {})).rejects.toThrow(/no command key/);
+    await expect(link.send(machineWithoutKey, "ack", { eventIds: ["e-1"] })).rejects.toThrow(/no command key/);
     await expect(link.send(machineB, "ping", {})).resolves.toMatch(/.+/);
   });
 

@@ -39,7 +39,7 @@ describe("MqttFleetLink across a restart of the embedded broker", () => {
     const link = new MqttFleetLink({
       url,
       rootTopic: "vending/v1",
-      keys: new InMemoryMachineKeys(),
+      keys: new InMemoryMachineKeys([["M1", "ab".repeat(32)]]),
       commandTtlMs: 5_000,
       logger: silentLogger(),
       reconnectPeriodMs: 100,

@@ -34,7 +34,8 @@ describe.runIf(available)("MqttFleetLink in external mode against the real Mosqu
           rootTopic: root,
           clientId: `bridge-${run}-${index}`,
           sharedSubscriptionGroup: group,
-          keys: new InMemoryMachineKeys(),
+          // Acks are signed like every command: the bridges need the machine's key.
+          keys: new InMemoryMachineKeys([[machines[0], "cd".repeat(32)]]),
           commandTtlMs: 5_000,
           logger: silentLogger(),
           ackDelayMs: 5,

@@ -31,6 +31,19 @@ describe("command signatures", () => {
     expect(verifyCommandSignature(key, "M1", "unlock", { ...unlock, signature: "zz" })).toBe(false);
   });
 
+  it("refuses a signature that differs from the right one only in its last bytes (the whole HMAC is compared)", () => {
+    const signature = signCommand(key, "M1", "unlock", unlock);
+    for (const tail of ["00", "ff", "0000", "abcd"]) {
+      const altered = `${signature.slice(0, -tail.length)}${tail}`;
+      if (altered === signature) continue;
+      expect(verifyCommandSignature(key, "M1", "unlock", { ...unlock, signature: altered })).toBe(false);
+    }
+    // Only the first byte right, or all but the last: never enough.
+    const lastFlipped = `${signature.slice(0, 62)}${(Number.parseInt(signature.slice(62), 16) ^ 1).toString(16).padStart(2, "0")}`;
+    expect(verifyCommandSignature(key, "M1", "unlock", { ...unlock, signature: lastFlipped })).toBe(false);
+    expect(verifyCommandSignature(key, "M1", "unlock", { ...unlock, signature: signature.toUpperCase() })).toBe(false);
+  });
+
   it("validates payloads without throwing", () => {
     const signature = signCommand(key, "M1", "unlock", unlock);
     expect(decodePayload(unlockCommand, JSON.stringify({ ...unlock, signature })).ok).toBe(true);
