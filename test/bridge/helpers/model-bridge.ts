@@ -71,7 +71,7 @@ export class ModelBridge {
   private constructor(store: Store, config: BridgeConfig) {
     this.store = store;
     this.config = config;
-    this.seqr = new ModelSeqr(this.clock, config.seqr.commitReservationTimeoutSeconds);
+    this.seqr = new ModelSeqr(this.clock, config.seqr.commitReservationTimeoutSeconds, config.seqr.requestTimeoutMs);
     this.fleet = new ModelFleet(this.clock);
   }
 
