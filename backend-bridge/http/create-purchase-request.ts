@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { tokenId } from "../../config/field.ts";
+import { normaliseMsisdn } from "../purchase/msisdn.ts";
 import type { PurchaseRequest } from "../purchase/orchestrator.ts";
 
 /**
@@ -17,10 +18,8 @@ const body = z.looseObject({
   amount: amountValue.optional(),
   reservationAmount: amountValue.optional(),
   currency: z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as EUR"),
-  msisdn: z
-    .union([z.string().regex(/^\+?[0-9]{4,20}$/, "must be digits"), z.number().int().nonnegative()])
-    .nullable()
-    .optional(),
+  // Optional personal data, validated loosely: a malformed one is dropped, never a reason to refuse (issue 15).
+  msisdn: z.unknown().optional(),
 });
 
 export type ParsedCreatePurchase = { ok: true; request: PurchaseRequest } | { ok: false; error: string };
@@ -39,6 +38,6 @@ export function parseCreatePurchase(json: unknown): ParsedCreatePurchase {
   if (!tokenId.safeParse(token).success) return { ok: false, error: "token: not a machine token" };
   const amount = value.amount ?? value.reservationAmount;
   if (amount === undefined) return { ok: false, error: "amount: required (amount or reservationAmount)" };
-  const msisdn = value.msisdn === undefined || value.msisdn === null ? null : String(value.msisdn).replace(/^\+/, "");
+  const msisdn = normaliseMsisdn(value.msisdn);
   return { ok: true, request: { token, amount, currency: value.currency, msisdn } };
 }

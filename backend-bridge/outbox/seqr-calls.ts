@@ -98,15 +98,15 @@ export function seqrCallHandlers(context: SeqrCallContext): Record<OutboxItem["k
       }
       if (item.outcomeUnknown) {
         // The last attempt may have gone through: ask SEQR before repeating it.
-        const known = await settledByStatus(purchase.invoiceReference);
+        const known = await settledByStatus(purchase);
         if (known) return known;
       }
       try {
         const committed = await seqr.commitReservation(purchase.invoiceReference, { minor: amountMinor, currency });
-        return { result: "done", detail: committed.ersReference ? { ersReference: committed.ersReference } : {} };
+        return { result: "done", detail: await paidDetail(purchase, committed.ersReference) };
       } catch (error) {
         if (error instanceof SeqrResultError && error.resultCode === resultCodes.notReserved) {
-          return (await settledByStatus(purchase.invoiceReference)) ?? failure(error);
+          return (await settledByStatus(purchase)) ?? failure(error);
         }
         if (error instanceof SeqrResultError && !error.transient) {
           // Expired (58), amount rejected (11), invalid data (49), unknown reference (54): repeating will not help.
@@ -118,16 +118,20 @@ export function seqrCallHandlers(context: SeqrCallContext): Record<OutboxItem["k
     async atDeadline(_item, purchase) {
       // Only called when the last attempt's outcome is unknown: SEQR may show PAID, and then the money moved.
       if (!purchase.invoiceReference) return undefined;
-      const known = await settledByStatus(purchase.invoiceReference);
+      const known = await settledByStatus(purchase);
       return known?.result === "done" ? known : undefined;
     },
     async settled(tx, item, purchase, outcome, at) {
       if (outcome.result === "done") {
+        const ersReference = outcome.detail?.ersReference;
         const committed = await tx.transition(
           purchase.sessionId,
           ["committing"],
           "committed",
-          { committedMinor: Number(item.payload.amountMinor) },
+          {
+            committedMinor: Number(item.payload.amountMinor),
+            ...(typeof ersReference === "string" ? { ersReference } : {}),
+          },
           {
             reason: "reservation-committed",
             detail: { billedMinor: purchase.billedMinor, ...(outcome.detail ?? {}) },
@@ -158,10 +162,30 @@ export function seqrCallHandlers(context: SeqrCallContext): Record<OutboxItem["k
     },
   };
 
-  /** getPaymentStatus after an uncertain commit: PAID = it went through; gone = nothing to commit; else unknown. */
-  async function settledByStatus(invoiceReference: string): Promise<OutboxAttempt | undefined> {
+  /**
+   * After a commit SEQR accepted: getPaymentStatus for PAID and its ersReference, which refunds need (seqr-protocol.md
+   * §12.14; commitReservation itself answers none). The commit stands whatever this answers.
+   */
+  async function paidDetail(purchase: Purchase, fromCommit: string | undefined): Promise<Record<string, unknown>> {
     try {
-      const status = await seqr.getPaymentStatus(invoiceReference, 0);
+      const status = await seqr.getPaymentStatus(purchase.invoiceReference ?? "", purchase.statusVersion);
+      const ersReference = status.ersReference ?? fromCommit;
+      return { paidConfirmed: status.status === "PAID", ...(ersReference ? { ersReference } : {}) };
+    } catch (error) {
+      return {
+        paidConfirmed: false,
+        statusError: describe(error),
+        ...(fromCommit ? { ersReference: fromCommit } : {}),
+      };
+    }
+  }
+
+  /** getPaymentStatus after an uncertain commit: PAID = it went through; gone = nothing to commit; else unknown. */
+  async function settledByStatus(purchase: Purchase): Promise<OutboxAttempt | undefined> {
+    const invoiceReference = purchase.invoiceReference ?? "";
+    try {
+      // §12.9: echo the last version SEQR answered.
+      const status = await seqr.getPaymentStatus(invoiceReference, purchase.statusVersion);
       if (status.status === "PAID") {
         return {
           result: "done",

@@ -1,3 +1,4 @@
+import { seqrIssueDate } from "../seqr/issue-date.ts";
 import type { Invoice, InvoiceRow } from "../seqr/seqr-api.ts";
 import type { Purchase, VendRecord } from "../store/store.ts";
 
@@ -12,10 +13,16 @@ export interface InvoiceContext {
   commitReservationTimeoutSeconds: number;
 }
 
+/** Printed under the invoice in the app (seqr-protocol.md §6 marks footer required). */
+export const invoiceFooter = "Only what the machine vends is charged; the rest of the reservation is released.";
+
 function baseInvoice(purchase: Purchase, context: InvoiceContext): Omit<Invoice, "rows" | "total"> {
   return {
     paymentMode: "RESERVATION_REQUIRED_PRELIMINARY_AMOUNT",
+    // The claim's time, taken just before sendInvoice: every updateInvoice repeats sendInvoice's issueDate.
+    issueDate: seqrIssueDate(purchase.createdAt),
     title: `Vending ${purchase.machineId}`,
+    footer: invoiceFooter,
     clientInvoiceId: purchase.sessionId,
     cashierId: purchase.machineId,
     notificationUrl: context.notificationUrl,

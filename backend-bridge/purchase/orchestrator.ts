@@ -227,7 +227,9 @@ export class PurchaseOrchestrator {
     if ((await this.#store.machineUnavailableReason(machineId)) !== undefined) {
       return { errorCode: "DEVICE_UNAVAILABLE" };
     }
-    if (request.currency !== machine.catalog.currency) return { errorCode: "INSUFFICIENT_FUNDS" };
+    // Not INSUFFICIENT_FUNDS (the offer may be ample), nor the machine out of service: of the five codes SEQR defines,
+    // only SYSTEM_ERROR ("any other failure") is true of a currency the machine does not sell in (README).
+    if (request.currency !== machine.catalog.currency) return { errorCode: "SYSTEM_ERROR" };
     let amountMinor: number;
     try {
       amountMinor = parseDecimalToMinor(request.amount, request.currency);
@@ -1058,14 +1060,18 @@ export class PurchaseOrchestrator {
     );
     if (!committing) return;
     const deadlineAt = this.#commitDeadline(committing);
-    await tx.enqueueOutbox({
-      sessionId,
-      kind: "updateInvoice",
-      payload: { final: true },
-      at: now,
-      deadlineAt,
-      rearm: true,
-    });
+    // The rows follow each vend: once the latest vend's update is done, a final one would repeat it word for word.
+    // Pending, it sends the latest rows anyway; given up, it gets another chance now.
+    if ((await tx.getOutbox(sessionId, "updateInvoice"))?.status !== "done") {
+      await tx.enqueueOutbox({
+        sessionId,
+        kind: "updateInvoice",
+        payload: { final: true },
+        at: now,
+        deadlineAt,
+        rearm: true,
+      });
+    }
     await tx.enqueueOutbox({
       sessionId,
       kind: "commitReservation",

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type Clock, systemClock } from "../../platform/clock.ts";
 import { type Logger, silentLogger } from "../../platform/logger.ts";
 import { createHttpTransport, HttpBodyTooLarge, HttpDeadlineExceeded, type SoapTransport } from "./http-transport.ts";
+import { seqrIssueDate } from "./issue-date.ts";
 import { type ClientContext, encodeRequest, type Principal, type SeqrRequest } from "./request-encoder.ts";
 import { decodeSeqrResponse, type SeqrResults } from "./response-decoder.ts";
 import type { Invoice, Money, PaymentStatus, SeqrApi } from "./seqr-api.ts";
@@ -192,12 +193,7 @@ export class SeqrSoapClient implements SeqrApi {
 
   /** SEQR's issueDate: local date-time without zone, as SEQR's own plugins send it. */
   private issueDate(): string {
-    const date = new Date(this.clock.now());
-    const pad = (value: number) => String(value).padStart(2, "0");
-    return (
-      `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
-      `T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
-    );
+    return seqrIssueDate(this.clock.now());
   }
 
   private remember(invoiceReference: string, total: Money): void {

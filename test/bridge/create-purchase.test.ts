@@ -58,11 +58,9 @@ describeEachStore("createPurchase", (start) => {
     expect(h.seqr.count("sendInvoice")).toBe(1);
   });
 
-  it("INSUFFICIENT_FUNDS: below the cheapest product, or a currency the machine does not sell in", async () => {
+  it("INSUFFICIENT_FUNDS: below the cheapest product (a currency the machine does not sell in: seqr-protocol-items)", async () => {
     const h = await start();
     expect((await h.createPurchase(body({ amount: 1.49 }))).json).toEqual({ errorCode: "INSUFFICIENT_FUNDS" });
-    expect((await h.createPurchase(body({ currency: "SEK" }))).json).toEqual({ errorCode: "INSUFFICIENT_FUNDS" });
-    expect((await h.createPurchase(body({ currency: "XXX" }))).json).toEqual({ errorCode: "INSUFFICIENT_FUNDS" });
     expect((await h.createPurchase(body({ amount: 1.5 }))).json).toHaveProperty("invoiceReferenceId");
     expect(h.seqr.count("sendInvoice")).toBe(1);
   });
@@ -107,7 +105,6 @@ describeEachStore("createPurchase", (start) => {
       body({ currency: "eur" }),
       body({ token: "M1/../x" }),
       body({ token: 42 }),
-      body({ msisdn: "call me" }),
       body({ amount: undefined }),
     ];
     for (const request of bad) {

@@ -56,8 +56,8 @@ describeEachStore("SEQR failures", (start) => {
     await h.clock.advance(1_000);
     await h.drainOutbox();
     await h.waitForState(reference, "committed");
-    // The status was checked before the commit was repeated.
-    expect(h.seqr.count("getPaymentStatus")).toBe(statusCalls + 1);
+    // The status was checked before the commit was repeated, and once more for PAID after it.
+    expect(h.seqr.count("getPaymentStatus")).toBe(statusCalls + 2);
     expect(h.seqr.count("commitReservation")).toBe(2);
     expect(h.seqr.only().commitCount).toBe(1);
   });

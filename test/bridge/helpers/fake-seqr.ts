@@ -26,7 +26,7 @@ type Injection = { when: "before" | "after"; error: () => Error; times: number }
 
 export class FakeSeqr implements SeqrApi {
   readonly invoices = new Map<string, FakeInvoice>();
-  readonly calls: { operation: SeqrOperation; reference?: string }[] = [];
+  readonly calls: { operation: SeqrOperation; reference?: string; version?: number }[] = [];
   readonly #injections = new Map<SeqrOperation, Injection[]>();
   readonly #hangs = new Map<SeqrOperation, number>();
   #next = 20260115000000000n;
@@ -88,8 +88,12 @@ export class FakeSeqr implements SeqrApi {
     invoice.version += 1;
   }
 
-  async #call<T>(operation: SeqrOperation, reference: string | undefined, work: () => T): Promise<T> {
-    this.calls.push({ operation, ...(reference !== undefined ? { reference } : {}) });
+  async #call<T>(operation: SeqrOperation, reference: string | undefined, work: () => T, version?: number): Promise<T> {
+    this.calls.push({
+      operation,
+      ...(reference !== undefined ? { reference } : {}),
+      ...(version !== undefined ? { version } : {}),
+    });
     await Promise.resolve();
     const hangs = this.#hangs.get(operation) ?? 0;
     if (hangs > 0) {
@@ -138,11 +142,21 @@ export class FakeSeqr implements SeqrApi {
     });
   }
 
-  getPaymentStatus(invoiceReference: string, _invoiceVersion: number): Promise<PaymentStatus> {
-    return this.#call("getPaymentStatus", invoiceReference, () => {
-      const stored = this.#invoice("getPaymentStatus", invoiceReference);
-      return { status: stored.status, version: stored.version };
-    });
+  getPaymentStatus(invoiceReference: string, invoiceVersion: number): Promise<PaymentStatus> {
+    return this.#call(
+      "getPaymentStatus",
+      invoiceReference,
+      () => {
+        const stored = this.#invoice("getPaymentStatus", invoiceReference);
+        // seqr-protocol.md §7: the payment's ersReference comes with PAID (commitReservation answers none).
+        return {
+          status: stored.status,
+          version: stored.version,
+          ...(stored.status === "PAID" ? { ersReference: `ers${invoiceReference}` } : {}),
+        };
+      },
+      invoiceVersion,
+    );
   }
 
   commitReservation(invoiceReference: string, amount: Money): Promise<{ ersReference?: string }> {
@@ -154,7 +168,7 @@ export class FakeSeqr implements SeqrApi {
       stored.version += 1;
       stored.committed = amount;
       stored.commitCount += 1;
-      return { ersReference: `ers${invoiceReference}` };
+      return {};
     });
   }
 
