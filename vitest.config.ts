@@ -5,8 +5,9 @@ export default defineConfig({
     environment: "node",
     include: ["test/**/*.test.ts"],
     // Integration tests start brokers, serial ptys and child processes: give them room on a 2-core machine.
-    testTimeout: 20_000,
-    hookTimeout: 30_000,
+    // Generous: a test that passes only on an idle machine is a test that fails in CI beside other work.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
     pool: "forks",
     maxWorkers: 2,
   },

@@ -80,6 +80,8 @@ export function createAgent(deps: AgentDependencies): Agent {
   // A tap on the kiosk: the page only offers products on the choose-product screen, and the session decides anyway.
   deps.screen?.onAction((action) => {
     if (action.kind === "select") mechanism.requestSelection(action.selection);
+    else if (action.kind === "cancel")
+      void session?.customerCancel().catch((error: unknown) => logger.warn({ err: error }, "cancel not handled"));
     else void session?.customerDone().catch((error: unknown) => logger.warn({ err: error }, "done not handled"));
   });
 

@@ -45,8 +45,10 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
   #products button { font: inherit; font-size: clamp(18px, 3.8vmin, 48px); padding: 2vmin; border: 0.4vmin solid var(--ink);
     border-radius: 2vmin; background: #f4f4f4; color: var(--ink); display: flex; justify-content: space-between; gap: 2vmin; }
   #products button .sel { font-weight: bold; }
-  #products button span:last-child { white-space: nowrap; }
-  #done { font: inherit; font-size: clamp(16px, 3.5vmin, 40px); padding: 1.5vmin 5vmin; border-radius: 2vmin;
+  #products button.over { opacity: 0.45; border-style: dashed; flex-wrap: wrap; }
+  #products button .why { flex-basis: 100%; font-size: 0.7em; text-align: left; }
+  #products button .price { white-space: nowrap; }
+  #done, #cancel { font: inherit; font-size: clamp(16px, 3.5vmin, 40px); padding: 1.5vmin 5vmin; border-radius: 2vmin;
     border: 0.4vmin solid var(--ink); background: var(--paper); }
   footer { position: fixed; bottom: 1vmin; right: 2vmin; font-size: clamp(10px, 1.8vmin, 20px); color: #777; }
   #offline { position: fixed; inset: 0; display: none; background: #fff; align-items: center; justify-content: center;
@@ -62,6 +64,7 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
   <div id="countdown" hidden></div>
   <div id="products" hidden></div>
   <button id="done" type="button" hidden>Done</button>
+  <button id="cancel" type="button" hidden>Cancel</button>
 </main>
 <footer id="footer"></footer>
 <div id="offline" role="alert">Out of service</div>
@@ -106,21 +109,32 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
     $("lines").replaceChildren(...screen.lines.map((line) => text("p", line)));
     $("countdown").hidden = !screen.countdown;
     const products = screen.products || [];
-    $("products").hidden = products.length === 0;
-    $("products").replaceChildren(...products.map((product) => {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.selection = product.selection;
-      button.append(text("span", product.selection, "sel"), text("span", product.name), text("span", product.priceText));
-      button.addEventListener("click", () => post("select", { selection: product.selection }));
-      return button;
-    }));
+    const overBudget = screen.overBudget || [];
+    $("products").hidden = products.length + overBudget.length === 0;
+    const button = (product, over) => {
+      const el = document.createElement("button");
+      el.type = "button";
+      el.dataset.selection = product.selection;
+      el.append(text("span", product.selection, "sel"), text("span", product.name, "name"), text("span", product.priceText, "price"));
+      if (over) {
+        // Greyed and inert: the customer sees it is there and why it cannot be chosen now.
+        el.disabled = true;
+        el.className = "over";
+        el.append(text("span", "over your budget", "why"));
+      } else {
+        el.addEventListener("click", () => post("select", { selection: product.selection }));
+      }
+      return el;
+    };
+    $("products").replaceChildren(...products.map((p) => button(p, false)), ...overBudget.map((p) => button(p, true)));
     $("done").hidden = screen.name !== "choose-product";
+    $("cancel").hidden = screen.name !== "payment-pending";
     $("footer").textContent = screen.footer;
     tick();
   }
 
   $("done").addEventListener("click", () => post("done", {}));
+  $("cancel").addEventListener("click", () => post("cancel", {}));
   // Framed by the demo page, clicking the QR stands for scanning it with a phone; a kiosk has no parent frame.
   $("qr").addEventListener("click", () => {
     if (window.parent !== window && $("qr").dataset.payload) {

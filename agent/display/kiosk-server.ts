@@ -13,12 +13,12 @@ import type { Display, Screen } from "./screens.ts";
  * The kiosk renderer: the current screen as a web page on loopback, pushed live over server-sent events.
  *
  * `createKioskHub` is the part that knows screens and clients; it answers requests relative to wherever it is mounted
- * (`/`, `/events`, `/screen`, `POST /select`, `POST /done`), so the demo can mount one hub per machine under its own
+ * (`/`, `/events`, `/screen`, `POST /select`, `POST /done`, `POST /cancel`), so the demo can mount one hub per machine under its own
  * path on one server. `startKioskServer` puts a hub on its own HTTP server, which is what the agent runs.
  */
 
 /** What the customer did on the touch screen. The agent core turns it into `requestSelection` / a session end. */
-export type KioskAction = { kind: "select"; selection: string } | { kind: "done" };
+export type KioskAction = { kind: "select"; selection: string } | { kind: "done" } | { kind: "cancel" };
 
 export interface KioskHub {
   /** The Display the agent core drives. */
@@ -130,6 +130,19 @@ export function createKioskHub(options: KioskHubOptions): KioskHub {
     if (path === "/screen") {
       if (method !== "GET") return methodNotAllowed(response, "GET");
       sendJson(response, 200, current ? JSON.parse(message(current)) : { screen: null });
+      return true;
+    }
+    if (path === "/cancel") {
+      if (method !== "POST") return methodNotAllowed(response, "POST");
+      readJson(request, response, () => {
+        // Only while the machine waits for the phone: a session already unlocked ends with Done.
+        if (current?.name !== "payment-pending") {
+          sendJson(response, 409, { error: `nothing to cancel on the ${current?.name ?? "blank"} screen` });
+          return;
+        }
+        emit({ kind: "cancel" });
+        sendJson(response, 202, { ok: true });
+      });
       return true;
     }
     if (path === "/select" || path === "/done") {

@@ -32,6 +32,8 @@ export function bodyLines(screen: Screen, now: number): string[] {
   if (screen.countdown) lines.push(`${secondsLeft(screen.countdown.deadline, now)} s left`);
   for (const product of screen.products ?? [])
     lines.push(`${product.selection}  ${product.name}  ${product.priceText}`);
+  for (const product of screen.overBudget ?? [])
+    lines.push(`${product.selection}  ${product.name}  ${product.priceText}: over your budget`);
   return lines;
 }
 

@@ -9,11 +9,20 @@ import { seqrQrPayload } from "./qr.ts";
  * so every renderer shows the same words and the same QR for the same state.
  */
 
+/** Why a customer was not charged: each has its own words (a decline is not a vend failure). */
+export type NotChargedReason = "payment-cancelled" | "payment-timeout" | "nothing-chosen";
+
 /** What the agent core tells the display. Amounts are integer minor units. */
 export type DisplayState =
   | { screen: "starting" }
   | { screen: "idle" }
-  | { screen: "payment-pending"; amountMinor: number; currency: string }
+  | {
+      screen: "payment-pending";
+      amountMinor: number;
+      currency: string;
+      /** Epoch ms at which the machine stops waiting for the confirmation (shown as a countdown). */
+      deadline?: number;
+    }
   | {
       screen: "choose-product";
       budgetLeftMinor: number;
@@ -24,8 +33,16 @@ export type DisplayState =
       unavailable?: readonly string[];
     }
   | { screen: "dispensing"; selection: string }
-  | { screen: "thank-you"; vendedTotalMinor: number; currency: string }
+  | {
+      screen: "thank-you";
+      vendedTotalMinor: number;
+      currency: string;
+      /** Products of the session that did not come out (failed or unknown vends): never billed automatically. */
+      notDeliveredCount?: number;
+    }
   | { screen: "vend-failed"; selection?: string; detail?: string }
+  /** The session ended and nothing was charged, for a reason that is not a failure of the machine. */
+  | { screen: "not-charged"; why: NotChargedReason }
   | { screen: "out-of-service"; reason: string };
 
 export interface ScreenContext {
@@ -61,8 +78,41 @@ export interface Screen {
   countdown?: { deadline: number; secondsLeft: number };
   /** Products the customer can choose (choose-product: those that fit the budget left). */
   products?: ScreenProduct[];
+  /**
+   * Products that are there but cost more than the budget left: shown greyed with "over your budget", never
+   * selectable, so that a product does not vanish without a word after the first purchase of a multi-vend session.
+   */
+  overBudget?: ScreenProduct[];
   /** Small print identifying the machine, for technicians and support calls. */
   footer: string;
+}
+
+/** What a session's end screen shows, from what the session did. Pure: the agent computes the counts. */
+export function sessionEndState(ended: {
+  vendedCount: number;
+  vendedTotalMinor: number;
+  /** Failed plus unknown vends of the session. */
+  notDeliveredCount: number;
+  currency: string;
+}): DisplayState {
+  if (ended.vendedCount > 0) {
+    return {
+      screen: "thank-you",
+      vendedTotalMinor: ended.vendedTotalMinor,
+      currency: ended.currency,
+      ...(ended.notDeliveredCount > 0 ? { notDeliveredCount: ended.notDeliveredCount } : {}),
+    };
+  }
+  if (ended.notDeliveredCount > 0) return { screen: "vend-failed" };
+  return { screen: "not-charged", why: "nothing-chosen" };
+}
+
+/**
+ * The contract's name for a display state (the retained `state` topic): "not charged" is the design's
+ * "thank you / not charged" screen, so the contract's screen names stay as they are.
+ */
+export function contractScreenName(state: DisplayState): ScreenName {
+  return state.screen === "not-charged" ? "thank-you" : state.screen;
 }
 
 export function moneyText(minor: number, currency: string): string {
@@ -100,13 +150,16 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
         title: "Confirm in your SEQR app",
         lines: [`Reserving up to ${amount.text}`, "You only pay for what you take"],
         amount,
+        ...(state.deadline === undefined
+          ? {}
+          : { countdown: { deadline: state.deadline, secondsLeft: secondsLeft(state.deadline, context.now) } }),
         footer,
       };
     }
     case "choose-product": {
       const unavailable = new Set(state.unavailable ?? []);
-      const products = Object.entries(catalog.products)
-        .filter(([selection, item]) => item.priceMinor <= state.budgetLeftMinor && !unavailable.has(selection))
+      const offered = Object.entries(catalog.products)
+        .filter(([selection]) => !unavailable.has(selection))
         .map(([selection, item]) => ({
           selection,
           name: item.name,
@@ -114,6 +167,8 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
           priceText: moneyText(item.priceMinor, catalog.currency),
         }))
         .sort((a, b) => a.selection.localeCompare(b.selection, "en", { numeric: true }));
+      const products = offered.filter((product) => product.priceMinor <= state.budgetLeftMinor);
+      const overBudget = offered.filter((product) => product.priceMinor > state.budgetLeftMinor);
       const amount = {
         minor: state.budgetLeftMinor,
         currency: state.currency,
@@ -127,6 +182,7 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
         amount,
         countdown: { deadline: state.deadline, secondsLeft: secondsLeft(state.deadline, context.now) },
         products,
+        overBudget,
         footer,
       };
     }
@@ -146,6 +202,21 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
         currency: state.currency,
         text: moneyText(state.vendedTotalMinor, state.currency),
       };
+      const missing = state.notDeliveredCount ?? 0;
+      if (missing > 0) {
+        return {
+          name: "thank-you",
+          tone: "success",
+          title: "Partly delivered",
+          lines: [
+            `You paid ${amount.text} for what was delivered`,
+            `${missing === 1 ? "1 product" : `${missing} products`} did not come out: not charged`,
+            "Please take your products",
+          ],
+          amount,
+          footer,
+        };
+      }
       return {
         name: "thank-you",
         tone: "success",
@@ -158,6 +229,8 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
         footer,
       };
     }
+    case "not-charged":
+      return { name: "thank-you", tone: "neutral", ...notChargedWords[state.why], footer };
     case "vend-failed":
       return {
         name: "vend-failed",
@@ -170,6 +243,12 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
       return { name: "out-of-service", tone: "error", title: "Out of service", lines: [state.reason], footer };
   }
 }
+
+const notChargedWords: Record<NotChargedReason, { title: string; lines: string[] }> = {
+  "payment-cancelled": { title: "Payment cancelled", lines: ["You have not been charged"] },
+  "payment-timeout": { title: "Payment not confirmed in time", lines: ["You have not been charged"] },
+  "nothing-chosen": { title: "Nothing chosen", lines: ["You have not been charged"] },
+};
 
 /**
  * What the agent core drives. `show` replaces whatever is on screen; renderers may finish asynchronously but must never

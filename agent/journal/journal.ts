@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { mkdirSync, renameSync, truncateSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Clock } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { type EventName, type EventPayload, eventSchemas } from "../../protocol/messages.ts";
+import { type JournalFiles, nodeJournalFiles } from "./journal-files.ts";
 import {
   applyRecord,
   type Change,
@@ -13,7 +13,7 @@ import {
   type StoredEvent,
   serializeState,
 } from "./journal-state.ts";
-import { fsyncDirectory, RecordAppender, readRecordFile, replaceRecordFile } from "./record-file.ts";
+import { RecordAppender, readRecordFile, replaceRecordFile } from "./record-file.ts";
 
 /**
  * The agent's durable journal (design §6, money rule 4): every change that moves money, and every event, is on disk
@@ -58,6 +58,8 @@ export interface JournalOptions {
   seenCommandGraceMs?: number;
   /** Above this many unacknowledged events, drop the oldest ones that move no money (pong, command-rejected). */
   maxOutbox?: number;
+  /** The file layer (node:fs by default; tests inject one that can lose power or fail writes). */
+  files?: JournalFiles;
 }
 
 const volatileEvents: ReadonlySet<EventName> = new Set(["pong", "command-rejected"]);
@@ -77,6 +79,7 @@ export class Journal {
       compactAfterBytes: 1 << 20,
       seenCommandGraceMs: 10 * 60_000,
       maxOutbox: 5_000,
+      files: nodeJournalFiles,
       ...options,
       hooks: options.hooks ?? {},
     };
@@ -85,28 +88,27 @@ export class Journal {
 
   /** Opens (creating if needed) and recovers the journal in dataDir, then compacts it to one snapshot. */
   static async open(options: JournalOptions): Promise<Journal> {
+    const files = options.files ?? nodeJournalFiles;
     // A data dir created now must itself survive a power cut: fsync its parent too.
-    if (mkdirSync(options.dataDir, { recursive: true, mode: 0o700 }) !== undefined) {
-      fsyncDirectory(dirname(options.dataDir));
-    }
+    if (files.mkdir(options.dataDir, 0o700)) files.fsyncDirectory(dirname(options.dataDir));
     const path = join(options.dataDir, "journal.log");
-    const read = readRecordFile(path);
+    const read = readRecordFile(path, files);
     let state = emptyState();
     for (const record of read.records) state = applyRecord(state, record as JournalRecord);
     const log = options.logger.child({ module: "journal" });
     if (read.damage?.kind === "torn-tail") {
       log.warn({ offset: read.damage.offset, detail: read.damage.detail }, "dropped a torn last record (power cut)");
-      truncateSync(path, read.validBytes);
+      files.truncate(path, read.validBytes);
     } else if (read.damage) {
       // Records after a corrupt one cannot be trusted in order; keep the file for a technician and go on with what
       // was read before the damage.
       const kept = `${path}.corrupt-${options.clock.now()}`;
       log.error({ offset: read.damage.offset, detail: read.damage.detail, kept }, "journal is corrupt after a record");
-      renameSync(path, kept);
+      files.rename(path, kept);
     }
     const journal = new Journal(options, state);
     journal.#compact();
-    journal.#appender = await RecordAppender.open(path);
+    journal.#appender = await RecordAppender.open(path, files);
     log.info(
       {
         records: read.records.length,
@@ -158,7 +160,7 @@ export class Journal {
     if (this.#bytesSinceCompaction >= this.#options.compactAfterBytes) {
       await this.#appender.close();
       this.#compact();
-      this.#appender = await RecordAppender.open(this.path);
+      this.#appender = await RecordAppender.open(this.path, this.#options.files);
     }
     return events;
   }
@@ -185,8 +187,9 @@ export class Journal {
       }
     }
     const snapshot: JournalRecord = { c: { t: "snapshot", state: serializeState(this.#state) } };
-    replaceRecordFile(this.path, [snapshot], () => this.#options.hooks.afterWrite?.("compact-temp"));
-    fsyncDirectory(this.#options.dataDir);
+    const files = this.#options.files;
+    replaceRecordFile(this.path, [snapshot], () => this.#options.hooks.afterWrite?.("compact-temp"), files);
+    files.fsyncDirectory(this.#options.dataDir);
     this.#bytesSinceCompaction = 0;
     this.#options.hooks.afterWrite?.("compact");
   }

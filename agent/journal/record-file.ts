@@ -1,7 +1,6 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { crc32 } from "node:zlib";
+import { type AppendFile, type JournalFiles, nodeJournalFiles } from "./journal-files.ts";
 
 /**
  * The journal's file format: one record per line, `<crc32 as 8 hex digits> <JSON>\n`. Text so that a technician can
@@ -57,25 +56,14 @@ function checkLine(line: Buffer): { record: unknown } | string {
   }
 }
 
-export function readRecordFile(path: string): ReadResult {
-  let content: Buffer;
-  try {
-    content = readFileSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { records: [], validBytes: 0 };
-    throw error;
-  }
-  return parseRecords(content);
+export function readRecordFile(path: string, files: JournalFiles = nodeJournalFiles): ReadResult {
+  const content = files.read(path);
+  return content === undefined ? { records: [], validBytes: 0 } : parseRecords(content);
 }
 
 /** fsync of a directory, so that a rename or a newly created file inside it survives power loss. */
-export function fsyncDirectory(path: string): void {
-  const fd = openSync(path, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+export function fsyncDirectory(path: string, files: JournalFiles = nodeJournalFiles): void {
+  files.fsyncDirectory(path);
 }
 
 /**
@@ -83,39 +71,38 @@ export function fsyncDirectory(path: string): void {
  * fsync the directory (ext4 can persist the rename before the data otherwise). `afterTempWritten` lets crash tests
  * stop the process between the two steps.
  */
-export function replaceRecordFile(path: string, records: readonly unknown[], afterTempWritten?: () => void): void {
+export function replaceRecordFile(
+  path: string,
+  records: readonly unknown[],
+  afterTempWritten?: () => void,
+  files: JournalFiles = nodeJournalFiles,
+): void {
   const temp = `${path}.tmp`;
-  const fd = openSync(temp, "w", 0o600);
-  try {
-    writeFileSync(fd, Buffer.concat(records.map(frameRecord)));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  files.writeSynced(temp, Buffer.concat(records.map(frameRecord)), 0o600);
   afterTempWritten?.();
-  renameSync(temp, path);
-  fsyncDirectory(dirname(path));
+  files.rename(temp, path);
+  files.fsyncDirectory(dirname(path));
 }
 
 /** An open journal file for appending; each append is on disk (fdatasync) when its promise resolves. */
 export class RecordAppender {
-  readonly #handle: FileHandle;
+  readonly #file: AppendFile;
 
-  private constructor(handle: FileHandle) {
-    this.#handle = handle;
+  private constructor(file: AppendFile) {
+    this.#file = file;
   }
 
-  static async open(path: string): Promise<RecordAppender> {
-    return new RecordAppender(await open(path, "a", 0o600));
+  static async open(path: string, files: JournalFiles = nodeJournalFiles): Promise<RecordAppender> {
+    return new RecordAppender(await files.openAppend(path, 0o600));
   }
 
   async append(record: unknown): Promise<void> {
-    await this.#handle.write(frameRecord(record));
+    await this.#file.write(frameRecord(record));
     // fdatasync also persists the file size, which is all an append changes besides the data.
-    await this.#handle.datasync();
+    await this.#file.datasync();
   }
 
   async close(): Promise<void> {
-    await this.#handle.close();
+    await this.#file.close();
   }
 }

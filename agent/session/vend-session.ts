@@ -4,7 +4,7 @@ import type { Clock, TimerHandle } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { type Catalog, cheapestPriceMinor } from "../../protocol/catalog.ts";
 import type { CommandPayload, MachineState, ScreenName } from "../../protocol/messages.ts";
-import type { DisplayState } from "../display/screens.ts";
+import { contractScreenName, type DisplayState, sessionEndState } from "../display/screens.ts";
 import type { EventDraft, Journal } from "../journal/journal.ts";
 import type { OpenSession, SessionMode, StoredEvent, VendRecord, VendResult } from "../journal/journal-state.ts";
 import { vendsInFlight } from "../journal/journal-state.ts";
@@ -55,13 +55,13 @@ export class VendSession {
   #hardwareUp = false;
   #outOfService: { code: string; message: string; ts: number } | null = null;
   #lastFault: { code: string; message: string; ts: number } | null = null;
-  #endScreen: { screen: ScreenName; until: number } | null = null;
+  /** The end screen of the last session (thank you, not charged, ...) and until when it shows. */
+  #endScreen: { state: DisplayState; until: number } | null = null;
   #endRequested: SessionEndReason | null = null;
   #vending: Promise<void> | null = null;
-  /** What the screen needs beyond the journal: the product being dispensed, the countdown, the last session's total. */
+  /** What the screen needs beyond the journal: the product being dispensed, the countdown. */
   #vendingSelection: string | null = null;
   #selectionDeadline: number | undefined;
-  #endSummary: { vendedTotalMinor: number; currency: string } | null = null;
   #stopping = false;
   #selectionTimer: TimerHandle | undefined;
   #paymentTimer: TimerHandle | undefined;
@@ -129,7 +129,12 @@ export class VendSession {
         return { screen: "out-of-service", reason: this.#outOfService?.message ?? "out of service" };
       case "payment-pending":
         return state.pending
-          ? { screen: "payment-pending", amountMinor: state.pending.amountMinor, currency: state.pending.currency }
+          ? {
+              screen: "payment-pending",
+              amountMinor: state.pending.amountMinor,
+              currency: state.pending.currency,
+              deadline: state.pending.since + this.#o.paymentPendingTimeoutMs,
+            }
           : { screen: "idle" };
       case "dispensing":
         return { screen: "dispensing", selection: this.#vendingSelection ?? "" };
@@ -144,13 +149,8 @@ export class VendSession {
         };
       }
       case "thank-you":
-        return {
-          screen: "thank-you",
-          vendedTotalMinor: this.#endSummary?.vendedTotalMinor ?? 0,
-          currency: this.#endSummary?.currency ?? this.#catalog.currency,
-        };
       case "vend-failed":
-        return { screen: "vend-failed" };
+        return this.#endScreen?.state ?? { screen: "idle" };
       default:
         return { screen: "idle" };
     }
@@ -161,13 +161,27 @@ export class VendSession {
     return this.#serial(() => this.#onMachineClosed("customer pressed done on the screen"));
   }
 
+  /**
+   * The customer pressed Cancel on the "confirm in your app" screen: the payment is no longer pending here and the
+   * session ends with nothing vended (session-ended `cancelled`), on which the bridge cancels the invoice.
+   */
+  customerCancel(): Promise<void> {
+    return this.#serial(async () => {
+      const pending = this.#o.journal.state.pending;
+      if (!pending) return;
+      this.#log.info({ sessionId: pending.sessionId }, "the customer cancelled the payment at the machine");
+      await this.#clearPayment(pending.sessionId, "cancelled");
+    });
+  }
+
   #screen(): ScreenName {
     const state = this.#o.journal.state;
     if (this.#outOfService) return "out-of-service";
     if (!this.#hardwareUp) return "starting";
     if (state.session) return this.#vending !== null ? "dispensing" : "choose-product";
     if (state.pending) return "payment-pending";
-    if (this.#endScreen && this.#endScreen.until > this.#o.clock.now()) return this.#endScreen.screen;
+    if (this.#endScreen && this.#endScreen.until > this.#o.clock.now())
+      return contractScreenName(this.#endScreen.state);
     return "idle";
   }
 
@@ -544,6 +558,10 @@ export class VendSession {
   async #endSession(reason: SessionEndReason, seen?: Seen): Promise<void> {
     const session = this.#o.journal.state.session;
     if (!session) return;
+    // Counted before the commit, which drops the session's finished vends from the journal state.
+    const notDeliveredCount = [...this.#o.journal.state.vends.values()].filter(
+      (vend) => vend.sessionId === session.sessionId && (vend.state === "failed" || vend.state === "unknown"),
+    ).length;
     const events = await this.#o.journal.commit(
       "session-ended",
       { t: "session-end", sessionId: session.sessionId },
@@ -574,8 +592,14 @@ export class VendSession {
     await this.#o.mechanism.closeSession().catch((error: unknown) => {
       this.#log.warn({ err: error }, "the mechanism did not close the session");
     });
-    this.#endSummary = { vendedTotalMinor: session.vendedTotalMinor, currency: session.currency };
-    this.#showEndScreen(session.vendedCount > 0 ? "thank-you" : "vend-failed");
+    this.#showEndScreen(
+      sessionEndState({
+        vendedCount: session.vendedCount,
+        vendedTotalMinor: session.vendedTotalMinor,
+        notDeliveredCount,
+        currency: session.currency,
+      }),
+    );
   }
 
   async #clearPayment(sessionId: string, reason: "payment-timeout" | "cancelled", seen?: Seen): Promise<void> {
@@ -604,13 +628,16 @@ export class VendSession {
     this.#o.publish(events);
     this.#clearTimer("payment");
     this.#log.info({ sessionId, reason }, "payment no longer pending");
-    this.#showEndScreen(reason === "cancelled" ? "vend-failed" : "idle");
+    this.#showEndScreen({
+      screen: "not-charged",
+      why: reason === "cancelled" ? "payment-cancelled" : "payment-timeout",
+    });
   }
 
-  #showEndScreen(screen: ScreenName): void {
+  #showEndScreen(state: DisplayState): void {
     this.#clearTimer("end-screen");
     const ms = this.#o.endScreenMs ?? 4_000;
-    this.#endScreen = screen === "idle" ? null : { screen, until: this.#o.clock.now() + ms };
+    this.#endScreen = state.screen === "idle" ? null : { state, until: this.#o.clock.now() + ms };
     this.#o.onChange();
     if (this.#endScreen) {
       this.#endScreenTimer = this.#o.clock.setTimeout(() => {

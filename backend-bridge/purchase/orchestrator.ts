@@ -743,7 +743,11 @@ export class PurchaseOrchestrator {
     if (!(await tx.markEventSeen(machineId, payload.eventId, event.name, sessionId, now))) return;
     const flag = machineFlagChange(event);
     if (flag?.kind === "set") await tx.setMachineUnavailable(machineId, flag.reason, now);
-    if (flag?.kind === "clear") await tx.clearMachineUnavailable(machineId);
+    if (flag?.kind === "clear") {
+      await tx.clearMachineUnavailable(machineId);
+      // Back in service: an unlock it never answered goes again (same command id, so never acted on twice).
+      after.push(() => this.#spawn(this.#resendUnlock(machineId), "resend unlock"));
+    }
     if (event.name === "fault" || event.name === "pong" || event.name === "in-service") return;
     if (sessionId === null) return;
     if (!purchase || purchase.machineId !== machineId) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createQrMatrix, placeQr, qrSvg, seqrQrPayload } from "../../agent/display/qr.ts";
+import { bodyLines } from "../../agent/display/raster-screen.ts";
 import { describeScreen, type ScreenContext, secondsLeft } from "../../agent/display/screens.ts";
 
 const context: ScreenContext = {
@@ -97,6 +98,25 @@ describe("the screen model", () => {
     expect(screen.products?.[1]).toEqual({ selection: "A2", name: "Cola", priceMinor: 200, priceText: "2.00 EUR" });
     expect(screen.countdown).toEqual({ deadline: context.now + 41_001, secondsLeft: 42 });
     expect(screen.lines).toEqual(["Up to 2.00 EUR"]);
+  });
+
+  it("choose-product shows products over the budget left as over your budget, not as choices", () => {
+    const screen = describeScreen(
+      { screen: "choose-product", budgetLeftMinor: 150, currency: "EUR", deadline: context.now + 10_000 },
+      context,
+    );
+    expect(screen.products?.map((product) => product.selection)).toEqual(["A1", "A10"]);
+    expect(screen.overBudget?.map((product) => [product.selection, product.priceText])).toEqual([
+      ["A2", "2.00 EUR"],
+      ["B1", "4.50 EUR"],
+    ]);
+    // The small-screen renderers (framebuffer, terminal) say it in words too.
+    expect(bodyLines(screen, context.now)).toContain("B1  Sandwich  4.50 EUR: over your budget");
+    const none = describeScreen(
+      { screen: "choose-product", budgetLeftMinor: 50, currency: "EUR", deadline: 0 },
+      context,
+    );
+    expect(none.overBudget?.map((product) => product.selection)).toEqual(["A1", "A2", "A10", "B1"]);
   });
 
   it("choose-product leaves out unavailable selections and says when nothing fits", () => {

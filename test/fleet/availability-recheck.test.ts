@@ -50,6 +50,22 @@ describe("machine flags follow the agent's service reports (bridge with a fake f
     expect(await h.store.machineUnavailableReason("M1")).toBeUndefined();
   });
 
+  it("a machine that answers in service while its unlock is unacknowledged gets the same unlock again", async () => {
+    const h = await start();
+    const { sessionId } = await h.reservedPurchase();
+    const unlocks = () => h.fleet.commands("unlock", "M1");
+    expect(unlocks()).toHaveLength(1);
+    // The unlock went unanswered (a slow link): the machine was flagged, and now answers a re-check ping.
+    await h.store.setMachineUnavailable("M1", "unlock-not-acknowledged", h.clock.now());
+    await h.fleet.emit("M1", "pong", pong(true));
+    await h.quiesce();
+    expect(await h.store.machineUnavailableReason("M1")).toBeUndefined();
+    expect(unlocks()).toHaveLength(2);
+    // Same command id: an agent that already holds it refuses it as replayed, which the bridge takes as the ack.
+    expect(unlocks()[1]?.commandId).toBe(unlocks()[0]?.commandId);
+    expect(unlocks()[1]?.body).toMatchObject({ sessionId });
+  });
+
   it("flagged machines that are online get cmd/ping every few seconds; others do not", async () => {
     const h = await start();
     await h.store.setMachineUnavailable("M1", "unlock-rejected:out-of-service", h.clock.now());

@@ -101,6 +101,15 @@ export function fleetLinkSuite(env: FleetEnvironment): void {
     await waitFor(() => seen.length === 3, 3_000, "three changes");
     expect(seen).toEqual([`${machineA}:online:4`, `${machineA}:offline:4`, `${machineA}:online:4`]);
     expect(link.availabilityOf(machineA)).toMatchObject({ ts: 2_000 });
+    // The agent reconnects again without going offline first (its broker restarted, no LWT was published): a newer
+    // online of the same boot is news, so the bridge resends what the agent may have missed; a copy is not.
+    await a.availability({ state: "online", bootId: "boot-4", bootSeq: 4, ts: 3_000 });
+    await waitFor(() => seen.length === 4, 3_000, "the same-boot reconnect");
+    await a.availability({ state: "online", bootId: "boot-4", bootSeq: 4, ts: 3_000 });
+    await a.availability({ state: "online", bootId: "boot-4", bootSeq: 4, ts: 4_000 });
+    await waitFor(() => link.availabilityOf(machineA)?.ts === 4_000, 3_000, "the next reconnect");
+    // Messages of one topic arrive in order: the copy was handled before the 4 000 one, and was no change.
+    expect(seen).toHaveLength(5);
 
     // A bridge that starts later gets the retained copy.
     const late = newLink();

@@ -1,5 +1,5 @@
 import type { Duplex } from "node:stream";
-import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { MdbCashlessMechanism } from "../../hardware/mdb/mdb-cashless-mechanism.ts";
 import { probePort } from "../../hardware/serial/probe-port.ts";
 import { nativeSerialBinding, serialPortConnector } from "../../hardware/serial/stream-connector.ts";
@@ -10,6 +10,7 @@ import { dispensingStatusFrame } from "../../hardware/spiral/fafb-commands.ts";
 import { encodeFrame } from "../../hardware/spiral/fafb-frame.ts";
 import { SpiralBoardMechanism } from "../../hardware/spiral/spiral-board-mechanism.ts";
 import { silentLogger } from "../../platform/logger.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { hasTool } from "../helpers/system-tools.ts";
 import { mdbCatalog, mdbSettings, record, spiralCatalog } from "./rigs.ts";
 
@@ -101,7 +102,7 @@ describe.runIf(hasTool("socat"))("drivers over socat pty pairs with the real ser
     });
     const outcomes: string[] = [];
     vmc.customerSelects(11, "1.50");
-    await vi.waitFor(() => expect(outcomes).toEqual(["delivered"]), { timeout: 3_000 });
+    await eventually(() => expect(outcomes).toEqual(["delivered"]));
     expect(seen.selections).toEqual([{ selection: "A1", priceMinor: 150, mdbItem: 11, requestId: 1 }]);
     expect(vmc.approvals).toEqual(["1.50"]);
   });
@@ -115,13 +116,13 @@ describe.runIf(hasTool("socat"))("drivers over socat pty pairs with the real ser
     vmc.nextResults.push("no-reply");
     const garbageBefore = mechanism.garbageLineCount;
     vmc.customerSelects(11, "1.50");
-    await vi.waitFor(() => expect(seen.selections).toHaveLength(1));
+    await eventually(() => expect(seen.selections).toHaveLength(1));
     const pending = mechanism.vend("A1", 150);
-    await vi.waitFor(() => expect(vmc.approvals).toHaveLength(1), { timeout: 2_000 });
+    await eventually(() => expect(vmc.approvals).toHaveLength(1));
     vmc.inject("c,VEND,SUCCESS,1\nc,vend,success\n\u0000c,VEND,SUCCESS\u0000\n");
     vmc.customerCancels(); // the VMC ends the session without a vend result
     await expect(pending).resolves.toMatchObject({ outcome: "unknown" });
-    await vi.waitFor(() => expect(mechanism.garbageLineCount).toBeGreaterThan(garbageBefore + 5));
+    await eventually(() => expect(mechanism.garbageLineCount).toBeGreaterThan(garbageBefore + 5));
     expect(mechanism.isUp()).toBe(true);
     await mechanism.openSession(1_000);
     const outcomes: string[] = [];
@@ -129,7 +130,7 @@ describe.runIf(hasTool("socat"))("drivers over socat pty pairs with the real ser
       void mechanism.vend(request.selection, request.priceMinor ?? 0).then((outcome) => outcomes.push(outcome.outcome));
     });
     vmc.customerSelects(12, "2.00");
-    await vi.waitFor(() => expect(outcomes).toEqual(["delivered"]), { timeout: 3_000 });
+    await eventually(() => expect(outcomes).toEqual(["delivered"]));
   });
 
   it("MDB: unplugged mid-vend (socat killed) -> unknown; replugged -> reconnect and the adapter is set up again", async () => {
@@ -137,17 +138,17 @@ describe.runIf(hasTool("socat"))("drivers over socat pty pairs with the real ser
     await mechanism.openSession(1_000);
     vmc.nextResults.push("no-reply");
     vmc.customerSelects(11, "1.50");
-    await vi.waitFor(() => expect(seen.selections).toHaveLength(1));
+    await eventually(() => expect(seen.selections).toHaveLength(1));
     const outcome = mechanism.vend("A1", 150);
-    await vi.waitFor(() => expect(vmc.approvals).toHaveLength(1));
+    await eventually(() => expect(vmc.approvals).toHaveLength(1));
     expect(vmc.setupCount).toBe(1);
     await unplug();
     await expect(outcome).resolves.toMatchObject({ outcome: "unknown", evidence: "link-lost" });
-    await vi.waitFor(() => expect(mechanism.isUp()).toBe(false));
+    await eventually(() => expect(mechanism.isUp()).toBe(false));
     expect(seen.closed).toContain("link lost");
     await new Promise((resolve) => setTimeout(resolve, 300));
     await replug();
-    await vi.waitFor(() => expect(mechanism.isUp()).toBe(true), { timeout: 5_000 });
+    await eventually(() => expect(mechanism.isUp()).toBe(true));
     expect(vmc.setupCount).toBe(2);
     expect(vmc.config.get("mdb-decimal-places")).toBe("2");
     expect(seen.links).toEqual(["up", "down", "up"]);
@@ -157,7 +158,7 @@ describe.runIf(hasTool("socat"))("drivers over socat pty pairs with the real ser
 
   it("probePort identifies the simulated adapter through a by-id-like link, and explains the lock the driver holds", async () => {
     const { ptys } = await mdbOverPty();
-    const locked = await probePort(ptys.hostPath, { protocol: "qibixx", timeoutMs: 500 });
+    const locked = await probePort(ptys.hostPath, { protocol: "qibixx", timeoutMs: 5_000 });
     expect(locked).toMatchObject({ ok: false, opened: false, errorKind: "locked" });
     expect(locked.device).toMatch(/^\/dev\/pts\/\d+$/);
   });

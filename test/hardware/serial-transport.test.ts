@@ -12,6 +12,7 @@ import { SerialTransport } from "../../hardware/serial/serial-transport.ts";
 import type { SerialBinding } from "../../hardware/serial/serial-types.ts";
 import { serialPortConnector } from "../../hardware/serial/stream-connector.ts";
 import { silentLogger } from "../../platform/logger.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { mdbCatalog, mdbSettings, record } from "./rigs.ts";
 
 // @serialport/binding-mock, reached through serialport's re-export: the package's own types are `require`-only.
@@ -52,7 +53,7 @@ describe("SerialTransport over @serialport/binding-mock", () => {
     await flush();
     expect(port?.lastWrite?.toString()).toBe("C,0\n");
     port?.emitData("c,0\n");
-    await vi.waitFor(() => expect(chunks.join("")).toBe("c,0\n"));
+    await eventually(() => expect(chunks.join("")).toBe("c,0\n"));
     await transport.stop();
     expect(transport.isUp()).toBe(false);
     await expect(transport.write("x")).rejects.toThrow(/down/);
@@ -158,9 +159,9 @@ describe("MDB driver over @serialport/binding-mock", () => {
     await mechanism.start();
     await mechanism.openSession(300);
     port?.emitData("noise\u0007\nc,STATUS,VEND,1.50,11\n");
-    await vi.waitFor(() => expect(seen.selections).toHaveLength(1));
+    await eventually(() => expect(seen.selections).toHaveLength(1));
     const outcome = mechanism.vend("A1", 150);
-    await vi.waitFor(() => expect(port?.lastWrite?.toString()).toBe("C,VEND,1.50\n"));
+    await eventually(() => expect(port?.lastWrite?.toString()).toBe("C,VEND,1.50\n"));
     port?.emitData("c,VEND,SUCCESS\r\n");
     await expect(outcome).resolves.toEqual({ outcome: "delivered", evidence: "vend-success" });
     expect(port?.recording.toString()).toContain("C,START,3.00\n");

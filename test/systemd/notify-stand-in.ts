@@ -27,6 +27,16 @@ export interface NotifyStandIn {
   /** Resolves with the first message (already received or future) that has `key` (and `value` when given). */
   waitFor(key: string, value?: string, timeoutMs?: number): Promise<NotifyMessage>;
   count(key: string, since?: number): number;
+  /** Resolves once `count` messages with `key` arrived at or after `since`; rejects after `timeoutMs`. */
+  waitForCount(key: string, count: number, since: number, timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves with the latest message carrying `key` once it matches (a service under load may flap before it settles;
+   * the latest word is the one that counts); rejects after `timeoutMs`.
+   */
+  waitForLatest(key: string, match: (value: string) => boolean, timeoutMs?: number): Promise<NotifyMessage>;
+  latest(key: string): NotifyMessage | undefined;
+  /** The messages with `key` that arrived after `message` (by arrival order, not by time). */
+  after(message: NotifyMessage, key: string): NotifyMessage[];
   close(): void;
 }
 
@@ -80,6 +90,28 @@ export function openNotifyStandIn(): NotifyStandIn {
     },
     count(key, since = 0) {
       return received.filter((message) => key in message.fields && message.at >= since).length;
+    },
+    async waitForCount(key, count, since, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (this.count(key, since) < count) {
+        if (Date.now() > deadline) throw new Error(`fewer than ${count} ${key} messages within ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+    latest(key) {
+      return received.findLast((message) => key in message.fields);
+    },
+    async waitForLatest(key, match, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = this.latest(key);
+        if (found && match(found.fields[key] ?? "")) return found;
+        if (Date.now() > deadline) throw new Error(`no matching notify message within ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+    after(message, key) {
+      return received.slice(received.indexOf(message) + 1).filter((later) => key in later.fields);
     },
     close() {
       socket.close();

@@ -145,13 +145,15 @@ describe.runIf(hasTool("socat") && hasTool("systemd-notify"))("sd_notify on an a
       text += chunk.toString();
     });
     try {
-      await new Promise((resolve) => setTimeout(resolve, 300));
       const { logger, lines } = capturedLogger();
       const notifier = await createSdNotifier({ env: { NOTIFY_SOCKET: `@${name}`, WATCHDOG_USEC: "2000000" }, logger });
       expect(notifier.active).toBe(true);
-      notifier.watchdogPing();
-      const deadline = Date.now() + 5_000;
-      while (!text.includes("WATCHDOG=1") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // socat binds the socket when it gets to it: datagrams sent before are lost, so ping until one arrives.
+      const deadline = Date.now() + 20_000;
+      while (!text.includes("WATCHDOG=1") && Date.now() < deadline) {
+        notifier.watchdogPing();
+        await new Promise((r) => setTimeout(r, 100));
+      }
       expect(text).toContain("WATCHDOG=1");
       // The fallback needs NotifyAccess=all in the unit: the notifier says so.
       expect(lines.some((line) => line.level === "warn" && line.msg.includes("NotifyAccess=all"))).toBe(true);

@@ -24,10 +24,22 @@ export class FakeMechanism implements VendMechanism {
   #up = false;
   readonly #listeners = new Map<keyof MechanismEvents, Set<(...args: never[]) => void>>();
   readonly #ledgerFile: string | undefined;
+  readonly #beforeMotor: ((selection: string, priceMinor: number) => void) | undefined;
 
-  constructor(options: { vendMs?: number; ledgerFile?: string } = {}) {
+  /**
+   * `beforeMotor` runs as vend() is called, before anything turns: a test checks there what is durable at that moment
+   * (the journal's synced bytes), or cuts the power there.
+   */
+  constructor(
+    options: {
+      vendMs?: number;
+      ledgerFile?: string;
+      beforeMotor?: (selection: string, priceMinor: number) => void;
+    } = {},
+  ) {
     this.vendMs = options.vendMs ?? 0;
     this.#ledgerFile = options.ledgerFile;
+    this.#beforeMotor = options.beforeMotor;
   }
 
   async start(): Promise<void> {
@@ -72,6 +84,7 @@ export class FakeMechanism implements VendMechanism {
     this.emit("selection", request);
   }
   async vend(selection: string, priceMinor: number): Promise<VendOutcome> {
+    this.#beforeMotor?.(selection, priceMinor);
     if (this.#ledgerFile) {
       const fd = openSync(this.#ledgerFile, "a");
       appendFileSync(fd, `${JSON.stringify({ selection, priceMinor, pid: process.pid })}\n`);

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Journal } from "../../../agent/journal/journal.ts";
+import type { JournalFiles } from "../../../agent/journal/journal-files.ts";
 import type { StoredEvent } from "../../../agent/journal/journal-state.ts";
 import { VendSession } from "../../../agent/session/vend-session.ts";
 import { systemClock } from "../../../platform/clock.ts";
@@ -30,10 +31,21 @@ export interface SessionHarness {
 }
 
 export async function openSessionHarness(
-  options: { dir?: string; mode?: "single-vend" | "multi-vend"; mechanism?: FakeMechanism } = {},
+  options: {
+    dir?: string;
+    mode?: "single-vend" | "multi-vend";
+    mechanism?: FakeMechanism;
+    /** The journal's file layer (node:fs by default; a PowerLossFiles for power-cut tests). */
+    files?: JournalFiles;
+  } = {},
 ): Promise<SessionHarness> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "vend-session-"));
-  const journal = await Journal.open({ dataDir: dir, logger: silentLogger(), clock: systemClock });
+  const journal = await Journal.open({
+    dataDir: dir,
+    logger: silentLogger(),
+    clock: systemClock,
+    ...(options.files ? { files: options.files } : {}),
+  });
   const mechanism = options.mechanism ?? new FakeMechanism();
   const events: StoredEvent[] = [];
   const session = new VendSession({
@@ -59,7 +71,11 @@ export async function openSessionHarness(
     named: (name) => events.filter((event) => event.name === name),
     reopen: async () => {
       await journal.close();
-      return openSessionHarness({ dir, mode: options.mode ?? "single-vend" });
+      return openSessionHarness({
+        dir,
+        mode: options.mode ?? "single-vend",
+        ...(options.files ? { files: options.files } : {}),
+      });
     },
     close: async () => {
       await journal.close().catch(() => undefined);

@@ -1,0 +1,128 @@
+import { describe, expect, it } from "vitest";
+import { hasTool } from "../helpers/system-tools.ts";
+import { type BrokerKind, ChaosCluster } from "./cluster.ts";
+import { checkInvariants, describeVerdict } from "./invariants.ts";
+import { Nemesis, type NemesisAction, nemesisActions } from "./nemesis.ts";
+import { Random } from "./random.ts";
+import { Workload } from "./workload.ts";
+
+/**
+ * The chaos test (issue 15): the real bridge, real agents on simulators and the SEQR sandbox, customers buying all the
+ * time, and a seeded nemesis killing, freezing and cutting things. At the end everything is healed, the system is
+ * left to go quiet, every machine is probed with one more createPurchase, and the checker compares SEQR's invoices,
+ * the bridge's store and the physical ledgers (invariants.ts).
+ *
+ * Short run (part of `npm test`, fixed seeds): CHAOS_SECONDS (default 35) of chaos per broker configuration.
+ * Long run: `npm run chaos` (CHAOS_MINUTES=30, split between the two configurations, random seed printed);
+ * CHAOS_SEED=<n> repeats a seed, CHAOS_ACTIONS=a,b,... chooses the nemesis's actions, CHAOS_MACHINES the fleet size.
+ */
+
+const minutes = Number(process.env.CHAOS_MINUTES ?? "0");
+const long = minutes > 0;
+const chaosMs = long ? (minutes * 60_000) / 2 : Number(process.env.CHAOS_SECONDS ?? "35") * 1_000;
+const machines = Number(process.env.CHAOS_MACHINES ?? (long ? "3" : "2"));
+
+/**
+ * Actions left out of the CI run because the current product fails them (issue 15's defects, being fixed by other
+ * helpers); the lead re-enables them after merging the fixes. The long run uses every action unless CHAOS_ACTIONS says.
+ */
+const leftOutInCi: Partial<Record<NemesisAction, string>> = {
+  // Issue 15 #7: sendInvoice slower than the bridge's SEQR timeout succeeds at SEQR after the bridge gave up; the
+  // invoice stays ISSUED and nobody cancels it (seed 1501, embedded: reservation-open).
+  "seqr-slow-invoice": "issue 15 #7: a late sendInvoice leaves an ISSUED invoice nobody cancels",
+};
+
+function chosenActions(): readonly NemesisAction[] {
+  const named = process.env.CHAOS_ACTIONS?.split(",").map((name) => name.trim());
+  if (named) {
+    const unknown = named.filter((name) => !(nemesisActions as readonly string[]).includes(name));
+    if (unknown.length > 0) throw new Error(`CHAOS_ACTIONS: unknown ${unknown.join(", ")}; known ${nemesisActions}`);
+    return named as NemesisAction[];
+  }
+  return long ? nemesisActions : nemesisActions.filter((action) => leftOutInCi[action] === undefined);
+}
+
+function seedFor(broker: BrokerKind): number {
+  if (process.env.CHAOS_SEED) return Number(process.env.CHAOS_SEED);
+  if (!long) return broker === "embedded" ? 1501 : 1502;
+  return Math.floor(Math.random() * 2 ** 31);
+}
+
+const configurations: Array<{ broker: BrokerKind; available: boolean }> = [
+  { broker: "embedded", available: true },
+  { broker: "mosquitto", available: hasTool("mosquitto") },
+];
+
+// Start-up of four Node processes on a shared 2-core machine, the chaos, healing (outbox backoff, session timers) and
+// the probes: generous, and the waits inside are event-driven.
+const testTimeoutMs = chaosMs + 480_000;
+
+describe("chaos: the real bridge, agents and SEQR sandbox under a seeded nemesis", () => {
+  for (const { broker, available } of configurations) {
+    it.runIf(available)(
+      `keeps the money and the machines right (${broker} broker)`,
+      { timeout: testTimeoutMs },
+      async () => {
+        const seed = seedFor(broker);
+        const actions = chosenActions();
+        const startedAt = Date.now();
+        console.log(`chaos (${broker}): seed ${seed}, ${machines} machines, ${chaosMs / 1000} s, actions ${actions}`);
+        const random = new Random(seed);
+        const cluster = await ChaosCluster.start({ broker, machines });
+        const workload = new Workload(cluster, random.fork("workload"));
+        const nemesis = new Nemesis(cluster, random.fork("nemesis"), actions);
+        try {
+          const upAt = Date.now();
+          workload.start();
+          nemesis.start();
+          await new Promise((wait) => setTimeout(wait, chaosMs));
+          await nemesis.stop();
+          await workload.stop();
+          await cluster.heal();
+          const healedAt = Date.now();
+          const stillBusy = await cluster.quiescence(240_000);
+          // Every machine must sell again: one more customer each, who then declines in the app.
+          for (const [index, id] of cluster.machineIds.entries()) {
+            const msisdn = `4679${String(index + 1).padStart(7, "0")}`;
+            const probe = await workload.scan(cluster.sandbox, id, msisdn, true);
+            if (probe.kind === "invoice" && probe.invoiceReference) {
+              try {
+                cluster.sandbox.app.cancel(probe.invoiceReference, { msisdn });
+              } catch {
+                // already closed by the bridge: nothing to decline
+              }
+            }
+          }
+          const stillBusyAfterProbes = await cluster.quiescence(120_000);
+          const records = await cluster.records(workload.scans);
+          const verdict = checkInvariants(records.sandbox, records.store, records.physical, {
+            machines: cluster.machineIds,
+            prices: cluster.prices,
+            createPurchaseDeadlineMs: 5_000,
+            bridgeOutages: cluster.outages,
+          });
+          const report = [
+            `chaos (${broker}) seed ${seed}: start-up ${((upAt - startedAt) / 1000).toFixed(0)} s, chaos ${chaosMs / 1000} s, ` +
+              `quiet ${((Date.now() - healedAt) / 1000).toFixed(0)} s after healing` +
+              (stillBusy ? ` (NOT quiet after healing: ${stillBusy})` : "") +
+              (stillBusyAfterProbes ? ` (NOT quiet after the probes: ${stillBusyAfterProbes})` : ""),
+            `workload: ${JSON.stringify(workload.stats)}`,
+            `nemesis: ${nemesis.history.length} actions, ${cluster.outages.length} bridge outages`,
+            describeVerdict(verdict),
+          ].join("\n");
+          console.log(report);
+          expect(
+            verdict.violations,
+            `${report}\nnemesis:\n${nemesis.history.join("\n")}\n${cluster.describe()}`,
+          ).toEqual([]);
+          // A run in which nobody bought anything proves nothing.
+          expect(verdict.totals.paid, report).toBeGreaterThan(0);
+        } finally {
+          await nemesis.stop();
+          await workload.stop();
+          await cluster.close();
+        }
+      },
+    );
+  }
+});
