@@ -41,6 +41,7 @@ export const moneyRules = [
   "no-cancel-while-unlock-valid",
   "commit-deadline-within-reservation",
   "seqr-cancel-stops-machine",
+  "unlock-resent-on-reconnect",
   "quiescence",
   "vends-billed-or-flagged",
   "price-disagreement-flagged",
@@ -136,7 +137,6 @@ export async function checkStep(world: ModelWorld): Promise<void> {
 
   // The bridge's SEQR calls (and so its commit deadline) are scheduled within the reservation SEQR holds.
   for (const row of await world.bridge.store.listOutbox()) {
-    if (row.status !== "pending") continue;
     const purchase = await world.bridge.store.getPurchase(row.sessionId);
     const invoice = purchase?.invoiceReference ? seqr.invoices.get(purchase.invoiceReference) : undefined;
     if (invoice && row.deadlineAt > invoice.expiresAt) {
@@ -150,36 +150,77 @@ export async function checkStep(world: ModelWorld): Promise<void> {
   }
 }
 
+/** SEQR wants getPaymentStatus within 20 s of a notification: what a notification causes must be done by then. */
+export const notificationWindowMs = 20_000;
+
 /**
  * A notification for a purchase whose reservation SEQR cancelled (or let lapse) while the machine may be unlocked:
- * the bridge must tell the machine to stop (issue 15, defect 4).
+ * within the notification window the bridge tells the machine to stop (issue 15, defect 4). Not expected when the
+ * bridge could not know (getPaymentStatus failing, a crash that lost the notification) or when the machine itself
+ * ended the session meanwhile.
  */
 export function expectCancelAfterNotification(
   world: ModelWorld,
   reference: string,
   before: Purchase,
   notifiedAt: number,
-): () => Promise<void> {
+): { at: number; check: () => Promise<void> } {
   const { seqr, fleet } = world.bridge;
   const status = seqr.invoices.get(reference)?.status;
+  const statusFaults = seqr.faultsInjected.get("getPaymentStatus") ?? 0;
+  const restarts = world.bridge.restarts;
   const applies =
     (status === "CANCELED" || status === "EXPIRED") &&
     ["reserved", "unlocked", "vending"].includes(before.state) &&
-    fleet.linkUp &&
     seqr.faultsPending("getPaymentStatus") === 0 &&
     !seqr.held.some((held) => held.operation === "getPaymentStatus");
-  return async () => {
-    if (!applies || !fleet.linkUp) return;
+  const check = async () => {
+    if (!applies || world.bridge.restarts !== restarts) return;
+    if ((seqr.faultsInjected.get("getPaymentStatus") ?? 0) !== statusFaults) return;
+    const ended = fleet.delivered.some(
+      (event) => event.stored && event.name === "session-ended" && event.payload.sessionId === before.sessionId,
+    );
+    if (ended) return;
+    // An attempt counts: whether a cancel that met a broken broker link is sent again is the reconnect rule's matter.
     const cancel = fleet.sent.find(
-      (sent) => sent.ok && sent.name === "cancel" && sent.body.sessionId === before.sessionId && sent.at >= notifiedAt,
+      (sent) => sent.name === "cancel" && sent.body.sessionId === before.sessionId && sent.at >= notifiedAt,
     );
     if (!cancel) {
       violate(
         world,
         "seqr-cancel-stops-machine",
-        `SEQR says ${status} for ${reference} while the bridge has it ${before.state}, a notification came, ` +
-          "and no cancel was sent to the machine",
+        `SEQR says ${status} for ${reference} while the bridge has it ${before.state}, a notification came at ` +
+          `t+${notifiedAt - world.bridge.clock.start}ms, and no cancel was sent to the machine within ${notificationWindowMs} ms`,
       );
+    }
+  };
+  return { at: notifiedAt + notificationWindowMs, check };
+}
+
+/**
+ * The bridge's broker link comes back while a purchase waits for its unlock's acknowledgement and the machine is
+ * online: the unlock goes again (issue 15, defect 2: nothing resent it, the agent's `online` had not changed).
+ */
+export async function expectUnlockResentOnReconnect(world: ModelWorld): Promise<() => Promise<void>> {
+  const { fleet, store } = world.bridge;
+  const waiting = (await store.listOpenPurchases()).filter((purchase) => purchase.state === "reserved");
+  const upAt = world.now;
+  return async () => {
+    if (!fleet.linkUp || !fleet.bridgeSeesOnline) return;
+    for (const purchase of waiting) {
+      const now = await store.getPurchase(purchase.sessionId);
+      if (now?.state !== "reserved") continue;
+      const resent = fleet.sent.some(
+        (sent) => sent.ok && sent.name === "unlock" && sent.body.sessionId === purchase.sessionId && sent.at >= upAt,
+      );
+      if (!resent) {
+        violate(
+          world,
+          "unlock-resent-on-reconnect",
+          `the broker link is back, the machine online, the purchase still waits for its unlock's acknowledgement, ` +
+            "and the unlock was not sent again",
+        );
+      }
     }
   };
 }
@@ -188,6 +229,9 @@ export function expectCancelAfterNotification(
 export async function heal(world: ModelWorld): Promise<void> {
   const { bridge } = world;
   const { seqr, fleet } = bridge;
+  // First the notification windows still open run out as they are (faults included), and what fell due is checked.
+  await bridge.advance(notificationWindowMs);
+  await world.runDue();
   seqr.clearFaults();
   fleet.setLink(true);
   fleet.setAgentOnline(true);
@@ -214,7 +258,10 @@ export async function heal(world: ModelWorld): Promise<void> {
       fleet.agent.journal.length === 0 &&
       world.pending.size === 0;
     // A few more rounds once idle: periodic re-checks (a ping to a flagged machine) get their turn too.
-    if (idle && ++quietRounds > 6) return;
+    if (idle && ++quietRounds > 6) {
+      await world.runDue(true);
+      return;
+    }
     const next = bridge.clock.nextDueAt();
     const step = idle ? 10_000 : 60_000;
     await bridge.advanceTo(next === undefined ? bridge.clock.now() + step : Math.min(next, bridge.clock.now() + step));
@@ -263,7 +310,7 @@ export async function checkQuiescent(world: ModelWorld): Promise<void> {
     }
     // A reservation that lapsed at SEQR while vends reported in time were waiting to be committed (and SEQR was
     // answering every commit): the bridge's commit deadline was too late.
-    if (invoice?.status === "EXPIRED" && seqrAlwaysAnswered(world)) {
+    if (invoice?.lapsed && seqrAlwaysAnswered(world)) {
       const margin = 60_000;
       const stored = (await store.listVends(sessionId)).filter(
         (vend) => vend.outcome === "vended" && vend.at < invoice.expiresAt - margin,

@@ -45,6 +45,8 @@ export class ModelFleet {
   #live: FleetView | undefined;
   #commandSeq = 0;
   #availabilityTs = 0;
+  /** The agent's availability changed (or it reconnected) while the bridge's link was down: a newer retained message. */
+  #availabilityChanged = false;
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -69,7 +71,11 @@ export class ModelFleet {
   }
 
   #announce(): void {
-    if (!this.linkUp) return;
+    if (!this.linkUp) {
+      this.#availabilityChanged = true;
+      return;
+    }
+    this.#availabilityChanged = false;
     this.bridgeSeesOnline = this.agentOnline;
     const availability: Availability = {
       state: this.agentOnline ? "online" : "offline",
@@ -88,12 +94,23 @@ export class ModelFleet {
     this.#announce();
   }
 
-  /** The bridge's own broker link (a restarted broker or a cut proxy); on the way back it sees the retained state. */
+  /**
+   * The bridge's own broker link (a cut proxy). On the way back it re-reads the retained availability, which is news
+   * only if the agent's changed meanwhile (a same-boot reconnect has a newer ts, per the contract).
+   */
   setLink(up: boolean): void {
     if (this.linkUp === up) return;
     this.linkUp = up;
     this.#live?.connection(up);
-    if (up) this.#announce();
+    if (up && this.#availabilityChanged) this.#announce();
+  }
+
+  /** The broker restarts: the bridge's link drops, and so does the agent's, losing what was in flight to it. */
+  restartBroker(): void {
+    this.setLink(false);
+    this.inbox.length = 0;
+    // The agent reconnects as soon as the broker is back and publishes `online` again (same boot, newer ts).
+    if (this.agentOnline) this.#availabilityChanged = true;
   }
 
   deliverCommand(index: number, keep: boolean): boolean {

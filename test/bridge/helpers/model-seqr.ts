@@ -31,6 +31,8 @@ export interface ModelInvoice {
   commits: number;
   /** The last updateInvoice total SEQR accepted. */
   updatedTotalMinor: number | undefined;
+  /** Set when SEQR's own reservation timeout ended it (not a status a step forced). */
+  lapsed: boolean;
   /** Why the invoice left ISSUED/RESERVED (for messages). */
   history: string[];
 }
@@ -73,9 +75,13 @@ export class ModelSeqr implements SeqrApi {
   /** Faults ever injected per operation (the deadline check only blames the bridge when SEQR was reachable). */
   readonly faultsInjected = new Map<SeqrOperation, number>();
 
-  constructor(clock: Clock, reservationSeconds: number) {
+  readonly #requestTimeoutMs: number;
+
+  /** `requestTimeoutMs`: the SOAP client's own timeout; a held call's caller gets a timeout then, SEQR may act later. */
+  constructor(clock: Clock, reservationSeconds: number, requestTimeoutMs: number) {
     this.#clock = clock;
     this.#reservationMs = reservationSeconds * 1_000;
+    this.#requestTimeoutMs = requestTimeoutMs;
   }
 
   inject(operation: SeqrOperation, fault: SeqrFault): void {
@@ -91,7 +97,10 @@ export class ModelSeqr implements SeqrApi {
     this.#faults.clear();
   }
 
-  /** Answers a held call now: executed and answered, executed and the answer lost, or never executed. */
+  /**
+   * Answers a held call now: executed and answered (too late if the client timed out already), executed and the answer
+   * lost, or never executed.
+   */
   release(index: number, outcome: HeldOutcome): void {
     const [held] = this.held.splice(index, 1);
     if (!held) return;
@@ -119,6 +128,7 @@ export class ModelSeqr implements SeqrApi {
     for (const invoice of this.invoices.values()) {
       if ((invoice.status === "ISSUED" || invoice.status === "RESERVED") && now >= invoice.expiresAt) {
         this.#set(invoice, "EXPIRED", "reservation timeout");
+        invoice.lapsed = true;
         expired.push(invoice);
       }
     }
@@ -173,6 +183,8 @@ export class ModelSeqr implements SeqrApi {
               resolve(run());
               return;
             case "hold":
+              // The request reached SEQR, which answers (or acts) only when a step releases it; the client gives up
+              // after its request timeout, as the SOAP client does.
               this.held.push({
                 operation,
                 run,
@@ -180,6 +192,10 @@ export class ModelSeqr implements SeqrApi {
                 reject,
                 reference,
               });
+              this.#clock.setTimeout(
+                () => reject(new SeqrTimeoutError(operation, this.#requestTimeoutMs)),
+                this.#requestTimeoutMs,
+              );
               return;
             case "transport-before":
               reject(new SeqrTransportError(operation, new Error("connect ECONNREFUSED")));
@@ -226,6 +242,7 @@ export class ModelSeqr implements SeqrApi {
         committedMinor: undefined,
         commits: 0,
         updatedTotalMinor: undefined,
+        lapsed: false,
         history: [`ISSUED@${now}`],
       });
       return { invoiceReference: reference };

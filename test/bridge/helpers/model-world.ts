@@ -17,6 +17,8 @@ export class ModelWorld {
   readonly trace: string[] = [];
   /** Checks deferred to the next quiet moment (a notification's effect). */
   readonly afterQuiet: (() => Promise<void>)[] = [];
+  /** Checks that fall due at a later time (what the bridge must have done within SEQR's notification window). */
+  readonly due: { at: number; check: () => Promise<void> }[] = [];
   /** Rules not checked in this run: only for exploring by hand what else fails while one defect is open. */
   readonly skipRules: ReadonlySet<string>;
 
@@ -59,6 +61,12 @@ export class ModelWorld {
     );
   }
 
+  /** The bridge process dies and restarts: what the old one was doing is abandoned (UPS's call gets no answer). */
+  async crash(): Promise<void> {
+    this.pending.clear();
+    await this.bridge.crash();
+  }
+
   /** The `pick`-th most recent reference (0 = newest). */
   reference(pick: number): string | undefined {
     if (this.references.length === 0) return undefined;
@@ -68,6 +76,15 @@ export class ModelWorld {
   async purchaseOf(reference: string): Promise<Purchase | undefined> {
     const all = await this.bridge.store.listPurchases({ limit: 10_000 });
     return all.find((purchase) => purchase.invoiceReference === reference);
+  }
+
+  /** Runs the checks that have fallen due (all of them with `all`). */
+  async runDue(all = false): Promise<void> {
+    const ready = this.due.filter((entry) => all || entry.at <= this.now);
+    for (const entry of ready) {
+      this.due.splice(this.due.indexOf(entry), 1);
+      await entry.check();
+    }
   }
 
   async quiesce(): Promise<void> {
