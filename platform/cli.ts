@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { endQuietlyOnBrokenPipe } from "./broken-pipe.ts";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.ts";
 import { createOutput, type Output } from "./terminal.ts";
 
@@ -61,6 +62,9 @@ export async function runCli(
     out.error(`${program}: unknown command '${name}'\n\n${helpText(program, commands)}`);
     return ExitCode.usage;
   }
+  // The tools' output is read by people and pipes; the daemon (the default command) keeps Node's own behaviour, so a
+  // service never ends with exit 0 because something closed its stdout.
+  if (!io.out && command.name !== defaultCommand) endQuietlyOnBrokenPipe(process.stdout);
   if (rest.includes("--help") || rest.includes("-h")) {
     out.line(`usage: ${program} ${command.usage}\n\n${command.summary}`);
     return ExitCode.ok;
