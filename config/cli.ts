@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import type { z } from "zod";
+import { UsageError } from "../platform/cli.ts";
 import { ExitCode, type ExitCodeValue } from "../platform/exit-codes.ts";
 import type { Output } from "../platform/terminal.ts";
 import { effectiveEntries } from "./effective.ts";
@@ -87,7 +88,7 @@ export function loadOrReport<S extends z.ZodType>(
   return { ok: false, exitCode: ExitCode.config };
 }
 
-/** `<program> config check|show|reference`. */
+/** `<program> config check|show|reference`. A missing or unknown subcommand is a UsageError (exit 2, with the usage). */
 export function runConfigCommand<S extends z.ZodType>(
   spec: ProgramConfigSpec<S>,
   subcommand: string | undefined,
@@ -99,8 +100,11 @@ export function runConfigCommand<S extends z.ZodType>(
     return ExitCode.ok;
   }
   if (subcommand !== "check" && subcommand !== "show") {
-    out.error(`usage: ${spec.program} config check|show|reference [--config FILE] [--json]`);
-    return ExitCode.usage;
+    throw new UsageError(
+      subcommand === undefined
+        ? "missing subcommand: check, show or reference"
+        : `unknown subcommand '${subcommand}' (check, show or reference)`,
+    );
   }
   const options = loadOptionsFor(spec.program, selection);
   const result: LoadResult<z.output<S>> = loadConfig(spec, options);

@@ -33,10 +33,24 @@ export const commonOptions = {
 
 export class UsageError extends Error {}
 
+/**
+ * Parses a command's arguments. Mistakes become a UsageError in our words (which option, what is wrong with it), not
+ * Node's parseArgs text; runCli adds the command's usage line.
+ */
 export function parseCommandArgs<O extends NonNullable<ParseArgsConfig["options"]>>(argv: string[], options: O) {
+  const all: NonNullable<ParseArgsConfig["options"]> = { ...commonOptions, ...options };
+  const { tokens } = parseArgs({ args: argv, options: all, allowPositionals: true, strict: false, tokens: true });
+  for (const token of tokens) {
+    if (token.kind !== "option") continue;
+    const known = all[token.name];
+    if (!known) throw new UsageError(`unknown option ${token.rawName}`);
+    if (known.type === "string" && token.value === undefined) throw new UsageError(`${token.rawName} needs a value`);
+    if (known.type === "boolean" && token.inlineValue) throw new UsageError(`${token.rawName} takes no value`);
+  }
   try {
     return parseArgs({ args: argv, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true });
   } catch (error) {
+    // Whatever the checks above missed still ends as a usage error, never a crash.
     throw new UsageError((error as Error).message);
   }
 }
