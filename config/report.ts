@@ -15,6 +15,14 @@ export function describeSource(source: ValueSource | undefined): string {
   }
 }
 
+/** Where a problem's value came from; for a key set nowhere, what made its parent exist (when anything did). */
+function describeOrigin(problem: ConfigProblem): string {
+  if (problem.source) return describeSource(problem.source);
+  const made = problem.parentMadeBy;
+  if (made) return `not set; ${made.parent} was made by ${made.sources.map(describeSource).join(", ")}`;
+  return "not set in the file, the environment or a secret file";
+}
+
 function showValue(value: unknown): string {
   if (value === undefined) return "(missing)";
   const text = typeof value === "string" ? redactUrlCredentials(value) : value;
@@ -42,9 +50,7 @@ export function formatProblems(program: string, problems: readonly ConfigProblem
   for (const problem of problems) {
     lines.push(`  - ${problem.path || "(file)"}: ${problem.message}`);
     if (problem.value !== undefined) lines.push(`      value: ${showValue(problem.value)}`);
-    lines.push(
-      `      from: ${problem.source ? describeSource(problem.source) : "not set in the file, the environment or a secret file"}`,
-    );
+    lines.push(`      from: ${describeOrigin(problem)}`);
     if (problem.expected) lines.push(`      allowed: ${problem.expected}`);
   }
   // Not `config show`: it loads the same configuration and fails with this same report.
@@ -60,7 +66,7 @@ export function problemsAsJson(problems: readonly ConfigProblem[]): unknown {
   return problems.map((problem) => ({
     path: problem.path,
     value: typeof problem.value === "string" ? redactUrlCredentials(problem.value) : problem.value,
-    source: describeSource(problem.source),
+    source: problem.source || !problem.parentMadeBy ? describeSource(problem.source) : describeOrigin(problem),
     message: problem.message,
     expected: problem.expected,
   }));

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { systemConfigFiles } from "../../config/cli.ts";
 import { runProgram } from "../helpers/run-cli.ts";
-import { agentSecret, writeConfig } from "./fixtures.ts";
+import { agentSecret, bridgeConfigObject, writeConfig } from "./fixtures.ts";
 
 const programs = [
   {
@@ -133,4 +133,18 @@ describe("vend-agent config show", () => {
   function entry() {
     return "agent/main.ts";
   }
+});
+
+describe("an environment override that breaks validation", () => {
+  it("names the variable as the source (VEND_BRIDGE_BROKER__TCP__PORT without broker.mode)", async () => {
+    // The file has no broker section: the variable alone creates `broker`, without the `mode` it needs.
+    const file = writeConfig(bridgeConfigObject(), "bridge.json");
+    const run = await runProgram("backend-bridge/main.ts", ["config", "check", "--config", file], {
+      VEND_BRIDGE_BROKER__TCP__PORT: "1884",
+    });
+    expect(run.code, run.stderr).toBe(78);
+    expect(run.stderr).toMatch(/- broker\.mode: /);
+    expect(run.stderr).toContain("from: not set; broker was made by environment VEND_BRIDGE_BROKER__TCP__PORT");
+    expect(run.stderr).not.toContain("not set in the file, the environment or a secret file");
+  });
 });
