@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import type { z } from "zod";
+import { UsageError } from "../platform/cli.ts";
 import { ExitCode, type ExitCodeValue } from "../platform/exit-codes.ts";
 import type { Output } from "../platform/terminal.ts";
 import { effectiveEntries } from "./effective.ts";
@@ -11,20 +12,49 @@ import {
   loadConfig,
   type ProgramConfigSpec,
 } from "./load.ts";
-import { describeSource, formatProblems, problemsAsJson } from "./report.ts";
+import { describeSource, formatProblems, type NoConfigFile, problemsAsJson } from "./report.ts";
 import { walkSchema } from "./schema-walk.ts";
 
-/** Where a program finds its config when no --config is given: $<PREFIX>CONFIG, then /etc/<program>/config.yaml. */
+/**
+ * Where each program's config lives on an installed machine: the path scripts/install-*.sh write and the systemd units
+ * pass with --config, so that a technician's `vend-agent doctor` reads the same file as the service.
+ */
+export const systemConfigFiles: Readonly<Record<string, string>> = {
+  "vend-agent": "/etc/vend-agent/agent.yaml",
+  "vend-bridge": "/etc/vend-bridge/bridge.yaml",
+};
+
+export function systemConfigFile(program: string): string {
+  return systemConfigFiles[program] ?? `/etc/${program}/${program}.yaml`;
+}
+
+export function configFileEnvName(program: string): string {
+  return `${program.replace(/-/g, "_").toUpperCase()}_CONFIG`;
+}
+
+export interface ConfigFileChoice {
+  /** The file to read; undefined when none was given and the system file does not exist. */
+  file: string | undefined;
+  /** Set when no file was found: every place looked at, for an error that tells where a config belongs. */
+  noFile?: NoConfigFile;
+}
+
+/** Where a program finds its config: --config FILE, then $<PREFIX>CONFIG, then the system file (systemConfigFiles). */
 export function resolveConfigFile(
   program: string,
   explicit: string | undefined,
   env: NodeJS.ProcessEnv,
-): string | undefined {
-  if (explicit) return explicit;
-  const fromEnv = env[`${program.replace(/-/g, "_").toUpperCase()}_CONFIG`];
-  if (fromEnv) return fromEnv;
-  const system = `/etc/${program}/config.yaml`;
-  return existsSync(system) ? system : undefined;
+): ConfigFileChoice {
+  if (explicit) return { file: explicit };
+  const envName = configFileEnvName(program);
+  const fromEnv = env[envName];
+  if (fromEnv) return { file: fromEnv };
+  const systemFile = systemConfigFile(program);
+  if (existsSync(systemFile)) return { file: systemFile };
+  return {
+    file: undefined,
+    noFile: { systemFile, lookedFor: ["--config FILE (not given)", `$${envName} (not set)`, `${systemFile} (absent)`] },
+  };
 }
 
 export interface ConfigSelection {
@@ -33,9 +63,10 @@ export interface ConfigSelection {
   env: NodeJS.ProcessEnv;
 }
 
-export function loadOptionsFor(program: string, selection: ConfigSelection): LoadOptions {
+export function loadOptionsFor(program: string, selection: ConfigSelection): LoadOptions & ConfigFileChoice {
+  const choice = resolveConfigFile(program, selection.configFile, selection.env);
   return {
-    file: resolveConfigFile(program, selection.configFile, selection.env),
+    ...choice,
     env: selection.env,
     secretsDir: selection.secretsDir ?? selection.env.CREDENTIALS_DIRECTORY,
   };
@@ -50,13 +81,14 @@ export function loadOrReport<S extends z.ZodType>(
   selection: ConfigSelection,
   out: Output,
 ): { ok: true; config: z.output<S> } | { ok: false; exitCode: ExitCodeValue } {
-  const result = loadConfig(spec, loadOptionsFor(spec.program, selection));
+  const options = loadOptionsFor(spec.program, selection);
+  const result = loadConfig(spec, options);
   if (result.ok) return { ok: true, config: result.config };
-  out.error(formatProblems(spec.program, result.problems));
+  out.error(formatProblems(spec.program, result.problems, options.noFile));
   return { ok: false, exitCode: ExitCode.config };
 }
 
-/** `<program> config check|show|reference`. */
+/** `<program> config check|show|reference`. A missing or unknown subcommand is a UsageError (exit 2, with the usage). */
 export function runConfigCommand<S extends z.ZodType>(
   spec: ProgramConfigSpec<S>,
   subcommand: string | undefined,
@@ -68,14 +100,22 @@ export function runConfigCommand<S extends z.ZodType>(
     return ExitCode.ok;
   }
   if (subcommand !== "check" && subcommand !== "show") {
-    out.error(`usage: ${spec.program} config check|show|reference [--config FILE] [--json]`);
-    return ExitCode.usage;
+    throw new UsageError(
+      subcommand === undefined
+        ? "missing subcommand: check, show or reference"
+        : `unknown subcommand '${subcommand}' (check, show or reference)`,
+    );
   }
   const options = loadOptionsFor(spec.program, selection);
   const result: LoadResult<z.output<S>> = loadConfig(spec, options);
   if (!result.ok) {
-    if (selection.json) out.json({ ok: false, errors: problemsAsJson(result.problems) });
-    else out.error(formatProblems(spec.program, result.problems));
+    if (selection.json) {
+      out.json({
+        ok: false,
+        errors: problemsAsJson(result.problems),
+        ...(options.noFile ? { lookedFor: options.noFile.lookedFor } : {}),
+      });
+    } else out.error(formatProblems(spec.program, result.problems, options.noFile));
     return ExitCode.config;
   }
   if (subcommand === "check") {

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { type CliCommand, parseCommandArgs } from "../platform/cli.ts";
+import { type CliCommand, parseCommandArgs, UsageError } from "../platform/cli.ts";
 import { runConfigCommand } from "./cli.ts";
 import type { ProgramConfigSpec } from "./load.ts";
 
@@ -11,6 +11,7 @@ export function configCommand<S extends z.ZodType>(spec: ProgramConfigSpec<S>): 
     usage: "config check|show|reference [--config FILE] [--secrets-dir DIR] [--json]",
     run: ({ argv, out, env }) => {
       const { values, positionals } = parseCommandArgs(argv, {});
+      if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
       return runConfigCommand(
         spec,
         positionals[0],

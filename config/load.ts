@@ -22,6 +22,11 @@ export interface ConfigProblem {
   /** The offending value as given (already redacted when the key is a secret), or undefined when missing. */
   value: unknown;
   source: ValueSource | undefined;
+  /**
+   * When the key itself was set nowhere: the sources that made its parent exist (an environment variable that sets
+   * `broker.tcp.port` creates `broker` without `broker.mode`), so the report points at the real cause.
+   */
+  parentMadeBy?: { parent: string; sources: ValueSource[] };
   message: string;
   /** What is allowed, from the key's description. */
   expected: string;
@@ -190,6 +195,20 @@ export function sourceOf(
   return undefined;
 }
 
+/** The distinct sources of the keys under `parent` (not the top level: that would be every source there is). */
+function sourcesBelow(
+  sources: Map<string, ValueSource>,
+  parent: readonly string[],
+): { parent: string; sources: ValueSource[] } | undefined {
+  if (parent.length === 0) return undefined;
+  const prefix = `${parent.join(".")}.`;
+  const found = new Map<string, ValueSource>();
+  for (const [key, source] of sources) {
+    if (key.startsWith(prefix)) found.set(JSON.stringify(source), source);
+  }
+  return found.size > 0 ? { parent: parent.join("."), sources: [...found.values()] } : undefined;
+}
+
 function leafFor(leaves: readonly LeafInfo[], path: readonly (string | number)[]): LeafInfo | undefined {
   return leaves.find((leaf) => pathMatches(leaf.path, path));
 }
@@ -233,10 +252,13 @@ function describeIssues(
     const leaf = leafFor(leaves, path);
     const input = (issue as { input?: unknown }).input;
     const missing = input === undefined && issue.code === "invalid_type";
+    const source = missing ? undefined : sourceOf(sources, path);
+    const parentMadeBy = source ? undefined : sourcesBelow(sources, path.slice(0, -1));
     problems.push({
       path: path.join("."),
       value: isSecretPath(leaves, path) ? (input === undefined ? undefined : "[redacted]") : input,
-      source: missing ? undefined : sourceOf(sources, path),
+      source,
+      ...(parentMadeBy ? { parentMadeBy } : {}),
       message: missing ? "required key is missing" : issue.message,
       expected: leaf?.description ?? "",
     });

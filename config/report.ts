@@ -15,6 +15,14 @@ export function describeSource(source: ValueSource | undefined): string {
   }
 }
 
+/** Where a problem's value came from; for a key set nowhere, what made its parent exist (when anything did). */
+function describeOrigin(problem: ConfigProblem): string {
+  if (problem.source) return describeSource(problem.source);
+  const made = problem.parentMadeBy;
+  if (made) return `not set; ${made.parent} was made by ${made.sources.map(describeSource).join(", ")}`;
+  return "not set in the file, the environment or a secret file";
+}
+
 function showValue(value: unknown): string {
   if (value === undefined) return "(missing)";
   const text = typeof value === "string" ? redactUrlCredentials(value) : value;
@@ -22,20 +30,35 @@ function showValue(value: unknown): string {
   return json.length > 80 ? `${json.slice(0, 77)}...` : json;
 }
 
-/** The "refusing to start" report: every problem at once, each with key, value, source and what is allowed. */
-export function formatProblems(program: string, problems: readonly ConfigProblem[]): string {
+export interface NoConfigFile {
+  /** Where the program looked, in order, each with why it was passed over. */
+  lookedFor: readonly string[];
+  /** Where an installed machine keeps the file (the path to suggest). */
+  systemFile: string;
+}
+
+/**
+ * The "refusing to start" report: every problem at once, each with key, value, source and what is allowed. `noFile`
+ * (when no config file was found) names every place a file was looked for, so a newcomer learns where the config
+ * belongs instead of only reading a list of missing keys.
+ */
+export function formatProblems(program: string, problems: readonly ConfigProblem[], noFile?: NoConfigFile): string {
   const lines = [
     `${program}: refusing to start, the configuration is not valid (${problems.length} ${problems.length === 1 ? "error" : "errors"}):`,
   ];
+  if (noFile) lines.push(`  no config file found; looked for: ${noFile.lookedFor.join(", ")}`);
   for (const problem of problems) {
     lines.push(`  - ${problem.path || "(file)"}: ${problem.message}`);
     if (problem.value !== undefined) lines.push(`      value: ${showValue(problem.value)}`);
-    lines.push(
-      `      from: ${problem.source ? describeSource(problem.source) : "not set in the file, the environment or a secret file"}`,
-    );
+    lines.push(`      from: ${describeOrigin(problem)}`);
     if (problem.expected) lines.push(`      allowed: ${problem.expected}`);
   }
-  lines.push(`Run '${program} config show' to see the effective configuration, or see README.md "Configuration".`);
+  // Not `config show`: it loads the same configuration and fails with this same report.
+  if (noFile) {
+    lines.push(
+      `Write ${noFile.systemFile} (examples in config/examples/) or pass --config FILE; '${program} config reference' lists every key.`,
+    );
+  } else lines.push(`'${program} config reference' lists every key and what it allows; see README.md "Configuration".`);
   return lines.join("\n");
 }
 
@@ -43,7 +66,7 @@ export function problemsAsJson(problems: readonly ConfigProblem[]): unknown {
   return problems.map((problem) => ({
     path: problem.path,
     value: typeof problem.value === "string" ? redactUrlCredentials(problem.value) : problem.value,
-    source: describeSource(problem.source),
+    source: problem.source || !problem.parentMadeBy ? describeSource(problem.source) : describeOrigin(problem),
     message: problem.message,
     expected: problem.expected,
   }));

@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { endQuietlyOnBrokenPipe } from "./broken-pipe.ts";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.ts";
 import { createOutput, type Output } from "./terminal.ts";
 
@@ -32,10 +33,24 @@ export const commonOptions = {
 
 export class UsageError extends Error {}
 
+/**
+ * Parses a command's arguments. Mistakes become a UsageError in our words (which option, what is wrong with it), not
+ * Node's parseArgs text; runCli adds the command's usage line.
+ */
 export function parseCommandArgs<O extends NonNullable<ParseArgsConfig["options"]>>(argv: string[], options: O) {
+  const all: NonNullable<ParseArgsConfig["options"]> = { ...commonOptions, ...options };
+  const { tokens } = parseArgs({ args: argv, options: all, allowPositionals: true, strict: false, tokens: true });
+  for (const token of tokens) {
+    if (token.kind !== "option") continue;
+    const known = all[token.name];
+    if (!known) throw new UsageError(`unknown option ${token.rawName}`);
+    if (known.type === "string" && token.value === undefined) throw new UsageError(`${token.rawName} needs a value`);
+    if (known.type === "boolean" && token.inlineValue) throw new UsageError(`${token.rawName} takes no value`);
+  }
   try {
     return parseArgs({ args: argv, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true });
   } catch (error) {
+    // Whatever the checks above missed still ends as a usage error, never a crash.
     throw new UsageError((error as Error).message);
   }
 }
@@ -61,6 +76,9 @@ export async function runCli(
     out.error(`${program}: unknown command '${name}'\n\n${helpText(program, commands)}`);
     return ExitCode.usage;
   }
+  // The tools' output is read by people and pipes; the daemon (the default command) keeps Node's own behaviour, so a
+  // service never ends with exit 0 because something closed its stdout.
+  if (!io.out && command.name !== defaultCommand) endQuietlyOnBrokenPipe(process.stdout);
   if (rest.includes("--help") || rest.includes("-h")) {
     out.line(`usage: ${program} ${command.usage}\n\n${command.summary}`);
     return ExitCode.ok;

@@ -18,6 +18,11 @@ export interface CheckResult {
   fix?: string;
 }
 
+export type DataDirStatus =
+  | { state: "writable" }
+  | { state: "missing" /** The nearest directory above it that exists. */; ancestor: string; creatable: boolean }
+  | { state: "error"; error: string };
+
 export interface SerialProbeOutcome {
   ok: boolean;
   errorKind?: string;
@@ -25,8 +30,11 @@ export interface SerialProbeOutcome {
 }
 
 export interface DoctorProbes {
-  /** The data directory can be created, written and fsynced (a probe file is written and removed). */
-  dataDirWritable(dir: string): Promise<{ ok: true } | { ok: false; error: string }>;
+  /**
+   * An existing data directory can be written and fsynced (a probe file is written and removed); a missing one is
+   * left missing (a diagnosis changes nothing) and reported with whether the agent could create it.
+   */
+  dataDirStatus(dir: string): Promise<DataDirStatus>;
   freeBytes(dir: string): Promise<number | undefined>;
   pathExists(path: string): boolean;
   probeSerial(path: string, protocol: "qibixx" | "fafb", baudRate: number | undefined): Promise<SerialProbeOutcome>;
@@ -56,15 +64,29 @@ function megabytes(bytes: number): string {
 
 export async function checkDataDir(config: AgentConfig, probes: DoctorProbes): Promise<CheckResult> {
   const title = "data directory writable";
-  const result = await probes.dataDirWritable(config.dataDir);
-  if (result.ok) return { id: "data-dir", title, status: "ok", detail: `${config.dataDir} is writable (fsync works)` };
-  return {
-    id: "data-dir",
-    title,
-    status: "fail",
-    detail: `${config.dataDir}: ${result.error}`,
-    fix: `sudo install -d -m 0750 -o vend-agent -g vend-agent ${config.dataDir}   (or set dataDir to a writable directory)`,
-  };
+  const fix = `sudo install -d -m 0750 -o vend-agent -g vend-agent ${config.dataDir}   (or set dataDir to a writable directory)`;
+  const result = await probes.dataDirStatus(config.dataDir);
+  switch (result.state) {
+    case "writable":
+      return { id: "data-dir", title, status: "ok", detail: `${config.dataDir} is writable (fsync works)` };
+    case "missing":
+      return result.creatable
+        ? {
+            id: "data-dir",
+            title,
+            status: "ok",
+            detail: `${config.dataDir} does not exist yet; the agent creates it at its start (${result.ancestor} is writable)`,
+          }
+        : {
+            id: "data-dir",
+            title,
+            status: "fail",
+            detail: `${config.dataDir} does not exist yet and cannot be created here (${result.ancestor} is not writable)`,
+            fix,
+          };
+    case "error":
+      return { id: "data-dir", title, status: "fail", detail: `${config.dataDir}: ${result.error}`, fix };
+  }
 }
 
 export async function checkDiskSpace(config: AgentConfig, probes: DoctorProbes): Promise<CheckResult> {
@@ -261,6 +283,17 @@ export async function checkBroker(
       detail: `${report.url}: login, subscribe and ping ok, ${report.latencyMs} ms`,
     };
   const failed = report.steps.find((step) => !step.ok);
+  if (failed?.name === "connect" && failed.connackCode === 2) {
+    // A broker that takes only the machine's own client id (the bridge's embedded one): logging in with it would
+    // take the running agent's session over, so the login is left to `mqtt check` with the agent stopped.
+    return {
+      id: "broker",
+      title,
+      status: "warn",
+      detail: `${report.url} reachable; login not tested: the broker accepts only the machine's own client id (${config.machine.id}), which doctor does not use so that a running agent stays connected`,
+      fix: "with the agent stopped (sudo systemctl stop vend-agent): vend-agent mqtt check",
+    };
+  }
   return {
     id: "broker",
     title,

@@ -1,5 +1,5 @@
 import type { CliCommand } from "../../platform/cli.ts";
-import { parseCommandArgs } from "../../platform/cli.ts";
+import { parseCommandArgs, UsageError } from "../../platform/cli.ts";
 import { ExitCode } from "../../platform/exit-codes.ts";
 import type { Output } from "../../platform/terminal.ts";
 import { loadAgentConfig } from "./agent-config.ts";
@@ -42,12 +42,7 @@ export function doctorCommand(probes: () => DoctorProbes = systemProbes): CliCom
     usage: "doctor [--config FILE] [--json]",
     run: async ({ argv, out, env }) => {
       const { values, positionals } = parseCommandArgs(argv, {});
-      if (positionals.length > 0) {
-        out.error(
-          `vend-agent doctor: unexpected argument '${positionals[0]}'\nusage: vend-agent doctor [--config FILE] [--json]`,
-        );
-        return ExitCode.usage;
-      }
+      if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
       const loaded = loadAgentConfig(values, env, out);
       if (!loaded.ok) {
         if (values.json)

@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 import { accessSync, constants, existsSync, readFileSync } from "node:fs";
-import { mkdir, open, rm, statfs } from "node:fs/promises";
+import { open, rm, statfs } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { userInfo } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { probePort } from "../../hardware/serial/probe-port.ts";
 import type { DoctorProbes } from "./doctor-checks.ts";
@@ -38,12 +38,38 @@ function groupNames(): Map<number, string> {
   return names;
 }
 
+/**
+ * Doctor's own MQTT client id: a broker drops the older of two sessions with the same id, so logging in as the machine
+ * itself would knock the running agent offline.
+ */
+export function doctorClientId(machineId: string, pid = process.pid): string {
+  return `${machineId}-doctor-${pid}`;
+}
+
+function nearestExisting(path: string): string {
+  let current = resolve(path);
+  while (!existsSync(current) && dirname(current) !== current) current = dirname(current);
+  return current;
+}
+
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function systemProbes(): DoctorProbes {
   return {
-    dataDirWritable: async (dir) => {
+    dataDirStatus: async (dir) => {
+      if (!existsSync(dir)) {
+        const ancestor = nearestExisting(dir);
+        return { state: "missing", ancestor, creatable: writable(ancestor) };
+      }
       const probe = join(dir, `.doctor-${process.pid}`);
       try {
-        await mkdir(dir, { recursive: true });
         const handle = await open(probe, "w");
         try {
           await handle.writeFile("doctor\n");
@@ -52,9 +78,9 @@ export function systemProbes(): DoctorProbes {
           await handle.close();
         }
         await rm(probe, { force: true });
-        return { ok: true };
+        return { state: "writable" };
       } catch (error) {
-        return { ok: false, error: (error as Error).message };
+        return { state: "error", error: (error as Error).message };
       }
     },
     freeBytes: async (dir) => {
@@ -96,7 +122,8 @@ export function systemProbes(): DoctorProbes {
       const value = result.stdout.trim();
       return value === "yes" ? true : value === "no" ? false : undefined;
     },
-    mqttCheck: (config) => runMqttCheck({ mqtt: config.mqtt, machineId: config.machine.id }),
+    mqttCheck: (config) =>
+      runMqttCheck({ mqtt: config.mqtt, machineId: config.machine.id, clientId: doctorClientId(config.machine.id) }),
     brokerReachable: (config) => brokerReachable(config.mqtt.url, config.mqtt.caFile),
   };
 }

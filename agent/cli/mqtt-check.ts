@@ -23,6 +23,8 @@ export interface MqttCheckStep {
   detail: string;
   /** The error exactly as the broker / TLS / socket layer gave it. */
   verbatim?: string;
+  /** The broker's CONNACK return code when it refused the login. */
+  connackCode?: number;
 }
 
 export interface MqttCheckReport {
@@ -119,11 +121,13 @@ export async function runMqttCheck(options: MqttCheckOptions): Promise<MqttCheck
       });
     });
     if (!connected.ok) {
+      const code = (connected.error as { code?: unknown }).code;
       report.steps.push({
         name: "connect",
         ok: false,
         detail: describeConnectError(connected.error, report.url),
         verbatim: verbatim(connected.error),
+        ...(typeof code === "number" ? { connackCode: code } : {}),
       });
       return report;
     }

@@ -17,7 +17,10 @@ export function mqttCommand(check: (options: MqttCheckOptions) => Promise<MqttCh
         "client-id": { type: "string" },
         "timeout-ms": { type: "string" },
       });
-      if (positionals[0] !== "check" || positionals.length > 1) throw new UsageError("the only subcommand is 'check'");
+      if (positionals[0] === undefined) throw new UsageError("missing subcommand: check");
+      if (positionals[0] !== "check")
+        throw new UsageError(`unknown subcommand '${positionals[0]}' (the only one is check)`);
+      if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
       const timeoutMs = values["timeout-ms"] === undefined ? 10_000 : Number(values["timeout-ms"]);
       if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
         throw new UsageError("--timeout-ms must be a positive whole number");

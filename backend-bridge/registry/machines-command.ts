@@ -30,11 +30,15 @@ export const machinesCommand: CliCommand = {
       "mqtt-password-file": { type: "string" },
       "certificate-cn": { type: "string" },
     });
-    const [action, machineId] = positionals;
+    const [action, machineId, extra] = positionals;
+    if (action === undefined) throw new UsageError("missing subcommand: list, add or remove");
     if (action !== "list" && action !== "add" && action !== "remove")
-      throw new UsageError("expected list, add or remove");
-    if (action !== "list" && (machineId === undefined || !tokenId.safeParse(machineId).success)) {
-      throw new UsageError("the machine id must be 1-32 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
+      throw new UsageError(`unknown subcommand '${action}' (list, add or remove)`);
+    if (action === "list" && machineId !== undefined) throw new UsageError(`unexpected argument '${machineId}'`);
+    if (action !== "list" && machineId === undefined) throw new UsageError(`${action} needs the machine id`);
+    if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`);
+    if (machineId !== undefined && !tokenId.safeParse(machineId).success) {
+      throw new UsageError(`'${machineId}' is not a machine id: 1-32 characters of A-Z, a-z, 0-9, '.', '_' or '-'`);
     }
     const loaded = loadOrReport(
       bridgeConfigSpec,

@@ -141,7 +141,7 @@ describe("vend-bridge machines add|list|remove", () => {
       inConfig,
       bridgeUser,
     ] = runs;
-    expectCleanError(badId!, 2, /machine id must be 1-32 characters/);
+    expectCleanError(badId!, 2, /'bad\/id!' is not a machine id: 1-32 characters/);
     expectCleanError(noCatalog!, 2, /add needs --catalog FILE/);
     expectCleanError(missing!, 2, /cannot read the catalog file .*no-such-catalog\.yaml: ENOENT/);
     expectCleanError(broken!, 2, /catalog file .*broken\.yaml is not YAML or JSON/);

@@ -19,7 +19,7 @@ const goodMqtt: MqttCheckReport = {
 /** A healthy machine; each test breaks one thing. */
 function healthy(overrides: Partial<DoctorProbes> = {}): DoctorProbes {
   return {
-    dataDirWritable: async () => ({ ok: true }),
+    dataDirStatus: async () => ({ state: "writable" }),
     freeBytes: async () => 4 * 1024 ** 3,
     pathExists: () => true,
     probeSerial: async (path) => ({ ok: true, message: `${path}: MDB adapter, firmware 1.2` }),
@@ -57,7 +57,7 @@ describe("doctor checks (injected probes)", () => {
   it("each failure comes with its fix", async () => {
     const cases: Array<[Partial<DoctorProbes>, CheckResult["id"], RegExp, RegExp]> = [
       [
-        { dataDirWritable: async () => ({ ok: false, error: "EACCES: permission denied" }) },
+        { dataDirStatus: async () => ({ state: "error", error: "EACCES: permission denied" }) },
         "data-dir",
         /EACCES/,
         /install -d/,
@@ -109,6 +109,44 @@ describe("doctor checks (injected probes)", () => {
       expect(result?.detail).toMatch(detail);
       expect(result?.fix).toMatch(fix);
     }
+  });
+
+  it("a data directory not made yet: fine when the agent can create it, a failure with the fix when not", async () => {
+    const creatable = healthy({
+      dataDirStatus: async () => ({ state: "missing", ancestor: "/var/lib", creatable: true }),
+    });
+    expect(byId(await runDoctorChecks(mdb, creatable), "data-dir")).toMatchObject({
+      status: "ok",
+      detail: expect.stringMatching(/does not exist yet; the agent creates it at its start \(\/var\/lib is writable\)/),
+    });
+    const blocked = healthy({ dataDirStatus: async () => ({ state: "missing", ancestor: "/var", creatable: false }) });
+    expect(byId(await runDoctorChecks(mdb, blocked), "data-dir")).toMatchObject({
+      status: "fail",
+      detail: expect.stringMatching(/cannot be created here \(\/var is not writable\)/),
+      fix: expect.stringMatching(/install -d/),
+    });
+  });
+
+  it("a broker that takes only the machine's own client id: a warning that names why the login was not tested", async () => {
+    const result = byId(
+      await runDoctorChecks(
+        mdb,
+        healthy({
+          mqttCheck: async () => ({
+            ...goodMqtt,
+            ok: false,
+            clientId: "C0001-doctor-1",
+            steps: [{ name: "connect", ok: false, detail: "the broker refused the client id", connackCode: 2 }],
+          }),
+        }),
+      ),
+      "broker",
+    );
+    expect(result).toMatchObject({
+      status: "warn",
+      detail: expect.stringMatching(/login not tested: the broker accepts only the machine's own client id/),
+      fix: expect.stringMatching(/vend-agent mqtt check/),
+    });
   });
 
   it("warnings: low disk, unsynchronized clock, a group the system does not have", async () => {

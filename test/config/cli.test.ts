@@ -1,16 +1,61 @@
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { systemConfigFiles } from "../../config/cli.ts";
 import { runProgram } from "../helpers/run-cli.ts";
-import { agentSecret, writeConfig } from "./fixtures.ts";
+import { agentSecret, bridgeConfigObject, writeConfig } from "./fixtures.ts";
 
 const programs = [
   {
     entry: "agent/main.ts",
     program: "vend-agent",
     examples: readdirSync("config/examples").filter((f) => f.startsWith("agent")),
+    system: "/etc/vend-agent/agent.yaml",
+    envName: "VEND_AGENT_CONFIG",
+    unit: "systemd/vend-agent.service",
+    installScript: "scripts/install-agent.sh",
   },
-  { entry: "backend-bridge/main.ts", program: "vend-bridge", examples: ["bridge.yaml"] },
+  {
+    entry: "backend-bridge/main.ts",
+    program: "vend-bridge",
+    examples: ["bridge.yaml"],
+    system: "/etc/vend-bridge/bridge.yaml",
+    envName: "VEND_BRIDGE_CONFIG",
+    unit: "systemd/vend-bridge.service",
+    installScript: "scripts/install-bridge.sh",
+  },
 ];
+
+describe.each(programs)(
+  "$program: one config path everywhere",
+  ({ entry, program, system, envName, unit, installScript }) => {
+    it("the CLI's default file is the one the systemd unit runs with and the install script writes", () => {
+      expect(systemConfigFiles[program]).toBe(system);
+      expect(readFileSync(unit, "utf8")).toMatch(new RegExp(`^ExecStart=.* --config ${system}$`, "m"));
+      expect(readFileSync(installScript, "utf8")).toContain(`$ROOT${system}`);
+    });
+
+    it("with no config anywhere, the error names every place it looked and does not suggest `config show`", async () => {
+      // The CLI would read an installed machine's file; this test needs the machine without one (any dev or CI box).
+      expect(existsSync(system), `${system} exists on this machine`).toBe(false);
+      for (const args of [["config", "check"], ["run"]]) {
+        const run = await runProgram(entry, args);
+        expect(run.code, run.stderr).toBe(78);
+        expect(run.stderr).toContain(
+          `no config file found; looked for: --config FILE (not given), $${envName} (not set), ${system} (absent)`,
+        );
+        expect(run.stderr).toContain(`Write ${system}`);
+        expect(run.stderr).not.toContain("config show");
+      }
+    });
+
+    it("a --config file that does not exist is named, without suggesting `config show`", async () => {
+      const run = await runProgram(entry, ["config", "check", "--config", "/nonexistent/seqr-vend.yaml"]);
+      expect(run.code).toBe(78);
+      expect(run.stderr).toContain("the config file /nonexistent/seqr-vend.yaml does not exist");
+      expect(run.stderr).not.toContain("config show");
+    });
+  },
+);
 
 describe.each(programs)("$program config check|show", ({ entry, examples }) => {
   it.each(examples)("config check --config config/examples/%s exits 0", async (example) => {
@@ -88,4 +133,18 @@ describe("vend-agent config show", () => {
   function entry() {
     return "agent/main.ts";
   }
+});
+
+describe("an environment override that breaks validation", () => {
+  it("names the variable as the source (VEND_BRIDGE_BROKER__TCP__PORT without broker.mode)", async () => {
+    // The file has no broker section: the variable alone creates `broker`, without the `mode` it needs.
+    const file = writeConfig(bridgeConfigObject(), "bridge.json");
+    const run = await runProgram("backend-bridge/main.ts", ["config", "check", "--config", file], {
+      VEND_BRIDGE_BROKER__TCP__PORT: "1884",
+    });
+    expect(run.code, run.stderr).toBe(78);
+    expect(run.stderr).toMatch(/- broker\.mode: /);
+    expect(run.stderr).toContain("from: not set; broker was made by environment VEND_BRIDGE_BROKER__TCP__PORT");
+    expect(run.stderr).not.toContain("not set in the file, the environment or a secret file");
+  });
 });

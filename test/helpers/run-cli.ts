@@ -9,12 +9,21 @@ export interface CliRun {
 
 const root = resolve(import.meta.dirname, "../..");
 
+export interface RunOptions {
+  /**
+   * Close our end of the child's stdout right away, as `| head -1` does once it has its line: every write the child
+   * makes then fails with EPIPE.
+   */
+  closeStdout?: boolean;
+}
+
 /** Runs a program's sources (agent/main.ts, backend-bridge/main.ts) in a child Node with tsx, like a user would. */
 export function runProgram(
   entry: string,
   args: string[],
   env: NodeJS.ProcessEnv = {},
   timeoutMs = 30_000,
+  options: RunOptions = {},
 ): Promise<CliRun> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", resolve(root, entry), ...args], {
@@ -24,6 +33,7 @@ export function runProgram(
     });
     let stdout = "";
     let stderr = "";
+    if (options.closeStdout) child.stdout.destroy();
     child.stdout.on("data", (chunk) => {
       stdout += chunk;
     });

@@ -1,0 +1,83 @@
+import { existsSync, rmSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
+import { join } from "node:path";
+import { Aedes } from "aedes";
+import mqtt from "mqtt";
+import { afterEach, describe, expect, it } from "vitest";
+import type { CheckResult } from "../../agent/cli/doctor-checks.ts";
+import { runProgram } from "../helpers/run-cli.ts";
+import { tempDir, writeAgentConfig } from "./fixtures.ts";
+
+/**
+ * `vend-agent doctor` as a technician runs it next to a live agent (issue 21, item 3): a diagnosis must not disturb the
+ * machine it diagnoses. Each case runs the real CLI in a child process.
+ */
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function scratch(): string {
+  const dir = tempDir();
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A broker without logins (as a Mosquitto without ACLs): it takes any client id, and drops the older of two alike. */
+async function openBroker(): Promise<{ url: string; clientIds: string[] }> {
+  const broker = await Aedes.createBroker();
+  const clientIds: string[] = [];
+  broker.on("client", (client) => clientIds.push(client.id));
+  const server = createServer((socket) => broker.handle(socket));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(async () => {
+    server.close();
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+  });
+  return { url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`, clientIds };
+}
+
+const doctorChecks = (stdout: string) => (JSON.parse(stdout) as { checks: CheckResult[] }).checks;
+
+describe("vend-agent doctor leaves the machine alone", () => {
+  it("logs in to the broker with its own client id: the agent's session is never taken over", async () => {
+    const broker = await openBroker();
+    const machineId = "C0001";
+    // The live agent's connection; reconnectPeriod 0 so that a takeover would show as a final close.
+    const agent = await mqtt.connectAsync(broker.url, { clientId: machineId, reconnectPeriod: 0, clean: true });
+    let agentClosed = 0;
+    agent.on("close", () => {
+      agentClosed += 1;
+    });
+    cleanups.push(() => agent.endAsync(true));
+    await agent.subscribeAsync("probe/echo", { qos: 1 });
+
+    const config = writeAgentConfig({ mqtt: { url: broker.url }, dataDir: scratch() });
+    const run = await runProgram("agent/main.ts", ["doctor", "--json", "--config", config], {}, 60_000);
+    const brokerCheck = doctorChecks(run.stdout).find((check) => check.id === "broker");
+    expect(brokerCheck, run.stderr).toMatchObject({ status: "ok" });
+
+    const doctorIds = broker.clientIds.filter((id) => id !== machineId);
+    expect(doctorIds, `client ids the broker saw: ${broker.clientIds.join(", ")}`).toHaveLength(1);
+    expect(broker.clientIds.filter((id) => id === machineId)).toHaveLength(1);
+    // Positive evidence the agent's link still works after the doctor has finished: a round trip through the broker.
+    const echoed = new Promise<string>((resolve) =>
+      agent.once("message", (_topic, payload) => resolve(String(payload))),
+    );
+    await agent.publishAsync("probe/echo", "still here", { qos: 1 });
+    expect(await echoed).toBe("still here");
+    expect(agentClosed).toBe(0);
+    expect(agent.connected).toBe(true);
+  });
+
+  it("creates no directories: a data directory that does not exist yet is reported, not made", async () => {
+    const base = scratch();
+    const dataDir = join(base, "var-lib", "vend-agent");
+    const config = writeAgentConfig({ mqtt: { url: "mqtt://127.0.0.1:1" }, dataDir });
+    const run = await runProgram("agent/main.ts", ["doctor", "--json", "--config", config], {}, 60_000);
+    expect(existsSync(join(base, "var-lib")), "doctor created the data directory's parent").toBe(false);
+    const check = doctorChecks(run.stdout).find((candidate) => candidate.id === "data-dir");
+    expect(check, run.stderr).toMatchObject({ status: "ok", detail: expect.stringMatching(/does not exist yet/) });
+  });
+});
