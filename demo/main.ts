@@ -90,22 +90,30 @@ const writeConfig = (name: string, content: unknown) => {
   return file;
 };
 
-let stopping = false;
-async function stopAll(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
+let stopping: Promise<never> | undefined;
+/**
+ * One stop, however many times it is asked for (Ctrl-C twice, a child exiting while we stop): every caller waits for
+ * the same stop, so "Stopped." is printed and the data directory (generated keys and passwords) removed every time.
+ */
+function stopAll(code: number): Promise<never> {
+  stopping ??= (async () => {
     console.log("\nStopping the demo...");
-    await demo?.close();
-    await tree.stop();
-    await sandbox.close();
-    if (!values["keep-data"]) rmSync(dataDir, { recursive: true, force: true });
+    try {
+      await demo?.close();
+      await tree.stop();
+      await sandbox.close();
+    } finally {
+      if (!values["keep-data"]) rmSync(dataDir, { recursive: true, force: true });
+    }
     console.log("Stopped.");
-  }
-  process.exit(code);
+    process.exit(code);
+  })();
+  return stopping;
 }
-process.once("SIGINT", () => void stopAll(0));
-process.once("SIGTERM", () => void stopAll(0));
+process.on("SIGINT", () => void stopAll(0));
+process.on("SIGTERM", () => void stopAll(0));
 tree.on("exit", ({ process: name, code, signal }) => {
+  if (stopping !== undefined) return;
   console.error(`\n${name} exited unexpectedly (code ${code}, signal ${signal}); stopping the demo.`);
   void stopAll(1);
 });
@@ -164,7 +172,7 @@ console.log(
 async function waitFor(url: string, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (stopping) return;
+    if (stopping !== undefined) await stopping;
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
       await response.body?.cancel();

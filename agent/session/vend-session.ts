@@ -480,6 +480,11 @@ export class VendSession {
   }
 
   async #onLink(state: "up" | "down", detail?: string): Promise<void> {
+    if (state === "down" && this.#stopping) {
+      // The agent stops the mechanism itself on a graceful stop: no fault, nothing to report or to log as an error.
+      this.#log.info({ detail }, "vend mechanism stopped");
+      return;
+    }
     if (state === "down") {
       await this.#onFault({
         code: "hardware-link-down",

@@ -36,6 +36,9 @@ export const customerAppPage = `<!doctype html>
   .note { font-size: 12px; color: var(--muted); }
   .error { color: var(--bad); font-size: 13px; min-height: 1em; }
   .ok { color: var(--accent); font-size: 13px; }
+  .problem { border: 2px solid var(--bad); border-radius: 10px; padding: 10px; margin: 10px 0; }
+  .problem strong { display: block; color: var(--bad); font-size: 16px; }
+  .problem p { margin: 4px 0 0; font-size: 14px; }
 </style>
 </head>
 <body>
@@ -58,6 +61,7 @@ export const customerAppPage = `<!doctype html>
     <div id="scan-result" class="note" role="status"></div>
   </section>
   <section>
+    <div id="scan-problem" class="problem" role="alert" hidden><strong></strong><p></p><p class="note"></p></div>
     <div id="error" class="error" role="alert"></div>
     <div id="invoices"><p class="note">Enter your phone number to see your payments.</p></div>
   </section>
@@ -78,6 +82,17 @@ async function call(method, path, body) {
   const json = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(json.error || ("HTTP " + response.status));
   return json;
+}
+
+// Why the last scan of a machine started no payment (busy, out of service...): in words, until a scan works.
+function renderProblem(problem) {
+  const box = $("scan-problem");
+  box.hidden = !problem;
+  if (!problem) return;
+  const [title, advice, code] = box.children;
+  title.textContent = problem.title;
+  advice.textContent = problem.advice;
+  code.textContent = problem.code;
 }
 
 function render(invoices) {
@@ -110,7 +125,9 @@ async function refresh() {
   const msisdn = $("msisdn").value.trim();
   if (!/^\\d{6,15}$/.test(msisdn)) return;
   try {
-    render((await call("GET", "customers/" + msisdn + "/invoices")).invoices);
+    const answer = await call("GET", "customers/" + msisdn + "/invoices");
+    renderProblem(answer.scanProblem);
+    render(answer.invoices);
     $("error").textContent = "";
   } catch (error) { $("error").textContent = error.message; }
 }
@@ -125,7 +142,7 @@ $("scan").addEventListener("click", async () => {
     const outcome = result.outcome;
     $("scan-result").textContent = result.kind === "invoice" ? "Opened invoice " + result.invoice.invoiceReference
       : outcome.kind === "invoice" ? "Reseller answered invoiceReferenceId " + outcome.invoiceReferenceId + (outcome.note ? " (" + outcome.note + ")" : "")
-      : outcome.kind === "error-code" ? "Reseller answered errorCode " + outcome.errorCode
+      : result.problem ? result.problem.title
       : "createPurchase failed: " + outcome.reason;
     await refresh();
   } catch (error) { $("scan-result").textContent = error.message; }

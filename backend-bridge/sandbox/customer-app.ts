@@ -1,5 +1,6 @@
 import { displayAmount, formatMinor } from "../../platform/money.ts";
 import type { Money } from "../seqr/seqr-api.ts";
+import { type ScanProblem, scanProblem } from "./customer-app-words.ts";
 import { confirmBlocker, type InvoiceLedger, type SandboxInvoice, SeqrFailure } from "./invoice-ledger.ts";
 import type { SandboxOptions } from "./sandbox-options.ts";
 import { type UpsCaller, type UpsOutcome, UpsScanError } from "./ups-caller.ts";
@@ -38,7 +39,14 @@ export class CustomerAppError extends Error {
   }
 }
 
-export type ScanResult = { kind: "ups"; outcome: UpsOutcome } | { kind: "invoice"; invoice: InvoiceView };
+export type ScanResult =
+  | { kind: "ups"; outcome: UpsOutcome; problem?: ScanProblem }
+  | { kind: "invoice"; invoice: InvoiceView };
+
+/** The last scan of a machine code that did not start a payment, for the phone to show until the next scan. */
+export interface LastScanProblem extends ScanProblem {
+  at: string;
+}
 
 type AppSettings = Pick<SandboxOptions, "customers" | "defaultPin" | "terminals">;
 
@@ -46,6 +54,7 @@ export class CustomerApp {
   private readonly settings: AppSettings;
   private readonly ledger: InvoiceLedger;
   private readonly ups: UpsCaller;
+  private readonly lastProblems = new Map<string, LastScanProblem>();
 
   constructor(settings: AppSettings, ledger: InvoiceLedger, ups: UpsCaller) {
     this.settings = settings;
@@ -88,11 +97,22 @@ export class CustomerApp {
       };
     }
     try {
-      return { kind: "ups", outcome: await this.ups.scan(scan) };
+      const outcome = await this.ups.scan(scan);
+      const problem = scanProblem(outcome);
+      // Whatever scanned (this phone, or the demo page for it), the phone shows why no payment started.
+      if (problem) this.lastProblems.set(scan.msisdn, { ...problem, at: new Date(outcome.at).toISOString() });
+      else this.lastProblems.delete(scan.msisdn);
+      return { kind: "ups", outcome, ...(problem ? { problem } : {}) };
     } catch (error) {
       if (error instanceof UpsScanError) throw new CustomerAppError("BAD_SCAN", error.message, 400);
       throw error;
     }
+  }
+
+  /** Why this customer's last scan of a machine started no payment; undefined once a scan did. */
+  lastScanProblem(msisdn: string): LastScanProblem | undefined {
+    this.pinOf(msisdn);
+    return this.lastProblems.get(msisdn);
   }
 
   private pinOf(msisdn: string): string {

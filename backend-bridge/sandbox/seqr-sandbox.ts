@@ -204,7 +204,8 @@ class SandboxRoutes {
     const { app } = this.deps;
     const parts = path.slice("/app/api/".length).split("/").map(decodeURIComponent);
     if (method === "GET" && parts.length === 3 && parts[0] === "customers" && parts[2] === "invoices") {
-      return { invoices: app.invoices(msisdnField.parse(parts[1])) };
+      const msisdn = msisdnField.parse(parts[1]);
+      return { invoices: app.invoices(msisdn), scanProblem: app.lastScanProblem(msisdn) ?? null };
     }
     if (method === "GET" && parts.length === 2 && parts[0] === "invoices") return { invoice: app.invoice(parts[1]!) };
     if (method === "POST" && parts.length === 3 && parts[0] === "invoices" && parts[2] === "confirm") {

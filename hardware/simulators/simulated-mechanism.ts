@@ -168,6 +168,10 @@ function buildSimulation(
     const vmc = new VmcSimulator({
       clock,
       vendDurationMs: config.vendDurationMs,
+      // Like most VMCs with a cashless reader today: the reader decides when the session ends (after one vend for a
+      // single-vend session, on Done or a spent budget for a multi-vend one). A single-vend VMC would end every
+      // session after the first product, and the agent would read that as the customer leaving.
+      multivend: true,
       onDropped: (item) => dropped(selectionOfItem.get(item)),
     });
     const port = new SimulatedSerialPort("sim:mdb-adapter", (stream) => vmc.attach(stream));

@@ -22,7 +22,12 @@ export interface VmcSimulatorOptions {
   clock?: Clock;
   /** From approval to the vend result. */
   vendDurationMs?: number;
-  /** Keep the session after a vend (multi-vend VMC) instead of ending it. */
+  /**
+   * Multi-vend, as real multi-vend VMCs do: after a vend (delivered or failed) the session stays open and the
+   * customer may choose again (another VEND REQUEST in the same session); the reader is not re-enabled between
+   * vends. The session ends when the reader ends it (C,STOP) or the customer presses the return key. A single-vend
+   * VMC ends the session itself after one vend (the reader goes back to ENABLED).
+   */
   multivend?: boolean;
   /** Delay of every reply line; `Infinity` = the adapter never answers (hung or wrong device). */
   replyDelayMs?: number;
@@ -65,6 +70,10 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
   funds: string | undefined;
   /** Results to play for the next approvals, in order; "success" when empty. */
   readonly nextResults: SimulatedVendResult[] = [];
+  /** VEND REQUESTs of the current session (multi-vend sessions have several); reset by each session start. */
+  vendRequestsInSession = 0;
+  /** How many times the reader went back to ENABLED after a session (a single-vend VMC does it after each vend). */
+  sessionEnds = 0;
 
   constructor(options: VmcSimulatorOptions = {}) {
     super();
@@ -110,6 +119,7 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
     this.#state = "VEND";
     this.#awaitingApproval = { item, priceText };
     this.#vendRequestedAt = performance.now();
+    this.vendRequestsInSession++;
     this.#send({ kind: "vendRequest", priceText, item });
     this.emit("vendRequested", item, priceText);
     return true;
@@ -119,7 +129,13 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
   customerCancels(): void {
     if (this.#state !== "IDLE" && this.#state !== "VEND") return;
     this.#awaitingApproval = undefined;
+    this.#endSession();
+  }
+
+  /** The session is over: the reader is enabled again, waiting for the next customer. */
+  #endSession(): void {
     this.#state = "ENABLED";
+    this.sessionEnds++;
     this.#send({ kind: "readerState", state: "ENABLED" });
   }
 
@@ -160,6 +176,7 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
           return;
         }
         this.#state = "IDLE";
+        this.vendRequestsInSession = 0;
         this.funds = command.fundsText;
         this.#send({ kind: "sessionIdle", fundsText: command.fundsText });
         return;
@@ -174,7 +191,10 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
           this.#send({ kind: "sessionIdle" });
           return;
         }
-        if (this.#state === "IDLE" || this.#state === "VEND") this.#state = "ENABLED";
+        if (this.#state === "IDLE" || this.#state === "VEND") {
+          this.#endSession();
+          return;
+        }
         this.#send({ kind: "readerState", state: "ENABLED" });
         return;
       case "display":
@@ -216,10 +236,8 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
       }
       this.#state = "IDLE";
       this.#send({ kind: "sessionIdle" });
-      if (!this.#options.multivend) {
-        this.#state = "ENABLED";
-        this.#send({ kind: "readerState", state: "ENABLED" });
-      }
+      // A single-vend VMC closes the session after the vend; a multi-vend one waits for the next choice.
+      if (!this.#options.multivend) this.#endSession();
     });
   }
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "../helpers/browser.ts";
 import { hasTool } from "../helpers/system-tools.ts";
@@ -101,6 +101,122 @@ describe.runIf(hasTool("chromium"))("the demo page, end to end in Chromium", () 
     await phone.getByText("Paid 0.90 EUR").waitFor({ timeout: 10_000 });
     await page.close();
   }, 90_000);
+
+  /** The invoice the next scan creates: the one not among those known before it. */
+  async function newInvoice(known: Set<string>, status?: string): Promise<DemoInvoice> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const found = (await invoices()).find(
+        (candidate) => !known.has(candidate.invoiceReference) && (status === undefined || candidate.status === status),
+      );
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no new invoice${status ? ` in status ${status}` : ""}`);
+      await new Promise((done) => setTimeout(done, 100));
+    }
+  }
+
+  async function knownInvoices(): Promise<Set<string>> {
+    return new Set((await invoices()).map((invoice) => invoice.invoiceReference));
+  }
+
+  /**
+   * Every title the machine's screen shows from now on, recorded inside the page as it changes: an end screen is up
+   * for a few seconds only, and a busy test machine must not make the test miss it.
+   */
+  async function recordTitles(page: Page, machineId: string): Promise<() => Promise<string[]>> {
+    const frame = page.frame({ name: `screen-${machineId}` });
+    if (!frame) throw new Error(`no frame for ${machineId}`);
+    await frame.evaluate(`(() => {
+      const title = document.getElementById("title");
+      window.__titles = [title.textContent];
+      new MutationObserver(() => {
+        if (window.__titles[window.__titles.length - 1] !== title.textContent) window.__titles.push(title.textContent);
+      }).observe(title, { childList: true, characterData: true, subtree: true });
+    })()`);
+    return async () => (await frame.evaluate("window.__titles")) as string[];
+  }
+
+  async function scanAndConfirm(page: Page, machineId: string, confirm: boolean): Promise<void> {
+    const machine = page.frameLocator(`iframe[name="screen-${machineId}"]`);
+    await machine.locator("#qr svg").waitFor({ state: "visible", timeout: 20_000 });
+    await machine.locator("#qr").click();
+    if (!confirm) return;
+    const phone = page.frameLocator('iframe[name="phone"]');
+    const button = phone.getByRole("button", { name: "Confirm with PIN" });
+    await button.waitFor({ state: "visible", timeout: 20_000 });
+    await button.click();
+  }
+
+  it("MDB multi-vend: buys two products in one session, Done bills exactly both", async () => {
+    const page = await browser.newPage({ viewport: { width: 1500, height: 1300 } });
+    const machine = page.frameLocator('iframe[name="screen-DEMO-MDB"]');
+    await page.goto(demoUrl);
+    const known = await knownInvoices();
+    await scanAndConfirm(page, "DEMO-MDB", true);
+    const choose = machine.locator("main[data-screen='choose-product']");
+    await choose.getByText("Up to 20.00 EUR").waitFor({ timeout: 20_000 });
+    await machine.getByRole("button", { name: /Still water/ }).click();
+    // Still the same session: the screen comes back with the budget left, not with the thank-you.
+    await choose.getByText("Up to 18.50 EUR").waitFor({ timeout: 20_000 });
+    await machine.getByRole("button", { name: /Cola/ }).click();
+    await choose.getByText("Up to 16.50 EUR").waitFor({ timeout: 20_000 });
+    await machine.getByRole("button", { name: "Done" }).click();
+    await machine.getByText("You paid 3.50 EUR").waitFor({ timeout: 20_000 });
+    const invoice = await newInvoice(known, "PAID");
+    expect(invoice.paid?.minor).toBe(350);
+    expect(invoice.rows.map((row) => [row.description, row.quantity, row.minor])).toEqual([
+      ["Still water", 1, 150],
+      ["Cola", 1, 200],
+    ]);
+    await page.close();
+  }, 120_000);
+
+  it("MDB: a decline on the phone reads Payment cancelled, Cancel at the machine too, an empty Done Nothing chosen", async () => {
+    const page = await browser.newPage({ viewport: { width: 1500, height: 1300 } });
+    const machine = page.frameLocator('iframe[name="screen-DEMO-MDB"]');
+    const phone = page.frameLocator('iframe[name="phone"]');
+    await page.goto(demoUrl);
+    await machine.locator("#qr svg").waitFor({ state: "visible", timeout: 20_000 });
+
+    // Declined on the phone.
+    let titles = await recordTitles(page, "DEMO-MDB");
+    let known = await knownInvoices();
+    await scanAndConfirm(page, "DEMO-MDB", false);
+    await phone.getByRole("button", { name: "Decline" }).click({ timeout: 20_000 });
+    await expect.poll(titles, { timeout: 30_000 }).toContain("Payment cancelled");
+    expect(await titles()).not.toContain("Sorry, the vend failed");
+    await newInvoice(known, "CANCELED");
+
+    // Cancelled at the machine while it waits for the phone: the invoice is cancelled too.
+    await machine.locator("#qr svg").waitFor({ state: "visible", timeout: 20_000 });
+    titles = await recordTitles(page, "DEMO-MDB");
+    known = await knownInvoices();
+    await scanAndConfirm(page, "DEMO-MDB", false);
+    await machine
+      .locator("#countdown")
+      .getByText(/\d+ s left/)
+      .waitFor({ timeout: 20_000 });
+    await machine.getByRole("button", { name: "Cancel" }).click();
+    await expect.poll(titles, { timeout: 30_000 }).toContain("Payment cancelled");
+    await newInvoice(known, "CANCELED");
+
+    // Confirmed, then Done with nothing chosen: not charged.
+    await machine.locator("#qr svg").waitFor({ state: "visible", timeout: 20_000 });
+    titles = await recordTitles(page, "DEMO-MDB");
+    known = await knownInvoices();
+    await scanAndConfirm(page, "DEMO-MDB", true);
+    await machine.locator("main[data-screen='choose-product']").waitFor({ timeout: 20_000 });
+    await machine.getByRole("button", { name: "Done" }).click();
+    await expect.poll(titles, { timeout: 30_000 }).toContain("Nothing chosen");
+    expect(await titles()).not.toContain("Sorry, the vend failed");
+    const invoice = await newInvoice(known);
+    await expect
+      .poll(async () => (await invoices()).find((i) => i.invoiceReference === invoice.invoiceReference)?.status, {
+        timeout: 30_000,
+      })
+      .toBe("CANCELED");
+    await page.close();
+  }, 180_000);
 
   it("stops cleanly on Ctrl-C", async () => {
     const exited = new Promise<number | null>((done) => demo.once("exit", (code) => done(code)));
