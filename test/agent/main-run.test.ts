@@ -68,7 +68,7 @@ describe("vend-agent run (agent/main.ts) with the simulator driver", () => {
   it("comes online, answers ping, and on SIGTERM publishes offline and exits 0", async () => {
     const run = startMain();
     try {
-      await until(() => bridge.fleet.isOnline(run.machineId), 15_000, `online; output: ${run.output.join("")}`);
+      await until(() => bridge.fleet.isOnline(run.machineId), 45_000, `online; output: ${run.output.join("")}`);
       const commandId = await bridge.fleet.send(run.machineId, "ping", {});
       await until(() =>
         [...bridge.store.values()].some(

@@ -22,7 +22,7 @@ export function runProgram(
   entry: string,
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
   options: RunOptions = {},
 ): Promise<CliRun> {
   return new Promise((resolvePromise, reject) => {

@@ -25,7 +25,7 @@ function start(args: string[]): { child: ChildProcess; stdout: () => string; exi
   return { child: process_, stdout: () => stdout, exited };
 }
 
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
+async function waitFor<T>(probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = probe();

@@ -92,7 +92,7 @@ export function envelope(now = Date.now(), ttlMs = 30_000) {
 }
 
 /** Waits until the predicate holds (polling), for the asynchronous steps of the session. */
-export async function until(predicate: () => boolean, timeoutMs = 5_000, what = "condition"): Promise<void> {
+export async function until(predicate: () => boolean, timeoutMs = 20_000, what = "condition"): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

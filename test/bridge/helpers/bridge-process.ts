@@ -48,7 +48,7 @@ export class BridgeProcess {
     configFile: string,
     httpPort: number,
     ready: (health: { machinesOnline: number }) => boolean = () => true,
-    timeoutMs = 20_000,
+    timeoutMs = 60_000,
     env: NodeJS.ProcessEnv = {},
   ): Promise<BridgeProcess> {
     const bridge = new BridgeProcess(configFile, httpPort, env);
