@@ -30,7 +30,7 @@ afterAll(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-function startMain(env: Record<string, string> = {}) {
+function startMain(env: Record<string, string> = {}, preload: string[] = []) {
   const machineId = uniqueMachineId();
   keys[machineId] = commandKey;
   broker.addMachine(machineId, "pw");
@@ -50,11 +50,15 @@ function startMain(env: Record<string, string> = {}) {
       log: { level: "info" },
     }),
   );
-  const child = spawn(process.execPath, ["--import", "tsx", "agent/main.ts", "run", "--config", configFile], {
-    cwd: join(import.meta.dirname, "../.."),
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...env },
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", ...preload, "agent/main.ts", "run", "--config", configFile],
+    {
+      cwd: join(import.meta.dirname, "../.."),
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    },
+  );
   const output: string[] = [];
   child.stdout.on("data", (chunk: Buffer) => output.push(chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => output.push(chunk.toString()));
@@ -87,8 +91,20 @@ describe("vend-agent run (agent/main.ts) with the simulator driver", () => {
     }
   });
 
-  it("VEND_AGENT_CRASH_AT=boot kills it with SIGKILL right after the boot record", async () => {
+  it("the production binary ignores VEND_AGENT_CRASH_AT: it comes online and stops cleanly", async () => {
     const run = startMain({ VEND_AGENT_CRASH_AT: "boot" });
+    try {
+      await until(() => bridge.fleet.isOnline(run.machineId), 45_000, `online; output: ${run.output.join("")}`);
+      run.child.kill("SIGTERM");
+      expect(await run.exited).toEqual({ code: 0, signal: null });
+      expect(run.output.join("")).not.toContain("crash-test hook armed");
+    } finally {
+      if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill("SIGKILL");
+    }
+  });
+
+  it("with the test-only crash preload, VEND_AGENT_CRASH_AT=boot kills it by SIGKILL right after the boot record", async () => {
+    const run = startMain({ VEND_AGENT_CRASH_AT: "boot" }, ["--import", "./test/agent/helpers/crash-preload.ts"]);
     expect(await run.exited).toMatchObject({ signal: "SIGKILL" });
     expect(run.output.join("")).toContain("crash-test hook armed");
   });
