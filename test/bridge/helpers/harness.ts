@@ -282,7 +282,7 @@ export class Harness {
     await this.restart();
   }
 
-  async waitForState(reference: string, state: string, timeoutMs = 5_000) {
+  async waitForState(reference: string, state: string, timeoutMs = 20_000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       await this.quiesce();

@@ -136,7 +136,7 @@ export class MqttMachine {
   }
 
   /** Resolves when `probe` returns a value (checked on every command or connect, and every 50 ms). */
-  async waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
+  async waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 45_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = probe();
