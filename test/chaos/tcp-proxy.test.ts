@@ -58,8 +58,10 @@ describe("ChaosProxy", () => {
     const c = await client();
     proxy.setDelay(400);
     const sentAt = Date.now();
+    const before = proxy.chunksIn;
     c.socket.write("a");
-    await new Promise((wait) => setTimeout(wait, 20));
+    // Shrink the delay only once "a" is inside the proxy under the long delay (not after a guessed sleep).
+    await until("a inside the proxy", () => proxy.chunksIn > before);
     proxy.setDelay(0);
     c.socket.write("b");
     await until("both chunks", () => c.received().length === 2);

@@ -28,6 +28,8 @@ export class ChaosProxy {
   #closed = false;
   /** Connections accepted since start (for tests and failure messages). */
   accepted = 0;
+  /** Chunks that entered the proxy since start, either way (positive evidence for tests). */
+  chunksIn = 0;
 
   private constructor(server: Server, target: ProxyTarget) {
     this.#server = server;
@@ -129,6 +131,7 @@ export class ChaosProxy {
         if (queue.length > 0) timer = setTimeout(drain, Math.max(1, queue[0]!.releaseAt - Date.now()));
       };
       from.on("data", (chunk: Buffer) => {
+        this.chunksIn += 1;
         queue.push({ chunk, releaseAt: Date.now() + this.#delayMs });
         if (timer === undefined) drain();
       });
