@@ -141,7 +141,7 @@ export const agentConfigSchema = z.strictObject({
   ),
   commandKey: field(
     z.string().regex(/^[0-9a-fA-F]{64,128}$/, "must be 32 to 64 bytes written as hex"),
-    "HMAC-SHA256 key that signs unlock commands for this machine (hex); the bridge holds the same key",
+    "HMAC-SHA256 key that signs every command to this machine (hex); the bridge holds the same key",
     { secret: true },
   ),
   hardware: field(

@@ -14,7 +14,7 @@ export const machineEntry = z.strictObject({
     { secret: true },
   ),
   certificateCn: field(z.string().optional(), "Client-certificate common name accepted instead of a password"),
-  commandKey: field(hexKey, "HMAC-SHA256 key that signs this machine's unlock commands (hex)", { secret: true }),
+  commandKey: field(hexKey, "HMAC-SHA256 key that signs every command to this machine (hex)", { secret: true }),
   catalog: field(catalog, "What the machine sells; prices bound the reservation and the invoice rows"),
 });
 
