@@ -28,7 +28,8 @@ const machines = Number(process.env.CHAOS_MACHINES ?? (long ? "3" : "2"));
  */
 const leftOutInCi: Partial<Record<NemesisAction, string>> = {
   // Issue 15 #7: sendInvoice slower than the bridge's SEQR timeout succeeds at SEQR after the bridge gave up; the
-  // invoice stays ISSUED and nobody cancels it (seed 1501, embedded: reservation-open).
+  // invoice stays ISSUED and nobody cancels it (reservation-open). Reproduce: CHAOS_ACTIONS=seqr-slow-invoice
+  // CHAOS_SEED=1501 npx vitest run test/chaos/chaos.test.ts -t embedded (8 invoices left ISSUED).
   "seqr-slow-invoice": "issue 15 #7: a late sendInvoice leaves an ISSUED invoice nobody cancels",
 };
 

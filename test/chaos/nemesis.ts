@@ -38,10 +38,13 @@ export class Nemesis {
   readonly #actions: readonly NemesisAction[];
   readonly #startedAt = Date.now();
   #stopping = false;
-  #running: Promise<void> | undefined;
+  readonly #concurrency: number;
+  #running: Promise<unknown> | undefined;
 
-  constructor(cluster: ChaosCluster, random: Random, actions: readonly NemesisAction[]) {
+  /** `concurrency` loops run side by side (each with its own stream of choices), so faults also overlap. */
+  constructor(cluster: ChaosCluster, random: Random, actions: readonly NemesisAction[], concurrency = 2) {
     this.#cluster = cluster;
+    this.#concurrency = concurrency;
     this.#random = random;
     this.#actions = actions.filter(
       (action) => !action.startsWith("broker-restart") || cluster.options.broker === "mosquitto",
@@ -49,7 +52,9 @@ export class Nemesis {
   }
 
   start(): void {
-    this.#running = this.#loop();
+    this.#running = Promise.all(
+      Array.from({ length: this.#concurrency }, (_, index) => this.#loop(this.#random.fork(`loop-${index}`))),
+    );
   }
 
   /** Ends after the action in progress is undone. */
@@ -58,14 +63,14 @@ export class Nemesis {
     await this.#running;
   }
 
-  async #loop(): Promise<void> {
+  async #loop(random: Random): Promise<void> {
     if (this.#actions.length === 0) return;
     while (!this.#stopping) {
-      await this.#sleep(this.#random.int(1_000, 4_000));
+      await this.#sleep(random.int(1_000, 4_000));
       if (this.#stopping) break;
-      const action = this.#random.pick(this.#actions);
+      const action = random.pick(this.#actions);
       try {
-        await this.#run(action);
+        await this.#run(action, random);
       } catch (error) {
         // A restart that failed is retried by heal(); the run goes on.
         this.#log(`${action} failed: ${(error as Error).message.split("\n")[0]}`);
@@ -73,9 +78,8 @@ export class Nemesis {
     }
   }
 
-  async #run(action: NemesisAction): Promise<void> {
+  async #run(action: NemesisAction, random: Random): Promise<void> {
     const cluster = this.#cluster;
-    const random = this.#random;
     switch (action) {
       case "bridge-kill":
       case "bridge-kill-mid-vend": {
@@ -126,7 +130,7 @@ export class Nemesis {
         return;
       }
       case "seqr-fault": {
-        const fault = this.#seqrFault();
+        const fault = this.#seqrFault(random);
         this.#log(`seqr-fault ${JSON.stringify(fault)}`);
         cluster.sandbox.faults.addCallFault(fault);
         return;
@@ -196,8 +200,7 @@ export class Nemesis {
     }
   }
 
-  #seqrFault(): CallFaultInput {
-    const random = this.#random;
+  #seqrFault(random: Random): CallFaultInput {
     const operation = random.pick([
       "sendInvoice",
       "getPaymentStatus",
