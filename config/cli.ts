@@ -157,7 +157,12 @@ export function configReference<S extends z.ZodType>(spec: ProgramConfigSpec<S>)
         ? "(unset)"
         : "**required**";
     const env = withEnv.has(key) ? `\`${envNameFor(spec.program, leaf.path)}\`` : "(file only)";
-    const secret = leaf.secret ? ` Secret: redacted in output; also read from \`$CREDENTIALS_DIRECTORY/${key}\`.` : "";
+    const perEntry = leaf.path.includes("*")
+      ? ` (one file per entry, \`*\` being its name, e.g. the machine id; a file for an entry the configuration does not define is refused)`
+      : "";
+    const secret = leaf.secret
+      ? ` Secret: redacted in output; also read from \`$CREDENTIALS_DIRECTORY/${key}\`${perEntry}.`
+      : "";
     lines.push(`| \`${key}\` | ${leaf.description.replace(/\|/g, "\\|")}${secret} | ${def} | ${env} |`);
   }
   return lines.join("\n");

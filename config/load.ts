@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
@@ -90,24 +90,7 @@ export function loadConfig<S extends z.ZodType>(
     sources.set(leaf.path.join("."), { kind: "env", name });
   }
 
-  if (options.secretsDir !== undefined) {
-    for (const leaf of leaves.filter((candidate) => candidate.secret && !candidate.path.includes("*"))) {
-      const file = join(options.secretsDir, leaf.path.join("."));
-      if (!existsSync(file)) continue;
-      try {
-        setPath(raw, leaf.path, readFileSync(file, "utf8").replace(/\r?\n$/, ""));
-        sources.set(leaf.path.join("."), { kind: "secret-file", file });
-      } catch (error) {
-        problems.push({
-          path: leaf.path.join("."),
-          value: undefined,
-          source: { kind: "secret-file", file },
-          message: `cannot read the secret file: ${(error as Error).message}`,
-          expected: leaf.description,
-        });
-      }
-    }
-  }
+  if (options.secretsDir !== undefined) readSecretFiles(options.secretsDir, leaves, raw, sources, problems);
   if (problems.length > 0) return { ok: false, problems, leaves };
 
   const parsed = spec.schema.safeParse(raw, { reportInput: true });
@@ -115,6 +98,86 @@ export function loadConfig<S extends z.ZodType>(
     return { ok: false, problems: describeIssues(parsed.error.issues, leaves, sources), leaves };
   }
   return { ok: true, config: parsed.data, sources, leaves };
+}
+
+/** A secret file's value: its content without one final line end (LF, or CRLF from a file written on Windows). */
+function readSecretFile(file: string): string {
+  return readFileSync(file, "utf8").replace(/\r?\n$/, "");
+}
+
+/**
+ * Secret files (systemd's $CREDENTIALS_DIRECTORY): one file per secret key, named by its dotted path. A key under a
+ * map (`machines.*.commandKey`) is read from the file that names the map entry (`machines.M1.commandKey`, the machine
+ * id may itself hold dots); a file for an entry the configuration does not define is refused, since a key for a
+ * machine nobody configured is a typo or a leftover, never something to apply silently.
+ */
+function readSecretFiles(
+  secretsDir: string,
+  leaves: readonly LeafInfo[],
+  raw: Record<string, unknown>,
+  sources: Map<string, ValueSource>,
+  problems: ConfigProblem[],
+): void {
+  const apply = (leaf: LeafInfo, path: readonly string[], file: string) => {
+    try {
+      setPath(raw, path, readSecretFile(file));
+      sources.set(path.join("."), { kind: "secret-file", file });
+    } catch (error) {
+      problems.push({
+        path: path.join("."),
+        value: undefined,
+        source: { kind: "secret-file", file },
+        message: `cannot read the secret file: ${(error as Error).message}`,
+        expected: leaf.description,
+      });
+    }
+  };
+  for (const leaf of leaves.filter((candidate) => candidate.secret && !candidate.path.includes("*"))) {
+    const file = join(secretsDir, leaf.path.join("."));
+    if (existsSync(file)) apply(leaf, leaf.path, file);
+  }
+  const mapped = leaves.filter(
+    (candidate) => candidate.secret && candidate.path.filter((segment) => segment === "*").length === 1,
+  );
+  if (mapped.length === 0) return;
+  let names: string[];
+  try {
+    names = readdirSync(secretsDir);
+  } catch {
+    return; // no directory: no secret files, as for the keys above
+  }
+  for (const leaf of mapped) {
+    const star = leaf.path.indexOf("*");
+    const prefix = `${leaf.path.slice(0, star).join(".")}.`;
+    const suffix = `.${leaf.path.slice(star + 1).join(".")}`;
+    for (const name of names) {
+      if (!name.startsWith(prefix) || !name.endsWith(suffix) || name.length <= prefix.length + suffix.length) continue;
+      const entry = name.slice(prefix.length, name.length - suffix.length);
+      const path = [...leaf.path.slice(0, star), entry, ...leaf.path.slice(star + 1)];
+      const file = join(secretsDir, name);
+      const map = getPath(raw, leaf.path.slice(0, star));
+      if (map === null || typeof map !== "object" || !Object.hasOwn(map, entry)) {
+        problems.push({
+          path: path.join("."),
+          value: undefined,
+          source: { kind: "secret-file", file },
+          message: `${prefix}${entry} is not in the configuration: the secret file ${name} has nothing to apply to`,
+          expected: leaf.description,
+        });
+        continue;
+      }
+      apply(leaf, path, file);
+    }
+  }
+}
+
+function getPath(target: Record<string, unknown>, path: readonly string[]): unknown {
+  let node: unknown = target;
+  for (const segment of path) {
+    if (node === null || typeof node !== "object") return undefined;
+    node = (node as Record<string, unknown>)[segment];
+  }
+  return node;
 }
 
 function readConfigFile(file: string): { data: Record<string, unknown> } | { problem: ConfigProblem } {
