@@ -15,7 +15,7 @@ import { bridgeToolCommands } from "./cli/commands.ts";
 import { fleetConnectionFromConfig } from "./fleet/connection-from-config.ts";
 import { MqttFleetLink } from "./fleet/mqtt-fleet-link.ts";
 import { MachineRegistry } from "./registry/machine-registry.ts";
-import { SeqrSoapClient } from "./seqr/soap-client.ts";
+import { createSeqrClient } from "./seqr/seqr-client-factory.ts";
 import { openStore } from "./store/open-store.ts";
 import type { Store } from "./store/store.ts";
 
@@ -80,16 +80,7 @@ async function runBridge(config: BridgeConfig, logger: Logger, env: NodeJS.Proce
       logger,
       clock,
     });
-    const seqr = new SeqrSoapClient({
-      endpointUrl: config.seqr.endpointUrl,
-      terminalId: config.seqr.terminalId,
-      password: config.seqr.password,
-      clientId: config.seqr.clientId,
-      channel: config.seqr.channel,
-      requestTimeoutMs: config.seqr.requestTimeoutMs,
-      logger,
-      clock,
-    });
+    const seqr = createSeqrClient(config.seqr, { logger, clock });
     const app = createBridgeApp({ config, store, seqr, fleet, clock, logger, registry });
     stopApp = () => app.stop();
     // Handlers first, then the link, then the machines: no event arrives before the orchestrator listens.

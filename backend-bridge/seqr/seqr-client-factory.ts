@@ -3,6 +3,9 @@ import type { Clock } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { SeqrSoapClient } from "./soap-client.ts";
 
+/** How long a sendInvoice answer is still awaited after the purchase gave up on it, to cancel that invoice. */
+export const lateInvoiceAnswerMs = 60_000;
+
 /**
  * The SOAP client as the bridge's `seqr` configuration section describes it. markTransactionPeriod needs the
  * RESELLERUSER principal, which the section does not carry: pass it here if the bridge ever closes periods.
@@ -18,6 +21,10 @@ export function createSeqrClient(
     clientId: config.clientId,
     channel: config.channel,
     requestTimeoutMs: config.requestTimeoutMs,
+    // The purchase answers its caller by its own deadline (purchase/orchestrator.ts) and cancels an invoice whose
+    // sendInvoice answers late. That needs the answer: a socket dropped at requestTimeoutMs would leave an invoice
+    // SEQR created that nobody can see or cancel. So sendInvoice's connection is held open for a late answer.
+    operationTimeoutsMs: { sendInvoice: Math.max(config.requestTimeoutMs, lateInvoiceAnswerMs) },
     logger: dependencies.logger,
     ...(dependencies.clock ? { clock: dependencies.clock } : {}),
     ...(dependencies.resellerUser ? { resellerUser: dependencies.resellerUser } : {}),
