@@ -191,7 +191,10 @@ export class PurchaseOrchestrator {
   async #sweep(): Promise<void> {
     const now = this.#clock.now();
     const grace = this.#sweepIntervalMs();
-    for (const purchase of await this.#store.listOpenPurchases()) {
+    const open = await this.#store.listOpenPurchases();
+    const openIds = new Set(open.map((purchase) => purchase.sessionId));
+    for (const sessionId of this.#sweptSessionMax) if (!openIds.has(sessionId)) this.#sweptSessionMax.delete(sessionId);
+    for (const purchase of open) {
       if (this.#stopped) return;
       const overdue = this.#overdueDeadline(purchase, now - grace);
       if (overdue === null) continue;
@@ -763,6 +766,8 @@ export class PurchaseOrchestrator {
 
   /** The machine never reported the end of the session: ask it to end (it then reports session-ended). */
   async #onSessionMax(sessionId: string): Promise<void> {
+    // Asked once: the sweep does not ask again for a session this instance's own timer already did.
+    this.#sweptSessionMax.add(sessionId);
     const purchase = await this.#store.getPurchase(sessionId);
     if (!purchase || !["unlocked", "vending"].includes(purchase.state)) return;
     await this.#store.appendAudit({
