@@ -1,4 +1,4 @@
-import type { Clock } from "../../platform/clock.ts";
+import type { Clock, TimerHandle } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { parseDecimalToMinor } from "../../platform/money.ts";
 import { maskMsisdn } from "../../platform/redact.ts";
@@ -65,6 +65,8 @@ export interface OrchestratorSettings {
     clockSkewMs?: number;
     /** createPurchase's own deadline, below SEQR's ~5 s: past it the caller has given up. Default 4.5 s. */
     createPurchaseMs?: number;
+    /** How often open purchases are swept for deadlines no instance handled (defect 8). Default 15 s. */
+    sweepIntervalMs?: number;
   };
   keepMsisdn: boolean;
   /** How long a notification keeps retrying getPaymentStatus (SEQR's 20-second rule). Default 15 s. */
@@ -116,6 +118,9 @@ export class PurchaseOrchestrator {
   readonly #statusChecks = new Map<string, Promise<void>>();
   readonly #background = new Set<Promise<unknown>>();
   #recheck: AvailabilityRecheck | undefined;
+  /** Sessions the sweep has already asked to end (session-max): the machine is asked once per instance. */
+  readonly #sweptSessionMax = new Set<string>();
+  #sweepTimer: TimerHandle | undefined;
   #stopped = false;
 
   constructor(deps: OrchestratorDeps, settings: OrchestratorSettings) {
@@ -156,12 +161,15 @@ export class PurchaseOrchestrator {
       pingTtlMs: this.#settings.timeouts.commandTtlMs,
     });
     this.#recheck.start();
+    this.#armSweep();
   }
 
   /** Stops timers and waits for the work in flight. The store stays open (the caller owns it). */
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#recheck?.stop();
+    if (this.#sweepTimer) this.#clock.clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = undefined;
     this.#timers.clearAll();
     await Promise.allSettled([...this.#statusChecks.values(), ...this.#background]);
     await this.#locks.idle();
@@ -170,6 +178,95 @@ export class PurchaseOrchestrator {
 
   get timersPending(): number {
     return this.#timers.size;
+  }
+
+  // ------------------------------------------------------------------------------------------------ sweep
+
+  #armSweep(): void {
+    if (this.#stopped) return;
+    this.#sweepTimer = this.#clock.setTimeout(() => {
+      this.#sweepTimer = undefined;
+      this.#spawn(
+        this.#sweep().finally(() => this.#armSweep()),
+        "sweep of open purchases",
+      );
+    }, this.#sweepIntervalMs());
+    this.#sweepTimer.unref?.();
+  }
+
+  #sweepIntervalMs(): number {
+    return this.#settings.timeouts.sweepIntervalMs ?? 15_000;
+  }
+
+  /**
+   * Timers live in the instance that armed them. Any live instance looks at every open purchase periodically and
+   * runs the handler of a deadline that passed more than one sweep interval ago without the purchase moving on: its
+   * instance died (defect 8). The handlers are the timers' own, conditional on the current state, so an instance
+   * that is alive and late, or two sweepers at once, change nothing twice.
+   */
+  async #sweep(): Promise<void> {
+    const now = this.#clock.now();
+    const grace = this.#sweepIntervalMs();
+    const open = await this.#store.listOpenPurchases();
+    const openIds = new Set(open.map((purchase) => purchase.sessionId));
+    for (const sessionId of this.#sweptSessionMax) if (!openIds.has(sessionId)) this.#sweptSessionMax.delete(sessionId);
+    for (const purchase of open) {
+      if (this.#stopped) return;
+      const overdue = this.#overdueDeadline(purchase, now - grace);
+      if (overdue === null) continue;
+      this.#log.warn(
+        { sessionId: purchase.sessionId, state: purchase.state, overdue },
+        "taking over an overdue purchase",
+      );
+      await this.#runOverdue(purchase, overdue).catch((error: unknown) =>
+        this.#log.error({ err: error, sessionId: purchase.sessionId }, "overdue purchase not handled"),
+      );
+    }
+  }
+
+  /** Which of the purchase's deadlines had passed by `before` (null: none, or its outbox finishes it). */
+  #overdueDeadline(purchase: Purchase, before: number): OverdueDeadline | null {
+    switch (purchase.state) {
+      case "claimed":
+        return purchase.createdAt + this.#staleClaimMs() < before ? "stale-claim" : null;
+      case "invoiced":
+        return (purchase.invoicedAt ?? purchase.createdAt) + this.#settings.timeouts.paymentConfirmMs < before
+          ? "payment-deadline"
+          : null;
+      case "reserved":
+      case "unlocked":
+      case "vending":
+        if (this.#commitDeadline(purchase) - this.#commitMarginMs() < before) return "commit-deadline";
+        if (purchase.state === "reserved")
+          return this.#unlockHonourableUntil(purchase) < before ? "unlock-expiry" : null;
+        if (
+          purchase.endedVendedCount === null &&
+          (purchase.unlockedAt ?? purchase.updatedAt) + this.#settings.timeouts.sessionMaxMs < before &&
+          !this.#sweptSessionMax.has(purchase.sessionId)
+        ) {
+          return "session-max";
+        }
+        return null;
+      default:
+        return null;
+    }
+  }
+
+  async #runOverdue(purchase: Purchase, overdue: OverdueDeadline): Promise<void> {
+    const { sessionId } = purchase;
+    switch (overdue) {
+      case "stale-claim":
+        return this.#failStaleClaim(sessionId);
+      case "payment-deadline":
+        return this.#onPaymentDeadline(sessionId);
+      case "unlock-expiry":
+        return this.#onUnlockExpired(sessionId);
+      case "commit-deadline":
+        return this.#onCommitDeadline(sessionId);
+      case "session-max":
+        this.#sweptSessionMax.add(sessionId);
+        return this.#onSessionMax(sessionId);
+    }
   }
 
   async #resume(purchase: Purchase): Promise<void> {
@@ -685,6 +782,8 @@ export class PurchaseOrchestrator {
 
   /** The machine never reported the end of the session: ask it to end (it then reports session-ended). */
   async #onSessionMax(sessionId: string): Promise<void> {
+    // Asked once: the sweep does not ask again for a session this instance's own timer already did.
+    this.#sweptSessionMax.add(sessionId);
     const purchase = await this.#store.getPurchase(sessionId);
     if (!purchase || !["unlocked", "vending"].includes(purchase.state)) return;
     await this.#store.appendAudit({
@@ -1310,6 +1409,8 @@ export class PurchaseOrchestrator {
     });
   }
 }
+
+type OverdueDeadline = "stale-claim" | "payment-deadline" | "unlock-expiry" | "commit-deadline" | "session-max";
 
 type EventPayloadCancelReason = "customer-cancelled" | "payment-timeout" | "unlock-timeout" | "operator" | "system";
 
