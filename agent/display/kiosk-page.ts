@@ -23,6 +23,7 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(options.title ?? "SEQR vending")}</title>
+<link rel="icon" href="data:,">
 <style>
   :root { --ink: #111; --busy: #003c96; --success: #006e28; --error: #aa0000; --paper: #fff; }
   * { box-sizing: border-box; }
@@ -40,13 +41,16 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
   main.has-qr h1 { font-size: clamp(24px, 6vmin, 90px); }
   .lines p { margin: 0.4vmin 0; font-size: clamp(18px, 4.5vmin, 64px); }
   #countdown { font-size: clamp(18px, 4vmin, 56px); font-variant-numeric: tabular-nums; color: var(--busy); }
-  #products { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(40vw, 320px), 1fr)); gap: 2vmin;
-    width: 100%; max-width: 1400px; }
-  #products button { font: inherit; font-size: clamp(18px, 3.8vmin, 48px); padding: 2vmin; border: 0.4vmin solid var(--ink);
-    border-radius: 2vmin; background: #f4f4f4; color: var(--ink); display: flex; justify-content: space-between; gap: 2vmin; }
+  /* Columns wide enough for a product name on one line (16em); a narrow screen or frame gets one column. */
+  #products { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 16em), 1fr)); gap: 2vmin;
+    width: 100%; max-width: 1400px; font-size: clamp(18px, 3.8vmin, 48px); }
+  #products button { font: inherit; padding: 2vmin; border: 0.4vmin solid var(--ink);
+    border-radius: 2vmin; background: #f4f4f4; color: var(--ink); display: grid; grid-template-columns: auto 1fr auto;
+    align-items: center; gap: 2vmin; text-align: left; }
+  #products button .name { min-width: 0; overflow-wrap: normal; }
   #products button .sel { font-weight: bold; }
-  #products button.over { opacity: 0.45; border-style: dashed; flex-wrap: wrap; }
-  #products button .why { flex-basis: 100%; font-size: 0.7em; text-align: left; }
+  #products button.over { opacity: 0.45; border-style: dashed; }
+  #products button .why { grid-column: 1 / -1; font-size: 0.7em; }
   #products button .price { white-space: nowrap; }
   #done, #cancel { font: inherit; font-size: clamp(16px, 3.5vmin, 40px); padding: 1.5vmin 5vmin; border-radius: 2vmin;
     border: 0.4vmin solid var(--ink); background: var(--paper); }
@@ -54,6 +58,9 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
   #offline { position: fixed; inset: 0; display: none; background: #fff; align-items: center; justify-content: center;
     font-size: clamp(24px, 6vmin, 80px); color: var(--error); }
   body.offline #offline { display: flex; }
+  /* Framed (the demo page), the visitor uses a mouse: no hidden pointer there; a kiosk touch screen has no frame. */
+  html.framed body { cursor: auto; }
+  html.framed button, html.framed #qr { cursor: pointer; }
 </style>
 </head>
 <body>
@@ -72,6 +79,7 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
+  if (window.parent !== window) document.documentElement.classList.add("framed");
   let current = null;
   let clockOffset = 0;
   let offlineTimer = null;
