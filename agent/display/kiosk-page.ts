@@ -25,6 +25,10 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
 <title>${escapeHtml(options.title ?? "SEQR vending")}</title>
 <link rel="icon" href="data:,">
 <style>
+  /*
+   * Sized for 7" panels (800x480, 1024x600; about 5.3 and 6.7 px per mm): customer text at least 4vmin (3.5 mm), the
+   * machine's small print at least 2.4vmin (2 mm), touch targets at least 10.5vmin (9 mm) both ways.
+   */
   :root { --ink: #111; --busy: #003c96; --success: #006e28; --error: #aa0000; --paper: #fff; }
   * { box-sizing: border-box; }
   html, body { margin: 0; height: 100%; background: var(--paper); color: var(--ink); overflow: hidden;
@@ -40,21 +44,22 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
   main.has-qr #qr { display: block; }
   main.has-qr h1 { font-size: clamp(24px, 6vmin, 90px); }
   .lines p { margin: 0.4vmin 0; font-size: clamp(18px, 4.5vmin, 64px); }
-  #countdown { font-size: clamp(18px, 4vmin, 56px); font-variant-numeric: tabular-nums; color: var(--busy); }
+  #countdown { font-size: clamp(18px, 4.5vmin, 56px); font-variant-numeric: tabular-nums; color: var(--busy); }
   /* Columns wide enough for a product name on one line (16em); a narrow screen or frame gets one column. */
   #products { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 16em), 1fr)); gap: 2vmin;
-    width: 100%; max-width: 1400px; font-size: clamp(18px, 3.8vmin, 48px); }
+    width: 100%; max-width: 1400px; font-size: clamp(18px, 4.5vmin, 48px); }
   #products button { font: inherit; padding: 2vmin; border: 0.4vmin solid var(--ink);
     border-radius: 2vmin; background: #f4f4f4; color: var(--ink); display: grid; grid-template-columns: auto 1fr auto;
-    align-items: center; gap: 2vmin; text-align: left; }
+    align-items: center; gap: 2vmin; text-align: left; min-height: 10.5vmin; }
   #products button .name { min-width: 0; overflow-wrap: normal; }
   #products button .sel { font-weight: bold; }
   #products button.over { opacity: 0.45; border-style: dashed; }
-  #products button .why { grid-column: 1 / -1; font-size: 0.7em; }
+  #products button .why { grid-column: 1 / -1; font-size: 0.9em; }
   #products button .price { white-space: nowrap; }
-  #done, #cancel { font: inherit; font-size: clamp(16px, 3.5vmin, 40px); padding: 1.5vmin 5vmin; border-radius: 2vmin;
+  #done, #cancel { font: inherit; font-size: clamp(16px, 4.5vmin, 40px); padding: 1.5vmin 5vmin; border-radius: 2vmin;
+    min-height: 10.5vmin; min-width: 10.5vmin;
     border: 0.4vmin solid var(--ink); background: var(--paper); }
-  footer { position: fixed; bottom: 1vmin; right: 2vmin; font-size: clamp(10px, 1.8vmin, 20px); color: #777; }
+  footer { position: fixed; bottom: 1vmin; right: 2vmin; font-size: clamp(10px, 2.4vmin, 20px); color: #666; }
   #offline { position: fixed; inset: 0; display: none; background: #fff; align-items: center; justify-content: center;
     font-size: clamp(24px, 6vmin, 80px); color: var(--error); }
   body.offline #offline { display: flex; }
