@@ -3,6 +3,8 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KioskServer, startKioskServer } from "../../agent/display/kiosk-server.ts";
+import { encodePng } from "../../agent/display/png.ts";
+import { drawScreen } from "../../agent/display/raster-screen.ts";
 import { type DisplayState, describeScreen, type ScreenContext } from "../../agent/display/screens.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
@@ -181,4 +183,23 @@ describe.runIf(hasTool("chromium") && hasTool("zbarimg"))("the kiosk page on 7-i
     },
     120_000,
   );
+});
+
+describe.runIf(hasTool("zbarimg"))("the framebuffer renderer on SPI panels", () => {
+  it.each([
+    [320, 240],
+    [480, 320],
+    [240, 320],
+    [320, 480],
+  ])("%i x %i: the idle QR decodes, and no screen draws outside the panel", (width, height) => {
+    const idle = describeScreen({ screen: "idle" }, context);
+    const raster = drawScreen(idle, width, height, { now: context.now });
+    const file = join(tempDir(), `fb-${width}x${height}.png`);
+    writeFileSync(file, encodePng(raster));
+    expect(zbarDecode(file).text).toBe(idle.qr?.payload);
+    for (const state of states) {
+      const drawn = drawScreen(describeScreen(state, context), width, height, { now: context.now });
+      expect([drawn.width, drawn.height]).toEqual([width, height]);
+    }
+  });
 });
