@@ -27,6 +27,7 @@ export function demoPageHtml(machines: DemoPageMachine[], phoneUrl: string): str
 <head>
 <meta charset="utf-8">
 <title>seqr-vend demo</title>
+<link rel="icon" href="data:,">
 <style>
   body { font-family: system-ui, sans-serif; margin: 0; background: #eef1f4; color: #1b1f24; }
   header { padding: 12px 20px; background: #14323f; color: white; }
@@ -41,6 +42,7 @@ export function demoPageHtml(machines: DemoPageMachine[], phoneUrl: string): str
   .flow { grid-column: 1 / -1; max-height: 260px; overflow: auto; font: 12px ui-monospace, monospace; }
   .flow div { padding: 2px 0; border-bottom: 1px solid #f0f0f0; }
   .flow .warn, .flow .error { color: #a40; }
+  .flow .time { display: inline-block; width: 9ch; color: #567; font-variant-numeric: tabular-nums; }
   .flow .who { display: inline-block; width: 110px; color: #567; }
 </style>
 </head>
@@ -74,9 +76,11 @@ const flow = document.getElementById("flow");
 function addLine(line) {
   const div = document.createElement("div");
   div.className = line.level;
-  const time = new Date(line.time || Date.now()).toLocaleTimeString();
+  // HH:MM:SS in a column of its own width: a locale's "9:05:01 AM" would shift every line after it.
+  const time = document.createElement("span"); time.className = "time";
+  time.textContent = new Date(line.time || Date.now()).toTimeString().slice(0, 8);
   const who = document.createElement("span"); who.className = "who"; who.textContent = line.process;
-  div.append(time + " ", who, " " + line.msg + (line.detail ? " " + line.detail : ""));
+  div.append(time, who, " " + line.msg + (line.detail ? " " + line.detail : ""));
   flow.append(div);
   flow.scrollTop = flow.scrollHeight;
 }

@@ -30,7 +30,11 @@ const maxScanBodyBytes = 4_096;
 const scanBody = z.strictObject({ machineId: z.string().min(1).max(32) });
 
 export async function startDemoServer(options: DemoServerOptions): Promise<DemoServer> {
-  const phoneUrl = `${options.sandbox.appUrl}?msisdn=${demoCustomer.msisdn}&pin=${demoCustomer.pin}`;
+  // The phone's "scanned code" field shows a code that works here as its example: the first machine's.
+  const example = options.machines[0] ? seqrQrPayload(demoMerchantId, options.machines[0].id) : undefined;
+  const phoneUrl =
+    `${options.sandbox.appUrl}?msisdn=${demoCustomer.msisdn}&pin=${demoCustomer.pin}` +
+    (example ? `&qrExample=${encodeURIComponent(example)}` : "");
   const page = demoPageHtml(options.machines, phoneUrl);
   const server: Server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => sendJson(response, 500, { error: (error as Error).message }));

@@ -12,6 +12,7 @@ import { startDemoServer } from "./demo-server.ts";
 import { agentConfig, bridgeConfig, demoCustomer, demoMachines, demoTerminal } from "./demo-setup.ts";
 import { FlowFeed } from "./flow-feed.ts";
 import { type LogLine, ProcessTree } from "./process-tree.ts";
+import { sandboxCallLookup } from "./seqr-call-words.ts";
 
 /**
  * `npm start`: the whole system on one computer, no configuration and no hardware: the SEQR sandbox (in this process),
@@ -28,7 +29,9 @@ const { values } = parseArgs({
 const host = values.host;
 const started = Date.now();
 
-const flow = new FlowFeed();
+// The SEQR side of each call the bridge reports done (its invoice and amount), once the sandbox runs.
+let seqr: Awaited<ReturnType<typeof startSeqrSandbox>> | undefined;
+const flow = new FlowFeed({ seqrCall: sandboxCallLookup(() => seqr) });
 const tree = new ProcessTree();
 tree.on("log", (line) => flow.add(line));
 
@@ -78,6 +81,7 @@ const sandbox = await startSeqrSandbox({
   ups: { createPurchaseUrl: `http://${host}:${ports.bridgeHttp.port}/seqr/createPurchase` },
   logger: createLogger({ name: "seqr-sandbox", level: "info", destination: sandboxLogStream }),
 });
+seqr = sandbox;
 
 const portNumbers = {
   bridgeHttp: ports.bridgeHttp.port,

@@ -23,7 +23,12 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(options.title ?? "SEQR vending")}</title>
+<link rel="icon" href="data:,">
 <style>
+  /*
+   * Sized for 7" panels (800x480, 1024x600; about 5.3 and 6.7 px per mm): customer text at least 4vmin (3.5 mm), the
+   * machine's small print at least 2.4vmin (2 mm), touch targets at least 10.5vmin (9 mm) both ways.
+   */
   :root { --ink: #111; --busy: #003c96; --success: #006e28; --error: #aa0000; --paper: #fff; }
   * { box-sizing: border-box; }
   html, body { margin: 0; height: 100%; background: var(--paper); color: var(--ink); overflow: hidden;
@@ -39,21 +44,28 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
   main.has-qr #qr { display: block; }
   main.has-qr h1 { font-size: clamp(24px, 6vmin, 90px); }
   .lines p { margin: 0.4vmin 0; font-size: clamp(18px, 4.5vmin, 64px); }
-  #countdown { font-size: clamp(18px, 4vmin, 56px); font-variant-numeric: tabular-nums; color: var(--busy); }
-  #products { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(40vw, 320px), 1fr)); gap: 2vmin;
-    width: 100%; max-width: 1400px; }
-  #products button { font: inherit; font-size: clamp(18px, 3.8vmin, 48px); padding: 2vmin; border: 0.4vmin solid var(--ink);
-    border-radius: 2vmin; background: #f4f4f4; color: var(--ink); display: flex; justify-content: space-between; gap: 2vmin; }
+  #countdown { font-size: clamp(18px, 4.5vmin, 56px); font-variant-numeric: tabular-nums; color: var(--busy); }
+  /* Columns wide enough for a product name on one line (16em); a narrow screen or frame gets one column. */
+  #products { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 16em), 1fr)); gap: 2vmin;
+    width: 100%; max-width: 1400px; font-size: clamp(18px, 4.5vmin, 48px); }
+  #products button { font: inherit; padding: 2vmin; border: 0.4vmin solid var(--ink);
+    border-radius: 2vmin; background: #f4f4f4; color: var(--ink); display: grid; grid-template-columns: auto 1fr auto;
+    align-items: center; gap: 2vmin; text-align: left; min-height: 10.5vmin; }
+  #products button .name { min-width: 0; overflow-wrap: normal; }
   #products button .sel { font-weight: bold; }
-  #products button.over { opacity: 0.45; border-style: dashed; flex-wrap: wrap; }
-  #products button .why { flex-basis: 100%; font-size: 0.7em; text-align: left; }
+  #products button.over { opacity: 0.45; border-style: dashed; }
+  #products button .why { grid-column: 1 / -1; font-size: 0.9em; }
   #products button .price { white-space: nowrap; }
-  #done, #cancel { font: inherit; font-size: clamp(16px, 3.5vmin, 40px); padding: 1.5vmin 5vmin; border-radius: 2vmin;
+  #done, #cancel { font: inherit; font-size: clamp(16px, 4.5vmin, 40px); padding: 1.5vmin 5vmin; border-radius: 2vmin;
+    min-height: 10.5vmin; min-width: 10.5vmin;
     border: 0.4vmin solid var(--ink); background: var(--paper); }
-  footer { position: fixed; bottom: 1vmin; right: 2vmin; font-size: clamp(10px, 1.8vmin, 20px); color: #777; }
+  footer { position: fixed; bottom: 1vmin; right: 2vmin; font-size: clamp(10px, 2.4vmin, 20px); color: #666; }
   #offline { position: fixed; inset: 0; display: none; background: #fff; align-items: center; justify-content: center;
     font-size: clamp(24px, 6vmin, 80px); color: var(--error); }
   body.offline #offline { display: flex; }
+  /* Framed (the demo page), the visitor uses a mouse: no hidden pointer there; a kiosk touch screen has no frame. */
+  html.framed body { cursor: auto; }
+  html.framed button, html.framed #qr { cursor: pointer; }
 </style>
 </head>
 <body>
@@ -72,6 +84,7 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
+  if (window.parent !== window) document.documentElement.classList.add("framed");
   let current = null;
   let clockOffset = 0;
   let offlineTimer = null;

@@ -2,7 +2,7 @@
  * The customer's SEQR app as one self-contained page (no build step, no external assets), served at /app/.
  * It talks only to the relative JSON API `api/...` (= /app/api/...), so it also works embedded in an iframe or
  * behind a path prefix. Query parameters prefill it: ?msisdn=46700000001&pin=1234&qr=HTTP://SEQR.SE/000/ups?...
- * (encode the qr value), &amount=20.00.
+ * (encode the qr value), &amount=20.00, &qrExample=<a code that works here, shown as the scan field's placeholder>.
  */
 export const customerAppPage = `<!doctype html>
 <html lang="en">
@@ -10,6 +10,7 @@ export const customerAppPage = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>SEQR app (sandbox)</title>
+<link rel="icon" href="data:,">
 <style>
   :root { --accent: #0a7d5a; --bad: #b3261e; --muted: #666; font-family: system-ui, sans-serif; }
   body { margin: 0; background: #e9eef0; display: flex; justify-content: center; }
@@ -52,7 +53,7 @@ export const customerAppPage = `<!doctype html>
   </section>
   <section>
     <label for="qr">Scanned code</label>
-    <input id="qr" placeholder="HTTP://SEQR.SE/000/ups?w=acme&amp;t=M0042" autocomplete="off">
+    <input id="qr" placeholder="The code under a machine's QR" autocomplete="off">
     <div class="row">
       <div><label for="amount">Max amount</label><input id="amount" placeholder="20.00" inputmode="decimal"></div>
       <div><label for="currency">Currency</label><input id="currency" placeholder="EUR" maxlength="3"></div>
@@ -71,6 +72,15 @@ export const customerAppPage = `<!doctype html>
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 for (const name of ["msisdn", "pin", "qr", "amount", "currency"]) if (params.has(name)) $(name).value = params.get(name);
+if (params.get("qrExample")) $("qr").placeholder = params.get("qrExample");
+// An action's error (a wrong PIN) stays until the next action; a failed refresh clears only its own message.
+let refreshError = false;
+function showError(message, fromRefresh) {
+  $("error").textContent = message;
+  refreshError = fromRefresh;
+}
+// A cancelled, expired or failed payment took nothing: its card says so instead of the total it once asked for.
+const closedUnpaid = new Set(["CANCELED", "EXPIRED", "FAILED"]);
 const api = (path) => new URL("api/" + path, location.href);
 const escape = (text) => String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 let lastRendered = "";
@@ -98,7 +108,8 @@ function renderProblem(problem) {
 function render(invoices) {
   const html = invoices.length === 0 ? '<p class="note">No payments yet. Scan a machine\\'s code.</p>' :
     invoices.map((invoice) => {
-      const rows = invoice.rows.map((row) => "<tr><td>" + escape(row.quantity) + " × " + escape(row.description) +
+      const nothingCharged = closedUnpaid.has(invoice.status) && !invoice.paid;
+      const rows = nothingCharged ? "" : invoice.rows.map((row) => "<tr><td>" + escape(row.quantity) + " × " + escape(row.description) +
         '</td><td class="amount">' + escape(row.amount) + "</td></tr>").join("");
       const extra = [
         invoice.reserved ? "Reserved " + escape(invoice.reserved.text) : "",
@@ -115,7 +126,9 @@ function render(invoices) {
         '<span class="status ' + escape(invoice.status) + '">' + escape(invoice.status) + "</span>" +
         "<h3>" + escape(invoice.merchant || invoice.title) + "</h3>" +
         '<div class="note">' + escape(invoice.title) + " · ref " + escape(invoice.invoiceReference) + " · v" + escape(invoice.version) + "</div>" +
-        "<table>" + rows + '<tr class="total"><td>Total</td><td class="amount">' + escape(invoice.total.text) + "</td></tr></table>" +
+        "<table>" + rows + (nothingCharged
+          ? '<tr class="total"><td>Nothing charged</td><td class="amount"></td></tr>'
+          : '<tr class="total"><td>Total</td><td class="amount">' + escape(invoice.total.text) + "</td></tr>") + "</table>" +
         (extra ? '<p class="note">' + extra + "</p>" : "") + blocker + actions + "</div>";
     }).join("");
   if (html !== lastRendered) { $("invoices").innerHTML = html; lastRendered = html; }
@@ -128,8 +141,8 @@ async function refresh() {
     const answer = await call("GET", "customers/" + msisdn + "/invoices");
     renderProblem(answer.scanProblem);
     render(answer.invoices);
-    $("error").textContent = "";
-  } catch (error) { $("error").textContent = error.message; }
+    if (refreshError) showError("", false);
+  } catch (error) { showError(error.message, true); }
 }
 
 $("scan").addEventListener("click", async () => {
@@ -155,10 +168,11 @@ $("invoices").addEventListener("click", async (event) => {
   try {
     const msisdn = $("msisdn").value.trim();
     const body = button.dataset.action === "confirm" ? { msisdn, pin: $("pin").value.trim() } : { msisdn };
+    showError("", false);
     await call("POST", "invoices/" + encodeURIComponent(button.dataset.ref) + "/" + button.dataset.action, body);
     lastRendered = "";
     await refresh();
-  } catch (error) { $("error").textContent = error.message; button.disabled = false; }
+  } catch (error) { showError(error.message, false); button.disabled = false; }
 });
 
 $("msisdn").addEventListener("change", () => { lastRendered = ""; refresh(); });

@@ -19,6 +19,11 @@ interface DemoInvoice {
   paid?: { minor: number };
 }
 
+/** The browser globals used inside page functions (the project's types have no DOM library). */
+interface CursorWindow {
+  getComputedStyle(element: unknown): { cursor: string; fontSize: string };
+}
+
 const root = resolve(import.meta.dirname, "../..");
 
 describe.runIf(hasTool("chromium"))("the demo page, end to end in Chromium", () => {
@@ -217,6 +222,71 @@ describe.runIf(hasTool("chromium"))("the demo page, end to end in Chromium", () 
       .toBe("CANCELED");
     await page.close();
   }, 180_000);
+
+  it("the demo page: nothing fails on load, pointer visible in the frames, a steady time column, names the SEQR call", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const failed: string[] = [];
+    page.on("response", (response) => {
+      if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
+    });
+    page.on("console", (message) => {
+      if (message.type() === "error") failed.push(message.text());
+    });
+    await page.goto(demoUrl);
+    const machine = page.frameLocator('iframe[name="screen-DEMO-MDB"]');
+    await machine.locator("#qr svg").waitFor({ state: "visible", timeout: 20_000 });
+    const phone = page.frameLocator('iframe[name="phone"]');
+    await phone.locator("#invoices .card").first().waitFor({ timeout: 20_000 });
+    await page.locator("#flow .time").first().waitFor({ timeout: 20_000 });
+    expect(failed).toEqual([]);
+
+    // The kiosk's hidden pointer is for the touch screen, not for a visitor's mouse over the demo.
+    const cursor = await machine
+      .locator("body")
+      .evaluate((body) => (globalThis as unknown as CursorWindow).getComputedStyle(body).cursor);
+    expect(cursor).not.toBe("none");
+
+    // The scan field's example is a code that works here.
+    expect(await phone.locator("#qr").getAttribute("placeholder")).toBe(
+      "HTTP://SEQR.SE/000/ups?w=seqr-vend-demo&t=DEMO-MDB",
+    );
+
+    // One time format, one column: every line's text starts at the same x.
+    const times = await page
+      .locator("#flow .time")
+      .evaluateAll((spans) =>
+        spans.map((span) => ({ text: span.textContent, right: span.getBoundingClientRect().right })),
+      );
+    expect(times.length).toBeGreaterThan(3);
+    for (const time of times) expect(time.text).toMatch(/^\d\d:\d\d:\d\d$/);
+    expect(new Set(times.map((time) => Math.round(time.right))).size).toBe(1);
+
+    // After the purchases above, the flow names the SEQR call with its amount, and the vend's result.
+    const flowText = await page.locator("#flow").textContent();
+    expect(flowText).toMatch(/SEQR commitReservation done: invoice \d+: 3\.50 EUR paid/);
+    expect(flowText).toMatch(/vend result: delivered \(vend-success\)/);
+    await page.close();
+  }, 90_000);
+
+  it("product names stay on one line in the demo's narrow machine frame", async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 1000 } });
+    await page.goto(demoUrl);
+    const machine = page.frameLocator('iframe[name="screen-DEMO-MDB"]');
+    await scanAndConfirm(page, "DEMO-MDB", true);
+    await machine.locator("main[data-screen='choose-product'] #products button").first().waitFor({ timeout: 20_000 });
+    const names = await machine.locator("#products .name").evaluateAll((spans) =>
+      spans.map((span) => ({
+        text: span.textContent,
+        height: span.getBoundingClientRect().height,
+        lineHeight: Number.parseFloat((globalThis as unknown as CursorWindow).getComputedStyle(span).fontSize) * 1.5,
+      })),
+    );
+    expect(names.map((name) => name.text)).toEqual(["Still water", "Cola", "Chocolate bar"]);
+    for (const name of names) expect(name.height, name.text ?? "").toBeLessThanOrEqual(name.lineHeight);
+    await machine.getByRole("button", { name: "Done" }).click();
+    await machine.locator("#qr svg").waitFor({ state: "visible", timeout: 30_000 });
+    await page.close();
+  }, 90_000);
 
   it("stops cleanly on Ctrl-C", async () => {
     const exited = new Promise<number | null>((done) => demo.once("exit", (code) => done(code)));

@@ -1,0 +1,205 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type KioskServer, startKioskServer } from "../../agent/display/kiosk-server.ts";
+import { encodePng } from "../../agent/display/png.ts";
+import { drawScreen } from "../../agent/display/raster-screen.ts";
+import { type DisplayState, describeScreen, type ScreenContext } from "../../agent/display/screens.ts";
+import { systemClock } from "../../platform/clock.ts";
+import { silentLogger } from "../../platform/logger.ts";
+import { launchChromium } from "../helpers/browser.ts";
+import { hasTool } from "../helpers/system-tools.ts";
+import { tempDir, zbarDecode } from "./image-tools.ts";
+
+/**
+ * The kiosk page on the panels these machines have (issue 21 item 13): the official 7" Raspberry Pi display (800x480)
+ * and 7" 1024x600 panels, landscape and portrait. On each, every screen of design §7 keeps its customer text at least
+ * 3.5 mm high (font size; readable at arm's length), the machine's small print at least 2 mm, every touch target at
+ * least 9 mm both ways, and the idle QR decodes with zbarimg from a screenshot.
+ */
+
+interface Panel {
+  name: string;
+  width: number;
+  height: number;
+  diagonalInches: number;
+}
+
+const panels: Panel[] = [
+  { name: "800x480 landscape", width: 800, height: 480, diagonalInches: 7 },
+  { name: "800x480 portrait", width: 480, height: 800, diagonalInches: 7 },
+  { name: "1024x600 landscape", width: 1024, height: 600, diagonalInches: 7 },
+  { name: "1024x600 portrait", width: 600, height: 1024, diagonalInches: 7 },
+];
+
+function pxPerMm(panel: Panel): number {
+  return Math.hypot(panel.width, panel.height) / panel.diagonalInches / 25.4;
+}
+
+const context: ScreenContext = {
+  machine: { id: "M0042", merchantId: "acme", name: "Lobby drinks" },
+  catalog: {
+    currency: "EUR",
+    products: {
+      A1: { name: "Still water", sku: "W", priceMinor: 150 },
+      A2: { name: "Cola", sku: "C", priceMinor: 200 },
+      B1: { name: "Chocolate bar", sku: "CH", priceMinor: 120 },
+      B2: { name: "Sandwich", sku: "S", priceMinor: 450 },
+    },
+  },
+  idleText: "Scan with the SEQR app to pay",
+  now: Date.now(),
+};
+
+const states: DisplayState[] = [
+  { screen: "starting" },
+  { screen: "idle" },
+  { screen: "payment-pending", amountMinor: 2000, currency: "EUR", deadline: Date.now() + 170_000 },
+  { screen: "choose-product", budgetLeftMinor: 300, currency: "EUR", deadline: Date.now() + 55_000 },
+  { screen: "dispensing", selection: "A2" },
+  { screen: "thank-you", vendedTotalMinor: 350, currency: "EUR" },
+  { screen: "thank-you", vendedTotalMinor: 150, currency: "EUR", notDeliveredCount: 1 },
+  { screen: "not-charged", why: "payment-cancelled" },
+  { screen: "not-charged", why: "nothing-chosen" },
+  { screen: "vend-failed" },
+  { screen: "out-of-service", reason: "The machine is being refilled" },
+];
+
+/** The browser globals used inside page functions (the project's types have no DOM library). */
+interface PageWindow {
+  getComputedStyle(element: unknown): { fontSize: string; display: string; visibility: string };
+}
+interface PageElement {
+  childNodes: ArrayLike<{ nodeType: number; textContent: string | null }>;
+  closest(selector: string): unknown;
+  getBoundingClientRect(): { width: number; height: number; bottom: number; right: number };
+  tagName: string;
+}
+
+interface Measured {
+  texts: { text: string; fontPx: number; smallPrint: boolean }[];
+  targets: { label: string; width: number; height: number; bottom: number; right: number }[];
+}
+
+async function measure(page: Page): Promise<Measured> {
+  return page.evaluate(() => {
+    const win = globalThis as unknown as PageWindow & {
+      document: { querySelectorAll(selector: string): ArrayLike<PageElement> };
+    };
+    const visible = (element: PageElement) => {
+      const box = element.getBoundingClientRect();
+      return box.width > 0 && box.height > 0 && win.getComputedStyle(element).visibility !== "hidden";
+    };
+    const texts: Measured["texts"] = [];
+    for (const element of Array.from(win.document.querySelectorAll("main *, footer"))) {
+      const own = Array.from(element.childNodes)
+        .filter((node) => node.nodeType === 3)
+        .map((node) => node.textContent ?? "")
+        .join("")
+        .trim();
+      if (!own || !visible(element)) continue;
+      texts.push({
+        text: own,
+        fontPx: Number.parseFloat(win.getComputedStyle(element).fontSize),
+        smallPrint: element.closest("footer") !== null,
+      });
+    }
+    const targets = Array.from(win.document.querySelectorAll("button"))
+      .filter(visible)
+      .map((button) => {
+        const box = button.getBoundingClientRect();
+        return {
+          label: (button as unknown as { textContent: string }).textContent,
+          width: box.width,
+          height: box.height,
+          bottom: box.bottom,
+          right: box.right,
+        };
+      });
+    return { texts, targets };
+  });
+}
+
+describe.runIf(hasTool("chromium") && hasTool("zbarimg"))("the kiosk page on 7-inch panels", () => {
+  let browser: Browser;
+  let kiosk: KioskServer;
+  beforeAll(async () => {
+    browser = await launchChromium();
+    kiosk = await startKioskServer({ host: "127.0.0.1", port: 0, clock: systemClock, logger: silentLogger() });
+  }, 30_000);
+  afterAll(async () => {
+    await kiosk?.close();
+    await browser?.close();
+  });
+
+  it.each(panels)(
+    "$name: text sizes, touch targets and a decodable QR on every screen",
+    async (panel) => {
+      const page = await browser.newPage({ viewport: { width: panel.width, height: panel.height } });
+      try {
+        await kiosk.display.show(describeScreen({ screen: "starting" }, context));
+        await page.goto(kiosk.url);
+        const mm = pxPerMm(panel);
+        const problems: string[] = [];
+        for (const state of states) {
+          const screen = describeScreen(state, { ...context, now: Date.now() });
+          await kiosk.display.show(screen);
+          await page.waitForFunction(
+            (title) =>
+              (
+                globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }
+              ).document.getElementById("title").textContent === title,
+            screen.title,
+          );
+          const { texts, targets } = await measure(page);
+          for (const text of texts) {
+            const minimum = text.smallPrint ? 2 : 3.5;
+            if (text.fontPx / mm < minimum)
+              problems.push(
+                `${screen.title}: "${text.text}" is ${(text.fontPx / mm).toFixed(1)} mm, under ${minimum} mm`,
+              );
+          }
+          for (const target of targets) {
+            // On the panel, not cut off: the page does not scroll.
+            if (target.bottom > panel.height + 0.5 || target.right > panel.width + 0.5)
+              problems.push(`${screen.title}: button "${target.label}" is off the screen`);
+            if (target.width / mm < 9 || target.height / mm < 9)
+              problems.push(
+                `${screen.title}: button "${target.label}" is ${(target.width / mm).toFixed(1)} x ${(target.height / mm).toFixed(1)} mm`,
+              );
+          }
+          if (screen.qr) {
+            await page.waitForSelector("#qr svg");
+            const shot = join(tempDir(), `${panel.width}x${panel.height}-idle.png`);
+            writeFileSync(shot, await page.screenshot());
+            expect(zbarDecode(shot).text, panel.name).toBe(screen.qr.payload);
+          }
+        }
+        expect(problems).toEqual([]);
+      } finally {
+        await page.close();
+      }
+    },
+    120_000,
+  );
+});
+
+describe.runIf(hasTool("zbarimg"))("the framebuffer renderer on SPI panels", () => {
+  it.each([
+    [320, 240],
+    [480, 320],
+    [240, 320],
+    [320, 480],
+  ])("%i x %i: the idle QR decodes, and no screen draws outside the panel", (width, height) => {
+    const idle = describeScreen({ screen: "idle" }, context);
+    const raster = drawScreen(idle, width, height, { now: context.now });
+    const file = join(tempDir(), `fb-${width}x${height}.png`);
+    writeFileSync(file, encodePng(raster));
+    expect(zbarDecode(file).text).toBe(idle.qr?.payload);
+    for (const state of states) {
+      const drawn = drawScreen(describeScreen(state, context), width, height, { now: context.now });
+      expect([drawn.width, drawn.height]).toEqual([width, height]);
+    }
+  });
+});
