@@ -25,8 +25,6 @@ const awaitingFix: Partial<Record<MoneyRule, string>> = {
   "commit-at-most-registry-price": "defect 5: the machine's reported price is billed",
   "price-disagreement-flagged": "defect 5: an unknown selection or a dearer price is not flagged",
   "vends-billed-or-flagged": "defect 5: a dearer price is billed as reported without a flag",
-  "machine-available-again": "defects 1 and 2: a fault or unacknowledged-unlock flag outlives its cause",
-  "unlock-resent-on-reconnect": "defect 2: nothing resends a pending unlock when the bridge's broker link is back",
 };
 
 describe("purchase model: the money rules hold under any interleaving", () => {
