@@ -1,4 +1,4 @@
-import type { Clock } from "../../platform/clock.ts";
+import type { Clock, TimerHandle } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { parseDecimalToMinor } from "../../platform/money.ts";
 import { maskMsisdn } from "../../platform/redact.ts";
@@ -15,7 +15,7 @@ import { billableVends, reservationInvoice, sumMinor } from "./invoice.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { SessionTimers } from "./session-timers.ts";
 import { vendPrice } from "./vend-price.ts";
-import { withTimeout } from "./with-timeout.ts";
+import { CallTimeoutError, withTimeout } from "./with-timeout.ts";
 
 /**
  * The purchase orchestrator: one state machine per purchase, driven by createPurchase, SEQR notifications, status
@@ -63,6 +63,10 @@ export interface OrchestratorSettings {
     commandTtlMs: number;
     /** How far a machine's clock may lag ours: an unlock may be honoured until its expiresAt plus this. Default 60 s. */
     clockSkewMs?: number;
+    /** createPurchase's own deadline, below SEQR's ~5 s: past it the caller has given up. Default 4.5 s. */
+    createPurchaseMs?: number;
+    /** How often open purchases are swept for deadlines no instance handled (defect 8). Default 15 s. */
+    sweepIntervalMs?: number;
   };
   keepMsisdn: boolean;
   /** How long a notification keeps retrying getPaymentStatus (SEQR's 20-second rule). Default 15 s. */
@@ -114,6 +118,9 @@ export class PurchaseOrchestrator {
   readonly #statusChecks = new Map<string, Promise<void>>();
   readonly #background = new Set<Promise<unknown>>();
   #recheck: AvailabilityRecheck | undefined;
+  /** Sessions the sweep has already asked to end (session-max): the machine is asked once per instance. */
+  readonly #sweptSessionMax = new Set<string>();
+  #sweepTimer: TimerHandle | undefined;
   #stopped = false;
 
   constructor(deps: OrchestratorDeps, settings: OrchestratorSettings) {
@@ -154,12 +161,15 @@ export class PurchaseOrchestrator {
       pingTtlMs: this.#settings.timeouts.commandTtlMs,
     });
     this.#recheck.start();
+    this.#armSweep();
   }
 
   /** Stops timers and waits for the work in flight. The store stays open (the caller owns it). */
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#recheck?.stop();
+    if (this.#sweepTimer) this.#clock.clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = undefined;
     this.#timers.clearAll();
     await Promise.allSettled([...this.#statusChecks.values(), ...this.#background]);
     await this.#locks.idle();
@@ -168,6 +178,95 @@ export class PurchaseOrchestrator {
 
   get timersPending(): number {
     return this.#timers.size;
+  }
+
+  // ------------------------------------------------------------------------------------------------ sweep
+
+  #armSweep(): void {
+    if (this.#stopped) return;
+    this.#sweepTimer = this.#clock.setTimeout(() => {
+      this.#sweepTimer = undefined;
+      this.#spawn(
+        this.#sweep().finally(() => this.#armSweep()),
+        "sweep of open purchases",
+      );
+    }, this.#sweepIntervalMs());
+    this.#sweepTimer.unref?.();
+  }
+
+  #sweepIntervalMs(): number {
+    return this.#settings.timeouts.sweepIntervalMs ?? 15_000;
+  }
+
+  /**
+   * Timers live in the instance that armed them. Any live instance looks at every open purchase periodically and
+   * runs the handler of a deadline that passed more than one sweep interval ago without the purchase moving on: its
+   * instance died (defect 8). The handlers are the timers' own, conditional on the current state, so an instance
+   * that is alive and late, or two sweepers at once, change nothing twice.
+   */
+  async #sweep(): Promise<void> {
+    const now = this.#clock.now();
+    const grace = this.#sweepIntervalMs();
+    const open = await this.#store.listOpenPurchases();
+    const openIds = new Set(open.map((purchase) => purchase.sessionId));
+    for (const sessionId of this.#sweptSessionMax) if (!openIds.has(sessionId)) this.#sweptSessionMax.delete(sessionId);
+    for (const purchase of open) {
+      if (this.#stopped) return;
+      const overdue = this.#overdueDeadline(purchase, now - grace);
+      if (overdue === null) continue;
+      this.#log.warn(
+        { sessionId: purchase.sessionId, state: purchase.state, overdue },
+        "taking over an overdue purchase",
+      );
+      await this.#runOverdue(purchase, overdue).catch((error: unknown) =>
+        this.#log.error({ err: error, sessionId: purchase.sessionId }, "overdue purchase not handled"),
+      );
+    }
+  }
+
+  /** Which of the purchase's deadlines had passed by `before` (null: none, or its outbox finishes it). */
+  #overdueDeadline(purchase: Purchase, before: number): OverdueDeadline | null {
+    switch (purchase.state) {
+      case "claimed":
+        return purchase.createdAt + this.#staleClaimMs() < before ? "stale-claim" : null;
+      case "invoiced":
+        return (purchase.invoicedAt ?? purchase.createdAt) + this.#settings.timeouts.paymentConfirmMs < before
+          ? "payment-deadline"
+          : null;
+      case "reserved":
+      case "unlocked":
+      case "vending":
+        if (this.#commitDeadline(purchase) - this.#commitMarginMs() < before) return "commit-deadline";
+        if (purchase.state === "reserved")
+          return this.#unlockHonourableUntil(purchase) < before ? "unlock-expiry" : null;
+        if (
+          purchase.endedVendedCount === null &&
+          (purchase.unlockedAt ?? purchase.updatedAt) + this.#settings.timeouts.sessionMaxMs < before &&
+          !this.#sweptSessionMax.has(purchase.sessionId)
+        ) {
+          return "session-max";
+        }
+        return null;
+      default:
+        return null;
+    }
+  }
+
+  async #runOverdue(purchase: Purchase, overdue: OverdueDeadline): Promise<void> {
+    const { sessionId } = purchase;
+    switch (overdue) {
+      case "stale-claim":
+        return this.#failStaleClaim(sessionId);
+      case "payment-deadline":
+        return this.#onPaymentDeadline(sessionId);
+      case "unlock-expiry":
+        return this.#onUnlockExpired(sessionId);
+      case "commit-deadline":
+        return this.#onCommitDeadline(sessionId);
+      case "session-max":
+        this.#sweptSessionMax.add(sessionId);
+        return this.#onSessionMax(sessionId);
+    }
   }
 
   async #resume(purchase: Purchase): Promise<void> {
@@ -219,6 +318,8 @@ export class PurchaseOrchestrator {
 
   async #createPurchase(request: PurchaseRequest): Promise<CreatePurchaseResult> {
     if (this.#stopped) return { errorCode: "SYSTEM_ERROR" };
+    // Past this the caller (SEQR's UPS) has given up: nothing may be left claimed or invoiced for it (defect 7).
+    const deadline = this.#clock.now() + (this.#settings.timeouts.createPurchaseMs ?? 4_500);
     const machine = await this.#machines.get(request.token);
     if (!machine) return { errorCode: "DEVICE_UNAVAILABLE" };
     const machineId = machine.machineId;
@@ -237,6 +338,7 @@ export class PurchaseOrchestrator {
       return { errorCode: "SYSTEM_ERROR" };
     }
     if (amountMinor < cheapestPriceMinor(machine.catalog)) return { errorCode: "INSUFFICIENT_FUNDS" };
+    if (this.#clock.now() >= deadline) return { errorCode: "SYSTEM_ERROR" };
 
     const sessionId = newSessionId();
     const claimed = await this.#store.claimMachine({
@@ -253,11 +355,17 @@ export class PurchaseOrchestrator {
     // Whatever goes wrong from here on (a store that fails mid-request included), the claim does not outlive it.
     this.#armStaleClaim(claimed);
 
+    if (this.#clock.now() >= deadline) {
+      await this.#releaseClaim(claimed, "createPurchase-deadline", {});
+      return { errorCode: "SYSTEM_ERROR" };
+    }
+
     let invoiceReference: string;
+    const call = this.#seqr.sendInvoice(reservationInvoice(claimed, this.#invoiceContext(claimed)));
     try {
       const sent = await withTimeout(
-        this.#seqr.sendInvoice(reservationInvoice(claimed, this.#invoiceContext(claimed))),
-        this.#settings.seqrCallTimeoutMs,
+        call,
+        Math.min(this.#settings.seqrCallTimeoutMs, deadline - this.#clock.now()),
         this.#clock,
         "sendInvoice",
       );
@@ -265,6 +373,23 @@ export class PurchaseOrchestrator {
     } catch (error) {
       log.warn({ err: error }, "sendInvoice failed: releasing the machine");
       await this.#releaseClaim(claimed, "invoicing-error", { error: errorText(error) });
+      if (error instanceof CallTimeoutError) {
+        // SEQR may still create the invoice: once its answer arrives, that invoice is cancelled (not tracked by
+        // stop(): an answer that never comes must not hold the shutdown).
+        call.then(
+          (late) => {
+            if (!this.#stopped) this.#spawn(this.#abandonInvoice(claimed, late.invoiceReference), "late invoice");
+          },
+          () => undefined,
+        );
+      }
+      return { errorCode: "INVOICING_ERROR" };
+    }
+    if (this.#clock.now() >= deadline) {
+      // The answer came in time for SEQR but not for the caller (a pause, a slow event loop): nobody will show this
+      // invoice to the customer, so it is cancelled and the machine freed.
+      log.warn({ invoiceReference }, "sendInvoice answered after the createPurchase deadline; cancelling the invoice");
+      await this.#abandonInvoice(claimed, invoiceReference);
       return { errorCode: "INVOICING_ERROR" };
     }
 
@@ -309,6 +434,54 @@ export class PurchaseOrchestrator {
     );
     log.info({ invoiceReference, amountMinor }, "invoice sent");
     return { invoiceReferenceId: invoiceReference };
+  }
+
+  /**
+   * An invoice SEQR created for a createPurchase that was already answered with an error: record its reference on the
+   * (released or still claimed) purchase and cancel it through the outbox, so it is cancelled even across a restart.
+   */
+  async #abandonInvoice(claimed: Purchase, invoiceReference: string): Promise<void> {
+    const { sessionId } = claimed;
+    await this.#locks.run(sessionId, () =>
+      this.#inTransaction(async (tx, after) => {
+        const current = await tx.lockPurchase(sessionId);
+        if (!current || (current.state !== "claimed" && current.state !== "failed")) return;
+        const now = this.#clock.now();
+        const audit = { reason: "late-invoice", detail: { invoiceReference }, at: now };
+        if (current.state === "claimed") {
+          const failed = await tx.transition(
+            sessionId,
+            ["claimed"],
+            "failed",
+            { ...this.#closing(current), invoiceReference },
+            audit,
+          );
+          if (failed) {
+            after.push(() => {
+              this.#timers.clear(sessionId, "stale-claim");
+              this.#observer.sessionClosed?.("failed");
+            });
+          }
+        } else {
+          await tx.updatePurchase(sessionId, { invoiceReference }, now);
+          await tx.appendAudit({
+            sessionId,
+            machineId: current.machineId,
+            fromState: current.state,
+            toState: current.state,
+            ...audit,
+          });
+        }
+        await tx.enqueueOutbox({
+          sessionId,
+          kind: "cancelInvoice",
+          payload: {},
+          at: now,
+          deadlineAt: now + this.#settings.commitReservationTimeoutSeconds * 1_000,
+        });
+        after.push(() => this.#outbox.kick());
+      }),
+    );
   }
 
   notificationUrl(notifySecret: string): string {
@@ -609,6 +782,8 @@ export class PurchaseOrchestrator {
 
   /** The machine never reported the end of the session: ask it to end (it then reports session-ended). */
   async #onSessionMax(sessionId: string): Promise<void> {
+    // Asked once: the sweep does not ask again for a session this instance's own timer already did.
+    this.#sweptSessionMax.add(sessionId);
     const purchase = await this.#store.getPurchase(sessionId);
     if (!purchase || !["unlocked", "vending"].includes(purchase.state)) return;
     await this.#store.appendAudit({
@@ -1234,6 +1409,8 @@ export class PurchaseOrchestrator {
     });
   }
 }
+
+type OverdueDeadline = "stale-claim" | "payment-deadline" | "unlock-expiry" | "commit-deadline" | "session-max";
 
 type EventPayloadCancelReason = "customer-cancelled" | "payment-timeout" | "unlock-timeout" | "operator" | "system";
 

@@ -172,6 +172,14 @@ export const bridgeConfigSchema = z.strictObject({
         ),
         sessionMaxMs: field(z.number().int().positive().default(300_000), "Close a session that never reports its end"),
         commandTtlMs: field(z.number().int().positive().default(30_000), "expiresAt of commands sent to machines"),
+        createPurchaseMs: field(
+          z.number().int().min(1_000).max(30_000).default(4_500),
+          "createPurchase answers an error by then (SEQR's UPS waits about 5 s), releases the machine, and cancels an invoice SEQR creates later",
+        ),
+        sweepIntervalMs: field(
+          z.number().int().min(1_000).max(300_000).default(15_000),
+          "How often every instance looks for open purchases whose deadline passed unhandled (their instance died) and handles them",
+        ),
         clockSkewMs: field(
           z.number().int().min(0).max(600_000).default(60_000),
           "How far a machine's clock may lag the bridge's: an unacknowledged unlock counts as possibly honoured until its expiresAt plus this",

@@ -29,6 +29,7 @@ export class FakeSeqr implements SeqrApi {
   readonly calls: { operation: SeqrOperation; reference?: string; version?: number }[] = [];
   readonly #injections = new Map<SeqrOperation, Injection[]>();
   readonly #hangs = new Map<SeqrOperation, number>();
+  readonly #holds = new Map<SeqrOperation, Promise<void>[]>();
   #next = 20260115000000000n;
 
   /** Makes the next `times` calls of `operation` fail. `after`: SEQR executes the call, then the answer is lost. */
@@ -49,6 +50,19 @@ export class FakeSeqr implements SeqrApi {
     const list = this.#injections.get(operation) ?? [];
     list.push({ when: options.when ?? "before", error: make, times: options.times ?? 1 });
     this.#injections.set(operation, list);
+  }
+
+  /**
+   * The next call of `operation` waits until the returned function is called, then runs (a slow SEQR whose answer
+   * arrives late: after the bridge's own timeout, say).
+   */
+  hold(operation: SeqrOperation): () => void {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.#holds.set(operation, [...(this.#holds.get(operation) ?? []), gate]);
+    return release;
   }
 
   /** The next `times` calls of `operation` never answer. */
@@ -95,6 +109,8 @@ export class FakeSeqr implements SeqrApi {
       ...(version !== undefined ? { version } : {}),
     });
     await Promise.resolve();
+    const held = this.#holds.get(operation)?.shift();
+    if (held) await held;
     const hangs = this.#hangs.get(operation) ?? 0;
     if (hangs > 0) {
       this.#hangs.set(operation, hangs - 1);

@@ -167,6 +167,11 @@ export class Harness {
     }
   }
 
+  /** `store` with its calls counted by quiesce(): for a second bridge instance on the same clock. */
+  counted(store: Store): Store {
+    return this.#counting(store);
+  }
+
   #counting(store: Store): Store {
     return new Proxy(store, {
       get: (target, property, receiver) => {

@@ -1,0 +1,76 @@
+import { expect, it } from "vitest";
+import { bridgeConfigSchema } from "../../config/schema/bridge.ts";
+import { describeEachStore, type Harness } from "./helpers/harness.ts";
+
+/**
+ * Issue 15, defect 7: SEQR's UPS waits about 5 s for createPurchase. Past the bridge's own deadline
+ * (timeouts.createPurchaseMs) the caller has given up: the answer is an error, the machine's claim is released, and an
+ * invoice SEQR created anyway (its sendInvoice answered late) is cancelled as soon as its reference is known.
+ */
+
+const body = { token: "M1", amount: 20, currency: "EUR", msisdn: "46701234567" };
+
+async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+async function expectLateInvoiceCancelled(h: Harness): Promise<void> {
+  await until(() => h.seqr.invoices.size === 1, "the late invoice");
+  const reference = h.seqr.only().reference;
+  await until(async () => {
+    await h.drainOutbox();
+    return h.seqr.only().status === "CANCELED";
+  }, "the late invoice to be cancelled");
+  const purchase = await h.purchaseFor(reference);
+  expect(purchase.state).toBe("failed");
+  const audit = await h.store.listAudit(purchase.sessionId);
+  expect(audit.some((entry) => entry.reason === "late-invoice")).toBe(true);
+}
+
+describeEachStore("createPurchase deadline", (start) => {
+  it("a sendInvoice slower than the deadline: INVOICING_ERROR in time, claim released, late invoice cancelled", async () => {
+    const h = await start();
+    const release = h.seqr.hold("sendInvoice");
+    const startedAt = h.clock.now();
+    const pending = h.createPurchase(body);
+    await until(() => h.seqr.count("sendInvoice") === 1, "sendInvoice to be called");
+    await h.clock.advance(h.config.timeouts.createPurchaseMs);
+    expect((await pending).json).toEqual({ errorCode: "INVOICING_ERROR" });
+    expect(h.clock.now() - startedAt).toBeLessThanOrEqual(h.config.timeouts.createPurchaseMs);
+    expect(await h.store.holderOf("M1")).toBeUndefined();
+    // SEQR's answer arrives afterwards: the invoice it created is cancelled, nobody can pay it.
+    release();
+    await expectLateInvoiceCancelled(h);
+    expect(h.fleet.commands("payment-pending")).toHaveLength(0);
+    // The machine sells again.
+    expect((await h.createPurchase(body)).json).toHaveProperty("invoiceReferenceId");
+  });
+
+  it("a bridge paused during sendInvoice answers an error when it resumes past the deadline, and cancels the invoice", async () => {
+    const h = await start();
+    const release = h.seqr.hold("sendInvoice");
+    const pending = h.createPurchase(body);
+    await until(() => h.seqr.count("sendInvoice") === 1, "sendInvoice to be called");
+    // Paused for 8 s; on resume SEQR's answer is handled before any timer fires.
+    h.clock.jump(8_000);
+    release();
+    const answer = (await pending).json;
+    expect(["INVOICING_ERROR", "SYSTEM_ERROR"]).toContain(answer.errorCode);
+    expect(await h.store.holderOf("M1")).toBeUndefined();
+    await expectLateInvoiceCancelled(h);
+    expect(h.fleet.commands("payment-pending")).toHaveLength(0);
+  });
+});
+
+it("the default createPurchase deadline is below SEQR's 5 s", () => {
+  const config = bridgeConfigSchema.parse({
+    http: { publicBaseUrl: "https://bridge.example/seqr" },
+    seqr: { endpointUrl: "https://seqr.example/soap", terminalId: "t", password: "secret" },
+  });
+  expect(config.timeouts.createPurchaseMs).toBeLessThan(5_000);
+  expect(config.timeouts.createPurchaseMs).toBeGreaterThan(1_000);
+});
