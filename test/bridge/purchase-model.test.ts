@@ -1,6 +1,5 @@
 import fc from "fast-check";
 import { describe, it } from "vitest";
-import type { MoneyRule } from "./helpers/model-checks.ts";
 import { modelCommands, modelRunOptions, reportReached, runModel } from "./helpers/model-steps.ts";
 
 /**
@@ -16,24 +15,10 @@ import { modelCommands, modelRunOptions, reportReached, runModel } from "./helpe
  * keeps it well under a minute on a loaded 2-core machine.
  */
 
-/**
- * Rules whose fix has not landed on this branch yet (issue 15), named so that nothing is skipped silently; each is
- * checked, and fails, in the model test kept beside the fix until it lands. Empty once every fix is in.
- */
-const awaitingFix: Partial<Record<MoneyRule, string>> = {
-  "no-cancel-while-unlock-valid": "defect 3: unlock-ack timeout cancels a reservation the agent may still honour",
-  "commit-at-most-registry-price": "defect 5: the machine's reported price is billed",
-  "price-disagreement-flagged": "defect 5: an unknown selection or a dearer price is not flagged",
-  "vends-billed-or-flagged": "defect 5: a dearer price is billed as reported without a flag",
-  "machine-available-again": "defects 1 and 2: a fault or unacknowledged-unlock flag outlives its cause",
-  "unlock-resent-on-reconnect": "defect 2: nothing resends a pending unlock when the bridge's broker link is back",
-};
-
 describe("purchase model: the money rules hold under any interleaving", () => {
   it("never bills more than dropped, never twice, never silently loses a vend, and frees the machine", async () => {
-    const skip = new Set(Object.keys(awaitingFix));
     await fc.assert(
-      fc.asyncProperty(modelCommands(), (steps) => runModel(steps, skip)),
+      fc.asyncProperty(modelCommands(), (steps) => runModel(steps)),
       modelRunOptions(),
     );
     reportReached();

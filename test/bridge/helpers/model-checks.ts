@@ -48,6 +48,7 @@ export const moneyRules = [
   "commit-before-reservation-lapses",
   "store-matches-seqr",
   "no-reservation-left-open",
+  "late-invoice-cancelled",
   "nothing-open",
   "machine-released",
   "machine-available-again",
@@ -349,6 +350,21 @@ export async function checkQuiescent(world: ModelWorld): Promise<void> {
         world,
         "no-reservation-left-open",
         `invoice ${invoice.reference} is still ${invoice.status} at SEQR but the purchase is ${purchase.state}`,
+      );
+    }
+  }
+
+  // An invoice whose reference reached the bridge only after it gave up on it (a late sendInvoice answer) is cancelled,
+  // never left for a customer to find (issue 15, defect 7).
+  for (const invoice of seqr.invoices.values()) {
+    if (!invoice.answered || invoice.status !== "ISSUED") continue;
+    const purchase = bySession.get(invoice.clientInvoiceId);
+    if (purchase && ["failed", "cancelled", "committed"].includes(purchase.state) && !purchase.reconciliation) {
+      violate(
+        world,
+        "late-invoice-cancelled",
+        `invoice ${invoice.reference} is still ISSUED at SEQR, the bridge got its reference, and the purchase is ` +
+          `${purchase.state} (invoice reference stored: ${purchase.invoiceReference ?? "none"})`,
       );
     }
   }

@@ -31,6 +31,8 @@ export interface ModelInvoice {
   commits: number;
   /** The last updateInvoice total SEQR accepted. */
   updatedTotalMinor: number | undefined;
+  /** The bridge received sendInvoice's answer (its reference): from then on it can cancel the invoice. */
+  answered: boolean;
   /** Set when SEQR's own reservation timeout ended it (not a status a step forced). */
   lapsed: boolean;
   /** Why the invoice left ISSUED/RESERVED (for messages). */
@@ -226,6 +228,14 @@ export class ModelSeqr implements SeqrApi {
   }
 
   sendInvoice(invoice: Invoice): Promise<{ invoiceReference: string; invoiceQRCode?: string }> {
+    return this.#sendInvoice(invoice).then((answer) => {
+      const stored = this.invoices.get(answer.invoiceReference);
+      if (stored) stored.answered = true;
+      return answer;
+    });
+  }
+
+  #sendInvoice(invoice: Invoice): Promise<{ invoiceReference: string; invoiceQRCode?: string }> {
     return this.#call("sendInvoice", undefined, () => {
       const reference = String(this.#next++);
       const now = this.#clock.now();
@@ -242,6 +252,7 @@ export class ModelSeqr implements SeqrApi {
         committedMinor: undefined,
         commits: 0,
         updatedTotalMinor: undefined,
+        answered: false,
         lapsed: false,
         history: [`ISSUED@${now}`],
       });
