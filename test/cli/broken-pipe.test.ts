@@ -1,6 +1,4 @@
-import { rmSync } from "node:fs";
-import { dirname } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runProgram } from "../helpers/run-cli.ts";
 import { writeAgentConfig } from "./fixtures.ts";
 
@@ -10,7 +8,6 @@ import { writeAgentConfig } from "./fixtures.ts";
  */
 
 const configFile = writeAgentConfig({ mqtt: { url: "mqtt://127.0.0.1:1" } });
-afterAll(() => rmSync(dirname(configFile), { recursive: true, force: true }));
 
 const cases = [
   { entry: "agent/main.ts", args: ["doctor", "--config", configFile] },
