@@ -16,7 +16,7 @@ const cases = [
 ];
 
 describe("a closed stdout (| head) ends the CLI quietly", () => {
-  it.each(cases)("$entry $args.0 $args.1", async ({ entry, args }) => {
+  it.each(cases)("$entry $args.0 $args.1", { timeout: 120_000 }, async ({ entry, args }) => {
     const run = await runProgram(entry, args, {}, 60_000, { closeStdout: true });
     expect(run.stderr).not.toMatch(/EPIPE|Error|at /);
     expect(run.code, run.stderr).toBe(0);
