@@ -1,8 +1,11 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { systemConfigFiles } from "../../config/cli.ts";
 import { runProgram } from "../helpers/run-cli.ts";
 import { agentSecret, bridgeConfigObject, writeConfig } from "./fixtures.ts";
+
+// Every case starts a real program (Node with tsx); on a busy 2-core machine one start can take well over the default.
+vi.setConfig({ testTimeout: 90_000 });
 
 const programs = [
   {
