@@ -73,6 +73,9 @@ ensure_dir "$ROOT/var/lib/vend-agent" vend-agent vend-agent 0750
 step "systemd unit"
 install_file "$SOURCE_DIR/systemd/vend-agent.service" "$ROOT/etc/systemd/system/vend-agent.service" root root 0644
 
+step "the vend-agent command on PATH"
+link_command vend-agent "$APP_DIR/dist/agent/main.js"
+
 step "udev rule (ModemManager ignore, /dev/vend-adapter symlink)"
 install_udev_rule "$SOURCE_DIR/systemd/udev/70-vend-agent.rules" "$ROOT/etc/udev/rules.d/70-vend-agent.rules" \
   "$SERIAL_DEVICE"

@@ -53,6 +53,9 @@ ensure_dir "$ROOT/var/lib/vend-bridge" vend-bridge vend-bridge 0750
 step "systemd unit"
 install_file "$SOURCE_DIR/systemd/vend-bridge.service" "$ROOT/etc/systemd/system/vend-bridge.service" root root 0644
 
+step "the vend-bridge command on PATH"
+link_command vend-bridge "$APP_DIR/dist/backend-bridge/main.js"
+
 step "check the configuration (as the service will read it)"
 config_check bridge "$ROOT/etc/vend-bridge/bridge.yaml" "$ROOT/etc/vend-bridge/credentials"
 

@@ -213,3 +213,11 @@ finish_message() {
   note "status:  systemctl status $unit"
   note "logs:    journalctl -u $unit -f        (warnings and worse: journalctl -u $unit -p warning)"
 }
+
+# The program's command on PATH (/usr/local/bin), linked to the installed entry point: `npm run build` makes it
+# executable with a `#!/usr/bin/env node` line, so `vend-agent doctor` works as the README shows.
+link_command() {
+  local name=$1 target=$2
+  run mkdir -p "$ROOT/usr/local/bin"
+  run ln -sfn "$target" "$ROOT/usr/local/bin/$name"
+}

@@ -4,15 +4,20 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { isPasswordHash, verifyPassword } from "../../backend-bridge/broker/password-hash.ts";
+import { bridgeToolCommands } from "../../backend-bridge/cli/commands.ts";
 import { storedMachineEntry } from "../../backend-bridge/registry/machine-registry.ts";
 import { openStore } from "../../backend-bridge/store/open-store.ts";
 import type { StoredMachine } from "../../backend-bridge/store/store.ts";
+import { runCli } from "../../platform/cli.ts";
+import { captureOutput } from "../cli/capture-output.ts";
 import { type CliRun, runProgram } from "../helpers/run-cli.ts";
 
 /**
- * `vend-bridge machines add|list|remove` through the real CLI in a child process, against a SQLite store in a temp
- * dir: bad input is refused with a clear message and a nonzero exit and stores nothing, secrets are never printed
- * (except a generated command key, once, by `add`), and machines of the config file win over stored ones.
+ * `vend-bridge machines add|list|remove` against a SQLite store in a temp dir: bad input is refused with a clear message
+ * and a nonzero exit and stores nothing, secrets are never printed (except a generated command key, once, by `add`),
+ * and machines of the config file win over stored ones. The cases run the command in-process through the CLI's own
+ * dispatcher (the same code path as the program, without a Node start per case); two of them also run the real program
+ * in a child process, one after the other, for what only a process shows: exit codes and no stack trace.
  */
 
 const configKey = "c0".repeat(32);
@@ -78,8 +83,16 @@ describe("vend-bridge machines add|list|remove", () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const machines = (args: string[], config = files["bridge.yaml"]!) =>
-    runProgram("backend-bridge/main.ts", ["machines", ...args, "--config", config]);
+  const machines = async (args: string[], config = files["bridge.yaml"]!): Promise<CliRun> => {
+    const out = captureOutput();
+    const code = await runCli("vend-bridge", bridgeToolCommands, ["machines", ...args, "--config", config], {
+      out,
+      env: {},
+    });
+    return { code, stdout: out.stdout, stderr: out.stderr };
+  };
+  const machinesProcess = (args: string[], config = files["bridge.yaml"]!) =>
+    runProgram("backend-bridge/main.ts", ["machines", ...args, "--config", config], {}, 90_000);
 
   async function stored(): Promise<StoredMachine[]> {
     const { store } = await openStore(storeUrl);
@@ -106,17 +119,16 @@ describe("vend-bridge machines add|list|remove", () => {
   }
 
   it("add refuses bad input with a clear error and a nonzero exit, and stores nothing", async () => {
-    const add = (id: string, ...args: string[]) => machines(["add", id, ...args]);
-    const runs = await Promise.all([
-      add("bad/id!", "--catalog", files["catalog.yaml"]!),
-      add("M1"),
-      add("M1", "--catalog", join(dir, "no-such-catalog.yaml")),
-      add("M1", "--catalog", files["broken.yaml"]!),
-      add("M1", "--catalog", files["empty-catalog.yaml"]!),
-      add("M1", "--catalog", files["negative-price.yaml"]!),
-      add("M1", "--catalog", files["catalog.yaml"]!, "--command-key-file", files["bad-key"]!),
-      add("M1", "--catalog", files["catalog.yaml"]!, "--command-key-file", join(dir, "no-such-key")),
-      add(
+    const attempts: string[][] = [
+      ["bad/id!", "--catalog", files["catalog.yaml"]!],
+      ["M1"],
+      ["M1", "--catalog", join(dir, "no-such-catalog.yaml")],
+      ["M1", "--catalog", files["broken.yaml"]!],
+      ["M1", "--catalog", files["empty-catalog.yaml"]!],
+      ["M1", "--catalog", files["negative-price.yaml"]!],
+      ["M1", "--catalog", files["catalog.yaml"]!, "--command-key-file", files["bad-key"]!],
+      ["M1", "--catalog", files["catalog.yaml"]!, "--command-key-file", join(dir, "no-such-key")],
+      [
         "M1",
         "--catalog",
         files["catalog.yaml"]!,
@@ -124,10 +136,12 @@ describe("vend-bridge machines add|list|remove", () => {
         files.key!,
         "--mqtt-password-file",
         files["short-password"]!,
-      ),
-      add("CFG1", "--catalog", files["catalog.yaml"]!, "--command-key-file", files.key!),
-      add("vend-bridge", "--catalog", files["catalog.yaml"]!),
-    ]);
+      ],
+      ["CFG1", "--catalog", files["catalog.yaml"]!, "--command-key-file", files.key!],
+      ["vend-bridge", "--catalog", files["catalog.yaml"]!],
+    ];
+    const runs: CliRun[] = [];
+    for (const args of attempts) runs.push(await machines(["add", ...args]));
     const [
       badId,
       noCatalog,
@@ -158,7 +172,15 @@ describe("vend-bridge machines add|list|remove", () => {
       expect(run!.stdout).not.toMatch(/added/);
     }
     expect(await stored()).toEqual([]);
-  }, 60_000);
+
+    // The real program, for the exit code and the clean one-line error a technician sees.
+    expectCleanError(
+      await machinesProcess(["add", "bad/id!", "--catalog", files["catalog.yaml"]!]),
+      2,
+      /is not a machine id/,
+    );
+    expect(await stored()).toEqual([]);
+  }, 180_000);
 
   it("adds, lists (never a secret, --json too) and removes stored machines; config machines stay the file's", async () => {
     const added = await machines([
@@ -193,7 +215,9 @@ describe("vend-bridge machines add|list|remove", () => {
     expect(await verifyPassword(Buffer.from(storedPassword), m1.mqttPasswordHash!)).toBe(true);
     expect(storedMachineEntry.parse(JSON.parse(rows[1]!.entry)).commandKey).toBe(shownKey);
 
-    const [list, json] = await Promise.all([machines(["list"]), machines(["list", "--json"])]);
+    // One at a time: each command opens the store itself, as a technician's commands would.
+    const list = await machines(["list"]);
+    const json = await machines(["list", "--json"]);
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toMatch(/^CFG1\s+config\s+EUR 2 products\s+From the file$/m);
     expect(list.stdout).toMatch(/^M1\s+store\s+EUR 2 products\s+Lobby, 2nd floor$/m);
@@ -210,25 +234,30 @@ describe("vend-bridge machines add|list|remove", () => {
     expect(json.stdout).not.toContain(shownKey);
 
     // A config file that defines M2 too: its entry is the one in effect, and the command line cannot remove it.
-    const [shadowed, removeShadowed, removeConfig] = await Promise.all([
-      machines(["list", "--json"], files["bridge-m2.yaml"]),
-      machines(["remove", "M2"], files["bridge-m2.yaml"]),
-      machines(["remove", "CFG1"]),
-    ]);
-    expect(JSON.parse(shadowed!.stdout)).toEqual([
+    const shadowed = await machines(["list", "--json"], files["bridge-m2.yaml"]);
+    const removeShadowed = await machines(["remove", "M2"], files["bridge-m2.yaml"]);
+    const removeConfig = await machines(["remove", "CFG1"]);
+    expect(JSON.parse(shadowed.stdout)).toEqual([
       { id: "M1", name: "Lobby, 2nd floor", source: "store", currency: "EUR", products: 2, unavailable: null },
       { id: "M2", name: null, source: "config", currency: "SEK", products: 1, unavailable: null },
     ]);
-    expectCleanError(removeShadowed!, 1, /machine M2 is defined in the config file; remove it there/);
-    expectCleanError(removeConfig!, 1, /machine CFG1 is defined in the config file; remove it there/);
+    expectCleanError(removeShadowed, 1, /machine M2 is defined in the config file; remove it there/);
+    expectCleanError(removeConfig, 1, /machine CFG1 is defined in the config file; remove it there/);
     expect((await stored()).map((row) => row.machineId)).toEqual(["M1", "M2"]);
 
     const removed = await machines(["remove", "M1"]);
     expect(removed.code, removed.stderr).toBe(0);
     expect(removed.stdout).toMatch(/removed M1/);
-    const [again, after] = await Promise.all([machines(["remove", "M1"]), machines(["list", "--json"])]);
-    expectCleanError(again!, 1, /machine M1 is not in the store/);
-    expect(JSON.parse(after!.stdout).map((row: { id: string }) => row.id)).toEqual(["CFG1", "M2"]);
+    const again = await machines(["remove", "M1"]);
+    const after = await machines(["list", "--json"]);
+    expectCleanError(again, 1, /machine M1 is not in the store/);
+    expect(JSON.parse(after.stdout).map((row: { id: string }) => row.id)).toEqual(["CFG1", "M2"]);
     expect((await stored()).map((row) => row.machineId)).toEqual(["M2"]);
-  }, 60_000);
+
+    // The real program lists what the in-process commands stored, and prints no secret.
+    const listed = await machinesProcess(["list", "--json"]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout).map((row: { id: string }) => row.id)).toEqual(["CFG1", "M2"]);
+    expectNoSecrets(listed);
+  }, 180_000);
 });

@@ -41,7 +41,10 @@ async function openBroker(): Promise<{ url: string; clientIds: string[] }> {
 const doctorChecks = (stdout: string) => (JSON.parse(stdout) as { checks: CheckResult[] }).checks;
 
 describe("vend-agent doctor leaves the machine alone", () => {
-  it("logs in to the broker with its own client id: the agent's session is never taken over", async () => {
+  // Each case starts the real CLI (a Node process with tsx): generous time for a busy 2-core machine.
+  it("logs in to the broker with its own client id: the agent's session is never taken over", {
+    timeout: 120_000,
+  }, async () => {
     const broker = await openBroker();
     const machineId = "C0001";
     // The live agent's connection; reconnectPeriod 0 so that a takeover would show as a final close.
@@ -71,7 +74,9 @@ describe("vend-agent doctor leaves the machine alone", () => {
     expect(agent.connected).toBe(true);
   });
 
-  it("creates no directories: a data directory that does not exist yet is reported, not made", async () => {
+  it("creates no directories: a data directory that does not exist yet is reported, not made", {
+    timeout: 120_000,
+  }, async () => {
     const base = scratch();
     const dataDir = join(base, "var-lib", "vend-agent");
     const config = writeAgentConfig({ mqtt: { url: "mqtt://127.0.0.1:1" }, dataDir });

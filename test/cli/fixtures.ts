@@ -1,11 +1,22 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll } from "vitest";
 import { type AgentConfig, agentConfigSchema } from "../../config/schema/agent.ts";
 
+const made: string[] = [];
+
+/** A fresh temp dir, removed after the test file that asked for it (a test run leaves nothing in /tmp). */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), "seqr-vend-cli-"));
+  const dir = mkdtempSync(join(tmpdir(), "seqr-vend-cli-"));
+  made.push(dir);
+  return dir;
 }
+
+// Registered while the importing test file is collected, so it runs once that file's tests are done.
+afterAll(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+});
 
 export function agentConfigObject(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {

@@ -1,8 +1,11 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { systemConfigFiles } from "../../config/cli.ts";
 import { runProgram } from "../helpers/run-cli.ts";
 import { agentSecret, bridgeConfigObject, writeConfig } from "./fixtures.ts";
+
+// Every case starts a real program (Node with tsx); on a busy 2-core machine one start can take well over the default.
+vi.setConfig({ testTimeout: 90_000 });
 
 const programs = [
   {
@@ -34,7 +37,9 @@ describe.each(programs)(
       expect(readFileSync(installScript, "utf8")).toContain(`$ROOT${system}`);
     });
 
-    it("with no config anywhere, the error names every place it looked and does not suggest `config show`", async () => {
+    it("with no config anywhere, the error names every place it looked and does not suggest `config show`", {
+      timeout: 120_000,
+    }, async () => {
       // The CLI would read an installed machine's file; this test needs the machine without one (any dev or CI box).
       expect(existsSync(system), `${system} exists on this machine`).toBe(false);
       for (const args of [["config", "check"], ["run"]]) {
@@ -48,8 +53,10 @@ describe.each(programs)(
       }
     });
 
-    it("a --config file that does not exist is named, without suggesting `config show`", async () => {
-      const run = await runProgram(entry, ["config", "check", "--config", "/nonexistent/seqr-vend.yaml"]);
+    it("a --config file that does not exist is named, without suggesting `config show`", {
+      timeout: 90_000,
+    }, async () => {
+      const run = await runProgram(entry, ["config", "check", "--config", "/nonexistent/seqr-vend.yaml"], {}, 60_000);
       expect(run.code).toBe(78);
       expect(run.stderr).toContain("the config file /nonexistent/seqr-vend.yaml does not exist");
       expect(run.stderr).not.toContain("config show");
@@ -136,12 +143,17 @@ describe("vend-agent config show", () => {
 });
 
 describe("an environment override that breaks validation", () => {
-  it("names the variable as the source (VEND_BRIDGE_BROKER__TCP__PORT without broker.mode)", async () => {
+  it("names the variable as the source (VEND_BRIDGE_BROKER__TCP__PORT without broker.mode)", {
+    timeout: 90_000,
+  }, async () => {
     // The file has no broker section: the variable alone creates `broker`, without the `mode` it needs.
     const file = writeConfig(bridgeConfigObject(), "bridge.json");
-    const run = await runProgram("backend-bridge/main.ts", ["config", "check", "--config", file], {
-      VEND_BRIDGE_BROKER__TCP__PORT: "1884",
-    });
+    const run = await runProgram(
+      "backend-bridge/main.ts",
+      ["config", "check", "--config", file],
+      { VEND_BRIDGE_BROKER__TCP__PORT: "1884" },
+      60_000,
+    );
     expect(run.code, run.stderr).toBe(78);
     expect(run.stderr).toMatch(/- broker\.mode: /);
     expect(run.stderr).toContain("from: not set; broker was made by environment VEND_BRIDGE_BROKER__TCP__PORT");

@@ -1,6 +1,7 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll } from "vitest";
 
 export const agentSecret = "s3cret-mqtt-password-AGENT";
 export const agentKey = "ab".repeat(32);
@@ -23,9 +24,19 @@ export function bridgeConfigObject(): Record<string, unknown> {
   };
 }
 
+const made: string[] = [];
+
+/** A fresh temp dir, removed after the test file that asked for it (a test run leaves nothing in /tmp). */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), "seqr-vend-config-"));
+  const dir = mkdtempSync(join(tmpdir(), "seqr-vend-config-"));
+  made.push(dir);
+  return dir;
 }
+
+// Registered while the importing test file is collected, so it runs once that file's tests are done.
+afterAll(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+});
 
 export function writeConfig(content: unknown, name = "config.json"): string {
   const file = join(tempDir(), name);

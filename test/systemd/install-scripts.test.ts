@@ -6,6 +6,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -71,6 +72,7 @@ describe("install scripts, dry run", () => {
       "/etc/vend-agent/credentials/commandKey",
       "chown vend-agent:vend-agent /var/lib/vend-agent",
       "cp " + join(repo, "systemd", "vend-agent.service") + " /etc/systemd/system/vend-agent.service",
+      "ln -sfn /opt/seqr-vend/dist/agent/main.js /usr/local/bin/vend-agent",
       "/etc/udev/rules.d/70-vend-agent.rules",
       "udevadm control --reload-rules",
       "raspi-config nonint do_serial_hw 0",
@@ -98,6 +100,7 @@ describe("install scripts, dry run", () => {
       "/etc/vend-bridge/credentials/seqr.password",
       "chown vend-bridge:vend-bridge /var/lib/vend-bridge",
       "/etc/systemd/system/vend-bridge.service",
+      "ln -sfn /opt/seqr-vend/dist/backend-bridge/main.js /usr/local/bin/vend-bridge",
       "systemctl enable vend-bridge.service",
     ]) {
       expect(result.stdout).toContain(text);
@@ -146,6 +149,8 @@ describe("install-agent.sh into a temporary root, twice", () => {
     expect(rule).toContain('ENV{ID_MM_DEVICE_IGNORE}="1"');
     expect(rule).not.toContain("@ADAPTER_RULE@");
     expect(existsSync(join(root, "opt/seqr-vend/dist/agent/main.js"))).toBe(true);
+    // The technician's command on PATH, pointing where the program lives on the installed machine.
+    expect(readlinkSync(join(root, "usr/local/bin/vend-agent"))).toBe("/opt/seqr-vend/dist/agent/main.js");
     const checks = readFileSync(join(root, "opt/seqr-vend/dist/agent/checks.log"), "utf8");
     expect(checks).toContain(`config check --config ${root}/etc/vend-agent/agent.yaml`);
     // System-wide commands are only printed under --root, except the offline `systemctl --root enable`.
