@@ -1,4 +1,5 @@
 import type { Invoice, InvoiceStatus, Money, PaymentStatus, SeqrApi } from "../../../backend-bridge/seqr/seqr-api.ts";
+import { lateInvoiceAnswerMs } from "../../../backend-bridge/seqr/seqr-client-factory.ts";
 import {
   type SeqrOperation,
   SeqrResultError,
@@ -194,9 +195,10 @@ export class ModelSeqr implements SeqrApi {
                 reject,
                 reference,
               });
+              // As composed by seqr-client-factory.ts: sendInvoice's connection waits longer for a late answer.
               this.#clock.setTimeout(
-                () => reject(new SeqrTimeoutError(operation, this.#requestTimeoutMs)),
-                this.#requestTimeoutMs,
+                () => reject(new SeqrTimeoutError(operation, this.#clientTimeoutMs(operation))),
+                this.#clientTimeoutMs(operation),
               );
               return;
             case "transport-before":
@@ -219,6 +221,10 @@ export class ModelSeqr implements SeqrApi {
         }
       });
     });
+  }
+
+  #clientTimeoutMs(operation: SeqrOperation): number {
+    return operation === "sendInvoice" ? Math.max(this.#requestTimeoutMs, lateInvoiceAnswerMs) : this.#requestTimeoutMs;
   }
 
   #invoice(operation: SeqrOperation, reference: string): ModelInvoice {
