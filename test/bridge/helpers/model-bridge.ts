@@ -159,7 +159,14 @@ export class ModelBridge {
           if (instance.dead) {
             return Promise.reject(new SeqrTransportError("sendInvoice", new Error("process crashed")));
           }
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
+          const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+          if (property !== "sendInvoice") return result;
+          // Only a live process holds the reference it was answered: a crashed one cannot cancel anything.
+          return (result as ReturnType<SeqrApi["sendInvoice"]>).then((answer) => {
+            const invoice = this.seqr.invoices.get(answer.invoiceReference);
+            if (invoice && !instance.dead) invoice.answered = true;
+            return answer;
+          });
         };
       },
     }) as SeqrApi;

@@ -32,7 +32,7 @@ export interface ModelInvoice {
   commits: number;
   /** The last updateInvoice total SEQR accepted. */
   updatedTotalMinor: number | undefined;
-  /** The bridge received sendInvoice's answer (its reference): from then on it can cancel the invoice. */
+  /** A live bridge instance received sendInvoice's answer (its reference): it can cancel the invoice (set by ModelBridge). */
   answered: boolean;
   /** Set when SEQR's own reservation timeout ended it (not a status a step forced). */
   lapsed: boolean;
@@ -234,14 +234,6 @@ export class ModelSeqr implements SeqrApi {
   }
 
   sendInvoice(invoice: Invoice): Promise<{ invoiceReference: string; invoiceQRCode?: string }> {
-    return this.#sendInvoice(invoice).then((answer) => {
-      const stored = this.invoices.get(answer.invoiceReference);
-      if (stored) stored.answered = true;
-      return answer;
-    });
-  }
-
-  #sendInvoice(invoice: Invoice): Promise<{ invoiceReference: string; invoiceQRCode?: string }> {
     return this.#call("sendInvoice", undefined, () => {
       const reference = String(this.#next++);
       const now = this.#clock.now();
