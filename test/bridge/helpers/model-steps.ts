@@ -17,7 +17,7 @@ import { ModelWorld } from "./model-world.ts";
  * counterexample), MODEL_STATS=1 (print how deep the runs got), MODEL_SKIP (by hand: rules to look past).
  */
 
-const numRuns = Number(process.env.MODEL_RUNS ?? 150);
+const numRuns = Number(process.env.MODEL_RUNS ?? 600);
 const seed = process.env.MODEL_SEED === undefined ? undefined : Number(process.env.MODEL_SEED);
 const path = process.env.MODEL_PATH;
 /** By hand only: MODEL_SKIP=rule,... looks past rules, to see what else fails while one defect is reverted or open. */
