@@ -61,7 +61,9 @@ describe.runIf(hasTool("socat"))("drivers over socat pty pairs with the real ser
     const mechanism = new MdbCashlessMechanism({
       path: ptys.hostPath,
       connect: serialPortConnector({ path: ptys.hostPath, baudRate: 115200, binding: nativeSerialBinding }),
-      settings: mdbSettings,
+      // Only the unplug may end a vend in these tests: a vend-result timeout racing a slow link-loss detection on a
+      // loaded machine would be a different outcome ("unknown", evidence "none") than the one under test.
+      settings: { ...mdbSettings, vendResultTimeoutMs: 120_000 },
       catalog: mdbCatalog,
       logger: silentLogger(),
       backoff: { initialMs: 50, maxMs: 200 },
