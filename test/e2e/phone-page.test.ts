@@ -1,37 +1,23 @@
-import type { Browser } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { launchChromium } from "../helpers/browser.ts";
+import { describe, expect, it } from "vitest";
 import { hasTool } from "../helpers/system-tools.ts";
-import { customer, type Kit, reservationInvoice, startKit } from "../seqr/seqr-test-kit.ts";
+import { useChromiumKit } from "../seqr/chromium-kit.ts";
+import { customer, reservationInvoice } from "../seqr/seqr-test-kit.ts";
 
 /** The sandbox phone's page as the demo shows it (issue 21 item 11): messages that stay, totals that tell the truth. */
 
 describe.runIf(hasTool("chromium"))("the sandbox phone page in Chromium", () => {
-  let browser: Browser;
-  let kit: Kit;
-  beforeAll(async () => {
-    browser = await launchChromium();
-  }, 30_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
-  beforeEach(async () => {
-    kit = await startKit();
-  });
-  afterEach(async () => {
-    await kit.close();
-  });
+  const env = useChromiumKit();
 
   it("the wrong-PIN message stays while the page refreshes its list", async () => {
-    const { invoiceReference } = await kit.client.sendInvoice(reservationInvoice());
-    kit.sandbox.ledger.attachCustomer(invoiceReference, customer.msisdn);
-    const page = await browser.newPage();
+    const { invoiceReference } = await env.kit.client.sendInvoice(reservationInvoice());
+    env.kit.sandbox.ledger.attachCustomer(invoiceReference, customer.msisdn);
+    const page = await env.browser.newPage();
     try {
       let refreshes = 0;
       page.on("response", (response) => {
         if (response.url().includes(`/customers/${customer.msisdn}/invoices`)) refreshes++;
       });
-      await page.goto(`${kit.sandbox.appUrl}?msisdn=${customer.msisdn}&pin=9999`);
+      await page.goto(`${env.kit.sandbox.appUrl}?msisdn=${customer.msisdn}&pin=9999`);
       await page.getByRole("button", { name: "Confirm with PIN" }).click();
       await page.locator("#error").getByText("wrong PIN").waitFor();
       // Positive evidence that the list was refreshed (once a second) several times since the message came.
@@ -44,13 +30,13 @@ describe.runIf(hasTool("chromium"))("the sandbox phone page in Chromium", () => 
   });
 
   it("a declined payment reads Nothing charged, not the total it asked for; the scan field's example is set by the URL", async () => {
-    const { invoiceReference } = await kit.client.sendInvoice(reservationInvoice());
-    kit.sandbox.ledger.attachCustomer(invoiceReference, customer.msisdn);
+    const { invoiceReference } = await env.kit.client.sendInvoice(reservationInvoice());
+    env.kit.sandbox.ledger.attachCustomer(invoiceReference, customer.msisdn);
     const example = "HTTP://SEQR.SE/000/ups?w=demo&t=DEMO-MDB";
-    const page = await browser.newPage();
+    const page = await env.browser.newPage();
     try {
       await page.goto(
-        `${kit.sandbox.appUrl}?msisdn=${customer.msisdn}&pin=${customer.pin}&qrExample=${encodeURIComponent(example)}`,
+        `${env.kit.sandbox.appUrl}?msisdn=${customer.msisdn}&pin=${customer.pin}&qrExample=${encodeURIComponent(example)}`,
       );
       expect(await page.getAttribute("#qr", "placeholder")).toBe(example);
       const card = page.locator(`.card[data-ref="${invoiceReference}"]`);

@@ -1,42 +1,28 @@
-import type { Browser } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { launchChromium } from "../helpers/browser.ts";
+import { describe, expect, it } from "vitest";
 import { hasTool } from "../helpers/system-tools.ts";
-import { customer, type Kit, reservationInvoice, startKit } from "./seqr-test-kit.ts";
+import { useChromiumKit } from "./chromium-kit.ts";
+import { customer, reservationInvoice } from "./seqr-test-kit.ts";
 
 /** The customer's app page in a real browser: a person confirms with the PIN and sees the rows change. */
 
 describe.runIf(hasTool("chromium"))("customer app page in Chromium", () => {
-  let browser: Browser;
-  let kit: Kit;
-  beforeAll(async () => {
-    browser = await launchChromium();
-  }, 30_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
-  beforeEach(async () => {
-    kit = await startKit();
-  });
-  afterEach(async () => {
-    await kit.close();
-  });
+  const env = useChromiumKit();
 
   it("lists the invoice, confirms it with the PIN, then shows the rows the reseller sends", async () => {
-    const { invoiceReference } = await kit.client.sendInvoice(reservationInvoice());
-    kit.sandbox.ledger.attachCustomer(invoiceReference, customer.msisdn);
-    const page = await browser.newPage();
+    const { invoiceReference } = await env.kit.client.sendInvoice(reservationInvoice());
+    env.kit.sandbox.ledger.attachCustomer(invoiceReference, customer.msisdn);
+    const page = await env.browser.newPage();
     const errors: string[] = [];
     page.on("pageerror", (error) => errors.push(error.message));
-    await page.goto(`${kit.sandbox.appUrl}?msisdn=${customer.msisdn}&pin=${customer.pin}`);
+    await page.goto(`${env.kit.sandbox.appUrl}?msisdn=${customer.msisdn}&pin=${customer.pin}`);
     const card = page.locator(`.card[data-ref="${invoiceReference}"]`);
     await card.getByText("20.00 EUR").waitFor();
     await card.getByRole("button", { name: "Confirm with PIN" }).click();
     await card.locator(".status.RESERVED").waitFor();
-    expect(kit.sandbox.ledger.get(invoiceReference)?.status).toBe("RESERVED");
+    expect(env.kit.sandbox.ledger.get(invoiceReference)?.status).toBe("RESERVED");
 
-    await kit.client.getPaymentStatus(invoiceReference, 0);
-    await kit.client.updateInvoice(invoiceReference, {
+    await env.kit.client.getPaymentStatus(invoiceReference, 0);
+    await env.kit.client.updateInvoice(invoiceReference, {
       ...reservationInvoice(),
       rows: [{ description: "Cola 0.33 l", quantity: 1, total: { minor: 200, currency: "EUR" } }],
       total: { minor: 200, currency: "EUR" },
@@ -48,13 +34,13 @@ describe.runIf(hasTool("chromium"))("customer app page in Chromium", () => {
   });
 
   it("says so when the PIN is wrong, and the invoice stays ISSUED", async () => {
-    const { invoiceReference } = await kit.client.sendInvoice(reservationInvoice());
-    kit.sandbox.ledger.attachCustomer(invoiceReference, customer.msisdn);
-    const page = await browser.newPage();
-    await page.goto(`${kit.sandbox.appUrl}?msisdn=${customer.msisdn}&pin=9999`);
+    const { invoiceReference } = await env.kit.client.sendInvoice(reservationInvoice());
+    env.kit.sandbox.ledger.attachCustomer(invoiceReference, customer.msisdn);
+    const page = await env.browser.newPage();
+    await page.goto(`${env.kit.sandbox.appUrl}?msisdn=${customer.msisdn}&pin=9999`);
     await page.getByRole("button", { name: "Confirm with PIN" }).click();
     await page.locator("#error").getByText("wrong PIN").waitFor();
-    expect(kit.sandbox.ledger.get(invoiceReference)?.status).toBe("ISSUED");
+    expect(env.kit.sandbox.ledger.get(invoiceReference)?.status).toBe("ISSUED");
     await page.close();
   });
 });
