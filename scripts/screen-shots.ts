@@ -10,26 +10,14 @@ import { chromium } from "playwright-core";
 import { startKioskServer } from "../agent/display/kiosk-server.ts";
 import { encodePng } from "../agent/display/png.ts";
 import { drawScreen } from "../agent/display/raster-screen.ts";
-import { type DisplayState, describeScreen, type ScreenContext } from "../agent/display/screens.ts";
+import { type DisplayState, describeScreen } from "../agent/display/screens.ts";
 import { systemClock } from "../platform/clock.ts";
 import { silentLogger } from "../platform/logger.ts";
+import { sampleScreenContext } from "./sample-screen-context.ts";
 
 const out = resolve(import.meta.dirname, "../docs/screens");
 const now = Date.now();
-const context: ScreenContext = {
-  machine: { id: "M0042", merchantId: "acme", name: "Lobby drinks" },
-  catalog: {
-    currency: "EUR",
-    products: {
-      A1: { name: "Still water", sku: "W", priceMinor: 150 },
-      A2: { name: "Cola", sku: "C", priceMinor: 200 },
-      B1: { name: "Chocolate bar", sku: "CH", priceMinor: 120 },
-      B2: { name: "Sandwich", sku: "S", priceMinor: 450 },
-    },
-  },
-  idleText: "Scan with the SEQR app to pay",
-  now,
-};
+const context = sampleScreenContext(now);
 
 const samples: [string, DisplayState][] = [
   ["01-starting", { screen: "starting" }],

@@ -5,9 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KioskServer, startKioskServer } from "../../agent/display/kiosk-server.ts";
 import { encodePng } from "../../agent/display/png.ts";
 import { drawScreen } from "../../agent/display/raster-screen.ts";
-import { type DisplayState, describeScreen, type ScreenContext } from "../../agent/display/screens.ts";
+import { type DisplayState, describeScreen } from "../../agent/display/screens.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
+import { sampleScreenContext } from "../../scripts/sample-screen-context.ts";
 import { launchChromium } from "../helpers/browser.ts";
 import { hasTool } from "../helpers/system-tools.ts";
 import { tempDir, zbarDecode } from "./image-tools.ts";
@@ -37,20 +38,7 @@ function pxPerMm(panel: Panel): number {
   return Math.hypot(panel.width, panel.height) / panel.diagonalInches / 25.4;
 }
 
-const context: ScreenContext = {
-  machine: { id: "M0042", merchantId: "acme", name: "Lobby drinks" },
-  catalog: {
-    currency: "EUR",
-    products: {
-      A1: { name: "Still water", sku: "W", priceMinor: 150 },
-      A2: { name: "Cola", sku: "C", priceMinor: 200 },
-      B1: { name: "Chocolate bar", sku: "CH", priceMinor: 120 },
-      B2: { name: "Sandwich", sku: "S", priceMinor: 450 },
-    },
-  },
-  idleText: "Scan with the SEQR app to pay",
-  now: Date.now(),
-};
+const context = sampleScreenContext(Date.now());
 
 const states: DisplayState[] = [
   { screen: "starting" },
