@@ -44,11 +44,22 @@ export class ManualClock implements Clock {
     this.#now += ms;
   }
 
+  /** When the earliest timer is due; undefined when none is pending. */
+  nextDueAt(): number | undefined {
+    let earliest: number | undefined;
+    for (const timer of this.#timers.values()) if (earliest === undefined || timer.at < earliest) earliest = timer.at;
+    return earliest;
+  }
+
   /** Moves time forward by `ms`, firing each due timer at its own time. */
-  async advance(ms: number): Promise<void> {
-    const end = this.#now + ms;
+  advance(ms: number): Promise<void> {
+    return this.advanceTo(this.#now + ms);
+  }
+
+  /** Moves time to `end`, firing each due timer at its own time and letting the system react (`quiesce`) after it. */
+  async advanceTo(end: number, quiesce: () => Promise<void> = this.quiesce): Promise<void> {
     for (;;) {
-      await this.quiesce();
+      await quiesce();
       const due = [...this.#timers.values()]
         .filter((timer) => timer.at <= end)
         .sort((a, b) => a.at - b.at || a.id - b.id)[0];
@@ -57,8 +68,8 @@ export class ManualClock implements Clock {
       this.#now = Math.max(this.#now, due.at);
       due.callback();
     }
-    this.#now = end;
-    await this.quiesce();
+    this.#now = Math.max(this.#now, end);
+    await quiesce();
   }
 }
 
