@@ -4,28 +4,17 @@ import type { Browser } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type KioskAction, type KioskServer, startKioskServer } from "../../agent/display/kiosk-server.ts";
 import { seqrQrPayload } from "../../agent/display/qr.ts";
-import { describeScreen, type ScreenContext } from "../../agent/display/screens.ts";
+import { describeScreen } from "../../agent/display/screens.ts";
 import { writeStickerFiles } from "../../agent/display/sticker.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
 import { launchChromium } from "../helpers/browser.ts";
 import { hasTool } from "../helpers/system-tools.ts";
 import { tempDir, zbarDecode } from "./image-tools.ts";
+import { kioskContext } from "./kiosk-context.ts";
 
 const expected = "HTTP://SEQR.SE/000/ups?w=acme&t=K0001";
-const context: ScreenContext = {
-  machine: { id: "K0001", merchantId: "acme", name: "Kiosk test" },
-  catalog: {
-    currency: "EUR",
-    products: {
-      A1: { name: "Water", sku: "W", priceMinor: 150 },
-      A2: { name: "Cola", sku: "C", priceMinor: 200 },
-      B1: { name: "Sandwich", sku: "S", priceMinor: 450 },
-    },
-  },
-  idleText: "Scan with the SEQR app to pay",
-  now: Date.now(),
-};
+const context = kioskContext({ id: "K0001", name: "Kiosk test" });
 const idle = describeScreen({ screen: "idle" }, context);
 
 let kiosk: KioskServer | undefined;

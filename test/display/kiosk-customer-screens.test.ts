@@ -1,11 +1,12 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type KioskAction, type KioskServer, startKioskServer } from "../../agent/display/kiosk-server.ts";
-import { type DisplayState, describeScreen, type ScreenContext } from "../../agent/display/screens.ts";
+import { type DisplayState, describeScreen } from "../../agent/display/screens.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
 import { launchChromium } from "../helpers/browser.ts";
 import { hasTool } from "../helpers/system-tools.ts";
+import { kioskContext } from "./kiosk-context.ts";
 
 /**
  * What the customer sees on the kiosk page in a real browser (issue 21): the end screens each say what happened,
@@ -18,19 +19,7 @@ interface BrowserWindow {
   getComputedStyle(element: unknown): { opacity: string; fontSize: string };
 }
 
-const context: ScreenContext = {
-  machine: { id: "K0002", merchantId: "acme", name: "Customer screens" },
-  catalog: {
-    currency: "EUR",
-    products: {
-      A1: { name: "Water", sku: "W", priceMinor: 150 },
-      A2: { name: "Cola", sku: "C", priceMinor: 200 },
-      B1: { name: "Sandwich", sku: "S", priceMinor: 450 },
-    },
-  },
-  idleText: "Scan with the SEQR app to pay",
-  now: Date.now(),
-};
+const context = kioskContext({ id: "K0002", name: "Customer screens" });
 
 describe.runIf(hasTool("chromium"))("the kiosk page's customer screens in Chromium", () => {
   let browser: Browser;
