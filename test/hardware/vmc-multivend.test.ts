@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { SimulatedMechanism } from "../../hardware/simulators/simulated-mechanism.ts";
+import type { VmcSimulatorOptions } from "../../hardware/simulators/vmc-simulator.ts";
 import type { SelectionRequest, VendOutcome } from "../../hardware/vend-mechanism.ts";
 import { silentLogger } from "../../platform/logger.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
@@ -31,6 +32,22 @@ const stops: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const stop of stops.splice(0)) await stop();
 });
+
+/** An MDB rig whose agent approves every selection, started, with a session open; `outcomes` collects the vends. */
+async function rigInSession(vmc: VmcSimulatorOptions) {
+  const rig = mdbRig({ vmc });
+  stops.push(() => rig.mechanism.stop());
+  const outcomes: VendOutcome[] = [];
+  rig.mechanism.on("selection", (request: SelectionRequest) => {
+    void rig.mechanism
+      .vend(request.selection, request.priceMinor ?? 0, request.requestId)
+      .then((outcome) => outcomes.push(outcome));
+  });
+  await rig.mechanism.start();
+  await until(() => rig.mechanism.isUp(), "the reader enabled");
+  await rig.mechanism.openSession(1_000);
+  return { rig, outcomes };
+}
 
 describe("the simulated MDB machine (driver: simulator, simulate: mdb)", () => {
   it("sells two products in one session; the reader stays in the session until the agent ends it", async () => {
@@ -71,17 +88,7 @@ describe("the simulated MDB machine (driver: simulator, simulate: mdb)", () => {
   });
 
   it("a failed vend in a multi-vend session leaves the session open for another choice", async () => {
-    const rig = mdbRig({ vmc: { multivend: true, vendDurationMs: 10 } });
-    stops.push(() => rig.mechanism.stop());
-    const outcomes: VendOutcome[] = [];
-    rig.mechanism.on("selection", (request: SelectionRequest) => {
-      void rig.mechanism
-        .vend(request.selection, request.priceMinor ?? 0, request.requestId)
-        .then((outcome) => outcomes.push(outcome));
-    });
-    await rig.mechanism.start();
-    await until(() => rig.mechanism.isUp(), "the reader enabled");
-    await rig.mechanism.openSession(1_000);
+    const { rig, outcomes } = await rigInSession({ multivend: true, vendDurationMs: 10 });
     rig.vmc.nextResults.push("failure");
     expect(rig.vmc.customerSelects(11, "1.50")).toBe(true);
     await until(() => outcomes.length === 1, "the failed vend");
@@ -93,17 +100,7 @@ describe("the simulated MDB machine (driver: simulator, simulate: mdb)", () => {
   });
 
   it("a single-vend VMC still ends the session itself after one vend (the agent sees the machine close it)", async () => {
-    const rig = mdbRig({ vmc: { vendDurationMs: 10 } });
-    stops.push(() => rig.mechanism.stop());
-    const outcomes: VendOutcome[] = [];
-    rig.mechanism.on("selection", (request: SelectionRequest) => {
-      void rig.mechanism
-        .vend(request.selection, request.priceMinor ?? 0, request.requestId)
-        .then((outcome) => outcomes.push(outcome));
-    });
-    await rig.mechanism.start();
-    await until(() => rig.mechanism.isUp(), "the reader enabled");
-    await rig.mechanism.openSession(1_000);
+    const { rig, outcomes } = await rigInSession({ vendDurationMs: 10 });
     expect(rig.vmc.customerSelects(11, "1.50")).toBe(true);
     await until(() => rig.seen.closed.length === 1, "the VMC ending the session");
     expect(outcomes.map((outcome) => outcome.outcome)).toEqual(["delivered"]);
