@@ -5,6 +5,7 @@ import {
   SeqrTimeoutError,
   SeqrTransportError,
 } from "../../../backend-bridge/seqr/seqr-errors.ts";
+import { SeqrCallsBridgeSkips } from "./seqr-calls-bridge-skips.ts";
 
 /**
  * An in-memory SEQR for the bridge's tests: invoices with the reservation state machine of seqr-protocol.md §8, a
@@ -24,7 +25,7 @@ export interface FakeInvoice {
 
 type Injection = { when: "before" | "after"; error: () => Error; times: number };
 
-export class FakeSeqr implements SeqrApi {
+export class FakeSeqr extends SeqrCallsBridgeSkips implements SeqrApi {
   readonly invoices = new Map<string, FakeInvoice>();
   readonly calls: { operation: SeqrOperation; reference?: string; version?: number }[] = [];
   readonly #injections = new Map<SeqrOperation, Injection[]>();
@@ -197,17 +198,5 @@ export class FakeSeqr implements SeqrApi {
       stored.version += 1;
       stored.cancelCount += 1;
     });
-  }
-
-  refundPayment(): Promise<{ ersReference: string }> {
-    return Promise.reject(new Error("not used by the bridge"));
-  }
-
-  submitPaymentReceipt(): Promise<void> {
-    return Promise.reject(new Error("not used by the bridge"));
-  }
-
-  markTransactionPeriod(): Promise<{ transactionPeriodId: string }> {
-    return Promise.reject(new Error("not used by the bridge"));
   }
 }

@@ -7,6 +7,7 @@ import {
   SeqrTransportError,
 } from "../../../backend-bridge/seqr/seqr-errors.ts";
 import type { Clock } from "../../../platform/clock.ts";
+import { SeqrCallsBridgeSkips } from "./seqr-calls-bridge-skips.ts";
 
 /**
  * SEQR as the model-based purchase test sees it: invoices with the reservation state machine of seqr-protocol.md §8
@@ -67,7 +68,7 @@ export const seqrOperations = [
   "cancelInvoice",
 ] as const satisfies readonly SeqrOperation[];
 
-export class ModelSeqr implements SeqrApi {
+export class ModelSeqr extends SeqrCallsBridgeSkips implements SeqrApi {
   readonly invoices = new Map<string, ModelInvoice>();
   readonly calls: SeqrCall[] = [];
   readonly held: Held[] = [];
@@ -82,6 +83,7 @@ export class ModelSeqr implements SeqrApi {
 
   /** `requestTimeoutMs`: the SOAP client's own timeout; a held call's caller gets a timeout then, SEQR may act later. */
   constructor(clock: Clock, reservationSeconds: number, requestTimeoutMs: number) {
+    super();
     this.#clock = clock;
     this.#reservationMs = reservationSeconds * 1_000;
     this.#requestTimeoutMs = requestTimeoutMs;
@@ -311,17 +313,5 @@ export class ModelSeqr implements SeqrApi {
       if (stored.status === "EXPIRED") throw new SeqrResultError("cancelInvoice", 58, undefined);
       this.#set(stored, "CANCELED", "cancelInvoice");
     });
-  }
-
-  refundPayment(): Promise<{ ersReference: string }> {
-    return Promise.reject(new Error("not used by the bridge"));
-  }
-
-  submitPaymentReceipt(): Promise<void> {
-    return Promise.reject(new Error("not used by the bridge"));
-  }
-
-  markTransactionPeriod(): Promise<{ transactionPeriodId: string }> {
-    return Promise.reject(new Error("not used by the bridge"));
   }
 }
