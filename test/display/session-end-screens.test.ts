@@ -1,15 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { describeScreen, type ScreenContext } from "../../agent/display/screens.ts";
-import { Journal } from "../../agent/journal/journal.ts";
-import type { StoredEvent } from "../../agent/journal/journal-state.ts";
-import { VendSession } from "../../agent/session/vend-session.ts";
-import { systemClock } from "../../platform/clock.ts";
-import { silentLogger } from "../../platform/logger.ts";
-import { FakeMechanism } from "../agent/helpers/fake-mechanism.ts";
-import { envelope, testCatalog, until } from "../agent/helpers/session-harness.ts";
+import { envelope, openSessionHarness, testCatalog, until } from "../agent/helpers/session-harness.ts";
 
 /**
  * Each way a session ends has its own honest screen (issue 21 item 7): a decline on the phone is "Payment cancelled",
@@ -31,31 +22,17 @@ afterEach(async () => {
 });
 
 async function machine(mode: "single-vend" | "multi-vend" = "multi-vend") {
-  const dir = mkdtempSync(join(tmpdir(), "end-screens-"));
-  const journal = await Journal.open({ dataDir: dir, logger: silentLogger(), clock: systemClock });
-  const mechanism = new FakeMechanism();
-  const events: StoredEvent[] = [];
-  const session = new VendSession({
-    journal,
-    mechanism,
-    catalog: testCatalog,
+  const harness = await openSessionHarness({
     mode,
-    selectionTimeoutMs: 600_000,
-    paymentPendingTimeoutMs: 600_000,
-    // Long enough that the end screen is still up whenever the test looks, however slow the machine.
-    endScreenMs: 600_000,
-    clock: systemClock,
-    logger: silentLogger(),
-    publish: (published) => events.push(...published),
-    onChange: () => undefined,
+    timings: {
+      selectionTimeoutMs: 600_000,
+      paymentPendingTimeoutMs: 600_000,
+      // Long enough that the end screen is still up whenever the test looks, however slow the machine.
+      endScreenMs: 600_000,
+    },
   });
-  await mechanism.start();
-  session.hardwareStarted();
-  cleanups.push(async () => {
-    await journal.close().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const named = (name: string) => events.filter((event) => event.name === name);
+  cleanups.push(() => harness.close());
+  const { session, mechanism, named } = harness;
   const unlock = async (sessionId: string, budgetMinor: number) => {
     const env = envelope();
     expect(await session.unlock({ ...env, sessionId, budgetMinor, currency: "EUR", signature }, env)).toBeUndefined();

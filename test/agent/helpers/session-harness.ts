@@ -19,6 +19,12 @@ export const testCatalog: Catalog = {
   },
 };
 
+export interface SessionTimings {
+  selectionTimeoutMs?: number;
+  paymentPendingTimeoutMs?: number;
+  endScreenMs?: number;
+}
+
 export interface SessionHarness {
   dir: string;
   journal: Journal;
@@ -37,6 +43,8 @@ export async function openSessionHarness(
     mechanism?: FakeMechanism;
     /** The journal's file layer (node:fs by default; a PowerLossFiles for power-cut tests). */
     files?: JournalFiles;
+    /** The session's timings (defaults: a minute to choose, three to confirm the payment, the session's own end screen). */
+    timings?: SessionTimings;
   } = {},
 ): Promise<SessionHarness> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "vend-session-"));
@@ -55,6 +63,7 @@ export async function openSessionHarness(
     mode: options.mode ?? "single-vend",
     selectionTimeoutMs: 60_000,
     paymentPendingTimeoutMs: 180_000,
+    ...options.timings,
     clock: systemClock,
     logger: silentLogger(),
     publish: (published) => events.push(...published),
@@ -75,6 +84,7 @@ export async function openSessionHarness(
         dir,
         mode: options.mode ?? "single-vend",
         ...(options.files ? { files: options.files } : {}),
+        ...(options.timings ? { timings: options.timings } : {}),
       });
     },
     close: async () => {
