@@ -106,6 +106,21 @@ export class ModelBridge {
 
   /** The process dies between two steps and a new one starts on the same database. */
   async crash(): Promise<void> {
+    await this.#kill();
+    this.restarts++;
+    await this.#boot();
+    await this.quiesce();
+  }
+
+  async close(): Promise<void> {
+    await this.#kill();
+    this.seqr.releaseAll();
+    await this.quiesce();
+    await this.store.close();
+  }
+
+  /** Kills the running instance: its timers, fleet link and HTTP server die at once. */
+  async #kill(): Promise<void> {
     const old = this.#instance;
     old.dead = true;
     old.clock.kill();
@@ -113,21 +128,6 @@ export class ModelBridge {
     await old.app.http.close(0).catch(() => undefined);
     // Not awaited: a dead process does not finish its work; whatever it still tries fails on the fences.
     void old.app.stop().catch(() => undefined);
-    this.restarts++;
-    await this.#boot();
-    await this.quiesce();
-  }
-
-  async close(): Promise<void> {
-    const old = this.#instance;
-    old.dead = true;
-    old.clock.kill();
-    old.fleet.kill();
-    await old.app.http.close(0).catch(() => undefined);
-    void old.app.stop().catch(() => undefined);
-    this.seqr.releaseAll();
-    await this.quiesce();
-    await this.store.close();
   }
 
   /** The store as one instance sees it: refused once the instance is dead; calls in flight counted for quiesce. */
