@@ -1,6 +1,4 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { type BridgeApp, createBridgeApp } from "../../backend-bridge/bridge-app.ts";
-import { silentLogger } from "../../platform/logger.ts";
 import { hasService } from "../helpers/system-tools.ts";
 import { FakeFleet } from "./helpers/fake-fleet.ts";
 import { Harness, vendedEvent } from "./helpers/harness.ts";
@@ -13,10 +11,7 @@ import { Harness, vendedEvent } from "./helpers/harness.ts";
 
 describe.runIf(await hasService("PostgreSQL", "127.0.0.1", 5432))("another instance takes over open purchases", () => {
   let h: Harness;
-  let second: BridgeApp | undefined;
   afterEach(async () => {
-    await second?.stop().catch(() => undefined);
-    second = undefined;
     await h?.close();
   });
 
@@ -24,17 +19,8 @@ describe.runIf(await hasService("PostgreSQL", "127.0.0.1", 5432))("another insta
   async function startSecond(): Promise<void> {
     const fleet = new FakeFleet();
     fleet.setOnline("M1");
-    second = createBridgeApp({
-      config: h.config,
-      // Counted, so that the manual clock waits for this instance's store calls too.
-      store: h.counted(await h.testStore.open()),
-      seqr: h.seqr,
-      fleet,
-      clock: h.clock,
-      logger: silentLogger(),
-      defaultMetrics: false,
-    });
-    await second.start();
+    // Counted, so that the manual clock waits for this instance's store calls too.
+    await h.startOtherInstance(fleet, { countStoreCalls: true });
   }
 
   it("the creating instance dies while the customer has not confirmed: the other one cancels at the payment deadline", async () => {

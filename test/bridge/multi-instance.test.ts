@@ -1,6 +1,4 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { type BridgeApp, createBridgeApp } from "../../backend-bridge/bridge-app.ts";
-import { silentLogger } from "../../platform/logger.ts";
 import { hasService } from "../helpers/system-tools.ts";
 import { FakeFleet } from "./helpers/fake-fleet.ts";
 import { Harness, sessionEndedEvent, vendedEvent } from "./helpers/harness.ts";
@@ -16,26 +14,14 @@ describe.runIf(await hasService("PostgreSQL", "127.0.0.1", 5432))(
   "two bridge instances on one PostgreSQL database",
   () => {
     let h: Harness;
-    let second: BridgeApp | undefined;
     afterEach(async () => {
-      await second?.stop().catch(() => undefined);
-      second = undefined;
       await h?.close();
     });
 
     it("events of one session split across the instances: every purchase commits exactly the vended sum", async () => {
       h = await Harness.start("postgres");
       const otherFleet = new FakeFleet();
-      second = createBridgeApp({
-        config: h.config,
-        store: await h.testStore.open(),
-        seqr: h.seqr,
-        fleet: otherFleet,
-        clock: h.clock,
-        logger: silentLogger(),
-        defaultMetrics: false,
-      });
-      await second.start();
+      const second = await h.startOtherInstance(otherFleet);
       for (let round = 0; round < 20; round++) {
         const { reference, sessionId } = await h.reservedPurchase();
         await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });

@@ -223,7 +223,31 @@ export class Harness {
     await this.#boot(await this.testStore.open());
   }
 
+  /** Other bridge instances on the same database, stopped by close() before this one. */
+  readonly #others: BridgeApp[] = [];
+
+  /**
+   * Starts another bridge instance on this harness's database, SEQR, config and clock, with its own fleet link.
+   * `countStoreCalls` makes the manual clock wait for its store calls too.
+   */
+  async startOtherInstance(fleet: FakeFleet, options: { countStoreCalls?: boolean } = {}): Promise<BridgeApp> {
+    const store = await this.testStore.open();
+    const other = createBridgeApp({
+      config: this.config,
+      store: options.countStoreCalls ? this.counted(store) : store,
+      seqr: this.seqr,
+      fleet,
+      clock: this.clock,
+      logger: silentLogger(),
+      defaultMetrics: false,
+    });
+    this.#others.push(other);
+    await other.start();
+    return other;
+  }
+
   async close(): Promise<void> {
+    for (const other of this.#others.splice(0)) await other.stop().catch(() => undefined);
     await this.app.stop().catch(() => undefined);
     await this.testStore.cleanup();
   }
