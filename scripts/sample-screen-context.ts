@@ -1,4 +1,6 @@
-import type { ScreenContext } from "../agent/display/screens.ts";
+import type { Page } from "playwright-core";
+import type { KioskServer } from "../agent/display/kiosk-server.ts";
+import { type DisplayState, describeScreen, type ScreenContext } from "../agent/display/screens.ts";
 
 /**
  * The sample machine the screenshots and the panel-size test draw every customer screen for: four products in EUR
@@ -19,4 +21,18 @@ export function sampleScreenContext(now: number): ScreenContext {
     idleText: "Scan with the SEQR app to pay",
     now,
   };
+}
+
+/** Shows `state` on the kiosk and waits until the page in Chromium has drawn its title; returns the screen shown. */
+export async function showOnKioskPage(kiosk: KioskServer, page: Page, state: DisplayState, context: ScreenContext) {
+  const screen = describeScreen(state, { ...context, now: Date.now() });
+  await kiosk.display.show(screen);
+  await page.waitForFunction(
+    (title) =>
+      (
+        globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }
+      ).document.getElementById("title").textContent === title,
+    screen.title,
+  );
+  return screen;
 }

@@ -13,7 +13,7 @@ import { drawScreen } from "../agent/display/raster-screen.ts";
 import { type DisplayState, describeScreen } from "../agent/display/screens.ts";
 import { systemClock } from "../platform/clock.ts";
 import { silentLogger } from "../platform/logger.ts";
-import { sampleScreenContext } from "./sample-screen-context.ts";
+import { sampleScreenContext, showOnKioskPage } from "./sample-screen-context.ts";
 
 const out = resolve(import.meta.dirname, "../docs/screens");
 const now = Date.now();
@@ -76,15 +76,7 @@ try {
     const page = await browser.newPage({ viewport: { width, height } });
     await page.goto(kiosk.url);
     for (const [name, state] of samples) {
-      const screen = describeScreen(state, { ...context, now: Date.now() });
-      await kiosk.display.show(screen);
-      await page.waitForFunction(
-        (title) =>
-          (
-            globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }
-          ).document.getElementById("title").textContent === title,
-        screen.title,
-      );
+      const screen = await showOnKioskPage(kiosk, page, state, context);
       if (screen.qr) await page.waitForSelector("#qr svg");
       await page.screenshot({ path: join(dir, `${name}.png`) });
     }

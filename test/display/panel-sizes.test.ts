@@ -8,7 +8,7 @@ import { drawScreen } from "../../agent/display/raster-screen.ts";
 import { type DisplayState, describeScreen } from "../../agent/display/screens.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
-import { sampleScreenContext } from "../../scripts/sample-screen-context.ts";
+import { sampleScreenContext, showOnKioskPage } from "../../scripts/sample-screen-context.ts";
 import { launchChromium } from "../helpers/browser.ts";
 import { hasTool } from "../helpers/system-tools.ts";
 import { tempDir, zbarDecode } from "./image-tools.ts";
@@ -131,15 +131,7 @@ describe.runIf(hasTool("chromium") && hasTool("zbarimg"))("the kiosk page on 7-i
         const mm = pxPerMm(panel);
         const problems: string[] = [];
         for (const state of states) {
-          const screen = describeScreen(state, { ...context, now: Date.now() });
-          await kiosk.display.show(screen);
-          await page.waitForFunction(
-            (title) =>
-              (
-                globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }
-              ).document.getElementById("title").textContent === title,
-            screen.title,
-          );
+          const screen = await showOnKioskPage(kiosk, page, state, context);
           const { texts, targets } = await measure(page);
           for (const text of texts) {
             const minimum = text.smallPrint ? 2 : 3.5;
