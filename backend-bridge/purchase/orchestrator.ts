@@ -12,6 +12,7 @@ import { machineHoldingStates } from "../store/migrations.ts";
 import type { Purchase, PurchaseChanges, PurchaseState, Store, StoreOps } from "../store/store.ts";
 import { newNotifySecret, newSessionId, unlockCommandIdFor } from "./ids.ts";
 import { billableVends, reservationInvoice, sumMinor } from "./invoice.ts";
+import { invoiceReferenceUnknown, sendInvoiceMayHaveActed } from "./invoice-outcome.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { SessionTimers } from "./session-timers.ts";
 import { vendPrice } from "./vend-price.ts";
@@ -372,7 +373,11 @@ export class PurchaseOrchestrator {
       invoiceReference = sent.invoiceReference;
     } catch (error) {
       log.warn({ err: error }, "sendInvoice failed: releasing the machine");
-      await this.#releaseClaim(claimed, "invoicing-error", { error: errorText(error) });
+      // Flagged in the same write as the release: a bridge killed before a late answer must not forget the invoice.
+      const flag = sendInvoiceMayHaveActed(error)
+        ? { reason: invoiceReferenceUnknown, detail: { clientInvoiceId: sessionId, error: errorText(error) } }
+        : undefined;
+      await this.#releaseClaim(claimed, "invoicing-error", { error: errorText(error) }, flag);
       if (error instanceof CallTimeoutError) {
         // SEQR may still create the invoice: once its answer arrives, that invoice is cancelled (not tracked by
         // stop(): an answer that never comes must not hold the shutdown).
@@ -463,7 +468,12 @@ export class PurchaseOrchestrator {
             });
           }
         } else {
-          await tx.updatePurchase(sessionId, { invoiceReference }, now);
+          // Its reference is known now and its cancel queued below: the flag set when the answer was late is settled.
+          await tx.updatePurchase(
+            sessionId,
+            { invoiceReference, reconciliation: withoutReason(current.reconciliation, invoiceReferenceUnknown) },
+            now,
+          );
           await tx.appendAudit({
             sessionId,
             machineId: current.machineId,
@@ -846,12 +856,22 @@ export class PurchaseOrchestrator {
   }
 
   /** Frees the machine of a claim that got no invoice; if the store fails now, the stale-claim timer does it later. */
-  async #releaseClaim(claimed: Purchase, reason: string, detail: Record<string, unknown>): Promise<void> {
+  async #releaseClaim(
+    claimed: Purchase,
+    reason: string,
+    detail: Record<string, unknown>,
+    flag?: { reason: string; detail: Record<string, unknown> },
+  ): Promise<void> {
     try {
-      const failed = await this.#store.transition(claimed.sessionId, ["claimed"], "failed", this.#closing(claimed), {
-        reason,
-        detail,
-        at: this.#clock.now(),
+      const at = this.#clock.now();
+      const failed = await this.#store.transaction(async (tx) => {
+        const moved = await tx.transition(claimed.sessionId, ["claimed"], "failed", this.#closing(claimed), {
+          reason,
+          detail,
+          at,
+        });
+        if (moved && flag) await tx.flagReconciliation(claimed.sessionId, flag.reason, at, flag.detail);
+        return moved;
       });
       this.#timers.clear(claimed.sessionId, "stale-claim");
       if (failed) this.#observer.sessionClosed?.("failed");
@@ -1408,6 +1428,12 @@ export class PurchaseOrchestrator {
       this.#clock.setTimeout(resolve, ms);
     });
   }
+}
+
+/** A comma-separated reconciliation flag without one reason; null when none is left. */
+function withoutReason(reconciliation: string | null, reason: string): string | null {
+  const left = (reconciliation ?? "").split(",").filter((entry) => entry !== "" && entry !== reason);
+  return left.length > 0 ? left.join(",") : null;
 }
 
 type OverdueDeadline = "stale-claim" | "payment-deadline" | "unlock-expiry" | "commit-deadline" | "session-max";

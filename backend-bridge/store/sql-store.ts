@@ -39,6 +39,7 @@ const changeColumns: Record<keyof PurchaseChanges, string> = {
   reservedAt: "reserved_at",
   unlockedAt: "unlocked_at",
   closedAt: "closed_at",
+  reconciliation: "reconciliation",
 };
 
 interface PurchaseRow {

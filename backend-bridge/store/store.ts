@@ -89,6 +89,7 @@ export type PurchaseChanges = Partial<
     | "reservedAt"
     | "unlockedAt"
     | "closedAt"
+    | "reconciliation"
   >
 >;
 

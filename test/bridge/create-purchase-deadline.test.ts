@@ -29,6 +29,14 @@ async function expectLateInvoiceCancelled(h: Harness): Promise<void> {
   expect(purchase.state).toBe("failed");
   const audit = await h.store.listAudit(purchase.sessionId);
   expect(audit.some((entry) => entry.reason === "late-invoice")).toBe(true);
+  // Its reference is known and its cancel queued: nothing is left for a person to look into.
+  expect(purchase.reconciliation).toBeNull();
+}
+
+async function onlyPurchase(h: Harness) {
+  const [purchase, ...others] = await h.store.listPurchases({ machineId: "M1" });
+  if (!purchase || others.length > 0) throw new Error("expected one purchase of M1");
+  return purchase;
 }
 
 describeEachStore("createPurchase deadline", (start) => {
@@ -63,6 +71,51 @@ describeEachStore("createPurchase deadline", (start) => {
     expect(await h.store.holderOf("M1")).toBeUndefined();
     await expectLateInvoiceCancelled(h);
     expect(h.fleet.commands("payment-pending")).toHaveLength(0);
+  });
+
+  it("a bridge that dies before SEQR's late answer leaves the purchase flagged: SEQR may hold an invoice it never named", async () => {
+    const h = await start();
+    const release = h.seqr.hold("sendInvoice");
+    const pending = h.createPurchase(body);
+    await until(() => h.seqr.count("sendInvoice") === 1, "sendInvoice to be called");
+    await h.clock.advance(h.config.timeouts.createPurchaseMs);
+    expect((await pending).json).toEqual({ errorCode: "INVOICING_ERROR" });
+    const failed = await onlyPurchase(h);
+    expect(failed.state).toBe("failed");
+    expect(failed.reconciliation).toBe("invoice-reference-unknown");
+    // Killed now: SEQR's answer, when it comes, reaches nobody.
+    await h.restart();
+    release();
+    await until(() => h.seqr.invoices.size === 1, "SEQR to create the invoice");
+    await h.quiesce();
+    expect(h.seqr.only().status).toBe("ISSUED");
+    const after = await onlyPurchase(h);
+    expect(after.reconciliation).toBe("invoice-reference-unknown");
+    expect(after.invoiceReference).toBeNull();
+    // The flag is the operator's lead: it names SEQR's clientInvoiceId to look for.
+    const audit = await h.store.listAudit(after.sessionId);
+    expect(audit.find((entry) => entry.reason === "reconcile:invoice-reference-unknown")?.detail).toMatchObject({
+      clientInvoiceId: after.sessionId,
+    });
+  });
+
+  it("an answer lost after SEQR acted is flagged; a refusal SEQR answered, or a connection refused, is not", async () => {
+    const h = await start();
+    h.seqr.fail("sendInvoice", "timeout", { when: "after" });
+    expect((await h.createPurchase(body)).json).toEqual({ errorCode: "INVOICING_ERROR" });
+    expect(h.seqr.invoices.size).toBe(1);
+    const [lost] = await h.store.listPurchases({ machineId: "M1" });
+    expect(lost?.reconciliation).toBe("invoice-reference-unknown");
+
+    h.seqr.fail("sendInvoice", 49);
+    expect((await h.createPurchase(body)).json).toEqual({ errorCode: "INVOICING_ERROR" });
+    h.seqr.fail("sendInvoice", "transport");
+    expect((await h.createPurchase(body)).json).toEqual({ errorCode: "INVOICING_ERROR" });
+    const purchases = await h.store.listPurchases({ machineId: "M1" });
+    expect(purchases).toHaveLength(3);
+    expect(purchases.filter((purchase) => purchase.reconciliation !== null)).toEqual([
+      expect.objectContaining({ sessionId: lost?.sessionId }),
+    ]);
   });
 });
 

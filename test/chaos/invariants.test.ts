@@ -182,6 +182,42 @@ describe("the chaos checker", () => {
     expect(violated(open)).toEqual(["reservation-open"]);
   });
 
+  it("an invoice SEQR created but never named to the bridge may stay ISSUED only when its purchase is flagged for it", () => {
+    const unnamed = () => {
+      const run = cleanRun();
+      run.sandbox.invoices.push({
+        invoiceReference: "1000000000004",
+        clientInvoiceId: "s4",
+        status: "ISSUED",
+        history: [{ event: "sendInvoice" }],
+      });
+      run.store.purchases.push({
+        sessionId: "s4",
+        machineId: "M2",
+        state: "failed",
+        amountMinor: 500,
+        invoiceReference: null,
+        billedMinor: null,
+        reconciliation: "invoice-reference-unknown",
+        createdAt: t0 + 30_000,
+        closedAt: t0 + 34_500,
+      });
+      return run;
+    };
+    expect(violated(unnamed())).toEqual([]);
+    const unflagged = unnamed();
+    unflagged.store.purchases[3]!.reconciliation = null;
+    expect(violated(unflagged)).toEqual(["reservation-open"]);
+    // Once the bridge knew the reference it had to cancel the invoice: the flag no longer excuses it.
+    const named = unnamed();
+    named.store.purchases[3]!.invoiceReference = "1000000000004";
+    expect(violated(named)).toEqual(["reservation-open"]);
+    // The flag is about an invoice, not a vend: it does not explain a product that dropped while it was set.
+    const dropped = unnamed();
+    dropped.physical.drops.M2!.push({ selection: "A2", at: t0 + 32_000 });
+    expect(violated(dropped)).toEqual(["dropped-unbilled"]);
+  });
+
   it("FAILS on a machine left unavailable: flagged in the store, or not selling at the end", () => {
     const flagged = cleanRun();
     flagged.store.unavailable.M1 = "unlock not acknowledged";

@@ -117,6 +117,23 @@ export interface Verdict {
 
 const openPurchaseStates = new Set(["claimed", "invoiced", "reserved", "unlocked", "vending", "committing"]);
 
+/** The bridge's flag for an invoice SEQR may have created while its answer never reached the bridge. */
+const invoiceReferenceUnknown = "invoice-reference-unknown";
+
+function reasonsOf(purchase: PurchaseRecord): string[] {
+  return (purchase.reconciliation ?? "").split(",").filter(Boolean);
+}
+
+/** A purchase whose invoice SEQR created while the bridge never learned its reference, flagged as such. */
+function sentButNeverNamed(purchase: PurchaseRecord): boolean {
+  return purchase.invoiceReference === null && reasonsOf(purchase).includes(invoiceReferenceUnknown);
+}
+
+/** Flagged for something about its vends or its bill: what may explain a drop that was not billed. */
+function flaggedForVends(purchase: PurchaseRecord): boolean {
+  return reasonsOf(purchase).some((reason) => reason !== invoiceReferenceUnknown);
+}
+
 export function checkInvariants(
   sandbox: SandboxRecord,
   store: StoreRecord,
@@ -146,7 +163,9 @@ export function checkInvariants(
   for (const invoice of sandbox.invoices) {
     const purchase = purchases.get(invoice.clientInvoiceId) ?? purchaseOfReference.get(invoice.invoiceReference);
     const who = `invoice ${invoice.invoiceReference} (session ${invoice.clientInvoiceId}, machine ${purchase?.machineId ?? "?"})`;
-    if (invoice.status === "ISSUED" || invoice.status === "RESERVED") {
+    if (invoice.status === "ISSUED" && purchase && sentButNeverNamed(purchase)) {
+      // Nobody was shown it, so it holds no money; the bridge flagged it for a person (no SEQR lookup by our id).
+    } else if (invoice.status === "ISSUED" || invoice.status === "RESERVED") {
       fail("reservation-open", `${who} is still ${invoice.status}`);
     }
     if (invoice.status === "EXPIRED") {
@@ -198,7 +217,7 @@ export function checkInvariants(
       (sum, invoice) => sum + (invoice.paid?.minor ?? 0),
       0,
     );
-    const flagged = purchase.reconciliation !== null;
+    const flagged = flaggedForVends(purchase);
     if (paid > vendedSum) {
       fail("billed-without-drop", `${who} was billed ${paid} but its recorded vends come to ${vendedSum}`);
     }
@@ -256,7 +275,7 @@ export function checkInvariants(
         );
       }
     }
-    const flaggedPurchases = store.purchases.filter((p) => p.machineId === machineId && p.reconciliation !== null);
+    const flaggedPurchases = store.purchases.filter((p) => p.machineId === machineId && flaggedForVends(p));
     drops.forEach((drop, index) => {
       if (matched[index]) return;
       const flaggedWindow = flaggedPurchases.find(
