@@ -324,9 +324,10 @@ export class PurchaseOrchestrator {
     const machine = await this.#machines.get(request.token);
     if (!machine) return { errorCode: "DEVICE_UNAVAILABLE" };
     const machineId = machine.machineId;
-    if (!this.#fleet.isOnline(machineId)) return { errorCode: "DEVICE_UNAVAILABLE" };
-    if (this.#fleet.lastState(machineId)?.screen === "out-of-service") return { errorCode: "DEVICE_UNAVAILABLE" };
-    if ((await this.#store.machineUnavailableReason(machineId)) !== undefined) {
+    const unavailable = await this.#whyUnavailable(machineId);
+    if (unavailable !== undefined) {
+      // The operator's first question when a machine will not sell, answered in the log.
+      this.#log.info({ machineId, reason: unavailable }, "createPurchase: machine unavailable");
       return { errorCode: "DEVICE_UNAVAILABLE" };
     }
     // Not INSUFFICIENT_FUNDS (the offer may be ample), nor the machine out of service: of the five codes SEQR defines,
@@ -439,6 +440,13 @@ export class PurchaseOrchestrator {
     );
     log.info({ invoiceReference, amountMinor }, "invoice sent");
     return { invoiceReferenceId: invoiceReference };
+  }
+
+  async #whyUnavailable(machineId: string): Promise<string | undefined> {
+    if (!this.#fleet.isOnline(machineId)) return "offline";
+    if (this.#fleet.lastState(machineId)?.screen === "out-of-service") return "screen out-of-service";
+    const flag = await this.#store.machineUnavailableReason(machineId);
+    return flag === undefined ? undefined : `flagged: ${flag}`;
   }
 
   /**
@@ -863,16 +871,14 @@ export class PurchaseOrchestrator {
     flag?: { reason: string; detail: Record<string, unknown> },
   ): Promise<void> {
     try {
-      const at = this.#clock.now();
-      const failed = await this.#store.transaction(async (tx) => {
-        const moved = await tx.transition(claimed.sessionId, ["claimed"], "failed", this.#closing(claimed), {
-          reason,
-          detail,
-          at,
-        });
-        if (moved && flag) await tx.flagReconciliation(claimed.sessionId, flag.reason, at, flag.detail);
-        return moved;
-      });
+      const audit = { reason, detail, at: this.#clock.now() };
+      const failed = flag
+        ? await this.#store.transaction(async (tx) => {
+            const moved = await tx.transition(claimed.sessionId, ["claimed"], "failed", this.#closing(claimed), audit);
+            if (moved) await tx.flagReconciliation(claimed.sessionId, flag.reason, audit.at, flag.detail);
+            return moved;
+          })
+        : await this.#store.transition(claimed.sessionId, ["claimed"], "failed", this.#closing(claimed), audit);
       this.#timers.clear(claimed.sessionId, "stale-claim");
       if (failed) this.#observer.sessionClosed?.("failed");
     } catch (error) {
@@ -885,11 +891,17 @@ export class PurchaseOrchestrator {
       try {
         const purchase = await this.#store.getPurchase(sessionId);
         if (purchase?.state !== "claimed") return;
-        // No invoice reference was stored: if SEQR created one, it was never shown to the customer (UPS got no
-        // answer, or an error) and lapses without moving money.
-        const failed = await this.#store.transition(sessionId, ["claimed"], "failed", this.#closing(purchase), {
-          reason: "stale-claim",
-          at: this.#clock.now(),
+        // No invoice reference was stored: if SEQR created one (a bridge killed inside sendInvoice), it was never
+        // shown to the customer and holds no money, but only SEQR's report can name it: flagged for a person.
+        const at = this.#clock.now();
+        const failed = await this.#store.transaction(async (tx) => {
+          const moved = await tx.transition(sessionId, ["claimed"], "failed", this.#closing(purchase), {
+            reason: "stale-claim",
+            at,
+          });
+          if (moved)
+            await tx.flagReconciliation(sessionId, invoiceReferenceUnknown, at, { clientInvoiceId: sessionId });
+          return moved;
         });
         if (failed) this.#observer.sessionClosed?.("failed");
       } catch (error) {

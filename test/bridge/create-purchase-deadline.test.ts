@@ -99,6 +99,30 @@ describeEachStore("createPurchase deadline", (start) => {
     });
   });
 
+  it("a bridge killed inside sendInvoice: after the restart the stale claim is released and flagged", async () => {
+    const h = await start();
+    const release = h.seqr.hold("sendInvoice");
+    // The process dies with UPS's request in it: its connection goes with it.
+    const connection = new AbortController();
+    void fetch(`${h.baseUrl}/createPurchase`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      signal: connection.signal,
+    }).catch(() => undefined);
+    await until(() => h.seqr.count("sendInvoice") === 1, "sendInvoice to be called");
+    connection.abort();
+    await h.restart();
+    release();
+    // seqrCallTimeoutMs (5 s) * 2 + 5 s after the claim.
+    await h.clock.advance(15_000);
+    await h.quiesce();
+    const released = await onlyPurchase(h);
+    expect(released.state).toBe("failed");
+    expect(released.reconciliation).toBe("invoice-reference-unknown");
+    expect((await h.createPurchase(body)).json).toHaveProperty("invoiceReferenceId");
+  });
+
   it("an answer lost after SEQR acted is flagged; a refusal SEQR answered, or a connection refused, is not", async () => {
     const h = await start();
     h.seqr.fail("sendInvoice", "timeout", { when: "after" });
