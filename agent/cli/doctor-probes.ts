@@ -6,6 +6,7 @@ import { userInfo } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { probePort } from "../../hardware/serial/probe-port.ts";
+import { diagnosticClientId } from "../../protocol/client-ids.ts";
 import type { DoctorProbes } from "./doctor-checks.ts";
 import { runMqttCheck } from "./mqtt-check.ts";
 
@@ -36,14 +37,6 @@ function groupNames(): Map<number, string> {
     // no /etc/group: names stay unknown
   }
   return names;
-}
-
-/**
- * Doctor's own MQTT client id: a broker drops the older of two sessions with the same id, so logging in as the machine
- * itself would knock the running agent offline.
- */
-export function doctorClientId(machineId: string, pid = process.pid): string {
-  return `${machineId}-doctor-${pid}`;
 }
 
 function nearestExisting(path: string): string {
@@ -123,7 +116,11 @@ export function systemProbes(): DoctorProbes {
       return value === "yes" ? true : value === "no" ? false : undefined;
     },
     mqttCheck: (config) =>
-      runMqttCheck({ mqtt: config.mqtt, machineId: config.machine.id, clientId: doctorClientId(config.machine.id) }),
+      runMqttCheck({
+        mqtt: config.mqtt,
+        machineId: config.machine.id,
+        clientId: diagnosticClientId(config.machine.id, "doctor"),
+      }),
     brokerReachable: (config) => brokerReachable(config.mqtt.url, config.mqtt.caFile),
   };
 }

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { AgentConfig } from "../../config/schema/agent.ts";
 import { redactUrlCredentials } from "../../platform/redact.ts";
+import { diagnosticClientId } from "../../protocol/client-ids.ts";
 import { machineTopics } from "../../protocol/topics.ts";
 import { describeConnectError } from "../mqtt/connect-errors.ts";
 import { withTimeout } from "./with-timeout.ts";
@@ -40,7 +41,7 @@ export interface MqttCheckReport {
 export interface MqttCheckOptions {
   mqtt: AgentConfig["mqtt"];
   machineId: string;
-  /** The embedded broker insists on client id = machine id; other brokers may take a separate id for checks. */
+  /** Default: the check's own id (protocol/client-ids.ts), never the machine's, so a live agent stays connected. */
   clientId?: string;
   pings?: number;
   timeoutMs?: number;
@@ -66,7 +67,7 @@ export async function runMqttCheck(options: MqttCheckOptions): Promise<MqttCheck
   const now = options.now ?? (() => performance.now());
   const timeoutMs = options.timeoutMs ?? 10_000;
   const m = options.mqtt;
-  const clientId = options.clientId ?? options.machineId;
+  const clientId = options.clientId ?? diagnosticClientId(options.machineId, "check");
   const username = m.username ?? options.machineId;
   const report: MqttCheckReport = {
     ok: false,

@@ -27,13 +27,6 @@ export function mqttCommand(check: (options: MqttCheckOptions) => Promise<MqttCh
       const loaded = loadAgentConfig(values, env, out);
       if (!loaded.ok) return loaded.exitCode;
       const { config } = loaded;
-      if (!values.json && values["client-id"] === undefined) {
-        out.error(
-          out.dim(
-            `note: connecting as ${config.machine.id}; a running agent with the same client id is disconnected for a moment and reconnects`,
-          ),
-        );
-      }
       const report = await check({
         mqtt: config.mqtt,
         machineId: config.machine.id,

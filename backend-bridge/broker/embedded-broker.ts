@@ -3,6 +3,7 @@ import { type AddressInfo, createServer as createTcpServer, type Server, type So
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { Aedes, type AedesOptions, type AuthenticateError, type Client, type ConnectPacket } from "aedes";
 import type { Logger } from "../../platform/logger.ts";
+import { isClientIdOf } from "../../protocol/client-ids.ts";
 import {
   authorizePublishTopic,
   authorizeSubscribeFilter,
@@ -124,8 +125,9 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       return { kind: "bridge", username } as const;
     }
     const machineId = username ?? certificateCn ?? "";
-    // The client id is the machine id: otherwise one machine could take over (kick) another's session.
-    if (client.id !== machineId) {
+    // The client id is the machine id (or a diagnosis of it): otherwise one machine could take over (kick) another's
+    // session.
+    if (!isClientIdOf(client.id, machineId)) {
       throw refusal(connackCode.identifierRejected, `client id must be the machine id ${machineId}`);
     }
     const record = await options.credentials.lookup(machineId);

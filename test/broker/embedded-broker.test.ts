@@ -71,6 +71,21 @@ describe("embedded broker: logins and ACL over TCP", () => {
     expect(victim.connected).toBe(true);
   });
 
+  it("takes a diagnosis of a machine under its own client id beside the live machine, never one of another machine", async () => {
+    const live = await machine("M1");
+    const check = await tryConnect(url, { clientId: "M1:check:4242", username: "M1", password: machines.M1 });
+    expect(check).toMatchObject({ ok: true });
+    if (check.ok) clients.push(check.client);
+    expect(live.connected).toBe(true);
+    const other = await tryConnect(url, { clientId: "M2:check:4242", username: "M1", password: machines.M1 });
+    expect(other).toMatchObject({ ok: false, code: 2 });
+    // '-' may be part of a machine id: "M1-x" could be another machine's own id.
+    expect(await tryConnect(url, { clientId: "M1-x", username: "M1", password: machines.M1 })).toMatchObject({
+      ok: false,
+      code: 2,
+    });
+  });
+
   it("lets a machine subscribe to its own commands only", async () => {
     const client = await machine("M1");
     const filters = [

@@ -1,12 +1,10 @@
 import { existsSync, rmSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
-import { Aedes } from "aedes";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import type { CheckResult } from "../../agent/cli/doctor-checks.ts";
 import { runProgram } from "../helpers/run-cli.ts";
-import { tempDir, writeAgentConfig } from "./fixtures.ts";
+import { openBroker, tempDir, writeAgentConfig } from "./fixtures.ts";
 
 /**
  * `vend-agent doctor` as a technician runs it next to a live agent (issue 21, item 3): a diagnosis must not disturb the
@@ -24,20 +22,6 @@ function scratch(): string {
   return dir;
 }
 
-/** A broker without logins (as a Mosquitto without ACLs): it takes any client id, and drops the older of two alike. */
-async function openBroker(): Promise<{ url: string; clientIds: string[] }> {
-  const broker = await Aedes.createBroker();
-  const clientIds: string[] = [];
-  broker.on("client", (client) => clientIds.push(client.id));
-  const server = createServer((socket) => broker.handle(socket));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  cleanups.push(async () => {
-    server.close();
-    await new Promise<void>((resolve) => broker.close(() => resolve()));
-  });
-  return { url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`, clientIds };
-}
-
 const doctorChecks = (stdout: string) => (JSON.parse(stdout) as { checks: CheckResult[] }).checks;
 
 describe("vend-agent doctor leaves the machine alone", () => {
@@ -45,7 +29,7 @@ describe("vend-agent doctor leaves the machine alone", () => {
   it("logs in to the broker with its own client id: the agent's session is never taken over", {
     timeout: 120_000,
   }, async () => {
-    const broker = await openBroker();
+    const broker = await openBroker(cleanups);
     const machineId = "C0001";
     // The live agent's connection; reconnectPeriod 0 so that a takeover would show as a final close.
     const agent = await mqtt.connectAsync(broker.url, { clientId: machineId, reconnectPeriod: 0, clean: true });

@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Aedes } from "aedes";
 import { afterAll } from "vitest";
 import { type AgentConfig, agentConfigSchema } from "../../config/schema/agent.ts";
 
@@ -37,4 +39,23 @@ export function writeAgentConfig(overrides: Record<string, unknown> = {}): strin
 
 export function agentConfig(overrides: Record<string, unknown> = {}): AgentConfig {
   return agentConfigSchema.parse(agentConfigObject(overrides));
+}
+
+/**
+ * A broker without logins (as a Mosquitto without ACLs): it takes any client id, and drops the older of two alike.
+ * `clientIds` lists every client id that connected; the broker is closed by the test's cleanups.
+ */
+export async function openBroker(
+  cleanups: Array<() => Promise<void> | void>,
+): Promise<{ url: string; clientIds: string[] }> {
+  const broker = await Aedes.createBroker();
+  const clientIds: string[] = [];
+  broker.on("client", (client) => clientIds.push(client.id));
+  const server = createServer((socket) => broker.handle(socket));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(async () => {
+    server.close();
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+  });
+  return { url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`, clientIds };
 }

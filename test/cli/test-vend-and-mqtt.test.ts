@@ -1,3 +1,4 @@
+import mqtt from "mqtt";
 import { SerialPort } from "serialport";
 import { afterEach, describe, expect, it } from "vitest";
 import { runMqttCheck } from "../../agent/cli/mqtt-check.ts";
@@ -9,7 +10,7 @@ import { ExitCode } from "../../platform/exit-codes.ts";
 import { silentLogger } from "../../platform/logger.ts";
 import { bridgeUser, testCredentials } from "../broker/helpers.ts";
 import { hasService, hasTool, mosquittoUrl } from "../helpers/system-tools.ts";
-import { agentConfig } from "./fixtures.ts";
+import { agentConfig, openBroker } from "./fixtures.ts";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -143,6 +144,30 @@ describe("mqtt check", () => {
       detail: expect.stringMatching(/bad username or password/),
     });
     expect(refused.steps[0]?.verbatim).toMatch(/Bad username or password/i);
+  });
+
+  it("beside a live agent: checks with its own client id and never takes the agent's session over", async () => {
+    const broker = await openBroker(cleanups);
+    const agent = await mqtt.connectAsync(broker.url, { clientId: "C0001", reconnectPeriod: 0, clean: true });
+    let agentClosed = 0;
+    agent.on("close", () => {
+      agentClosed += 1;
+    });
+    cleanups.push(() => agent.endAsync(true));
+    await agent.subscribeAsync("probe/echo", { qos: 1 });
+
+    const config = agentConfig({ mqtt: { url: broker.url } });
+    const report = await runMqttCheck({ mqtt: config.mqtt, machineId: "C0001", pings: 2 });
+    expect(report.ok).toBe(true);
+    expect(report.clientId).not.toBe("C0001");
+    expect(broker.clientIds).toEqual(["C0001", report.clientId]);
+    // Positive evidence the agent's link still works after the check: a round trip through the broker.
+    const echoed = new Promise<string>((resolve) =>
+      agent.once("message", (_topic, payload) => resolve(String(payload))),
+    );
+    await agent.publishAsync("probe/echo", "still here", { qos: 1 });
+    expect(await echoed).toBe("still here");
+    expect(agentClosed).toBe(0);
   });
 
   it("nothing listening: connection refused, said plainly", async () => {
