@@ -1,0 +1,130 @@
+import { expect, it } from "vitest";
+import { type OutboxAttempt, type OutboxHandler, OutboxWorker } from "../../backend-bridge/outbox/outbox-worker.ts";
+import type { OutboxItem } from "../../backend-bridge/store/store.ts";
+import { silentLogger } from "../../platform/logger.ts";
+import { describeEachStore, type Harness } from "./helpers/harness.ts";
+
+/**
+ * The outbox lease (design §4.6) with a manual clock: a worker that dies or hangs inside a SEQR call keeps its row for
+ * exactly `leaseMs`; then another worker takes it, treats the first call's outcome as unknown (it may have reached
+ * SEQR), and the first worker, if it ever comes back, can no longer settle the row. Attempts are counted once each.
+ */
+
+const leaseMs = 60_000;
+
+/** A handler whose calls are recorded; `answer` decides each call's outcome (a never-settling promise = a hang). */
+function recordingHandler(answer: (item: OutboxItem) => Promise<OutboxAttempt>) {
+  const calls: OutboxItem[] = [];
+  const settled: Array<{ item: OutboxItem; outcome: OutboxAttempt }> = [];
+  const handler: OutboxHandler = {
+    attempt: (item) => {
+      calls.push(item);
+      return answer(item);
+    },
+    settled: async (_tx, item, _purchase, outcome) => {
+      settled.push({ item, outcome });
+    },
+  };
+  return { handler, calls, settled };
+}
+
+/** The final updateInvoice goes before the commit (the rows' order); it just succeeds here. */
+const updateDone: OutboxHandler = { attempt: async () => ({ result: "done" }), settled: async () => undefined };
+
+/** A worker over the harness's store and manual clock; `commit` runs the commitReservation rows. */
+function worker(h: Harness, commit: OutboxHandler): OutboxWorker {
+  return new OutboxWorker({
+    store: h.store,
+    clock: h.clock,
+    logger: silentLogger(),
+    handlers: { commitReservation: commit, cancelInvoice: commit, updateInvoice: updateDone },
+    leaseMs,
+    backoff: { baseMs: 1_000, maxMs: 30_000 },
+  });
+}
+
+/** A purchase whose commitReservation row is pending and which the bridge's own worker will not touch. */
+async function pendingCommit(h: Harness): Promise<string> {
+  const { sessionId } = await h.reservedPurchase();
+  await h.app.outbox.stop();
+  await h.vendAndEnd(sessionId, [150]);
+  const rows = (await h.store.listOutbox(sessionId)).filter((row) => row.status === "pending");
+  expect(rows.map((row) => [row.kind, row.attempts])).toEqual([
+    ["updateInvoice", 0],
+    ["commitReservation", 0],
+  ]);
+  return sessionId;
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describeEachStore("outbox lease", (start) => {
+  it("a hung worker's row is taken over at leaseMs, not before, with its outcome unknown; the hung one cannot settle it", async () => {
+    const h = await start();
+    const sessionId = await pendingCommit(h);
+    let wakeHung!: (outcome: OutboxAttempt) => void;
+    const hung = recordingHandler(
+      () =>
+        new Promise<OutboxAttempt>((resolve) => {
+          wakeHung = resolve;
+        }),
+    );
+    const first = worker(h, hung.handler);
+    const firstPass = first.runDue();
+    await until(() => hung.calls.length === 1, "the first worker's call");
+    expect(hung.calls[0]?.outcomeUnknown).toBe(false);
+
+    const taker = recordingHandler(async () => ({ result: "done" }));
+    const second = worker(h, taker.handler);
+    await h.clock.advance(leaseMs - 1);
+    expect(await second.runDue()).toBe(0);
+    expect(taker.calls).toHaveLength(0);
+    await h.clock.advance(2);
+    expect(await second.runDue()).toBe(1);
+    expect(taker.calls).toHaveLength(1);
+    // The first call may have reached SEQR: a commit must check the status before calling again.
+    expect(taker.calls[0]?.outcomeUnknown).toBe(true);
+    expect(taker.settled).toHaveLength(1);
+
+    // The hung worker wakes up with its own answer: the row is no longer its to settle.
+    wakeHung({ result: "done" });
+    await firstPass;
+    expect(hung.settled).toHaveLength(0);
+    const [row] = (await h.store.listOutbox(sessionId)).filter((item) => item.kind === "commitReservation");
+    expect(row).toMatchObject({ status: "done" });
+  });
+
+  it("each failed attempt is counted once, a "later" is not counted, and nothing runs before it is due", async () => {
+    const h = await start();
+    const sessionId = await pendingCommit(h);
+    const failing = recordingHandler(async () => ({ result: "retry", error: "SEQR down", outcomeUnknown: false }));
+    const one = worker(h, failing.handler);
+    // The final updateInvoice, then the commit.
+    expect(await one.runDue()).toBe(2);
+    const commitRow = async () =>
+      (await h.store.listOutbox(sessionId)).find((item) => item.kind === "commitReservation") as OutboxItem;
+    const afterFirst = await commitRow();
+    expect(afterFirst).toMatchObject({ attempts: 1, outcomeUnknown: false, lastError: "SEQR down" });
+    // Not due yet: a second worker finds nothing, and no attempt is counted.
+    const other = worker(h, failing.handler);
+    expect(await other.runDue()).toBe(0);
+    expect((await commitRow()).attempts).toBe(1);
+    await h.clock.advance(afterFirst.nextAttemptAt - h.clock.now());
+    expect(await other.runDue()).toBe(1);
+    expect(failing.calls).toHaveLength(2);
+    expect((await commitRow()).attempts).toBe(2);
+
+    // A "later" (waiting for SEQR's status to settle) is retried without counting an attempt.
+    const waiting = recordingHandler(async () => ({ result: "later", error: "status not settled" }));
+    const patient = worker(h, waiting.handler);
+    await h.clock.advance((await commitRow()).nextAttemptAt - h.clock.now());
+    expect(await patient.runDue()).toBe(1);
+    expect((await commitRow()).attempts).toBe(2);
+  });
+});
