@@ -76,37 +76,63 @@ function lineGap(scale: number): number {
   return Math.max(2, scale * 3);
 }
 
-function drawTextBlock(
-  raster: Raster,
-  screen: Screen,
-  x: number,
-  y: number,
-  width: number,
-  height: number,
-  now: number,
-) {
+/** One line of bitmap text as laid out: where, at which scale, in which colour. */
+export interface LaidText {
+  text: string;
+  x: number;
+  y: number;
+  scale: number;
+  color: Rgb;
+  /** Small print (the machine's footer): held to a smaller minimum size than the customer's text. */
+  smallPrint: boolean;
+}
+
+/** What `drawScreen` paints, computed without drawing, so that tests can check the real layout. */
+export interface ScreenLayout {
+  width: number;
+  height: number;
+  bar: { height: number; color: Rgb };
+  /** The square box the QR is drawn in, centred, at a whole number of pixels per module. */
+  qr?: { x: number; y: number; side: number };
+  /**
+   * The text, page by page: one page when everything fits; more when a list does not, each page with the screen's
+   * heading, shown in turn (`pageShownAt`).
+   */
+  pages: LaidText[][];
+}
+
+function layoutTextBlock(screen: Screen, x: number, y: number, width: number, height: number, now: number) {
   const margin = Math.max(4, Math.floor(Math.min(width, height) / 30));
   const footerHeight = textHeight(1) + margin;
   const inner = width - 2 * margin;
   const available = height - 2 * margin - footerHeight;
   const { lines, total } = fitText(screen, inner, available, now);
+  const texts: LaidText[] = [];
   // Centred vertically; the extra gap after the title is part of `total`.
   let cursor = y + margin + Math.max(0, Math.floor((available - total) / 2));
   lines.forEach((line, index) => {
     if (cursor + textHeight(line.scale) > y + height - footerHeight) return;
-    drawText(
-      raster,
-      line.text,
-      x + margin + Math.max(0, Math.floor((inner - textWidth(line.text, line.scale)) / 2)),
-      cursor,
-      line.scale,
-      line.color,
-    );
+    texts.push({
+      text: line.text,
+      x: x + margin + Math.max(0, Math.floor((inner - textWidth(line.text, line.scale)) / 2)),
+      y: cursor,
+      scale: line.scale,
+      color: line.color,
+      smallPrint: false,
+    });
     cursor += textHeight(line.scale) + lineGap(line.scale);
     const next = lines[index + 1];
     if (next && next.scale !== line.scale && line.scale === lines[0]?.scale) cursor += textHeight(next.scale);
   });
-  drawText(raster, screen.footer, x + margin, y + height - margin - textHeight(1), 1, [110, 110, 110]);
+  texts.push({
+    text: screen.footer,
+    x: x + margin,
+    y: y + height - margin - textHeight(1),
+    scale: 1,
+    color: [110, 110, 110],
+    smallPrint: true,
+  });
+  return texts;
 }
 
 export interface RasterScreenOptions {
@@ -115,25 +141,44 @@ export interface RasterScreenOptions {
   qrFor?: (payload: string) => QrMatrix;
 }
 
-export function drawScreen(screen: Screen, width: number, height: number, options: RasterScreenOptions): Raster {
-  const raster = createRaster(width, height);
-  const qrFor = options.qrFor ?? ((payload: string) => createQrMatrix(payload));
-  fillRect(raster, 0, 0, width, Math.max(2, Math.floor(height / 60)), toneColors[screen.tone]);
-  if (!screen.qr) {
-    drawTextBlock(raster, screen, 0, 0, width, height, options.now);
-    return raster;
-  }
-  const matrix = qrFor(screen.qr.payload);
+export interface LayoutOptions {
+  now: number;
+  /** Cache of the QR matrix by payload, so that a countdown redraw does not re-encode. */
+  qrFor?: (payload: string) => QrMatrix;
+}
+
+/** Pure: where the bar, the QR and every line of text of `screen` go on a `width` x `height` panel. */
+export function layoutScreen(screen: Screen, width: number, height: number, options: LayoutOptions): ScreenLayout {
+  const bar = { height: Math.max(2, Math.floor(height / 60)), color: toneColors[screen.tone] };
+  if (!screen.qr) return { width, height, bar, pages: [layoutTextBlock(screen, 0, 0, width, height, options.now)] };
   if (width >= height * 1.25) {
     // Landscape: the QR on the left as tall as the screen (leaving the text at least 40% of the width).
     const side = Math.min(height, Math.floor(width * 0.6));
-    drawQrInBox(raster, matrix, 0, Math.floor((height - side) / 2), side);
-    drawTextBlock(raster, screen, side, 0, width - side, height, options.now);
-  } else {
-    // Portrait or square: the QR on top, as wide as fits while leaving a quarter of the height to the text.
-    const side = Math.min(width, Math.floor(height * 0.75));
-    drawQrInBox(raster, matrix, Math.floor((width - side) / 2), 0, side);
-    drawTextBlock(raster, screen, 0, side, width, height - side, options.now);
+    return {
+      width,
+      height,
+      bar,
+      qr: { x: 0, y: Math.floor((height - side) / 2), side },
+      pages: [layoutTextBlock(screen, side, 0, width - side, height, options.now)],
+    };
   }
+  // Portrait or square: the QR on top, as wide as fits while leaving a quarter of the height to the text.
+  const side = Math.min(width, Math.floor(height * 0.75));
+  return {
+    width,
+    height,
+    bar,
+    qr: { x: Math.floor((width - side) / 2), y: 0, side },
+    pages: [layoutTextBlock(screen, 0, side, width, height - side, options.now)],
+  };
+}
+
+export function drawScreen(screen: Screen, width: number, height: number, options: RasterScreenOptions): Raster {
+  const raster = createRaster(width, height);
+  const qrFor = options.qrFor ?? ((payload: string) => createQrMatrix(payload));
+  const layout = layoutScreen(screen, width, height, { ...options, qrFor });
+  fillRect(raster, 0, 0, width, layout.bar.height, layout.bar.color);
+  if (screen.qr && layout.qr) drawQrInBox(raster, qrFor(screen.qr.payload), layout.qr.x, layout.qr.y, layout.qr.side);
+  for (const text of layout.pages[0] ?? []) drawText(raster, text.text, text.x, text.y, text.scale, text.color);
   return raster;
 }

@@ -70,6 +70,11 @@ export interface Screen {
   title: string;
   /** Smaller lines under it, in order. */
   lines: string[];
+  /**
+   * The same message in fewer words, for panels that show only about 13 characters a line at a readable size (SPI
+   * panels on the framebuffer). A renderer shows either `title` and `lines` or all of this, never a mix.
+   */
+  compact?: { title: string; lines: string[] };
   /** The SEQR QR code to show, when the screen has one (idle). */
   qr?: { payload: string };
   /** The amount the screen is about, formatted for the customer ("2.00 EUR"). */
