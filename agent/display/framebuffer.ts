@@ -159,7 +159,8 @@ export function createFramebufferDisplay(
     if (!countdown || closed) return;
     const remaining = countdown.deadline - options.clock.now();
     if (remaining <= 0) return;
-    // Redraw on each whole second of the countdown.
+    // Redraw on each whole second of the countdown. This also turns the pages of a product list too long for the
+    // panel (drawScreen shows the page for the time): only the choose-product screen has a list, and it counts down.
     tick = options.clock.setTimeout(
       () => {
         paint(screen);
