@@ -1,15 +1,16 @@
 /**
  * `npm run docs:screens`: screenshots of every customer screen (design §7) on the panels these machines have, for a
  * reviewer to look at: the kiosk page in Chromium at 800x480 and 1024x600 (landscape and portrait), and the
- * framebuffer renderer at 320x240 and 480x320 (SPI panels). Writes docs/screens/<renderer>-<size>/<screen>.png and
- * docs/screens/README.md. Needs Chromium (CHROMIUM_PATH, default /usr/bin/chromium).
+ * framebuffer renderer at 320x240 and 480x320 (SPI panels, landscape and portrait). Writes
+ * docs/screens/<renderer>-<size>/<screen>.png (a screen shown in pages: one file a page) and docs/screens/README.md.
+ * Needs Chromium (CHROMIUM_PATH, default /usr/bin/chromium).
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { startKioskServer } from "../agent/display/kiosk-server.ts";
 import { encodePng } from "../agent/display/png.ts";
-import { drawScreen } from "../agent/display/raster-screen.ts";
+import { drawScreen, layoutScreen, pageMs } from "../agent/display/raster-screen.ts";
 import { type DisplayState, describeScreen } from "../agent/display/screens.ts";
 import { systemClock } from "../platform/clock.ts";
 import { silentLogger } from "../platform/logger.ts";
@@ -42,7 +43,9 @@ const kioskSizes: [number, number][] = [
 ];
 const framebufferSizes: [number, number][] = [
   [320, 240],
+  [240, 320],
   [480, 320],
+  [320, 480],
 ];
 
 rmSync(out, { recursive: true, force: true });
@@ -58,8 +61,14 @@ for (const [width, height] of framebufferSizes) {
   const dir = join(out, `framebuffer-${width}x${height}`);
   mkdirSync(dir, { recursive: true });
   for (const [name, state] of samples) {
-    const raster = drawScreen(describeScreen(state, context), width, height, { now });
-    writeFileSync(join(dir, `${name}.png`), encodePng(raster));
+    const screen = describeScreen(state, context);
+    // A list too long for the panel is shown in pages, one after the other: one file per page.
+    const pages = layoutScreen(screen, width, height, { now }).pages.length;
+    for (let page = 0; page < pages; page++) {
+      const at = now - (now % pageMs) + page * pageMs;
+      const raster = drawScreen(screen, width, height, { now: at });
+      writeFileSync(join(dir, `${name}${pages > 1 ? `-page${page + 1}` : ""}.png`), encodePng(raster));
+    }
   }
   index.push(`- [framebuffer ${width}x${height}](framebuffer-${width}x${height}/)`);
 }
