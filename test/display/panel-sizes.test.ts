@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KioskServer, startKioskServer } from "../../agent/display/kiosk-server.ts";
 import { encodePng } from "../../agent/display/png.ts";
 import { textHeight, textWidth } from "../../agent/display/raster.ts";
-import { drawScreen, type LaidText, layoutScreen } from "../../agent/display/raster-screen.ts";
+import { drawScreen, type LaidText, layoutScreen, pageMs, pageShownAt } from "../../agent/display/raster-screen.ts";
 import { type DisplayState, describeScreen, type Screen, type ScreenContext } from "../../agent/display/screens.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
@@ -276,5 +276,29 @@ describe.runIf(hasTool("zbarimg"))("the framebuffer renderer on SPI panels", () 
       const drawn = drawScreen(describeScreen(state, context), width, height, { now: context.now });
       expect([drawn.width, drawn.height]).toEqual([width, height]);
     }
+  });
+});
+
+describe("a product list too long for the panel", () => {
+  it("is drawn page by page, each page in turn for pageMs, the heading on every page", () => {
+    const screen = describeScreen(
+      { screen: "choose-product", budgetLeftMinor: 300, currency: "EUR", deadline: context.now + 55_000 },
+      bigMachine,
+    );
+    const start = context.now - (context.now % pageMs);
+    const layout = layoutScreen(screen, 320, 240, { now: start });
+    expect(layout.pages.length).toBeGreaterThan(2);
+    for (const page of layout.pages) expect(readPage(page)).toContain(spaced(screen.compact?.title ?? screen.title));
+    // Page after page, each for pageMs, and round again.
+    const count = layout.pages.length;
+    const first = pageShownAt(layout, start);
+    const shown = Array.from({ length: count + 1 }, (_, index) =>
+      pageShownAt(layout, start + index * pageMs + pageMs - 1),
+    );
+    expect(shown).toEqual(Array.from({ length: count + 1 }, (_, index) => (first + index) % count));
+    const frames = layout.pages.map((_, index) =>
+      Buffer.from(drawScreen(screen, 320, 240, { now: start + index * pageMs }).data).toString("base64"),
+    );
+    expect(new Set(frames).size).toBe(layout.pages.length);
   });
 });
