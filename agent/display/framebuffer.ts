@@ -2,6 +2,7 @@ import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:f
 import { basename, join } from "node:path";
 import type { Clock, TimerHandle } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
+import { pixelPitchMm } from "./panel-pitch.ts";
 import { createQrMatrix, type QrMatrix } from "./qr.ts";
 import type { Raster } from "./raster.ts";
 import { drawScreen } from "./raster-screen.ts";
@@ -113,6 +114,8 @@ export interface FramebufferDisplayOptions {
   /** Geometry override (tests, or a driver whose sysfs lies); read from sysfs when absent. */
   geometry?: FramebufferGeometry;
   sysfsRoot?: string;
+  /** config display.panelDiagonalInches: sizes the text in millimetres; known SPI panels by resolution otherwise. */
+  panelDiagonalInches?: number | undefined;
   clock: Clock;
   logger: Logger;
 }
@@ -122,6 +125,7 @@ export function createFramebufferDisplay(
 ): Display & { readonly geometry: FramebufferGeometry } {
   const geometry = options.geometry ?? readFramebufferGeometry(options.device, options.sysfsRoot);
   const logger = options.logger.child({ module: "display.framebuffer" });
+  const pitch = pixelPitchMm(geometry.width, geometry.height, options.panelDiagonalInches);
   const matrices = new Map<string, QrMatrix>();
   const qrFor = (payload: string) => {
     let matrix = matrices.get(payload);
@@ -137,7 +141,7 @@ export function createFramebufferDisplay(
   const paint = (screen: Screen) => {
     try {
       const pixels = encodeFramebuffer(
-        drawScreen(screen, geometry.width, geometry.height, { now: options.clock.now(), qrFor }),
+        drawScreen(screen, geometry.width, geometry.height, { now: options.clock.now(), qrFor, pixelPitchMm: pitch }),
         geometry,
       );
       // A device node exists already (r+ keeps it); a plain file (tests, a file-backed panel) is created.

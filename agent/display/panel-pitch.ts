@@ -25,12 +25,18 @@ export const minimumTextMm = 3.5;
 /** Small print (the machine's name and id for support calls). */
 export const minimumSmallPrintMm = 2;
 
-/** Millimetres per pixel of a panel of this resolution, in either orientation. */
-export function pixelPitchMm(width: number, height: number): number {
+/** Millimetres per pixel of a panel with this diagonal and resolution (square pixels). */
+export function pitchFromDiagonal(width: number, height: number, diagonalInches: number): number {
+  return (diagonalInches * 25.4) / Math.hypot(width, height);
+}
+
+/** Millimetres per pixel of a panel of this resolution, either orientation; config display.panelDiagonalInches wins. */
+export function pixelPitchMm(width: number, height: number, diagonalInches?: number): number {
+  if (diagonalInches !== undefined) return pitchFromDiagonal(width, height, diagonalInches);
   const panel = knownPanels.find(
     (known) => (known.width === width && known.height === height) || (known.width === height && known.height === width),
   );
-  return panel ? (panel.diagonalInches * 25.4) / Math.hypot(width, height) : assumedPixelPitchMm;
+  return panel ? pitchFromDiagonal(width, height, panel.diagonalInches) : assumedPixelPitchMm;
 }
 
 /** The smallest whole bitmap scale whose glyph cell is at least `millimetres` high. */
