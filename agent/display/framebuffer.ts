@@ -5,7 +5,7 @@ import type { Logger } from "../../platform/logger.ts";
 import { pixelPitchMm } from "./panel-pitch.ts";
 import { createQrMatrix, type QrMatrix } from "./qr.ts";
 import type { Raster } from "./raster.ts";
-import { drawScreen } from "./raster-screen.ts";
+import { drawScreen, layoutScreen, pageMs } from "./raster-screen.ts";
 import type { Display, Screen } from "./screens.ts";
 
 /**
@@ -156,22 +156,28 @@ export function createFramebufferDisplay(
     }
   };
 
+  /** When to redraw next: each second of a countdown, else each page turn of a screen shown in pages, else never. */
+  const nextRedraw = (screen: Screen): number | undefined => {
+    const now = options.clock.now();
+    if (screen.countdown) {
+      // The countdown's second; a product list in pages turns its pages meanwhile (drawScreen picks the page).
+      const remaining = screen.countdown.deadline - now;
+      return remaining > 0 ? remaining % 1000 || 1000 : undefined;
+    }
+    const layout = layoutScreen(screen, geometry.width, geometry.height, { now, qrFor, pixelPitchMm: pitch });
+    return layout.pages.length > 1 ? pageMs - (now % pageMs) : undefined;
+  };
+
   const schedule = (screen: Screen) => {
     if (tick) options.clock.clearTimeout(tick);
     tick = undefined;
-    const countdown = screen.countdown;
-    if (!countdown || closed) return;
-    const remaining = countdown.deadline - options.clock.now();
-    if (remaining <= 0) return;
-    // Redraw on each whole second of the countdown. This also turns the pages of a product list too long for the
-    // panel (drawScreen shows the page for the time): only the choose-product screen has a list, and it counts down.
-    tick = options.clock.setTimeout(
-      () => {
-        paint(screen);
-        schedule(screen);
-      },
-      remaining % 1000 || 1000,
-    );
+    if (closed) return;
+    const wait = nextRedraw(screen);
+    if (wait === undefined) return;
+    tick = options.clock.setTimeout(() => {
+      paint(screen);
+      schedule(screen);
+    }, wait);
     tick.unref?.();
   };
 

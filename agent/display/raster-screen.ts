@@ -100,7 +100,10 @@ interface Wording {
 }
 
 interface TextPlan {
-  header: Row[];
+  /** The title's rows: on every page. */
+  title: Row[];
+  /** The lines' and the countdown's rows: on every page too, unless together they are more than a page. */
+  lines: Row[];
   /** Each product is one block of rows, never split across pages. */
   items: Row[][];
 }
@@ -115,13 +118,14 @@ function planText(
   now: number,
   cut: boolean,
 ): TextPlan | undefined {
-  const header: Row[] = [];
+  const title = rowsOf(wording.title, width, titleScale, toneColors[screen.tone], cut, "center");
+  if (!title) return undefined;
+  const lines: Row[] = [];
   const add = (rows: Row[] | undefined) => {
     if (!rows) return false;
-    header.push(...rows);
+    lines.push(...rows);
     return true;
   };
-  if (!add(rowsOf(wording.title, width, titleScale, toneColors[screen.tone], cut, "center"))) return undefined;
   for (const line of wording.lines) if (!add(rowsOf(line, width, bodyScale, black, cut, "center"))) return undefined;
   if (screen.countdown) {
     const left = `${secondsLeft(screen.countdown.deadline, now)} s left`;
@@ -162,21 +166,31 @@ function planText(
     if (!nameRows || !priceRows) return undefined;
     items.push([...nameRows, ...priceRows]);
   }
-  return { header, items };
+  return { title, lines, items };
 }
 
-/** The plan split into pages of at most `height` pixels, each with the heading; undefined when one item cannot fit. */
+/**
+ * The plan split into pages of at most `height` pixels, or undefined when a page cannot hold even one item. Each page
+ * has the title and the lines; when the lines alone are more than a page (a long fault message), they flow over the
+ * pages under the title, row by row, before the products.
+ */
 function paginate(plan: TextPlan, height: number): Row[][] | undefined {
-  if (rowsHeight(plan.header) > height) return undefined;
-  if (plan.items.length === 0) return [plan.header];
+  const heading = [...plan.title, ...plan.lines];
+  if (rowsHeight(heading) <= height) return fillPages(heading, plan.items, height);
+  return fillPages(plan.title, [...plan.lines.map((row) => [row]), ...plan.items], height);
+}
+
+function fillPages(heading: readonly Row[], items: readonly Row[][], height: number): Row[][] | undefined {
+  if (rowsHeight(heading) > height) return undefined;
+  if (items.length === 0) return [[...heading]];
   const pages: Row[][] = [];
   let page: Row[] | undefined;
-  for (const item of plan.items) {
+  for (const item of items) {
     if (page && rowsHeight([...page, ...item]) <= height) {
       page.push(...item);
       continue;
     }
-    page = [...plan.header, ...item];
+    page = [...heading, ...item];
     if (rowsHeight(page) > height) return undefined;
     pages.push(page);
   }
@@ -282,7 +296,7 @@ function chooseText(screen: Screen, width: number, height: number, metrics: Metr
     if (pages) return { pages };
   }
   const plan = planText(screen, shortest, width, 1, 1, now, true) as TextPlan;
-  return { pages: [[...plan.header, ...plan.items.flat()]] };
+  return { pages: [[...plan.title, ...plan.lines, ...plan.items.flat()]] };
 }
 
 /** The pages laid out in a column, all starting at the same height (centred on the tallest page). */

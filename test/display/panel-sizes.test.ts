@@ -209,6 +209,24 @@ function readPage(page: readonly LaidText[]): string {
   );
 }
 
+const inReadingOrder = (page: readonly LaidText[]) => [...page].sort((a, b) => a.y - b.y || a.x - b.x);
+
+/**
+ * All pages' text as the customer reads it: the first page, then what each later page adds below the heading it
+ * repeats (the rows at the same place with the same text), then the small print.
+ */
+function readPages(pages: readonly LaidText[][]): string {
+  const main = pages.map((page) => inReadingOrder(page.filter((text) => !text.smallPrint)));
+  const first = main[0] ?? [];
+  const added = main.slice(1).map((page) => {
+    let same = 0;
+    while (same < page.length && page[same]?.text === first[same]?.text && page[same]?.y === first[same]?.y) same++;
+    return page.slice(same);
+  });
+  const smallPrint = inReadingOrder((pages[0] ?? []).filter((text) => text.smallPrint));
+  return spaced([...first, ...added.flat(), ...smallPrint].map((text) => text.text).join(" "));
+}
+
 function layoutProblems(screen: Screen, panel: Panel, now: number): string[] {
   const layout = layoutScreen(screen, panel.width, panel.height, { now });
   const mm = pxPerMm(panel);
@@ -227,7 +245,7 @@ function layoutProblems(screen: Screen, panel: Panel, now: number): string[] {
     if (qr && text.x < qr.x + qr.side && right > qr.x && text.y < qr.y + qr.side && bottom > qr.y)
       problems.push(`${screen.title}: "${text.text}" is drawn over the QR`);
   }
-  const everything = layout.pages.map(readPage).join(" | ");
+  const everything = readPages(layout.pages);
   const wording = wordingsOf(screen).find((lines) => lines.every((line) => everything.includes(spaced(line))));
   if (!wording) problems.push(`${screen.title}: neither wording is shown in full: ${everything}`);
   for (const line of requiredOf(screen))
@@ -249,6 +267,8 @@ const bigMachine: ScreenContext = {
   },
 };
 
+const longReason = "The vend mechanism reported a fault: motor 3 drew too much current. ".repeat(5).slice(0, 300);
+
 describe.runIf(hasTool("zbarimg"))("the framebuffer renderer on SPI panels", () => {
   it.each(spiPanels)(
     "$name: every line of every screen at least 3.5 mm high (small print 2 mm), none left out, inside the panel",
@@ -259,6 +279,9 @@ describe.runIf(hasTool("zbarimg"))("the framebuffer renderer on SPI panels", () 
           { screen: "choose-product", budgetLeftMinor: 300, currency: "EUR", deadline: context.now + 55_000 },
           bigMachine,
         ),
+        // A fault's message can be 300 characters long (vend-session keeps that much): in pages, not in small type.
+        describeScreen({ screen: "out-of-service", reason: longReason }, context),
+        describeScreen({ screen: "vend-failed", selection: "A1", detail: longReason.slice(0, 120) }, context),
       ];
       const problems = screens.flatMap((screen) => layoutProblems(screen, panel, context.now));
       expect(problems).toEqual([]);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createScreenOutput, type ScreenOutput } from "../../agent/display/create-display.ts";
 import { createFramebufferDisplay, encodeFramebuffer } from "../../agent/display/framebuffer.ts";
-import { drawScreen, layoutScreen } from "../../agent/display/raster-screen.ts";
+import { drawScreen, layoutScreen, pageMs } from "../../agent/display/raster-screen.ts";
 import { describeScreen } from "../../agent/display/screens.ts";
 import { agentConfigSchema } from "../../config/schema/agent.ts";
 import { type Clock, systemClock } from "../../platform/clock.ts";
@@ -172,5 +172,38 @@ describe("framebuffer panel size", () => {
     expect(readFileSync(device).equals(expected)).toBe(true);
     const usual = encodeFramebuffer(drawScreen(screen, 320, 240, { now: clock.now() }), geometry);
     expect(expected.equals(usual)).toBe(false);
+  });
+});
+
+describe("framebuffer pages", () => {
+  it("a screen in pages without a countdown (a long fault message) turns them every pageMs until the next screen", async () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const clock: Clock = {
+      now: () => Date.now(),
+      setTimeout: (callback, ms) => setTimeout(callback, ms),
+      clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+    };
+    const device = join(tempDir(), "fb");
+    const geometry = { width: 320, height: 240, bitsPerPixel: 16 as const, stride: 640 };
+    const display = createFramebufferDisplay({ device, geometry, clock, logger: silentLogger() });
+    const context = { machine: { id: "S1", merchantId: "a" }, catalog: config.catalog, idleText: "", now: Date.now() };
+    const screen = describeScreen(
+      { screen: "out-of-service", reason: "The motor drew too much current. ".repeat(6) },
+      context,
+    );
+    const pages = layoutScreen(screen, 320, 240, { now: Date.now() }).pages.length;
+    expect(pages).toBeGreaterThan(1);
+    await display.show(screen);
+    const frames = [readFileSync(device).toString("base64")];
+    for (let page = 1; page <= pages; page++) {
+      vi.advanceTimersByTime(pageMs);
+      frames.push(readFileSync(device).toString("base64"));
+    }
+    // Every page once, then the first again.
+    expect(new Set(frames).size).toBe(pages);
+    expect(frames.at(-1)).toBe(frames[0]);
+    await display.show(describeScreen({ screen: "starting" }, context));
+    expect(vi.getTimerCount()).toBe(0);
+    await display.close();
   });
 });
