@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { startKioskServer } from "../agent/display/kiosk-server.ts";
 import { encodePng } from "../agent/display/png.ts";
-import { drawScreen, layoutScreen, pageMs } from "../agent/display/raster-screen.ts";
+import { drawScreen, layoutScreen, pageMs, pageShownAt } from "../agent/display/raster-screen.ts";
 import { type DisplayState, describeScreen } from "../agent/display/screens.ts";
 import { systemClock } from "../platform/clock.ts";
 import { silentLogger } from "../platform/logger.ts";
@@ -19,8 +19,10 @@ import { sampleScreenContext, showOnKioskPage } from "./sample-screen-context.ts
 const out = resolve(import.meta.dirname, "../docs/screens");
 const now = Date.now();
 const context = sampleScreenContext(now);
+/** The framebuffer draws for a fixed time, so that its pictures (countdowns, pages) are the same on every run. */
+const framebufferNow = Date.UTC(2026, 0, 1, 12);
 
-const samples: [string, DisplayState][] = [
+const samplesAt = (now: number): [string, DisplayState][] => [
   ["01-starting", { screen: "starting" }],
   ["02-idle", { screen: "idle" }],
   ["03-payment-pending", { screen: "payment-pending", amountMinor: 2000, currency: "EUR", deadline: now + 170_000 }],
@@ -34,6 +36,7 @@ const samples: [string, DisplayState][] = [
   ["11-vend-failed", { screen: "vend-failed" }],
   ["12-out-of-service", { screen: "out-of-service", reason: "The machine is being refilled" }],
 ];
+const samples = samplesAt(now);
 
 const kioskSizes: [number, number][] = [
   [800, 480],
@@ -60,14 +63,15 @@ const index: string[] = [
 for (const [width, height] of framebufferSizes) {
   const dir = join(out, `framebuffer-${width}x${height}`);
   mkdirSync(dir, { recursive: true });
-  for (const [name, state] of samples) {
-    const screen = describeScreen(state, context);
+  for (const [name, state] of samplesAt(framebufferNow)) {
+    const screen = describeScreen(state, sampleScreenContext(framebufferNow));
     // A list too long for the panel is shown in pages, one after the other: one file per page.
-    const pages = layoutScreen(screen, width, height, { now }).pages.length;
-    for (let page = 0; page < pages; page++) {
-      const at = now - (now % pageMs) + page * pageMs;
+    const pages = layoutScreen(screen, width, height, { now: framebufferNow }).pages.length;
+    for (let turn = 0; turn < pages; turn++) {
+      const at = framebufferNow + turn * pageMs;
+      const page = pageShownAt(layoutScreen(screen, width, height, { now: at }), at) + 1;
       const raster = drawScreen(screen, width, height, { now: at });
-      writeFileSync(join(dir, `${name}${pages > 1 ? `-page${page + 1}` : ""}.png`), encodePng(raster));
+      writeFileSync(join(dir, `${name}${pages > 1 ? `-page${page}` : ""}.png`), encodePng(raster));
     }
   }
   index.push(`- [framebuffer ${width}x${height}](framebuffer-${width}x${height}/)`);

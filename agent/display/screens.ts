@@ -188,7 +188,7 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
         lines: [products.length > 0 ? `Up to ${amount.text}` : `${amount.text} left: nothing fits`],
         compact: {
           title: "Choose a product",
-          lines: [products.length > 0 ? `Up to ${amount.text}` : `${amount.text} left: nothing fits`],
+          lines: [products.length > 0 ? `Max ${amount.text}` : `${amount.text} left: nothing fits`],
         },
         amount,
         countdown: { deadline: state.deadline, secondsLeft: secondsLeft(state.deadline, context.now) },
