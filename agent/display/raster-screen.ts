@@ -16,9 +16,11 @@ import {
 import { type Screen, type ScreenTone, secondsLeft } from "./screens.ts";
 
 /**
- * Lays a `Screen` out on a pixel raster for screens without a browser (SPI panels on the framebuffer, the PNG
- * sticker): the QR as large as the screen allows beside (landscape) or above (portrait) the text, a coloured title,
- * and the lines, products and countdown in bitmap type scaled to the screen.
+ * Lays a `Screen` out on a pixel raster for screens without a browser (SPI panels on the framebuffer): the QR as
+ * large as the screen allows beside or above the text, a coloured title, and the lines, products and countdown in
+ * bitmap type. Text is sized in millimetres for the panel (panel-pitch.ts): at least 3.5 mm, small print 2 mm, larger
+ * when there is room. What does not fit at that size uses the screen's compact wording, then pages shown in turn;
+ * nothing is left out. `layoutScreen` is pure (the tests check it); `drawScreen` paints it.
  */
 
 const toneColors: Record<ScreenTone, Rgb> = {
@@ -276,8 +278,8 @@ interface Choice {
 
 /**
  * The text of a screen in a column: the full wording on one page at the largest scale that fits, else the compact
- * wording on one page, else (a long product list) pages at the minimum scale. Below the minimum only when even one
- * product with the heading does not fit a page, which the panel-size test keeps from happening on the SPI panels.
+ * wording on one page, else (a long product list or message) pages at the minimum scale. Below the minimum only when
+ * the title and one row do not fit a page, which the panel-size test keeps from happening on the SPI panels.
  */
 function chooseText(screen: Screen, width: number, height: number, metrics: Metrics, now: number): Choice {
   for (const wording of wordingsOf(screen)) {
