@@ -1,15 +1,16 @@
 /**
  * `npm run docs:screens`: screenshots of every customer screen (design §7) on the panels these machines have, for a
  * reviewer to look at: the kiosk page in Chromium at 800x480 and 1024x600 (landscape and portrait), and the
- * framebuffer renderer at 320x240 and 480x320 (SPI panels). Writes docs/screens/<renderer>-<size>/<screen>.png and
- * docs/screens/README.md. Needs Chromium (CHROMIUM_PATH, default /usr/bin/chromium).
+ * framebuffer renderer at 320x240 and 480x320 (SPI panels, landscape and portrait). Writes
+ * docs/screens/<renderer>-<size>/<screen>.png (a screen shown in pages: one file a page) and docs/screens/README.md.
+ * Needs Chromium (CHROMIUM_PATH, default /usr/bin/chromium).
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { startKioskServer } from "../agent/display/kiosk-server.ts";
 import { encodePng } from "../agent/display/png.ts";
-import { drawScreen } from "../agent/display/raster-screen.ts";
+import { drawScreen, layoutScreen, pageMs, pageShownAt } from "../agent/display/raster-screen.ts";
 import { type DisplayState, describeScreen } from "../agent/display/screens.ts";
 import { systemClock } from "../platform/clock.ts";
 import { silentLogger } from "../platform/logger.ts";
@@ -18,8 +19,10 @@ import { sampleScreenContext, showOnKioskPage } from "./sample-screen-context.ts
 const out = resolve(import.meta.dirname, "../docs/screens");
 const now = Date.now();
 const context = sampleScreenContext(now);
+/** The framebuffer draws for a fixed time, so that its pictures (countdowns, pages) are the same on every run. */
+const framebufferNow = Date.UTC(2026, 0, 1, 12);
 
-const samples: [string, DisplayState][] = [
+const samplesAt = (now: number): [string, DisplayState][] => [
   ["01-starting", { screen: "starting" }],
   ["02-idle", { screen: "idle" }],
   ["03-payment-pending", { screen: "payment-pending", amountMinor: 2000, currency: "EUR", deadline: now + 170_000 }],
@@ -33,6 +36,7 @@ const samples: [string, DisplayState][] = [
   ["11-vend-failed", { screen: "vend-failed" }],
   ["12-out-of-service", { screen: "out-of-service", reason: "The machine is being refilled" }],
 ];
+const samples = samplesAt(now);
 
 const kioskSizes: [number, number][] = [
   [800, 480],
@@ -42,7 +46,9 @@ const kioskSizes: [number, number][] = [
 ];
 const framebufferSizes: [number, number][] = [
   [320, 240],
+  [240, 320],
   [480, 320],
+  [320, 480],
 ];
 
 rmSync(out, { recursive: true, force: true });
@@ -57,9 +63,16 @@ const index: string[] = [
 for (const [width, height] of framebufferSizes) {
   const dir = join(out, `framebuffer-${width}x${height}`);
   mkdirSync(dir, { recursive: true });
-  for (const [name, state] of samples) {
-    const raster = drawScreen(describeScreen(state, context), width, height, { now });
-    writeFileSync(join(dir, `${name}.png`), encodePng(raster));
+  for (const [name, state] of samplesAt(framebufferNow)) {
+    const screen = describeScreen(state, sampleScreenContext(framebufferNow));
+    // A list too long for the panel is shown in pages, one after the other: one file per page.
+    const pages = layoutScreen(screen, width, height, { now: framebufferNow }).pages.length;
+    for (let turn = 0; turn < pages; turn++) {
+      const at = framebufferNow + turn * pageMs;
+      const page = pageShownAt(layoutScreen(screen, width, height, { now: at }), at) + 1;
+      const raster = drawScreen(screen, width, height, { now: at });
+      writeFileSync(join(dir, `${name}${pages > 1 ? `-page${page}` : ""}.png`), encodePng(raster));
+    }
   }
   index.push(`- [framebuffer ${width}x${height}](framebuffer-${width}x${height}/)`);
 }

@@ -56,6 +56,7 @@ export async function createScreenOutput(
     case "framebuffer":
       display = createFramebufferDisplay({
         device: config.display.framebufferDevice,
+        panelDiagonalInches: config.display.panelDiagonalInches,
         clock: deps.clock,
         logger: deps.logger,
       });

@@ -2,9 +2,10 @@ import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:f
 import { basename, join } from "node:path";
 import type { Clock, TimerHandle } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
+import { pixelPitchMm } from "./panel-pitch.ts";
 import { createQrMatrix, type QrMatrix } from "./qr.ts";
 import type { Raster } from "./raster.ts";
-import { drawScreen } from "./raster-screen.ts";
+import { drawScreen, layoutScreen, pageMs } from "./raster-screen.ts";
 import type { Display, Screen } from "./screens.ts";
 
 /**
@@ -113,6 +114,8 @@ export interface FramebufferDisplayOptions {
   /** Geometry override (tests, or a driver whose sysfs lies); read from sysfs when absent. */
   geometry?: FramebufferGeometry;
   sysfsRoot?: string;
+  /** config display.panelDiagonalInches: sizes the text in millimetres; known SPI panels by resolution otherwise. */
+  panelDiagonalInches?: number | undefined;
   clock: Clock;
   logger: Logger;
 }
@@ -122,6 +125,7 @@ export function createFramebufferDisplay(
 ): Display & { readonly geometry: FramebufferGeometry } {
   const geometry = options.geometry ?? readFramebufferGeometry(options.device, options.sysfsRoot);
   const logger = options.logger.child({ module: "display.framebuffer" });
+  const pitch = pixelPitchMm(geometry.width, geometry.height, options.panelDiagonalInches);
   const matrices = new Map<string, QrMatrix>();
   const qrFor = (payload: string) => {
     let matrix = matrices.get(payload);
@@ -137,7 +141,7 @@ export function createFramebufferDisplay(
   const paint = (screen: Screen) => {
     try {
       const pixels = encodeFramebuffer(
-        drawScreen(screen, geometry.width, geometry.height, { now: options.clock.now(), qrFor }),
+        drawScreen(screen, geometry.width, geometry.height, { now: options.clock.now(), qrFor, pixelPitchMm: pitch }),
         geometry,
       );
       // A device node exists already (r+ keeps it); a plain file (tests, a file-backed panel) is created.
@@ -152,21 +156,28 @@ export function createFramebufferDisplay(
     }
   };
 
+  /** When to redraw next: each second of a countdown, else each page turn of a screen shown in pages, else never. */
+  const nextRedraw = (screen: Screen): number | undefined => {
+    const now = options.clock.now();
+    if (screen.countdown) {
+      // The countdown's second; a product list in pages turns its pages meanwhile (drawScreen picks the page).
+      const remaining = screen.countdown.deadline - now;
+      return remaining > 0 ? remaining % 1000 || 1000 : undefined;
+    }
+    const layout = layoutScreen(screen, geometry.width, geometry.height, { now, qrFor, pixelPitchMm: pitch });
+    return layout.pages.length > 1 ? pageMs - (now % pageMs) : undefined;
+  };
+
   const schedule = (screen: Screen) => {
     if (tick) options.clock.clearTimeout(tick);
     tick = undefined;
-    const countdown = screen.countdown;
-    if (!countdown || closed) return;
-    const remaining = countdown.deadline - options.clock.now();
-    if (remaining <= 0) return;
-    // Redraw on each whole second of the countdown.
-    tick = options.clock.setTimeout(
-      () => {
-        paint(screen);
-        schedule(screen);
-      },
-      remaining % 1000 || 1000,
-    );
+    if (closed) return;
+    const wait = nextRedraw(screen);
+    if (wait === undefined) return;
+    tick = options.clock.setTimeout(() => {
+      paint(screen);
+      schedule(screen);
+    }, wait);
     tick.unref?.();
   };
 

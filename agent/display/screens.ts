@@ -70,6 +70,11 @@ export interface Screen {
   title: string;
   /** Smaller lines under it, in order. */
   lines: string[];
+  /**
+   * The same message in fewer words, for panels that show only about 13 characters a line at a readable size (SPI
+   * panels on the framebuffer). A renderer shows either `title` and `lines` or all of this, never a mix.
+   */
+  compact?: { title: string; lines: string[] };
   /** The SEQR QR code to show, when the screen has one (idle). */
   qr?: { payload: string };
   /** The amount the screen is about, formatted for the customer ("2.00 EUR"). */
@@ -135,6 +140,8 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
         tone: "neutral",
         title: "Pay with SEQR",
         lines: [context.idleText],
+        // Small panels: the QR as large as it goes, with the title alone.
+        compact: { title: "Pay with SEQR", lines: [] },
         qr: { payload: seqrQrPayload(machine.merchantId, machine.id) },
         footer,
       };
@@ -179,6 +186,10 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
         tone: "neutral",
         title: "Choose your product",
         lines: [products.length > 0 ? `Up to ${amount.text}` : `${amount.text} left: nothing fits`],
+        compact: {
+          title: "Choose a product",
+          lines: [products.length > 0 ? `Max ${amount.text}` : `${amount.text} left: nothing fits`],
+        },
         amount,
         countdown: { deadline: state.deadline, secondsLeft: secondsLeft(state.deadline, context.now) },
         products,
@@ -213,6 +224,14 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
             `${missing === 1 ? "1 product" : `${missing} products`} did not come out: not charged`,
             "Please take your products",
           ],
+          compact: {
+            title: "Partly delivered",
+            lines: [
+              `Paid ${amount.text}`,
+              `${missing === 1 ? "1 product" : `${missing} products`} not delivered: not charged`,
+              "Take your products",
+            ],
+          },
           amount,
           footer,
         };

@@ -184,6 +184,10 @@ export const agentConfigSchema = z.strictObject({
         ),
         kioskPort: field(z.number().int().min(0).max(65535).default(8080), "Port of the kiosk page"),
         framebufferDevice: field(z.string().default("/dev/fb0"), "Linux framebuffer device for small screens"),
+        panelDiagonalInches: field(
+          z.number().positive().max(100).optional(),
+          "Diagonal of the framebuffer's panel in inches, so that text is at least 3.5 mm high on it; when unset, known SPI panels by resolution (2.8-inch 320x240, 3.5-inch 480x320, 1.8-inch 160x128), else 0.15 mm pixels",
+        ),
         idleText: field(z.string().max(80).default("Scan with the SEQR app to pay"), "Line under the QR code"),
       })
       .prefault({}),

@@ -2,17 +2,21 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createScreenOutput, type ScreenOutput } from "../../agent/display/create-display.ts";
-import { createFramebufferDisplay } from "../../agent/display/framebuffer.ts";
+import { createFramebufferDisplay, encodeFramebuffer } from "../../agent/display/framebuffer.ts";
+import { drawScreen, layoutScreen, pageMs } from "../../agent/display/raster-screen.ts";
 import { describeScreen } from "../../agent/display/screens.ts";
 import { agentConfigSchema } from "../../config/schema/agent.ts";
 import { type Clock, systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
 import { tempDir } from "./image-tools.ts";
 
-const config = agentConfigSchema.parse({
+const configInput = {
   machine: { id: "S0001", merchantId: "acme" },
   commandKey: "ef".repeat(32),
   catalog: { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 150 } } },
+};
+const config = agentConfigSchema.parse({
+  ...configInput,
   display: { renderer: "kiosk", kioskHost: "127.0.0.1", kioskPort: 0, idleText: "Scan to pay" },
 });
 
@@ -133,5 +137,73 @@ describe("framebuffer countdown", () => {
       ),
     );
     expect(errors).toHaveLength(1);
+  });
+});
+
+describe("framebuffer panel size", () => {
+  it("display.panelDiagonalInches sizes the text for that panel: a 2-inch 320x240 needs scale 4 for 3.5 mm", async () => {
+    const clock: Clock = { ...systemClock, now: () => 1_000_000 };
+    const geometry = { width: 320, height: 240, bitsPerPixel: 32 as const, stride: 1280 };
+    const screen = describeScreen(
+      { screen: "out-of-service", reason: "Refilling" },
+      { machine: { id: "S1", merchantId: "a" }, catalog: config.catalog, idleText: "", now: clock.now() },
+    );
+    // 2.0 x 25.4 / 400 = 0.127 mm a pixel: 3.5 mm is 27.6 px, a 4x glyph (32 px); 3x (24 px) would be 3.05 mm.
+    const pitch = (2.0 * 25.4) / 400;
+    const texts = layoutScreen(screen, 320, 240, { now: clock.now(), pixelPitchMm: pitch }).pages.flat();
+    expect(Math.min(...texts.filter((text) => !text.smallPrint).map((text) => text.scale))).toBe(4);
+    const device = join(tempDir(), "fb");
+    const framebufferConfig = agentConfigSchema.parse({
+      ...configInput,
+      display: { renderer: "framebuffer", panelDiagonalInches: 2 },
+    });
+    const display = createFramebufferDisplay({
+      device,
+      geometry,
+      panelDiagonalInches: framebufferConfig.display.panelDiagonalInches,
+      clock,
+      logger: silentLogger(),
+    });
+    await display.show(screen);
+    const expected = encodeFramebuffer(
+      drawScreen(screen, 320, 240, { now: clock.now(), pixelPitchMm: pitch }),
+      geometry,
+    );
+    expect(readFileSync(device).equals(expected)).toBe(true);
+    const usual = encodeFramebuffer(drawScreen(screen, 320, 240, { now: clock.now() }), geometry);
+    expect(expected.equals(usual)).toBe(false);
+  });
+});
+
+describe("framebuffer pages", () => {
+  it("a screen in pages without a countdown (a long fault message) turns them every pageMs until the next screen", async () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const clock: Clock = {
+      now: () => Date.now(),
+      setTimeout: (callback, ms) => setTimeout(callback, ms),
+      clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+    };
+    const device = join(tempDir(), "fb");
+    const geometry = { width: 320, height: 240, bitsPerPixel: 16 as const, stride: 640 };
+    const display = createFramebufferDisplay({ device, geometry, clock, logger: silentLogger() });
+    const context = { machine: { id: "S1", merchantId: "a" }, catalog: config.catalog, idleText: "", now: Date.now() };
+    const screen = describeScreen(
+      { screen: "out-of-service", reason: "The motor drew too much current. ".repeat(6) },
+      context,
+    );
+    const pages = layoutScreen(screen, 320, 240, { now: Date.now() }).pages.length;
+    expect(pages).toBeGreaterThan(1);
+    await display.show(screen);
+    const frames = [readFileSync(device).toString("base64")];
+    for (let page = 1; page <= pages; page++) {
+      vi.advanceTimersByTime(pageMs);
+      frames.push(readFileSync(device).toString("base64"));
+    }
+    // Every page once, then the first again.
+    expect(new Set(frames).size).toBe(pages);
+    expect(frames.at(-1)).toBe(frames[0]);
+    await display.show(describeScreen({ screen: "starting" }, context));
+    expect(vi.getTimerCount()).toBe(0);
+    await display.close();
   });
 });
