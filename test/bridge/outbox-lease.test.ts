@@ -100,7 +100,7 @@ describeEachStore("outbox lease", (start) => {
     expect(row).toMatchObject({ status: "done" });
   });
 
-  it("each failed attempt is counted once, a "later" is not counted, and nothing runs before it is due", async () => {
+  it("each failed attempt is counted once, a 'later' is not counted, and nothing runs before it is due", async () => {
     const h = await start();
     const sessionId = await pendingCommit(h);
     const failing = recordingHandler(async () => ({ result: "retry", error: "SEQR down", outcomeUnknown: false }));
