@@ -78,14 +78,19 @@ describe("createScreenOutput (what the agent core drives)", () => {
   });
 });
 
+/** vitest's fake timers from `now` on, seen through the Clock interface the display takes. */
+function fakeTimerClock(now: number): Clock {
+  vi.useFakeTimers({ now });
+  return {
+    now: () => Date.now(),
+    setTimeout: (callback, ms) => setTimeout(callback, ms),
+    clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  };
+}
+
 describe("framebuffer countdown", () => {
   it("redraws each second while a countdown runs, and stops at zero or on close", async () => {
-    vi.useFakeTimers({ now: 1_000_000 });
-    const clock: Clock = {
-      now: () => Date.now(),
-      setTimeout: (callback, ms) => setTimeout(callback, ms),
-      clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-    };
+    const clock = fakeTimerClock(1_000_000);
     const device = join(tempDir(), "fb");
     const geometry = { width: 160, height: 128, bitsPerPixel: 16 as const, stride: 320 };
     const display = createFramebufferDisplay({ device, geometry, clock, logger: silentLogger() });
@@ -177,12 +182,7 @@ describe("framebuffer panel size", () => {
 
 describe("framebuffer pages", () => {
   it("a screen in pages without a countdown (a long fault message) turns them every pageMs until the next screen", async () => {
-    vi.useFakeTimers({ now: 1_000_000 });
-    const clock: Clock = {
-      now: () => Date.now(),
-      setTimeout: (callback, ms) => setTimeout(callback, ms),
-      clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-    };
+    const clock = fakeTimerClock(1_000_000);
     const device = join(tempDir(), "fb");
     const geometry = { width: 320, height: 240, bitsPerPixel: 16 as const, stride: 640 };
     const display = createFramebufferDisplay({ device, geometry, clock, logger: silentLogger() });
