@@ -39,8 +39,11 @@ const secrets = Object.fromEntries(
   ]),
 ) as Record<MachineId, { mqttPassword: string; commandKey: string }>;
 
-// Each case restarts a child Node with tsx: on a loaded 2-core machine that alone can take several seconds.
-describe("the real bridge, SIGKILLed mid-purchase and restarted on the same store", { timeout: 45_000 }, () => {
+// Each case restarts a child Node with tsx: on a loaded 2-core machine (another full test run beside this one) that
+// alone can take tens of seconds. The case's timeout is above the sum of its own deadlines (a start-up is allowed 60 s,
+// each wait for a state 30 s), so that a slow machine fails a deadline with its evidence, never the runner's timeout
+// that leaves a half-restarted bridge to the next case.
+describe("the real bridge, SIGKILLed mid-purchase and restarted on the same store", { timeout: 240_000 }, () => {
   let dir: string;
   let configFile: string;
   let httpPort: number;
@@ -100,7 +103,7 @@ describe("the real bridge, SIGKILLed mid-purchase and restarted on the same stor
     await waitUntil("every machine online at the bridge", () => health(4)).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}: ${describeMachines()}\n${bridge?.output()}`);
     });
-  }, 40_000);
+  }, 120_000);
 
   function describeMachines(): string {
     return [...machines.values()]

@@ -32,7 +32,8 @@ describe("vend-bridge under systemd's notify protocol", () => {
     const file = join(dir, "bridge.json");
     writeFileSync(file, JSON.stringify(config));
     const startedAt = Date.now();
-    bridge = await BridgeProcess.start(file, httpPort, undefined, 20_000, {
+    // Start-up under load (another full test run beside this one) can take tens of seconds.
+    bridge = await BridgeProcess.start(file, httpPort, undefined, 60_000, {
       NOTIFY_SOCKET: standIn.path,
       WATCHDOG_USEC: "1000000",
     });
@@ -45,5 +46,5 @@ describe("vend-bridge under systemd's notify protocol", () => {
     await bridge.stop(10_000);
     await standIn.waitFor("STOPPING", "1");
     expect(bridge.exitStatus).toEqual({ code: 0, signal: null });
-  }, 40_000);
+  }, 120_000);
 });
