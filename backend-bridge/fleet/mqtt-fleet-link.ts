@@ -48,6 +48,11 @@ export interface MqttFleetLinkOptions {
   key?: string | Buffer;
   /** Server name checked against the broker's certificate (defaults to the URL's host). */
   servername?: string;
+  /**
+   * Trust `ca` itself even when it is not a self-signed root (OpenSSL's partial chain): the bridge reaching its own
+   * embedded broker trusts exactly the server certificate it serves, whoever signed it.
+   */
+  trustCaAsAnchor?: boolean;
   /** Defaults to `<username>-<random>`: unique, so that two bridge instances never take over each other's session. */
   clientId?: string;
   rootTopic: string;
@@ -129,6 +134,7 @@ export class MqttFleetLink implements FleetLink {
       ...(o.cert !== undefined ? { cert: o.cert } : {}),
       ...(o.key !== undefined ? { key: o.key } : {}),
       ...(o.servername !== undefined ? { servername: o.servername } : {}),
+      ...(o.trustCaAsAnchor ? { allowPartialTrustChain: true } : {}),
     };
     const client = mqtt.connect(o.url, clientOptions);
     this.#client = client;

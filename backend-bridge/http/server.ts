@@ -14,7 +14,7 @@ import { RateLimiter } from "./rate-limit.ts";
  * The bridge's HTTP(S) API:
  *   POST <base>/createPurchase       SEQR UPS starts a purchase; always HTTP 200 with {invoiceReferenceId} or {errorCode}
  *   POST <base>/notify/<secret>      SEQR's notification; 200 at once, the status is fetched afterwards
- *   GET  /healthz, GET /metrics      operations
+ * /healthz and /metrics are not here: they are on the admin listener (admin-server.ts), loopback by default.
  * <base> is the path of http.publicBaseUrl; the same routes also answer without it (a proxy that strips the prefix).
  */
 
@@ -28,8 +28,6 @@ export interface HttpServerDeps {
   callerAuth: BridgeConfig["callerAuth"];
   purchases: PurchaseApi;
   metrics: BridgeMetrics;
-  /** Resolves when the store answers; /healthz reports 503 otherwise. */
-  health: () => Promise<{ machinesOnline: number }>;
   logger: Logger;
   now?: () => number;
 }
@@ -129,13 +127,6 @@ export class BridgeHttpServer {
       if (request.method !== "POST" && request.method !== "GET") return sendEmpty(response, 405);
       return this.#notification(request, response, notify[1]);
     }
-    if (local === "/healthz" && request.method === "GET") return this.#health(response);
-    if (local === "/metrics" && request.method === "GET") {
-      const body = await this.#deps.metrics.registry.metrics();
-      response.writeHead(200, { "Content-Type": this.#deps.metrics.registry.contentType });
-      response.end(body);
-      return;
-    }
     request.resume();
     sendJson(response, 404, { error: "not found" });
   }
@@ -185,20 +176,6 @@ export class BridgeHttpServer {
     });
     this.#background.add(check);
     void check.finally(() => this.#background.delete(check));
-  }
-
-  async #health(response: ServerResponse): Promise<void> {
-    try {
-      const { machinesOnline } = await this.#deps.health();
-      sendJson(response, this.#closing ? 503 : 200, {
-        status: this.#closing ? "stopping" : "ok",
-        store: "ok",
-        machinesOnline,
-      });
-    } catch (error) {
-      this.#log.error({ err: error }, "health check failed");
-      sendJson(response, 503, { status: "degraded", store: "unavailable" });
-    }
   }
 }
 

@@ -161,19 +161,23 @@ describe("the HTTP edge", () => {
     expect((await h.createPurchase(body())).json).toEqual({ errorCode: "DEVICE_IN_USE" });
   });
 
-  it("serves /healthz and Prometheus /metrics", async () => {
+  it("serves /healthz and Prometheus /metrics on the admin listener only, not on the public API", async () => {
     const h = await start();
     await h.purchase();
     await h.createPurchase(body());
-    const health = await fetch(`${h.app.http.url}/healthz`);
+    for (const path of ["/metrics", "/healthz", "/seqr/metrics"]) {
+      expect((await fetch(`${h.app.http.url}${path}`)).status).toBe(404);
+    }
+    expect(h.app.admin.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const health = await fetch(`${h.app.admin.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: "ok", store: "ok", machinesOnline: 2 });
-    const metrics = await (await fetch(`${h.app.http.url}/metrics`)).text();
+    const metrics = await (await fetch(`${h.app.admin.url}/metrics`)).text();
     expect(metrics).toContain('vend_bridge_create_purchase_total{result="OK"} 1');
     expect(metrics).toContain('vend_bridge_create_purchase_total{result="DEVICE_IN_USE"} 1');
     expect(metrics).toMatch(/vend_bridge_seqr_call_duration_seconds_count\{operation="sendInvoice",outcome="ok"\} 1/);
     expect(metrics).toContain("vend_bridge_machines_online 2");
     await h.store.close();
-    expect((await fetch(`${h.app.http.url}/healthz`)).status).toBe(503);
+    expect((await fetch(`${h.app.admin.url}/healthz`)).status).toBe(503);
   });
 });
