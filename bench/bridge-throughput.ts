@@ -103,6 +103,7 @@ async function runScenario(kind: StoreKind, scenario: "createPurchase" | "full f
       plainHttp: true,
       publicBaseUrl: "http://127.0.0.1/seqr",
       rateLimitPerTokenPerMinute: 1_000_000,
+      rateLimitPerCallerPerMinute: 1_000_000,
     },
     seqr: { endpointUrl: "http://127.0.0.1:1/soap", terminalId: "t", password: "secret" },
     machines: machines(purchases),

@@ -38,7 +38,10 @@ export class BridgeHttpServer {
   readonly #deps: HttpServerDeps;
   readonly #server: Server;
   readonly #log: Logger;
-  readonly #limiter: RateLimiter;
+  /** createPurchase calls per caller and source address. */
+  readonly #callerLimiter: RateLimiter;
+  /** createPurchase calls per caller, source address and machine token. */
+  readonly #machineLimiter: RateLimiter;
   readonly #prefix: string;
   readonly #background = new Set<Promise<unknown>>();
   #closing = false;
@@ -46,10 +49,9 @@ export class BridgeHttpServer {
   constructor(deps: HttpServerDeps) {
     this.#deps = deps;
     this.#log = deps.logger.child({ module: "http" });
-    this.#limiter = new RateLimiter({
-      perMinute: deps.http.rateLimitPerTokenPerMinute,
-      now: deps.now ?? (() => Date.now()),
-    });
+    const now = deps.now ?? (() => Date.now());
+    this.#callerLimiter = new RateLimiter({ perMinute: deps.http.rateLimitPerCallerPerMinute, now });
+    this.#machineLimiter = new RateLimiter({ perMinute: deps.http.rateLimitPerTokenPerMinute, now });
     this.#prefix = new URL(deps.http.publicBaseUrl).pathname.replace(/\/+$/, "");
     const handler = (request: IncomingMessage, response: ServerResponse) => {
       this.#handle(request, response).catch((error: unknown) => {
@@ -153,8 +155,16 @@ export class BridgeHttpServer {
     }
     const parsed = parseCreatePurchase(json);
     if (!parsed.ok) return this.#answer(response, { errorCode: "SYSTEM_ERROR" }, parsed.error);
-    if (!this.#limiter.take(parsed.request.token)) {
-      return this.#answer(response, { errorCode: "SYSTEM_ERROR" }, "rate limit of this token exceeded");
+    // Keyed on who is calling and from where, never only on the token the caller chose: a flood from one address
+    // (or one caller) spends its own budget, not the budget of the machine it names (issue 18).
+    const from = `${caller.caller}@${request.socket.remoteAddress ?? "unknown"}`;
+    if (!this.#callerLimiter.take(from)) {
+      return this.#answer(response, { errorCode: "SYSTEM_ERROR" }, "rate limit of this caller exceeded");
+    }
+    // The same caller claiming the same machine again and again: the machine is in use (by its own earlier claim, or
+    // it soon will be); answered without reaching the store or SEQR, so no invoice is made for it.
+    if (!this.#machineLimiter.take(`${from}#${parsed.request.token}`)) {
+      return this.#answer(response, { errorCode: "DEVICE_IN_USE" }, "repeated claims of this machine by this caller");
     }
     if (this.#closing) return this.#answer(response, { errorCode: "SYSTEM_ERROR" }, "shutting down");
     const result = await this.#deps.purchases.createPurchase(parsed.request);

@@ -117,7 +117,11 @@ export const bridgeConfigSchema = z
           ),
           rateLimitPerTokenPerMinute: field(
             z.number().int().positive().default(30),
-            "createPurchase calls allowed per machine token per minute",
+            "createPurchase calls one caller (authenticated name and source address) may make for one machine per minute; more are answered DEVICE_IN_USE without an invoice",
+          ),
+          rateLimitPerCallerPerMinute: field(
+            z.number().int().positive().default(600),
+            "createPurchase calls one caller (authenticated name and source address) may make per minute, all machines together; more are answered SYSTEM_ERROR",
           ),
         })
         // HTTPS without its files is a config error naming the keys (exit 78), not a crash when the server starts.

@@ -135,6 +135,7 @@ export class ChaosCluster {
           plainHttp: true,
           publicBaseUrl: `http://127.0.0.1:${this.#httpPort}/seqr`,
           rateLimitPerTokenPerMinute: 600,
+          rateLimitPerCallerPerMinute: 6_000,
         },
         callerAuth: { mode: "none" },
         seqr: {

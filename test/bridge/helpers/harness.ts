@@ -19,6 +19,7 @@ export function testConfig(overrides: Record<string, unknown> = {}): BridgeConfi
       plainHttp: true,
       publicBaseUrl: "https://bridge.example/seqr",
       rateLimitPerTokenPerMinute: 10_000,
+      rateLimitPerCallerPerMinute: 10_000,
     },
     seqr: {
       endpointUrl: "http://127.0.0.1:1/soap",

@@ -30,6 +30,7 @@ export function modelConfig(overrides: Partial<BridgeConfig["timeouts"]> = {}): 
       plainHttp: true,
       publicBaseUrl: "https://bridge.example/seqr",
       rateLimitPerTokenPerMinute: 100_000,
+      rateLimitPerCallerPerMinute: 100_000,
     },
     seqr: {
       endpointUrl: "http://127.0.0.1:1/soap",
