@@ -119,6 +119,26 @@ export const bridgeConfigSchema = z
             z.number().int().positive().default(30),
             "createPurchase calls one caller (authenticated name and source address) may make for one machine per minute; more are answered DEVICE_IN_USE without an invoice",
           ),
+          headersTimeoutMs: field(
+            z.number().int().min(1_000).max(120_000).default(10_000),
+            "A connection whose request headers are not complete by then is closed (slow-loris guard)",
+          ),
+          requestTimeoutMs: field(
+            z.number().int().min(1_000).max(300_000).default(30_000),
+            "A connection whose whole request (headers and body) is not received by then is closed; at least headersTimeoutMs",
+          ),
+          keepAliveTimeoutMs: field(
+            z.number().int().min(100).max(120_000).default(5_000),
+            "An idle keep-alive connection is closed after this long",
+          ),
+          maxConnections: field(
+            z.number().int().min(1).max(100_000).default(1_024),
+            "Open connections to the public API at most; more are dropped at once",
+          ),
+          maxRequestsPerSocket: field(
+            z.number().int().min(1).max(100_000).default(100),
+            "Requests one keep-alive connection may carry; the last is answered with Connection: close",
+          ),
           rateLimitPerCallerPerMinute: field(
             z.number().int().positive().default(600),
             "createPurchase calls one caller (authenticated name and source address) may make per minute, all machines together; more are answered SYSTEM_ERROR",
@@ -126,6 +146,13 @@ export const bridgeConfigSchema = z
         })
         // HTTPS without its files is a config error naming the keys (exit 78), not a crash when the server starts.
         .superRefine((http, context) => {
+          if (http.requestTimeoutMs < http.headersTimeoutMs) {
+            context.addIssue({
+              code: "custom",
+              path: ["requestTimeoutMs"],
+              message: `requestTimeoutMs (${http.requestTimeoutMs}) must be at least headersTimeoutMs (${http.headersTimeoutMs}): the request includes its headers`,
+            });
+          }
           if (http.plainHttp) return;
           for (const key of ["certFile", "keyFile"] as const) {
             if (http[key] === undefined) {
