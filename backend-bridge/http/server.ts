@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { BridgeConfig } from "../../config/schema/bridge.ts";
+import { firstDuplicateKey } from "../../platform/json-duplicate-keys.ts";
 import type { Logger } from "../../platform/logger.ts";
 import type { CreatePurchaseResult, PurchaseRequest } from "../purchase/orchestrator.ts";
 import { checkCaller } from "./caller-auth.ts";
@@ -150,11 +151,21 @@ export class BridgeHttpServer {
       this.#log.warn({ reason: body.reason }, "createPurchase body refused");
       return sendJson(response, 200, { errorCode: "SYSTEM_ERROR" }, { Connection: "close" });
     }
+    // A UTF-8 byte order mark before the JSON is allowed to be ignored (RFC 8259 §8.1); anything else must parse.
+    const text = body.text.startsWith("\uFEFF") ? body.text.slice(1) : body.text;
     let json: unknown;
     try {
-      json = JSON.parse(body.text);
+      json = JSON.parse(text);
     } catch {
       return this.#answer(response, { errorCode: "SYSTEM_ERROR" }, "body is not JSON");
+    }
+    const duplicate = firstDuplicateKey(text);
+    if (duplicate !== undefined) {
+      return this.#answer(
+        response,
+        { errorCode: "SYSTEM_ERROR" },
+        `body has the key ${JSON.stringify(duplicate)} twice`,
+      );
     }
     const parsed = parseCreatePurchase(json);
     if (!parsed.ok) return this.#answer(response, { errorCode: "SYSTEM_ERROR" }, parsed.error);
