@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { loadOrReport } from "../config/cli.ts";
+import { formatProblems } from "../config/report.ts";
 import { type BridgeConfig, bridgeConfigSpec } from "../config/schema/bridge.ts";
 import { type CliCommand, parseCommandArgs, runCli } from "../platform/cli.ts";
 import { systemClock } from "../platform/clock.ts";
@@ -16,6 +17,7 @@ import { fleetConnectionFromConfig } from "./fleet/connection-from-config.ts";
 import { MqttFleetLink } from "./fleet/mqtt-fleet-link.ts";
 import { MachineRegistry } from "./registry/machine-registry.ts";
 import { insecureChoices } from "./security/insecure-choices.ts";
+import { tlsFileProblems } from "./security/tls-files.ts";
 import { createSeqrClient } from "./seqr/seqr-client-factory.ts";
 import { openStore } from "./store/open-store.ts";
 import type { Store } from "./store/store.ts";
@@ -33,6 +35,11 @@ const runCommand: CliCommand = {
       out,
     );
     if (!loaded.ok) return loaded.exitCode;
+    const fileProblems = tlsFileProblems(loaded.config);
+    if (fileProblems.length > 0) {
+      out.error(formatProblems("vend-bridge", fileProblems));
+      return ExitCode.config;
+    }
     const logger = createLogger({ name: "vend-bridge", level: loaded.config.log.level });
     return runBridge(loaded.config, logger, env);
   },

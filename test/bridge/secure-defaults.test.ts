@@ -100,6 +100,31 @@ describe("a bridge started from only the required keys", () => {
   });
 });
 
+describe("certificate files that are named but unusable", () => {
+  it("a missing file or a file that is no certificate is a config error naming the key (exit 78), not a crash", async () => {
+    const dir = tempDir();
+    const garbage = join(dir, "garbage.pem");
+    writeFileSync(garbage, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n");
+    const config = {
+      ...requiredOnly(),
+      http: {
+        publicBaseUrl: "https://vend.example.com/seqr",
+        certFile: join(dir, "no-such-cert.pem"),
+        keyFile: join(dir, "no-such-key.pem"),
+      },
+      callerAuth: { mode: "basic", username: "seqr-ups", password: "correct-horse-battery" },
+      broker: { mode: "embedded", tls: { certFile: garbage, keyFile: garbage } },
+      store: { url: `sqlite:${join(dir, "bridge.db")}` },
+    };
+    const run = await runProgram("backend-bridge/main.ts", ["run", "--config", writeJson(dir, config)]);
+    expect(run.code, run.stderr).toBe(78);
+    expect(run.stderr).toMatch(/- http\.certFile: cannot read .*no-such-cert\.pem: ENOENT/);
+    expect(run.stderr).toMatch(/- http\.keyFile: cannot read .*no-such-key\.pem: ENOENT/);
+    expect(run.stderr).toMatch(/- broker\.tls\.certFile: broker\.tls\.certFile and broker\.tls\.keyFile are not a PEM/);
+    expect(run.stderr + run.stdout).not.toMatch(/\n\s+at /);
+  });
+});
+
 describe("a bridge given certificates and caller credentials, nothing else", () => {
   let tls: TlsFixtures;
   let bridge: BridgeProcess | undefined;
