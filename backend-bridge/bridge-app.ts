@@ -49,6 +49,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
   const registry = deps.registry ?? new MachineRegistry({ machines: config.machines, store, clock });
   const metrics = new BridgeMetrics({
     machinesOnline: () => fleet.onlineCount(),
+    invalidMachineMessages: () => fleet.invalidMessageCount?.() ?? 0,
     ...(deps.defaultMetrics !== undefined ? { defaultMetrics: deps.defaultMetrics } : {}),
   });
   const seqr = metrics.instrumentSeqr(deps.seqr);

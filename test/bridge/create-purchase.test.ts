@@ -178,6 +178,11 @@ describe("the HTTP edge", () => {
     expect(metrics).toContain('vend_bridge_create_purchase_total{result="DEVICE_IN_USE"} 1');
     expect(metrics).toMatch(/vend_bridge_seqr_call_duration_seconds_count\{operation="sendInvoice",outcome="ok"\} 1/);
     expect(metrics).toContain("vend_bridge_machines_online 2");
+    expect(metrics).toContain("vend_bridge_invalid_machine_messages 0");
+    h.fleet.invalidMessages = 7;
+    expect(await (await fetch(`${h.app.admin.url}/metrics`)).text()).toContain(
+      "vend_bridge_invalid_machine_messages 7",
+    );
     await h.store.close();
     expect((await fetch(`${h.app.admin.url}/healthz`)).status).toBe(503);
   });
