@@ -2,8 +2,11 @@ import { writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { insecureChoices } from "../../backend-bridge/security/insecure-choices.ts";
+import { bridgeConfigSchema } from "../../config/schema/bridge.ts";
 import { makeTlsFixtures, type TlsFixtures } from "../broker/tls-fixtures.ts";
 import { tempDir } from "../config/fixtures.ts";
+import { minimalTestBridgeConfig } from "../helpers/bridge-test-config.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { runProgram } from "../helpers/run-cli.ts";
 import { BridgeProcess, freePort } from "./helpers/bridge-process.ts";
@@ -199,4 +202,30 @@ describe("a bridge given certificates and caller credentials, nothing else", () 
       await bridge.stop();
     }
   }, 60_000);
+});
+
+describe("insecureChoices (what the bridge warns about at every start, and the demo prints)", () => {
+  it("names each protection turned off by its key, and nothing for a secure configuration", () => {
+    const insecure = bridgeConfigSchema.parse({ ...minimalTestBridgeConfig(), admin: { host: "0.0.0.0" } });
+    expect(insecureChoices(insecure).map((choice) => choice.key)).toEqual([
+      "callerAuth.mode: none",
+      "http.plainHttp: true",
+      "broker.tcp.enabled: true",
+      "admin.host: 0.0.0.0",
+    ]);
+    const secure = bridgeConfigSchema.parse({
+      ...requiredOnly(),
+      http: { publicBaseUrl: "https://vend.example.com/seqr", certFile: "c.pem", keyFile: "k.pem" },
+      callerAuth: { username: "seqr-ups", password: "correct-horse-battery" },
+      broker: { mode: "embedded", tls: { certFile: "c.pem", keyFile: "k.pem" } },
+    });
+    expect(insecureChoices(secure)).toEqual([]);
+    const external = bridgeConfigSchema.parse({
+      ...requiredOnly(),
+      http: { publicBaseUrl: "https://vend.example.com/seqr", certFile: "c.pem", keyFile: "k.pem" },
+      callerAuth: { username: "seqr-ups", password: "correct-horse-battery" },
+      broker: { mode: "external", url: "mqtt://broker.example:1883" },
+    });
+    expect(insecureChoices(external).map((choice) => choice.key)).toEqual(["broker.url: mqtt://"]);
+  });
 });
