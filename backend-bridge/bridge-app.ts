@@ -2,6 +2,7 @@ import type { BridgeConfig } from "../config/schema/bridge.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/logger.ts";
 import type { FleetLink } from "./fleet/fleet-link.ts";
+import { AdminHttpServer } from "./http/admin-server.ts";
 import { BridgeMetrics } from "./http/metrics.ts";
 import { BridgeHttpServer } from "./http/server.ts";
 import { OutboxWorker } from "./outbox/outbox-worker.ts";
@@ -35,6 +36,8 @@ export interface BridgeApp {
   orchestrator: PurchaseOrchestrator;
   outbox: OutboxWorker;
   http: BridgeHttpServer;
+  /** /healthz and /metrics, on the admin listener. */
+  admin: AdminHttpServer;
   /** Resumes open purchases, starts the outbox and listens. The fleet link is started by the caller, after this. */
   start(): Promise<void>;
   /** Graceful stop: no new requests, requests and checks in flight finish, timers stop, the outbox pass ends. */
@@ -46,6 +49,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
   const registry = deps.registry ?? new MachineRegistry({ machines: config.machines, store, clock });
   const metrics = new BridgeMetrics({
     machinesOnline: () => fleet.onlineCount(),
+    invalidMachineMessages: () => fleet.invalidMessageCount?.() ?? 0,
     ...(deps.defaultMetrics !== undefined ? { defaultMetrics: deps.defaultMetrics } : {}),
   });
   const seqr = metrics.instrumentSeqr(deps.seqr);
@@ -94,12 +98,17 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     callerAuth: config.callerAuth,
     purchases,
     metrics,
+    logger,
+    now: () => clock.now(),
+  });
+  const admin = new AdminHttpServer({
+    admin: config.admin,
+    metrics,
     health: async () => {
       await store.ping();
       return { machinesOnline: fleet.onlineCount() };
     },
     logger,
-    now: () => clock.now(),
   });
   return {
     registry,
@@ -107,15 +116,19 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     orchestrator: purchases,
     outbox,
     http,
+    admin,
     async start() {
       await purchases.start();
       outbox.start();
+      await admin.listen();
       await http.listen();
     },
     async stop() {
+      admin.markStopping();
       await http.close();
       await purchases.stop();
       await outbox.stop();
+      await admin.close();
     },
   };
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { loadOrReport } from "../config/cli.ts";
+import { formatProblems } from "../config/report.ts";
 import { type BridgeConfig, bridgeConfigSpec } from "../config/schema/bridge.ts";
 import { type CliCommand, parseCommandArgs, runCli } from "../platform/cli.ts";
 import { systemClock } from "../platform/clock.ts";
@@ -15,6 +16,8 @@ import { bridgeToolCommands } from "./cli/commands.ts";
 import { fleetConnectionFromConfig } from "./fleet/connection-from-config.ts";
 import { MqttFleetLink } from "./fleet/mqtt-fleet-link.ts";
 import { MachineRegistry } from "./registry/machine-registry.ts";
+import { insecureChoices } from "./security/insecure-choices.ts";
+import { tlsFileProblems } from "./security/tls-files.ts";
 import { createSeqrClient } from "./seqr/seqr-client-factory.ts";
 import { openStore } from "./store/open-store.ts";
 import type { Store } from "./store/store.ts";
@@ -32,6 +35,11 @@ const runCommand: CliCommand = {
       out,
     );
     if (!loaded.ok) return loaded.exitCode;
+    const fileProblems = tlsFileProblems(loaded.config);
+    if (fileProblems.length > 0) {
+      out.error(formatProblems("vend-bridge", fileProblems));
+      return ExitCode.config;
+    }
     const logger = createLogger({ name: "vend-bridge", level: loaded.config.log.level });
     return runBridge(loaded.config, logger, env);
   },
@@ -43,6 +51,10 @@ const runCommand: CliCommand = {
  * fleet link, the broker and the store, in that order. Open purchases resume from the store at the next start.
  */
 async function runBridge(config: BridgeConfig, logger: Logger, env: NodeJS.ProcessEnv): Promise<ExitCodeValue> {
+  // Every protection the configuration turns off is said at every start, not only on the day it was chosen.
+  for (const choice of insecureChoices(config)) {
+    logger.warn({ key: choice.key }, `insecure configuration: ${choice.key} turns off ${choice.turnsOff}`);
+  }
   let store: Store;
   try {
     ({ store } = await openStore(config.store.url));
@@ -97,6 +109,14 @@ async function runBridge(config: BridgeConfig, logger: Logger, env: NodeJS.Proce
     logger.info(
       {
         http: app.http.url,
+        admin: app.admin.url,
+        mqtt: broker
+          ? {
+              ...(broker.tlsPort !== undefined ? { tls: broker.tlsPort } : {}),
+              ...(broker.tcpPort !== undefined ? { plain: broker.tcpPort } : {}),
+            }
+          : "external",
+        callerAuth: config.callerAuth.mode,
         store: store.dialect,
         broker: config.broker.mode,
         publicBaseUrl: config.http.publicBaseUrl,

@@ -23,6 +23,7 @@ import { silentLogger } from "../platform/logger.ts";
 import { FakeFleet } from "../test/bridge/helpers/fake-fleet.ts";
 import { FakeSeqr } from "../test/bridge/helpers/fake-seqr.ts";
 import { createTestStore, type StoreKind } from "../test/bridge/helpers/test-stores.ts";
+import { testOnlyInsecureChoices } from "../test/helpers/bridge-test-config.ts";
 
 const { values } = parseArgs({
   options: {
@@ -95,12 +96,14 @@ interface Row {
 async function runScenario(kind: StoreKind, scenario: "createPurchase" | "full flow"): Promise<Row> {
   const testStore = await createTestStore(kind);
   const config = bridgeConfigSchema.parse({
+    ...testOnlyInsecureChoices(),
     http: {
       host: "127.0.0.1",
       port: 0,
       plainHttp: true,
       publicBaseUrl: "http://127.0.0.1/seqr",
       rateLimitPerTokenPerMinute: 1_000_000,
+      rateLimitPerCallerPerMinute: 1_000_000,
     },
     seqr: { endpointUrl: "http://127.0.0.1:1/soap", terminalId: "t", password: "secret" },
     machines: machines(purchases),

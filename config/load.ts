@@ -314,15 +314,24 @@ function describeIssues(
     }
     const leaf = leafFor(leaves, path);
     const input = (issue as { input?: unknown }).input;
-    const missing = input === undefined && issue.code === "invalid_type";
+    // A cross-key check (schema superRefine) names a key that is absent with params.missingKey: its input is the
+    // mapping that holds the key, not a value of it.
+    const missingKey = issue.code === "custom" && issue.params?.missingKey === true;
+    const missing = (input === undefined && issue.code === "invalid_type") || missingKey;
     const source = missing ? undefined : sourceOf(sources, path);
     const parentMadeBy = source ? undefined : sourcesBelow(sources, path.slice(0, -1));
     problems.push({
       path: path.join("."),
-      value: isSecretPath(leaves, path) ? (input === undefined ? undefined : "[redacted]") : input,
+      value: missingKey
+        ? undefined
+        : isSecretPath(leaves, path)
+          ? input === undefined
+            ? undefined
+            : "[redacted]"
+          : input,
       source,
       ...(parentMadeBy ? { parentMadeBy } : {}),
-      message: missing ? "required key is missing" : issue.message,
+      message: missing && !missingKey ? "required key is missing" : issue.message,
       expected: leaf?.description ?? "",
     });
   }

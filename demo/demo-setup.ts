@@ -9,6 +9,8 @@ import type { Catalog } from "../protocol/catalog.ts";
 
 export interface DemoPorts {
   bridgeHttp: number;
+  /** The bridge's /healthz and /metrics (loopback). */
+  bridgeAdmin: number;
   broker: number;
   kiosk: Record<string, number>;
 }
@@ -68,12 +70,27 @@ export function demoMachines(): DemoMachine[] {
   ];
 }
 
+/** The sandbox's UPS authenticates to the demo bridge with basic auth, as a real caller must (issue 18). */
+export interface DemoCaller {
+  username: string;
+  password: string;
+}
+
+/** Where the sandbox's UPS posts createPurchase, with the demo caller's credentials in the URL (basic auth). */
+export function demoCreatePurchaseUrl(host: string, port: number, caller: DemoCaller): string {
+  const url = new URL(`http://${host}:${port}/seqr/createPurchase`);
+  url.username = caller.username;
+  url.password = caller.password;
+  return url.toString();
+}
+
 export function bridgeConfig(
   ports: DemoPorts,
   soapUrl: string,
   dataDir: string,
   machines: DemoMachine[],
   bridgeMqttPassword: string,
+  caller: DemoCaller,
 ) {
   return {
     http: {
@@ -83,13 +100,20 @@ export function bridgeConfig(
       plainHttp: true,
       publicBaseUrl: `http://127.0.0.1:${ports.bridgeHttp}/seqr`,
     },
+    callerAuth: { mode: "basic", username: caller.username, password: caller.password },
+    admin: { host: "127.0.0.1", port: ports.bridgeAdmin },
     seqr: {
       endpointUrl: soapUrl,
       terminalId: demoTerminal.id,
       password: demoTerminal.password,
       clientId: "seqr-vend demo",
     },
-    broker: { mode: "embedded", tcp: { host: "127.0.0.1", port: ports.broker }, tls: { enabled: false } },
+    // Plain MQTT on loopback: the demo has no certificate for the agents to verify; nothing leaves this computer.
+    broker: {
+      mode: "embedded",
+      tcp: { enabled: true, host: "127.0.0.1", port: ports.broker },
+      tls: { enabled: false },
+    },
     bridgeMqtt: { password: bridgeMqttPassword },
     store: { url: `sqlite:${dataDir}/bridge.db` },
     machines: Object.fromEntries(

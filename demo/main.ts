@@ -6,10 +6,19 @@ import { createInterface } from "node:readline";
 import { PassThrough } from "node:stream";
 import { parseArgs } from "node:util";
 import { startSeqrSandbox } from "../backend-bridge/sandbox/seqr-sandbox.ts";
+import { insecureChoices } from "../backend-bridge/security/insecure-choices.ts";
+import { bridgeConfigSchema } from "../config/schema/bridge.ts";
 import { type ChosenPort, choosePort } from "../platform/free-port.ts";
 import { createLogger } from "../platform/logger.ts";
 import { startDemoServer } from "./demo-server.ts";
-import { agentConfig, bridgeConfig, demoCustomer, demoMachines, demoTerminal } from "./demo-setup.ts";
+import {
+  agentConfig,
+  bridgeConfig,
+  demoCreatePurchaseUrl,
+  demoCustomer,
+  demoMachines,
+  demoTerminal,
+} from "./demo-setup.ts";
 import { FlowFeed } from "./flow-feed.ts";
 import { type LogLine, ProcessTree } from "./process-tree.ts";
 import { sandboxCallLookup } from "./seqr-call-words.ts";
@@ -36,11 +45,14 @@ const tree = new ProcessTree();
 tree.on("log", (line) => flow.add(line));
 
 const dataDir = mkdtempSync(join(tmpdir(), "seqr-vend-demo-"));
+// The sandbox's UPS logs in to the bridge like SEQR's would: caller authentication stays on in the demo.
+const demoCaller = { username: "seqr-ups", password: randomBytes(16).toString("hex") };
 const machines = demoMachines();
 
 const ports = {
   demo: await choosePort(Number(values.port), host),
   bridgeHttp: await choosePort(8443, host),
+  bridgeAdmin: await choosePort(9464, host),
   broker: await choosePort(1883, host),
   sandbox: await choosePort(8090, host),
   kiosk: Object.fromEntries(
@@ -52,6 +64,7 @@ const ports = {
 const portNotes = [
   ["demo page", ports.demo],
   ["bridge HTTP", ports.bridgeHttp],
+  ["bridge /metrics", ports.bridgeAdmin],
   ["MQTT broker", ports.broker],
   ["SEQR sandbox", ports.sandbox],
   ...Object.entries(ports.kiosk).map(([id, port]) => [`${id} screen`, port] as const),
@@ -78,13 +91,14 @@ const sandbox = await startSeqrSandbox({
   port: ports.sandbox.port,
   terminals: [{ id: demoTerminal.id, password: demoTerminal.password, currency: "EUR", name: "seqr-vend demo" }],
   customers: [demoCustomer],
-  ups: { createPurchaseUrl: `http://${host}:${ports.bridgeHttp.port}/seqr/createPurchase` },
+  ups: { createPurchaseUrl: demoCreatePurchaseUrl(host, ports.bridgeHttp.port, demoCaller) },
   logger: createLogger({ name: "seqr-sandbox", level: "info", destination: sandboxLogStream }),
 });
 seqr = sandbox;
 
 const portNumbers = {
   bridgeHttp: ports.bridgeHttp.port,
+  bridgeAdmin: ports.bridgeAdmin.port,
   broker: ports.broker.port,
   kiosk: Object.fromEntries(Object.entries(ports.kiosk).map(([id, chosen]) => [id, chosen.port])),
 };
@@ -127,12 +141,28 @@ tree.on("log", (line) => {
 
 let demo: Awaited<ReturnType<typeof startDemoServer>> | undefined;
 
-const bridgeFile = writeConfig(
-  "bridge.json",
-  bridgeConfig(portNumbers, sandbox.soapUrl, dataDir, machines, randomBytes(16).toString("hex")),
+const bridgeSettings = bridgeConfig(
+  portNumbers,
+  sandbox.soapUrl,
+  dataDir,
+  machines,
+  randomBytes(16).toString("hex"),
+  demoCaller,
 );
+// What the one-command demo gives up, said before it starts (the bridge also warns about each one in its log).
+console.log(
+  [
+    "The demo runs everything on this computer without certificates, so it turns off:",
+    ...insecureChoices(bridgeConfigSchema.parse(bridgeSettings)).map(
+      (choice) => `  - ${choice.key}: no ${choice.turnsOff}`,
+    ),
+    "  Everything listens on loopback only. A real bridge refuses to start this way unless each is chosen explicitly",
+    "  (docs/security.md).",
+  ].join("\n"),
+);
+const bridgeFile = writeConfig("bridge.json", bridgeSettings);
 tree.start("bridge", "backend-bridge/main.ts", ["run", "--config", bridgeFile]);
-await waitFor(`http://${host}:${ports.bridgeHttp.port}/healthz`, "the bridge");
+await waitFor(`http://${host}:${ports.bridgeAdmin.port}/healthz`, "the bridge");
 
 for (const machine of machines) {
   mkdirSync(join(dataDir, machine.id), { recursive: true });
@@ -161,7 +191,8 @@ console.log(
     `  Open ${demo.url} in a browser.`,
     "",
     `  SEQR sandbox:  ${sandbox.url} (customer app ${sandbox.appUrl}, phone ${demoCustomer.msisdn}, PIN ${demoCustomer.pin})`,
-    `  Bridge:        http://${host}:${ports.bridgeHttp.port}/seqr/createPurchase, metrics /metrics`,
+    `  Bridge:        http://${host}:${ports.bridgeHttp.port}/seqr/createPurchase (basic auth: ${demoCaller.username})`,
+    `  Metrics:       http://${host}:${ports.bridgeAdmin.port}/metrics and /healthz (loopback only)`,
     `  MQTT broker:   mqtt://${host}:${ports.broker.port} (embedded aedes)`,
     ...machines.map((machine) => `  ${machine.id.padEnd(13)}  screen ${kioskUrls[machine.id]}`),
     ...moved.map(

@@ -10,7 +10,7 @@ import type { MqttFleetLinkOptions } from "./mqtt-fleet-link.ts";
  */
 export type FleetConnection = Pick<
   MqttFleetLinkOptions,
-  "url" | "username" | "password" | "ca" | "servername" | "sharedSubscriptionGroup" | "rootTopic"
+  "url" | "username" | "password" | "ca" | "servername" | "trustCaAsAnchor" | "sharedSubscriptionGroup" | "rootTopic"
 >;
 
 function loopback(host: string): string {
@@ -57,6 +57,8 @@ export function fleetConnectionFromConfig(
       ...base,
       url: `mqtts://${loopback(broker.tls.host)}:${embedded.tlsPort}`,
       ca: cert,
+      // A server certificate signed by a CA is no root: trust it as the anchor (the bridge pins its own certificate).
+      trustCaAsAnchor: true,
       // Loopback is not the name in the certificate: check the certificate against its own first DNS name.
       ...certificateName(cert),
     };

@@ -57,4 +57,6 @@ export interface FleetLink {
   onConnectionChange?(listener: (connected: boolean) => void): void;
   lastState(machineId: string): MachineState | undefined;
   onlineCount(): number;
+  /** Messages from machines refused as outside the contract since start (for /metrics). Optional for fakes. */
+  invalidMessageCount?(): number;
 }

@@ -21,6 +21,7 @@ import { buildCommand, newCommandId } from "./command-builder.ts";
 import type { CommandBody, FleetEvent, FleetEventHandler, FleetLink } from "./fleet-link.ts";
 import type { MachineKeys } from "./machine-keys.ts";
 import { RecentIds } from "./recent-ids.ts";
+import { WarningThrottle } from "./warning-throttle.ts";
 
 /**
  * FleetLink over one MQTT.js client, to the embedded aedes or to an external broker.
@@ -48,6 +49,11 @@ export interface MqttFleetLinkOptions {
   key?: string | Buffer;
   /** Server name checked against the broker's certificate (defaults to the URL's host). */
   servername?: string;
+  /**
+   * Trust `ca` itself even when it is not a self-signed root (OpenSSL's partial chain): the bridge reaching its own
+   * embedded broker trusts exactly the server certificate it serves, whoever signed it.
+   */
+  trustCaAsAnchor?: boolean;
   /** Defaults to `<username>-<random>`: unique, so that two bridge instances never take over each other's session. */
   clientId?: string;
   rootTopic: string;
@@ -88,6 +94,8 @@ export class MqttFleetLink implements FleetLink {
   readonly #acks: AckBatcher;
   #handler: FleetEventHandler | undefined;
   #client: MqttClient | undefined;
+  /** Invalid messages from machines: each counted, logged at most 10 a minute per machine (with the held-back count). */
+  readonly #invalid = new WarningThrottle({ perWindow: 10, windowMs: 60_000 });
   #subscribed = false;
 
   constructor(options: MqttFleetLinkOptions) {
@@ -129,6 +137,7 @@ export class MqttFleetLink implements FleetLink {
       ...(o.cert !== undefined ? { cert: o.cert } : {}),
       ...(o.key !== undefined ? { key: o.key } : {}),
       ...(o.servername !== undefined ? { servername: o.servername } : {}),
+      ...(o.trustCaAsAnchor ? { allowPartialTrustChain: true } : {}),
     };
     const client = mqtt.connect(o.url, clientOptions);
     this.#client = client;
@@ -317,7 +326,7 @@ export class MqttFleetLink implements FleetLink {
     }
     const decoded = decodePayload(availabilitySchema, raw);
     if (!decoded.ok) {
-      this.#logger.warn({ machineId, error: decoded.error }, "invalid availability ignored");
+      this.#warnInvalid(machineId, "availability", decoded.error, raw, "invalid availability ignored");
       return;
     }
     const { decision, changed } = this.#availability.apply(machineId, decoded.value);
@@ -343,7 +352,7 @@ export class MqttFleetLink implements FleetLink {
     }
     const decoded = decodePayload(machineState, raw);
     if (!decoded.ok) {
-      this.#logger.warn({ machineId, error: decoded.error }, "invalid machine state ignored");
+      this.#warnInvalid(machineId, "state", decoded.error, raw, "invalid machine state ignored");
       return;
     }
     const previous = this.#states.get(machineId);
@@ -352,14 +361,39 @@ export class MqttFleetLink implements FleetLink {
     this.#states.set(machineId, decoded.value);
   }
 
+  /** How many messages from machines were refused as outside the contract (logged or held back). */
+  invalidMessageCount(): number {
+    return this.#invalid.total();
+  }
+
+  /**
+   * A message the contract does not allow: never acted on, always counted, logged with the first bytes of what came
+   * (for the technician), at most 10 a minute per machine; the next line logged says how many were held back.
+   */
+  #warnInvalid(machineId: string, message: string, error: string, raw: Buffer, text: string): void {
+    const decision = this.#invalid.admit(machineId, this.#clock.now());
+    if (!decision.log) return;
+    this.#logger.warn(
+      {
+        machineId,
+        message,
+        error,
+        bytes: raw.length,
+        start: raw.subarray(0, 120).toString("utf8"),
+        ...(decision.suppressed > 0 ? { suppressedSinceLast: decision.suppressed } : {}),
+      },
+      text,
+    );
+  }
+
   #onEvent(machineId: string, name: string, raw: Buffer): void {
     if (!isEventName(name)) {
-      this.#logger.warn({ machineId, event: name }, "unknown event dropped");
+      this.#warnInvalid(machineId, `event/${name}`, "not an event of the contract", raw, "unknown event dropped");
       return;
     }
     const decoded = decodePayload(eventSchemas[name], raw);
     if (!decoded.ok) {
-      this.#logger.warn({ machineId, event: name, error: decoded.error }, "invalid event dropped (not acknowledged)");
+      this.#warnInvalid(machineId, `event/${name}`, decoded.error, raw, "invalid event dropped (not acknowledged)");
       return;
     }
     const payload = decoded.value;

@@ -7,7 +7,7 @@ import type { BridgeConfig } from "../../config/schema/bridge.ts";
  * Authentication of the createPurchase caller. SEQR documents none, so it is configurable: none (a reverse proxy
  * does it), HTTP basic auth, or a client certificate signed by `http.caFile` whose CN is in the allowed list.
  */
-export type CallerCheck = { ok: true } | { ok: false; status: 401 | 403; reason: string };
+export type CallerCheck = { ok: true; caller: string } | { ok: false; status: 401 | 403; reason: string };
 
 function sameSecret(a: string, b: string): boolean {
   // Equal-length digests: timingSafeEqual never reveals the length or a prefix of the secret.
@@ -15,7 +15,8 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 export function checkCaller(request: IncomingMessage, auth: BridgeConfig["callerAuth"]): CallerCheck {
-  if (auth.mode === "none") return { ok: true };
+  // Who the caller is, for the rate limits: the authenticated name, or "anonymous" (then only the address tells).
+  if (auth.mode === "none") return { ok: true, caller: "anonymous" };
   if (auth.mode === "basic") {
     const header = request.headers.authorization ?? "";
     const match = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header.trim());
@@ -27,7 +28,7 @@ export function checkCaller(request: IncomingMessage, auth: BridgeConfig["caller
     const userOk = sameSecret(user, auth.username ?? "");
     const passwordOk = sameSecret(password, auth.password ?? "");
     return userOk && passwordOk && auth.password !== undefined
-      ? { ok: true }
+      ? { ok: true, caller: `basic:${user}` }
       : { ok: false, status: 401, reason: "wrong basic credentials" };
   }
   const socket = request.socket as TLSSocket;
@@ -39,5 +40,5 @@ export function checkCaller(request: IncomingMessage, auth: BridgeConfig["caller
   if (auth.allowedCertificateCns.length > 0 && (cn === undefined || !auth.allowedCertificateCns.includes(cn))) {
     return { ok: false, status: 403, reason: `client certificate CN ${JSON.stringify(cn)} is not allowed` };
   }
-  return { ok: true };
+  return { ok: true, caller: `certificate:${cn ?? ""}` };
 }

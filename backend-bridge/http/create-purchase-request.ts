@@ -33,7 +33,15 @@ export function parseCreatePurchase(json: unknown): ParsedCreatePurchase {
     };
   }
   const value = parsed.data;
-  const token = value.token ?? value.reservationToken ?? value.purchaseToken;
+  // Several spellings of one field must agree: which of two different machines (or amounts) was meant is not ours
+  // to guess, so the request is refused before anything is claimed or invoiced.
+  const tokens = [value.token, value.reservationToken, value.purchaseToken].filter((given) => given !== undefined);
+  if (new Set(tokens).size > 1) {
+    return { ok: false, error: "token: token, reservationToken and purchaseToken name different machines" };
+  }
+  const amounts = [value.amount, value.reservationAmount].filter((given) => given !== undefined).map(String);
+  if (new Set(amounts).size > 1) return { ok: false, error: "amount: amount and reservationAmount differ" };
+  const token = tokens[0];
   if (token === undefined) return { ok: false, error: "token: required (token, reservationToken or purchaseToken)" };
   if (!tokenId.safeParse(token).success) return { ok: false, error: "token: not a machine token" };
   const amount = value.amount ?? value.reservationAmount;

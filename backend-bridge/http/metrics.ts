@@ -4,7 +4,7 @@ import { SeqrError, seqrOperations } from "../seqr/seqr-errors.ts";
 
 /**
  * The bridge's Prometheus metrics, on a registry of its own (no process-wide state): createPurchase answers, sessions
- * by outcome, SEQR call latency and errors, machines online, outbox calls settled.
+ * by outcome, SEQR call latency and errors, machines online, invalid machine messages, outbox calls settled.
  */
 export class BridgeMetrics {
   readonly registry = new Registry();
@@ -14,8 +14,13 @@ export class BridgeMetrics {
   readonly seqrErrors: Counter<"operation" | "kind">;
   readonly outboxSettled: Counter<"kind" | "result">;
   readonly machinesOnline: Gauge;
+  readonly invalidMachineMessages: Gauge;
 
-  constructor(options: { machinesOnline: () => number; defaultMetrics?: boolean }) {
+  constructor(options: {
+    machinesOnline: () => number;
+    invalidMachineMessages?: () => number;
+    defaultMetrics?: boolean;
+  }) {
     const registers = [this.registry];
     this.createPurchase = new Counter({
       name: "vend_bridge_create_purchase_total",
@@ -55,6 +60,16 @@ export class BridgeMetrics {
       registers,
       collect() {
         this.set(machinesOnline());
+      },
+    });
+    const invalidMachineMessages = options.invalidMachineMessages ?? (() => 0);
+    // Invalid messages are logged at most 10 a minute per machine: this count is where none of them is lost.
+    this.invalidMachineMessages = new Gauge({
+      name: "vend_bridge_invalid_machine_messages",
+      help: "Messages from machines refused as outside the MQTT contract since the bridge started",
+      registers,
+      collect() {
+        this.set(invalidMachineMessages());
       },
     });
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: "vend_bridge_" });

@@ -1,6 +1,7 @@
 /**
- * A token bucket per key (the machine token of createPurchase): `perMinute` calls a minute, bursts up to the same
- * number. The table is bounded, so a flood of invented tokens cannot grow it without limit.
+ * A token bucket per key (a createPurchase caller and its source address, or that plus a machine token):
+ * `perMinute` calls a minute, bursts up to the same number. The table is bounded, so a flood of invented tokens or
+ * addresses cannot grow it without limit.
  */
 export class RateLimiter {
   readonly #perMinute: number;

@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { BridgeConfig } from "../../config/schema/bridge.ts";
+import { firstDuplicateKey } from "../../platform/json-duplicate-keys.ts";
 import type { Logger } from "../../platform/logger.ts";
 import type { CreatePurchaseResult, PurchaseRequest } from "../purchase/orchestrator.ts";
 import { checkCaller } from "./caller-auth.ts";
@@ -14,7 +15,7 @@ import { RateLimiter } from "./rate-limit.ts";
  * The bridge's HTTP(S) API:
  *   POST <base>/createPurchase       SEQR UPS starts a purchase; always HTTP 200 with {invoiceReferenceId} or {errorCode}
  *   POST <base>/notify/<secret>      SEQR's notification; 200 at once, the status is fetched afterwards
- *   GET  /healthz, GET /metrics      operations
+ * /healthz and /metrics are not here: they are on the admin listener (admin-server.ts), loopback by default.
  * <base> is the path of http.publicBaseUrl; the same routes also answer without it (a proxy that strips the prefix).
  */
 
@@ -28,8 +29,6 @@ export interface HttpServerDeps {
   callerAuth: BridgeConfig["callerAuth"];
   purchases: PurchaseApi;
   metrics: BridgeMetrics;
-  /** Resolves when the store answers; /healthz reports 503 otherwise. */
-  health: () => Promise<{ machinesOnline: number }>;
   logger: Logger;
   now?: () => number;
 }
@@ -40,7 +39,10 @@ export class BridgeHttpServer {
   readonly #deps: HttpServerDeps;
   readonly #server: Server;
   readonly #log: Logger;
-  readonly #limiter: RateLimiter;
+  /** createPurchase calls per caller and source address. */
+  readonly #callerLimiter: RateLimiter;
+  /** createPurchase calls per caller, source address and machine token. */
+  readonly #machineLimiter: RateLimiter;
   readonly #prefix: string;
   readonly #background = new Set<Promise<unknown>>();
   #closing = false;
@@ -48,10 +50,9 @@ export class BridgeHttpServer {
   constructor(deps: HttpServerDeps) {
     this.#deps = deps;
     this.#log = deps.logger.child({ module: "http" });
-    this.#limiter = new RateLimiter({
-      perMinute: deps.http.rateLimitPerTokenPerMinute,
-      now: deps.now ?? (() => Date.now()),
-    });
+    const now = deps.now ?? (() => Date.now());
+    this.#callerLimiter = new RateLimiter({ perMinute: deps.http.rateLimitPerCallerPerMinute, now });
+    this.#machineLimiter = new RateLimiter({ perMinute: deps.http.rateLimitPerTokenPerMinute, now });
     this.#prefix = new URL(deps.http.publicBaseUrl).pathname.replace(/\/+$/, "");
     const handler = (request: IncomingMessage, response: ServerResponse) => {
       this.#handle(request, response).catch((error: unknown) => {
@@ -60,8 +61,9 @@ export class BridgeHttpServer {
         else response.destroy();
       });
     };
+    const limits = serverLimits(deps.http);
     if (deps.http.plainHttp) {
-      this.#server = createHttpServer(handler);
+      this.#server = createHttpServer(limits, handler);
     } else {
       if (!deps.http.certFile || !deps.http.keyFile) {
         throw new RangeError("http.certFile and http.keyFile are required unless http.plainHttp is true");
@@ -72,6 +74,9 @@ export class BridgeHttpServer {
       }
       this.#server = createHttpsServer(
         {
+          ...limits,
+          // A TLS handshake that trickles in is a slow loris too.
+          handshakeTimeout: deps.http.headersTimeoutMs,
           cert: readFileSync(deps.http.certFile),
           key: readFileSync(deps.http.keyFile),
           ...(deps.http.caFile ? { ca: readFileSync(deps.http.caFile) } : {}),
@@ -82,9 +87,8 @@ export class BridgeHttpServer {
         handler,
       );
     }
-    this.#server.requestTimeout = 30_000;
-    this.#server.headersTimeout = 10_000;
-    this.#server.keepAliveTimeout = 5_000;
+    this.#server.maxConnections = deps.http.maxConnections;
+    this.#server.maxRequestsPerSocket = deps.http.maxRequestsPerSocket;
   }
 
   async listen(): Promise<AddressInfo> {
@@ -129,13 +133,6 @@ export class BridgeHttpServer {
       if (request.method !== "POST" && request.method !== "GET") return sendEmpty(response, 405);
       return this.#notification(request, response, notify[1]);
     }
-    if (local === "/healthz" && request.method === "GET") return this.#health(response);
-    if (local === "/metrics" && request.method === "GET") {
-      const body = await this.#deps.metrics.registry.metrics();
-      response.writeHead(200, { "Content-Type": this.#deps.metrics.registry.contentType });
-      response.end(body);
-      return;
-    }
     request.resume();
     sendJson(response, 404, { error: "not found" });
   }
@@ -154,16 +151,34 @@ export class BridgeHttpServer {
       this.#log.warn({ reason: body.reason }, "createPurchase body refused");
       return sendJson(response, 200, { errorCode: "SYSTEM_ERROR" }, { Connection: "close" });
     }
+    // A UTF-8 byte order mark before the JSON is allowed to be ignored (RFC 8259 §8.1); anything else must parse.
+    const text = body.text.startsWith("\uFEFF") ? body.text.slice(1) : body.text;
     let json: unknown;
     try {
-      json = JSON.parse(body.text);
+      json = JSON.parse(text);
     } catch {
       return this.#answer(response, { errorCode: "SYSTEM_ERROR" }, "body is not JSON");
     }
+    const duplicate = firstDuplicateKey(text);
+    if (duplicate !== undefined) {
+      return this.#answer(
+        response,
+        { errorCode: "SYSTEM_ERROR" },
+        `body has the key ${JSON.stringify(duplicate)} twice`,
+      );
+    }
     const parsed = parseCreatePurchase(json);
     if (!parsed.ok) return this.#answer(response, { errorCode: "SYSTEM_ERROR" }, parsed.error);
-    if (!this.#limiter.take(parsed.request.token)) {
-      return this.#answer(response, { errorCode: "SYSTEM_ERROR" }, "rate limit of this token exceeded");
+    // Keyed on who is calling and from where, never only on the token the caller chose: a flood from one address
+    // (or one caller) spends its own budget, not the budget of the machine it names (issue 18).
+    const from = `${caller.caller}@${request.socket.remoteAddress ?? "unknown"}`;
+    if (!this.#callerLimiter.take(from)) {
+      return this.#answer(response, { errorCode: "SYSTEM_ERROR" }, "rate limit of this caller exceeded");
+    }
+    // The same caller claiming the same machine again and again: the machine is in use (by its own earlier claim, or
+    // it soon will be); answered without reaching the store or SEQR, so no invoice is made for it.
+    if (!this.#machineLimiter.take(`${from}#${parsed.request.token}`)) {
+      return this.#answer(response, { errorCode: "DEVICE_IN_USE" }, "repeated claims of this machine by this caller");
     }
     if (this.#closing) return this.#answer(response, { errorCode: "SYSTEM_ERROR" }, "shutting down");
     const result = await this.#deps.purchases.createPurchase(parsed.request);
@@ -186,20 +201,20 @@ export class BridgeHttpServer {
     this.#background.add(check);
     void check.finally(() => this.#background.delete(check));
   }
+}
 
-  async #health(response: ServerResponse): Promise<void> {
-    try {
-      const { machinesOnline } = await this.#deps.health();
-      sendJson(response, this.#closing ? 503 : 200, {
-        status: this.#closing ? "stopping" : "ok",
-        store: "ok",
-        machinesOnline,
-      });
-    } catch (error) {
-      this.#log.error({ err: error }, "health check failed");
-      sendJson(response, 503, { status: "degraded", store: "unavailable" });
-    }
-  }
+/**
+ * Node checks headersTimeout and requestTimeout only every connectionsCheckingInterval (30 s by default), so a slow
+ * connection lived up to 30 s past its timeout (issue 18 measured 40 s for 10 s). Checking at a quarter of the headers
+ * timeout (at most every second) closes it within that much of the configured second.
+ */
+function serverLimits(http: BridgeConfig["http"]) {
+  return {
+    headersTimeout: http.headersTimeoutMs,
+    requestTimeout: http.requestTimeoutMs,
+    keepAliveTimeout: http.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(http.headersTimeoutMs / 4))),
+  };
 }
 
 function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

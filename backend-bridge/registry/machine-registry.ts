@@ -124,6 +124,26 @@ export class MachineRegistry implements MachineCredentials, MachineKeys {
     this.#cache.delete(machineId);
   }
 
+  /** The stored entry of a machine added with `machines add` (never a config machine), secrets included. */
+  async stored(machineId: string): Promise<StoredMachineEntry | undefined> {
+    const stored = await this.#store.getMachine(machineId);
+    if (!stored) return undefined;
+    const parsed = storedMachineEntry.safeParse(JSON.parse(stored.entry));
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  /** Replaces a stored machine's command key, keeping everything else (catalog, login). */
+  async rotateKey(machineId: string, commandKey: string): Promise<void> {
+    if (this.isInConfig(machineId)) {
+      throw new RegistryError(`machine ${machineId} is defined in the config file; change its commandKey there`);
+    }
+    const current = await this.stored(machineId);
+    if (!current) throw new RegistryError(`machine ${machineId} is not in the store`);
+    const next = storedMachineEntry.parse({ ...current, commandKey });
+    await this.#store.putMachine(machineId, JSON.stringify(next), this.#clock.now());
+    this.#cache.delete(machineId);
+  }
+
   async remove(machineId: string): Promise<boolean> {
     if (this.isInConfig(machineId)) {
       throw new RegistryError(`machine ${machineId} is defined in the config file; remove it there`);

@@ -9,19 +9,22 @@ import { systemClock } from "../../platform/clock.ts";
 import { ExitCode } from "../../platform/exit-codes.ts";
 import { redactUrlCredentials } from "../../platform/redact.ts";
 import { openStore } from "../store/open-store.ts";
+import { describeMachineLogin } from "./machine-login.ts";
 import { type MachineEntry, MachineRegistry, RegistryError } from "./machine-registry.ts";
 
 /**
- * `vend-bridge machines add|list|remove`: the machine registry kept in the store, next to the machines of the config
- * file. Secrets never go on the command line: the command key and the MQTT password are read from files, or the
- * command key is generated and printed once (the agent's config needs the same key).
+ * `vend-bridge machines add|rotate-key|list|remove`: the machine registry kept in the store, next to the machines of
+ * the config file. Secrets never go on the command line: the command key and the MQTT password are read from files,
+ * or the command key is generated and printed once, when it is made (the agent's config needs the same key); no other
+ * command prints it. `add` never replaces a machine silently (`--force` does), and says how the machine will log in.
  */
 export const machinesCommand: CliCommand = {
   name: "machines",
-  summary: "add, list or remove machines in the bridge's store",
+  summary: "add, list, rotate the command key of, or remove machines in the bridge's store",
   usage:
     "machines list [--json] | machines add <id> --catalog FILE [--name NAME] [--command-key-file FILE] " +
-    "[--mqtt-password-file FILE] [--certificate-cn CN] | machines remove <id>   (all take --config FILE)",
+    "[--mqtt-password-file FILE] [--certificate-cn CN] [--force] | machines rotate-key <id> [--command-key-file FILE] " +
+    "| machines remove <id>   (all take --config FILE)",
   run: async ({ argv, out, env }) => {
     const { values, positionals } = parseCommandArgs(argv, {
       catalog: { type: "string" },
@@ -29,11 +32,12 @@ export const machinesCommand: CliCommand = {
       "command-key-file": { type: "string" },
       "mqtt-password-file": { type: "string" },
       "certificate-cn": { type: "string" },
+      force: { type: "boolean" },
     });
     const [action, machineId, extra] = positionals;
-    if (action === undefined) throw new UsageError("missing subcommand: list, add or remove");
-    if (action !== "list" && action !== "add" && action !== "remove")
-      throw new UsageError(`unknown subcommand '${action}' (list, add or remove)`);
+    if (action === undefined) throw new UsageError("missing subcommand: list, add, rotate-key or remove");
+    if (action !== "list" && action !== "add" && action !== "remove" && action !== "rotate-key")
+      throw new UsageError(`unknown subcommand '${action}' (list, add, rotate-key or remove)`);
     if (action === "list" && machineId !== undefined) throw new UsageError(`unexpected argument '${machineId}'`);
     if (action !== "list" && machineId === undefined) throw new UsageError(`${action} needs the machine id`);
     if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`);
@@ -59,6 +63,16 @@ export const machinesCommand: CliCommand = {
         return ExitCode.usage;
       }
       toAdd = built;
+    }
+    // rotate-key reads its new key (or makes one) before the store is opened, like add.
+    let rotation: { commandKey: string; generated: boolean } | undefined;
+    if (action === "rotate-key") {
+      const key = readCommandKey(values["command-key-file"]);
+      if (!key.ok) {
+        out.error(`vend-bridge machines rotate-key ${machineId}: ${key.error}`);
+        return ExitCode.usage;
+      }
+      rotation = key;
     }
     let store: Awaited<ReturnType<typeof openStore>>["store"];
     try {
@@ -94,6 +108,21 @@ export const machinesCommand: CliCommand = {
         return ExitCode.ok;
       }
       const id = machineId as string;
+      if (action === "rotate-key") {
+        const { commandKey, generated } = rotation as NonNullable<typeof rotation>;
+        try {
+          await registry.rotateKey(id, commandKey);
+        } catch (error) {
+          if (!(error instanceof RegistryError)) throw error;
+          out.error(error.message);
+          return ExitCode.failure;
+        }
+        out.line(
+          `${out.ok("rotated")} the command key of ${id}; the machine refuses commands until its agent has the new key`,
+        );
+        if (generated) out.line(`new command key (put it in the agent's config; it is not shown again): ${commandKey}`);
+        return ExitCode.ok;
+      }
       if (action === "remove") {
         let removed: boolean;
         try {
@@ -111,6 +140,13 @@ export const machinesCommand: CliCommand = {
         return ExitCode.ok;
       }
       const { entry, generatedKey } = toAdd as NonNullable<typeof toAdd>;
+      const existing = await store.getMachine(id);
+      if (existing && !values.force) {
+        out.error(
+          `machine ${id} is already in the store; nothing changed. Replace it with 'machines add ${id} ... --force', or change only its key with 'machines rotate-key ${id}'`,
+        );
+        return ExitCode.failure;
+      }
       try {
         await registry.add(id, entry);
       } catch (error) {
@@ -120,7 +156,8 @@ export const machinesCommand: CliCommand = {
         }
         throw error;
       }
-      out.line(`${out.ok("added")} ${id}`);
+      out.line(`${out.ok(existing ? "replaced" : "added")} ${id}`);
+      for (const line of describeMachineLogin(loaded.config, id, entry, values["mqtt-password-file"])) out.line(line);
       if (generatedKey) out.line(`command key (put it in the agent's config; it is not shown again): ${generatedKey}`);
       return ExitCode.ok;
     } finally {
@@ -141,14 +178,6 @@ function buildEntry(values: {
   "certificate-cn"?: string | undefined;
 }): { ok: true; entry: MachineEntry; generatedKey: string | undefined } | { ok: false; error: string } {
   if (!values.catalog) throw new UsageError("add needs --catalog FILE (YAML or JSON: {currency, products})");
-  const read = (what: string, file: string): { ok: true; text: string } | { ok: false; error: string } => {
-    try {
-      return { ok: true, text: readFileSync(file, "utf8") };
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      return { ok: false, error: `cannot read the ${what} file ${file}: ${code ?? (error as Error).message}` };
-    }
-  };
   const catalogText = read("catalog", values.catalog);
   if (!catalogText.ok) return catalogText;
   let catalog: unknown;
@@ -157,16 +186,10 @@ function buildEntry(values: {
   } catch (error) {
     return { ok: false, error: `the catalog file ${values.catalog} is not YAML or JSON: ${(error as Error).message}` };
   }
-  let commandKey: string;
-  let generatedKey: string | undefined;
-  if (values["command-key-file"]) {
-    const key = read("command key", values["command-key-file"]);
-    if (!key.ok) return key;
-    commandKey = key.text.trim();
-  } else {
-    generatedKey = randomBytes(32).toString("hex");
-    commandKey = generatedKey;
-  }
+  const key = readCommandKey(values["command-key-file"]);
+  if (!key.ok) return key;
+  const commandKey = key.commandKey;
+  const generatedKey = key.generated ? key.commandKey : undefined;
   let mqttPassword: string | undefined;
   if (values["mqtt-password-file"]) {
     const password = read("MQTT password", values["mqtt-password-file"]);
@@ -188,4 +211,28 @@ function buildEntry(values: {
     };
   }
   return { ok: true, entry: parsed.data, generatedKey };
+}
+
+function read(what: string, file: string): { ok: true; text: string } | { ok: false; error: string } {
+  try {
+    return { ok: true, text: readFileSync(file, "utf8") };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return { ok: false, error: `cannot read the ${what} file ${file}: ${code ?? (error as Error).message}` };
+  }
+}
+
+/** The command key from a file (one line, checked like the config's), or a new random one. */
+function readCommandKey(
+  file: string | undefined,
+): { ok: true; commandKey: string; generated: boolean } | { ok: false; error: string } {
+  if (!file) return { ok: true, commandKey: randomBytes(32).toString("hex"), generated: true };
+  const key = read("command key", file);
+  if (!key.ok) return key;
+  const commandKey = key.text.trim();
+  // The message names the field, never the value.
+  if (!machineEntry.shape.commandKey.safeParse(commandKey).success) {
+    return { ok: false, error: "commandKey: must be 32 to 64 bytes written as hex" };
+  }
+  return { ok: true, commandKey, generated: false };
 }

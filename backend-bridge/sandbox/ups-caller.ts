@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Clock } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { formatMinor } from "../../platform/money.ts";
+import { redactUrlCredentials } from "../../platform/redact.ts";
 import type { Money } from "../seqr/seqr-api.ts";
 import { postBody } from "./http-post.ts";
 import { type InvoiceLedger, SeqrFailure } from "./invoice-ledger.ts";
@@ -76,7 +77,8 @@ export class UpsCaller {
     const url = this.createPurchaseUrl(parsed.merchantId);
     if (!url) throw new UpsScanError(`no createPurchase URL configured for merchant ${parsed.merchantId}`);
     const amount = scan.amount ?? this.settings.defaultAmount;
-    const base = { ...parsed, amount, url, at: this.clock.now() };
+    // The URL may carry the caller's basic-auth credentials (user:password@host): kept out of the history page.
+    const base = { ...parsed, amount, url: redactUrlCredentials(url), at: this.clock.now() };
     const decimal = formatMinor(amount.minor, amount.currency);
     // The seed's shape writes the amount as a JSON number with two decimals ("amount": 20.00), hence by hand.
     const body =

@@ -1,7 +1,6 @@
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
 import { type Migration, migrationSql, migrations } from "./migrations.ts";
 import { PostgresDriver } from "./postgres-driver.ts";
+import { preparePrivateStoreFile } from "./private-files.ts";
 import type { SqlDriver } from "./sql-driver.ts";
 import { SqlStore } from "./sql-store.ts";
 import { SqliteDriver } from "./sqlite-driver.ts";
@@ -24,7 +23,7 @@ export async function openStore(url: string): Promise<OpenedStore> {
     const file = decodeURIComponent(url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, ""));
     if (file === "")
       throw new RangeError("store.url sqlite: needs a file path, e.g. sqlite:/var/lib/vend-bridge/bridge.db");
-    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+    if (file !== ":memory:") preparePrivateStoreFile(file);
     const driver = new SqliteDriver(file);
     try {
       await migrate(driver, (sql) => driver.exec(sql));

@@ -18,40 +18,67 @@ export const machineEntry = z.strictObject({
   catalog: field(catalog, "What the machine sells; prices bound the reservation and the invoice rows"),
 });
 
-const embeddedBroker = z.strictObject({
-  mode: z.literal("embedded"),
-  tcp: field(
-    z
-      .strictObject({
-        host: field(z.string().default("0.0.0.0"), "Listen address of the plain MQTT listener"),
-        port: field(
-          z.number().int().min(0).max(65535).default(1883),
-          "Port of the plain MQTT listener (0 picks a free one)",
-        ),
-        enabled: field(z.boolean().default(true), "Serve plain MQTT (use TLS on untrusted networks)"),
-      })
-      .prefault({}),
-    "Plain TCP listener",
-  ),
-  tls: field(
-    z
-      .strictObject({
-        enabled: field(z.boolean().default(false), "Serve MQTT over TLS"),
-        host: field(z.string().default("0.0.0.0"), "Listen address of the TLS listener"),
-        port: field(z.number().int().min(0).max(65535).default(8883), "Port of the TLS listener"),
-        certFile: field(z.string().optional(), "PEM server certificate"),
-        keyFile: field(z.string().optional(), "PEM server key"),
-        caFile: field(z.string().optional(), "PEM CA for client certificates (enables certificate login)"),
-      })
-      .prefault({}),
-    "TLS listener",
-  ),
-  drainTimeoutMs: field(
-    z.number().int().positive().default(10_000),
-    "aedes drainTimeout: drop a subscriber that stalls delivery longer",
-  ),
-  maxTopicLevels: field(z.number().int().min(4).max(32).default(8), "aedes maxTopicLevels: refuse deeper topics"),
-});
+const embeddedBroker = z
+  .strictObject({
+    mode: z.literal("embedded"),
+    tcp: field(
+      z
+        .strictObject({
+          host: field(z.string().default("0.0.0.0"), "Listen address of the plain MQTT listener"),
+          port: field(
+            z.number().int().min(0).max(65535).default(1883),
+            "Port of the plain MQTT listener (0 picks a free one)",
+          ),
+          enabled: field(
+            z.boolean().default(false),
+            "Serve plain MQTT: machine passwords and commands travel in clear, so only on a trusted network or loopback (a warning at every start)",
+          ),
+        })
+        .prefault({}),
+      "Plain TCP listener",
+    ),
+    tls: field(
+      z
+        .strictObject({
+          enabled: field(z.boolean().default(true), "Serve MQTT over TLS (needs certFile and keyFile)"),
+          host: field(z.string().default("0.0.0.0"), "Listen address of the TLS listener"),
+          port: field(z.number().int().min(0).max(65535).default(8883), "Port of the TLS listener"),
+          certFile: field(z.string().optional(), "PEM server certificate"),
+          keyFile: field(z.string().optional(), "PEM server key"),
+          caFile: field(z.string().optional(), "PEM CA for client certificates (enables certificate login)"),
+        })
+        .prefault({}),
+      "TLS listener",
+    ),
+    drainTimeoutMs: field(
+      z.number().int().positive().default(10_000),
+      "aedes drainTimeout: drop a subscriber that stalls delivery longer",
+    ),
+    maxTopicLevels: field(z.number().int().min(4).max(32).default(8), "aedes maxTopicLevels: refuse deeper topics"),
+  })
+  .superRefine((broker, context) => {
+    // Secure by default (issue 18): MQTT over TLS unless plain MQTT is chosen explicitly; no certificate is a config
+    // error naming the keys, not a broker that silently serves machine passwords in clear.
+    if (broker.tls.enabled) {
+      for (const key of ["certFile", "keyFile"] as const) {
+        if (broker.tls[key] === undefined) {
+          context.addIssue({
+            code: "custom",
+            path: ["tls", key],
+            params: { missingKey: true },
+            message: `required: the embedded broker serves MQTT over TLS by default (broker.tls.enabled). Give broker.tls.certFile and broker.tls.keyFile (PEM), or set broker.tls.enabled: false and broker.tcp.enabled: true to serve plain MQTT on a trusted network`,
+          });
+        }
+      }
+    }
+    if (!broker.tcp.enabled && !broker.tls.enabled) {
+      context.addIssue({
+        code: "custom",
+        path: ["tls", "enabled"],
+        message: "the embedded broker needs a listener: enable broker.tls (or broker.tcp on a trusted network)",
+      });
+    }
+  });
 
 const externalBroker = z.strictObject({
   mode: z.literal("external"),
@@ -66,141 +93,250 @@ const externalBroker = z.strictObject({
   ),
 });
 
-export const bridgeConfigSchema = z.strictObject({
-  http: field(
-    z.strictObject({
-      host: field(z.string().default("0.0.0.0"), "Listen address of the HTTP(S) API"),
-      port: field(z.number().int().min(0).max(65535).default(8443), "Listen port of the HTTP(S) API"),
-      certFile: field(z.string().optional(), "PEM server certificate (HTTPS)"),
-      keyFile: field(z.string().optional(), "PEM server key (HTTPS)"),
-      caFile: field(z.string().optional(), "PEM CA for createPurchase client certificates"),
-      plainHttp: field(z.boolean().default(false), "Serve plain HTTP; only behind a TLS-terminating reverse proxy"),
-      publicBaseUrl: field(
-        urlWithScheme(["https:", "http:"]),
-        "Public base URL as SEQR reaches it; notification URLs are built on it",
-      ),
-      bodyLimitBytes: field(z.number().int().min(256).max(1_048_576).default(16_384), "Largest request body accepted"),
-      rateLimitPerTokenPerMinute: field(
-        z.number().int().positive().default(30),
-        "createPurchase calls allowed per machine token per minute",
-      ),
-    }),
-    "The HTTP API that SEQR's UPS and SEQR's notifications reach",
-  ),
-  callerAuth: field(
-    z
-      .strictObject({
-        mode: field(
-          z.enum(["none", "basic", "client-certificate"]).default("none"),
-          "How createPurchase callers are authenticated",
+export const bridgeConfigSchema = z
+  .strictObject({
+    http: field(
+      z
+        .strictObject({
+          host: field(z.string().default("0.0.0.0"), "Listen address of the HTTP(S) API"),
+          port: field(z.number().int().min(0).max(65535).default(8443), "Listen port of the HTTP(S) API"),
+          certFile: field(z.string().optional(), "PEM server certificate (HTTPS)"),
+          keyFile: field(z.string().optional(), "PEM server key (HTTPS)"),
+          caFile: field(z.string().optional(), "PEM CA for createPurchase client certificates"),
+          plainHttp: field(
+            z.boolean().default(false),
+            "Serve plain HTTP; only behind a TLS-terminating reverse proxy (a warning at every start)",
+          ),
+          publicBaseUrl: field(
+            urlWithScheme(["https:", "http:"]),
+            "Public base URL as SEQR reaches it; notification URLs are built on it",
+          ),
+          bodyLimitBytes: field(
+            z.number().int().min(256).max(1_048_576).default(16_384),
+            "Largest request body accepted",
+          ),
+          rateLimitPerTokenPerMinute: field(
+            z.number().int().positive().default(30),
+            "createPurchase calls one caller (authenticated name and source address) may make for one machine per minute; more are answered DEVICE_IN_USE without an invoice",
+          ),
+          headersTimeoutMs: field(
+            z.number().int().min(1_000).max(120_000).default(10_000),
+            "A connection whose request headers are not complete by then is closed (slow-loris guard)",
+          ),
+          requestTimeoutMs: field(
+            z.number().int().min(1_000).max(300_000).default(30_000),
+            "A connection whose whole request (headers and body) is not received by then is closed; at least headersTimeoutMs",
+          ),
+          keepAliveTimeoutMs: field(
+            z.number().int().min(100).max(120_000).default(5_000),
+            "An idle keep-alive connection is closed after this long",
+          ),
+          maxConnections: field(
+            z.number().int().min(1).max(100_000).default(1_024),
+            "Open connections to the public API at most; more are dropped at once",
+          ),
+          maxRequestsPerSocket: field(
+            z.number().int().min(1).max(100_000).default(100),
+            "Requests one keep-alive connection may carry; the last is answered with Connection: close",
+          ),
+          rateLimitPerCallerPerMinute: field(
+            z.number().int().positive().default(600),
+            "createPurchase calls one caller (authenticated name and source address) may make per minute, all machines together; more are answered SYSTEM_ERROR",
+          ),
+        })
+        // HTTPS without its files is a config error naming the keys (exit 78), not a crash when the server starts.
+        .superRefine((http, context) => {
+          if (http.requestTimeoutMs < http.headersTimeoutMs) {
+            context.addIssue({
+              code: "custom",
+              path: ["requestTimeoutMs"],
+              message: `requestTimeoutMs (${http.requestTimeoutMs}) must be at least headersTimeoutMs (${http.headersTimeoutMs}): the request includes its headers`,
+            });
+          }
+          if (http.plainHttp) return;
+          for (const key of ["certFile", "keyFile"] as const) {
+            if (http[key] === undefined) {
+              context.addIssue({
+                code: "custom",
+                path: [key],
+                params: { missingKey: true },
+                message:
+                  "required: the bridge serves HTTPS by default. Give http.certFile and http.keyFile (PEM), or set http.plainHttp: true only behind a TLS-terminating reverse proxy",
+              });
+            }
+          }
+        }),
+      "The HTTP API that SEQR's UPS and SEQR's notifications reach",
+    ),
+    admin: field(
+      z
+        .strictObject({
+          host: field(
+            z.string().default("127.0.0.1"),
+            "Listen address of /healthz and /metrics; loopback by default, since metrics tell an attacker about the fleet (a warning at every start when not loopback)",
+          ),
+          port: field(
+            z.number().int().min(0).max(65535).default(9464),
+            "Port of /healthz and /metrics (0 picks a free one)",
+          ),
+        })
+        .prefault({}),
+      "The operations listener (/healthz, /metrics), separate from the public API",
+    ),
+    callerAuth: field(
+      z
+        .strictObject({
+          mode: field(
+            z.enum(["none", "basic", "client-certificate"]).default("basic"),
+            "How createPurchase callers are authenticated; none only when a reverse proxy authenticates them (a warning at every start)",
+          ),
+          username: field(z.string().optional(), "Basic-auth user"),
+          password: field(z.string().min(12).optional(), "Basic-auth password", { secret: true }),
+          allowedCertificateCns: field(
+            z.array(z.string()).default([]),
+            "Client-certificate common names allowed to call",
+          ),
+        })
+        .superRefine((auth, context) => {
+          if (auth.mode !== "basic") return;
+          for (const key of ["username", "password"] as const) {
+            if (auth[key] === undefined) {
+              context.addIssue({
+                code: "custom",
+                path: [key],
+                params: { missingKey: true },
+                message:
+                  "required: createPurchase callers are authenticated with basic auth by default. Give callerAuth.username and callerAuth.password, or choose callerAuth.mode client-certificate, or none only when a reverse proxy authenticates the caller",
+              });
+            }
+          }
+        })
+        .prefault({}),
+      "Authentication of the createPurchase caller (SEQR documents none; add one at the proxy or here)",
+    ),
+    seqr: field(
+      z.strictObject({
+        endpointUrl: field(urlWithScheme(["https:", "http:"]), "SEQR SOAP endpoint (the WSDL URL without ?wsdl)"),
+        terminalId: field(z.string().min(1), "TERMINALID principal from the start-up kit"),
+        password: field(z.string().min(4), "Terminal password", { secret: true }),
+        clientId: field(
+          z.string().max(60).default("seqr-vend"),
+          "clientId in every ClientContext (certification wants the company name)",
         ),
-        username: field(z.string().optional(), "Basic-auth user"),
-        password: field(z.string().min(12).optional(), "Basic-auth password", { secret: true }),
-        allowedCertificateCns: field(
-          z.array(z.string()).default([]),
-          "Client-certificate common names allowed to call",
+        channel: field(z.string().max(40).default("WS"), "ClientContext channel"),
+        requestTimeoutMs: field(z.number().int().positive().default(10_000), "Timeout of one SOAP call"),
+        commitReservationTimeoutSeconds: field(
+          z.number().int().min(60).max(86_400).default(600),
+          "How long SEQR holds a reservation",
         ),
-      })
-      .prefault({}),
-    "Authentication of the createPurchase caller (SEQR documents none; add one at the proxy or here)",
-  ),
-  seqr: field(
-    z.strictObject({
-      endpointUrl: field(urlWithScheme(["https:", "http:"]), "SEQR SOAP endpoint (the WSDL URL without ?wsdl)"),
-      terminalId: field(z.string().min(1), "TERMINALID principal from the start-up kit"),
-      password: field(z.string().min(4), "Terminal password", { secret: true }),
-      clientId: field(
-        z.string().max(60).default("seqr-vend"),
-        "clientId in every ClientContext (certification wants the company name)",
-      ),
-      channel: field(z.string().max(40).default("WS"), "ClientContext channel"),
-      requestTimeoutMs: field(z.number().int().positive().default(10_000), "Timeout of one SOAP call"),
-      commitReservationTimeoutSeconds: field(
-        z.number().int().min(60).max(86_400).default(600),
-        "How long SEQR holds a reservation",
-      ),
-    }),
-    "SEQR merchant API",
-  ),
-  broker: field(
-    z.discriminatedUnion("mode", [embeddedBroker, externalBroker]),
-    "MQTT: the embedded aedes broker, or an existing broker by URL",
-  ).default({ mode: "embedded" } as never),
-  bridgeMqtt: field(
-    z
-      .strictObject({
-        username: field(z.string().default("vend-bridge"), "The bridge's own MQTT user (may use every topic)"),
-        password: field(z.string().min(12).optional(), "The bridge's own MQTT password", { secret: true }),
-        rootTopic: field(
-          z
-            .string()
-            .regex(/^[^#+]+[^/#+]$/)
-            .default("vending/v1"),
-          "Root of the MQTT contract's topics",
-        ),
-      })
-      .prefault({}),
-    "The bridge's MQTT identity",
-  ),
-  store: field(
-    z
-      .strictObject({
-        url: field(
-          urlWithScheme(["sqlite:", "postgres:", "postgresql:"]),
-          "sqlite:/var/lib/vend-bridge/bridge.db (embedded) or postgres://user@host/db",
-        ).default("sqlite:/var/lib/vend-bridge/bridge.db"),
-        keepMsisdn: field(z.boolean().default(false), "Keep the customer's phone number after the session ends"),
-      })
-      .prefault({}),
-    "Durable store of sessions, vends, outbox and audit log",
-  ),
-  machines: field(z.record(tokenId, machineEntry).default({}), "Machine registry: machine id (QR token) -> machine"),
-  timeouts: field(
-    z
-      .strictObject({
-        paymentConfirmMs: field(
-          z.number().int().positive().default(120_000),
-          "Cancel the invoice when the customer has not confirmed by then",
-        ),
-        unlockAckMs: field(
-          z.number().int().positive().default(30_000),
-          "Stop offering a machine that has not acknowledged its unlock by then (the reservation is kept while the unlock may still be honoured); at least commandTtlMs",
-        ),
-        statusPollIntervalMs: field(
-          z.number().int().positive().max(10_000).default(3_000),
-          "getPaymentStatus polling when no notification arrives; at most 10000, because SEQR reverses a payment not queried within 20 s and a lost notification leaves only the poll to do it (a call may take up to 5 s)",
-        ),
-        sessionMaxMs: field(z.number().int().positive().default(300_000), "Close a session that never reports its end"),
-        commandTtlMs: field(z.number().int().positive().default(30_000), "expiresAt of commands sent to machines"),
-        createPurchaseMs: field(
-          z.number().int().min(1_000).max(30_000).default(4_500),
-          "createPurchase answers an error by then (SEQR's UPS waits about 5 s), releases the machine, and cancels an invoice SEQR creates later",
-        ),
-        sweepIntervalMs: field(
-          z.number().int().min(1_000).max(300_000).default(15_000),
-          "How often every instance looks for open purchases whose deadline passed unhandled (their instance died) and handles them",
-        ),
-        clockSkewMs: field(
-          z.number().int().min(0).max(600_000).default(60_000),
-          "How far a machine's clock may lag the bridge's: an unacknowledged unlock counts as possibly honoured until its expiresAt plus this",
-        ),
-      })
-      // A machine may act on an unlock until it expires: declaring it unresponsive earlier would cancel a
-      // reservation the machine is still vending on (issue 15, defect 3).
-      .superRefine((timeouts, context) => {
-        if (timeouts.unlockAckMs < timeouts.commandTtlMs) {
-          context.addIssue({
-            code: "custom",
-            path: ["unlockAckMs"],
-            message: `unlockAckMs (${timeouts.unlockAckMs}) must be at least commandTtlMs (${timeouts.commandTtlMs}): a machine may still act on an unlock until it expires`,
-          });
-        }
-      })
-      .prefault({}),
-    "Timers of the purchase",
-  ),
-  log: field(z.strictObject({ level: field(z.enum(logLevels).default("info"), "Log level") }).prefault({}), "Logging"),
-});
+      }),
+      "SEQR merchant API",
+    ),
+    broker: field(
+      z.discriminatedUnion("mode", [embeddedBroker, externalBroker]),
+      "MQTT: the embedded aedes broker, or an existing broker by URL",
+      // prefault, not default: the default is parsed, so an absent broker gets the embedded broker's secure defaults
+      // (and their checks) instead of a bare { mode } without listeners.
+    ).prefault({ mode: "embedded" }),
+    bridgeMqtt: field(
+      z
+        .strictObject({
+          username: field(z.string().default("vend-bridge"), "The bridge's own MQTT user (may use every topic)"),
+          password: field(z.string().min(12).optional(), "The bridge's own MQTT password", { secret: true }),
+          rootTopic: field(
+            z
+              .string()
+              .regex(/^[^#+]+[^/#+]$/)
+              .default("vending/v1"),
+            "Root of the MQTT contract's topics",
+          ),
+        })
+        .prefault({}),
+      "The bridge's MQTT identity",
+    ),
+    store: field(
+      z
+        .strictObject({
+          url: field(
+            urlWithScheme(["sqlite:", "postgres:", "postgresql:"]),
+            "sqlite:/var/lib/vend-bridge/bridge.db (embedded) or postgres://user@host/db",
+          ).default("sqlite:/var/lib/vend-bridge/bridge.db"),
+          keepMsisdn: field(z.boolean().default(false), "Keep the customer's phone number after the session ends"),
+        })
+        .prefault({}),
+      "Durable store of sessions, vends, outbox and audit log",
+    ),
+    machines: field(z.record(tokenId, machineEntry).default({}), "Machine registry: machine id (QR token) -> machine"),
+    timeouts: field(
+      z
+        .strictObject({
+          paymentConfirmMs: field(
+            z.number().int().positive().default(120_000),
+            "Cancel the invoice when the customer has not confirmed by then",
+          ),
+          unlockAckMs: field(
+            z.number().int().positive().default(30_000),
+            "Stop offering a machine that has not acknowledged its unlock by then (the reservation is kept while the unlock may still be honoured); at least commandTtlMs",
+          ),
+          statusPollIntervalMs: field(
+            z.number().int().positive().max(10_000).default(3_000),
+            "getPaymentStatus polling when no notification arrives; at most 10000, because SEQR reverses a payment not queried within 20 s and a lost notification leaves only the poll to do it (a call may take up to 5 s)",
+          ),
+          sessionMaxMs: field(
+            z.number().int().positive().default(300_000),
+            "Close a session that never reports its end",
+          ),
+          commandTtlMs: field(z.number().int().positive().default(30_000), "expiresAt of commands sent to machines"),
+          createPurchaseMs: field(
+            z.number().int().min(1_000).max(30_000).default(4_500),
+            "createPurchase answers an error by then (SEQR's UPS waits about 5 s), releases the machine, and cancels an invoice SEQR creates later",
+          ),
+          sweepIntervalMs: field(
+            z.number().int().min(1_000).max(300_000).default(15_000),
+            "How often every instance looks for open purchases whose deadline passed unhandled (their instance died) and handles them",
+          ),
+          clockSkewMs: field(
+            z.number().int().min(0).max(600_000).default(60_000),
+            "How far a machine's clock may lag the bridge's: an unacknowledged unlock counts as possibly honoured until its expiresAt plus this",
+          ),
+        })
+        // A machine may act on an unlock until it expires: declaring it unresponsive earlier would cancel a
+        // reservation the machine is still vending on (issue 15, defect 3).
+        .superRefine((timeouts, context) => {
+          if (timeouts.unlockAckMs < timeouts.commandTtlMs) {
+            context.addIssue({
+              code: "custom",
+              path: ["unlockAckMs"],
+              message: `unlockAckMs (${timeouts.unlockAckMs}) must be at least commandTtlMs (${timeouts.commandTtlMs}): a machine may still act on an unlock until it expires`,
+            });
+          }
+        })
+        .prefault({}),
+      "Timers of the purchase",
+    ),
+    log: field(
+      z.strictObject({ level: field(z.enum(logLevels).default("info"), "Log level") }).prefault({}),
+      "Logging",
+    ),
+  })
+  .superRefine((config, context) => {
+    if (config.callerAuth.mode !== "client-certificate") return;
+    if (config.http.plainHttp) {
+      context.addIssue({
+        code: "custom",
+        path: ["callerAuth", "mode"],
+        message:
+          "client-certificate needs HTTPS: http.plainHttp is true (let the proxy check certificates, or serve HTTPS)",
+      });
+    } else if (config.http.caFile === undefined) {
+      context.addIssue({
+        code: "custom",
+        path: ["http", "caFile"],
+        params: { missingKey: true },
+        message: "required: callerAuth.mode client-certificate checks callers against http.caFile (PEM)",
+      });
+    }
+  });
 
 export type BridgeConfig = z.output<typeof bridgeConfigSchema>;
 

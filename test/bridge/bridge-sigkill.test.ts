@@ -80,7 +80,12 @@ describe("the real bridge, SIGKILLed mid-purchase and restarted on the same stor
           requestTimeoutMs: 1_500,
           commitReservationTimeoutSeconds: 600,
         },
-        broker: { mode: "embedded", tcp: { host: "127.0.0.1", port: mqttPort } },
+        broker: {
+          mode: "embedded",
+          tcp: { enabled: true, host: "127.0.0.1", port: mqttPort },
+          tls: { enabled: false },
+        },
+        callerAuth: { mode: "none" },
         store: { url: storeUrl },
         machines: Object.fromEntries(machineIds.map((id) => [id, { ...secrets[id], catalog }])),
         timeouts: { statusPollIntervalMs: 500, unlockAckMs: 30_000 },
@@ -121,7 +126,8 @@ describe("the real bridge, SIGKILLed mid-purchase and restarted on the same stor
 
   async function health(online: number): Promise<true | undefined> {
     try {
-      const response = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
+      if (!bridge) return undefined;
+      const response = await fetch(bridge.healthUrl);
       const body = (await response.json()) as { machinesOnline: number };
       return response.status === 200 && body.machinesOnline >= online ? true : undefined;
     } catch {

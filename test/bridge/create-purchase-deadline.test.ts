@@ -1,5 +1,6 @@
 import { expect, it } from "vitest";
 import { bridgeConfigSchema } from "../../config/schema/bridge.ts";
+import { minimalTestBridgeConfig } from "../helpers/bridge-test-config.ts";
 import { describeEachStore, type Harness } from "./helpers/harness.ts";
 
 /**
@@ -144,10 +145,7 @@ describeEachStore("createPurchase deadline", (start) => {
 });
 
 it("the default createPurchase deadline is below SEQR's 5 s", () => {
-  const config = bridgeConfigSchema.parse({
-    http: { publicBaseUrl: "https://bridge.example/seqr" },
-    seqr: { endpointUrl: "https://seqr.example/soap", terminalId: "t", password: "secret" },
-  });
+  const config = bridgeConfigSchema.parse(minimalTestBridgeConfig());
   expect(config.timeouts.createPurchaseMs).toBeLessThan(5_000);
   expect(config.timeouts.createPurchaseMs).toBeGreaterThan(1_000);
 });

@@ -150,30 +150,40 @@ describe("the HTTP edge", () => {
     expect(h.seqr.calls).toHaveLength(0);
   });
 
-  it("rate-limits createPurchase per token", async () => {
+  it("rate-limits one caller's createPurchase per token: DEVICE_IN_USE, no new invoice", async () => {
     const h = await start({ http: { rateLimitPerTokenPerMinute: 3 } });
     const codes: string[] = [];
     for (let i = 0; i < 5; i++) codes.push(((await h.createPurchase(body())).json.errorCode as string) ?? "OK");
-    expect(codes).toEqual(["OK", "DEVICE_IN_USE", "DEVICE_IN_USE", "SYSTEM_ERROR", "SYSTEM_ERROR"]);
+    expect(codes).toEqual(["OK", "DEVICE_IN_USE", "DEVICE_IN_USE", "DEVICE_IN_USE", "DEVICE_IN_USE"]);
+    expect(h.seqr.count("sendInvoice")).toBe(1);
     // Another token has its own bucket; time refills the bucket.
     expect((await h.createPurchase(body({ token: "M2", currency: "SEK" }))).json).toHaveProperty("invoiceReferenceId");
     await h.clock.advance(20_000);
     expect((await h.createPurchase(body())).json).toEqual({ errorCode: "DEVICE_IN_USE" });
   });
 
-  it("serves /healthz and Prometheus /metrics", async () => {
+  it("serves /healthz and Prometheus /metrics on the admin listener only, not on the public API", async () => {
     const h = await start();
     await h.purchase();
     await h.createPurchase(body());
-    const health = await fetch(`${h.app.http.url}/healthz`);
+    for (const path of ["/metrics", "/healthz", "/seqr/metrics"]) {
+      expect((await fetch(`${h.app.http.url}${path}`)).status).toBe(404);
+    }
+    expect(h.app.admin.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const health = await fetch(`${h.app.admin.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: "ok", store: "ok", machinesOnline: 2 });
-    const metrics = await (await fetch(`${h.app.http.url}/metrics`)).text();
+    const metrics = await (await fetch(`${h.app.admin.url}/metrics`)).text();
     expect(metrics).toContain('vend_bridge_create_purchase_total{result="OK"} 1');
     expect(metrics).toContain('vend_bridge_create_purchase_total{result="DEVICE_IN_USE"} 1');
     expect(metrics).toMatch(/vend_bridge_seqr_call_duration_seconds_count\{operation="sendInvoice",outcome="ok"\} 1/);
     expect(metrics).toContain("vend_bridge_machines_online 2");
+    expect(metrics).toContain("vend_bridge_invalid_machine_messages 0");
+    h.fleet.invalidMessages = 7;
+    expect(await (await fetch(`${h.app.admin.url}/metrics`)).text()).toContain(
+      "vend_bridge_invalid_machine_messages 7",
+    );
     await h.store.close();
-    expect((await fetch(`${h.app.http.url}/healthz`)).status).toBe(503);
+    expect((await fetch(`${h.app.admin.url}/healthz`)).status).toBe(503);
   });
 });

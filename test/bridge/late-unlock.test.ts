@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { bridgeConfigSchema } from "../../config/schema/bridge.ts";
+import { minimalTestBridgeConfig } from "../helpers/bridge-test-config.ts";
 import { describeEachStore, sessionEndedEvent, testConfig, vendedEvent } from "./helpers/harness.ts";
 
 /**
@@ -80,10 +81,7 @@ describe("bridge config: unlock acknowledgement", () => {
   });
 
   it("the default timeouts are valid", () => {
-    const config = bridgeConfigSchema.parse({
-      http: { publicBaseUrl: "https://bridge.example/seqr" },
-      seqr: { endpointUrl: "https://seqr.example/soap", terminalId: "t", password: "secret" },
-    });
+    const config = bridgeConfigSchema.parse(minimalTestBridgeConfig());
     expect(config.timeouts.unlockAckMs).toBeGreaterThanOrEqual(config.timeouts.commandTtlMs);
   });
 });

@@ -10,6 +10,7 @@ import { openStore } from "../../backend-bridge/store/open-store.ts";
 import type { StoredMachine } from "../../backend-bridge/store/store.ts";
 import { runCli } from "../../platform/cli.ts";
 import { captureOutput } from "../cli/capture-output.ts";
+import { testOnlyInsecureChoices } from "../helpers/bridge-test-config.ts";
 import { type CliRun, runProgram } from "../helpers/run-cli.ts";
 
 /**
@@ -41,6 +42,7 @@ describe("vend-bridge machines add|list|remove", () => {
     dir = mkdtempSync(join(tmpdir(), "vend-bridge-machines-"));
     storeUrl = `sqlite:${join(dir, "store", "bridge.db")}`;
     const bridgeConfig = (machines: Record<string, unknown>) => ({
+      ...testOnlyInsecureChoices(),
       http: { plainHttp: true, publicBaseUrl: "http://127.0.0.1:1/seqr" },
       seqr: { endpointUrl: "http://127.0.0.1:1/soap", terminalId: "t", password: "secret-terminal-password" },
       store: { url: storeUrl },

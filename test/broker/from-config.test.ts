@@ -1,9 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  BrokerConfigError,
-  bridgeMqttPassword,
-  embeddedBrokerOptionsFromConfig,
-} from "../../backend-bridge/broker/from-config.ts";
+import { bridgeMqttPassword, embeddedBrokerOptionsFromConfig } from "../../backend-bridge/broker/from-config.ts";
 import { InMemoryMachineCredentials } from "../../backend-bridge/broker/machine-credentials.ts";
 import { fleetConnectionFromConfig } from "../../backend-bridge/fleet/connection-from-config.ts";
 import { bridgeConfigSchema } from "../../config/schema/bridge.ts";
@@ -11,16 +7,18 @@ import { silentLogger } from "../../platform/logger.ts";
 import { startTestBroker } from "./helpers.ts";
 
 const base = {
-  http: { publicBaseUrl: "https://vend.example.com/seqr" },
+  http: { plainHttp: true, publicBaseUrl: "https://vend.example.com/seqr" },
+  callerAuth: { mode: "none" },
   seqr: { endpointUrl: "https://extdev.seqr.com/soap", terminalId: "T1", password: "secret-pw" },
 };
+const plainMqtt = { mode: "embedded", tcp: { enabled: true, port: 0 }, tls: { enabled: false } };
 const deps = { credentials: new InMemoryMachineCredentials(), logger: silentLogger() };
 
 describe("broker options from the bridge's configuration", () => {
   it("uses the configured guards and listeners, and a random bridge password when none is set", () => {
     const config = bridgeConfigSchema.parse({
       ...base,
-      broker: { mode: "embedded", tcp: { port: 0 }, maxTopicLevels: 6 },
+      broker: { ...plainMqtt, maxTopicLevels: 6 },
     });
     const password = bridgeMqttPassword(config);
     expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
@@ -37,8 +35,12 @@ describe("broker options from the bridge's configuration", () => {
   });
 
   it("refuses TLS without files, unreadable files, no listener, and a machine named like the bridge", () => {
-    const tlsNoFiles = bridgeConfigSchema.parse({ ...base, broker: { mode: "embedded", tls: { enabled: true } } });
-    expect(() => embeddedBrokerOptionsFromConfig(tlsNoFiles, { ...deps, bridgePassword: "x" })).toThrow(/certFile/);
+    // TLS is the default: without its files the configuration itself is refused, naming both keys.
+    const tlsNoFiles = bridgeConfigSchema.safeParse({ ...base, broker: { mode: "embedded" } });
+    expect(tlsNoFiles.error?.issues.map((issue) => issue.path.join("."))).toEqual([
+      "broker.tls.certFile",
+      "broker.tls.keyFile",
+    ]);
     const tlsMissing = bridgeConfigSchema.parse({
       ...base,
       broker: {
@@ -49,10 +51,11 @@ describe("broker options from the bridge's configuration", () => {
     expect(() => embeddedBrokerOptionsFromConfig(tlsMissing, { ...deps, bridgePassword: "x" })).toThrow(
       /broker\.tls\.certFile: cannot read/,
     );
-    const none = bridgeConfigSchema.parse({ ...base, broker: { mode: "embedded", tcp: { enabled: false } } });
-    expect(() => embeddedBrokerOptionsFromConfig(none, { ...deps, bridgePassword: "x" })).toThrow(BrokerConfigError);
+    const none = bridgeConfigSchema.safeParse({ ...base, broker: { mode: "embedded", tls: { enabled: false } } });
+    expect(none.error?.issues[0]?.message).toMatch(/needs a listener/);
     const clash = bridgeConfigSchema.parse({
       ...base,
+      broker: plainMqtt,
       machines: {
         "vend-bridge": {
           commandKey: "ab".repeat(32),
@@ -66,7 +69,7 @@ describe("broker options from the bridge's configuration", () => {
   });
 
   it("points the fleet link at the embedded broker over loopback, or at the external URL with $share", async () => {
-    const embedded = bridgeConfigSchema.parse({ ...base, broker: { mode: "embedded", tcp: { port: 0 } } });
+    const embedded = bridgeConfigSchema.parse({ ...base, broker: plainMqtt });
     const broker = await startTestBroker();
     try {
       expect(fleetConnectionFromConfig(embedded, "pw-123456789012", broker)).toEqual({

@@ -135,7 +135,9 @@ export class ChaosCluster {
           plainHttp: true,
           publicBaseUrl: `http://127.0.0.1:${this.#httpPort}/seqr`,
           rateLimitPerTokenPerMinute: 600,
+          rateLimitPerCallerPerMinute: 6_000,
         },
+        callerAuth: { mode: "none" },
         seqr: {
           endpointUrl: this.sandbox.soapUrl,
           terminalId: sandboxTerminal.id,
@@ -147,7 +149,7 @@ export class ChaosCluster {
         },
         broker:
           options.broker === "embedded"
-            ? { mode: "embedded", tcp: { host: "127.0.0.1", port: brokerPort } }
+            ? { mode: "embedded", tcp: { enabled: true, host: "127.0.0.1", port: brokerPort }, tls: { enabled: false } }
             : { mode: "external", url: `mqtt://127.0.0.1:${brokerPort}` },
         store: { url: storeUrl },
         machines: Object.fromEntries(
@@ -372,8 +374,9 @@ export class ChaosCluster {
   }
 
   async #allOnline(): Promise<boolean> {
+    if (!this.bridge) return false;
     try {
-      const response = await fetch(`http://127.0.0.1:${this.#httpPort}/healthz`, {
+      const response = await fetch(this.bridge.healthUrl, {
         signal: AbortSignal.timeout(2_000),
       });
       const body = (await response.json()) as { machinesOnline: number };

@@ -59,7 +59,12 @@ describe("usage errors, every kind (in-process)", () => {
     ["vend-agent", agentToolCommands, ["config", "check", "extra"], "vend-agent config: unexpected argument 'extra'"],
     ["vend-agent", agentToolCommands, ["mqtt"], "vend-agent mqtt: missing subcommand: check"],
     ["vend-agent", agentToolCommands, ["mqtt", "status"], "vend-agent mqtt: unknown subcommand 'status'"],
-    ["vend-bridge", bridgeToolCommands, ["machines"], "vend-bridge machines: missing subcommand: list, add or remove"],
+    [
+      "vend-bridge",
+      bridgeToolCommands,
+      ["machines"],
+      "vend-bridge machines: missing subcommand: list, add, rotate-key or remove",
+    ],
     ["vend-bridge", bridgeToolCommands, ["machines", "drop"], "vend-bridge machines: unknown subcommand 'drop'"],
     ["vend-bridge", bridgeToolCommands, ["machines", "add"], "vend-bridge machines: add needs the machine id"],
     ["vend-bridge", bridgeToolCommands, ["machines", "list", "M1"], "vend-bridge machines: unexpected argument 'M1'"],

@@ -147,7 +147,8 @@ describe("an environment override that breaks validation", () => {
     timeout: 90_000,
   }, async () => {
     // The file has no broker section: the variable alone creates `broker`, without the `mode` it needs.
-    const file = writeConfig(bridgeConfigObject(), "bridge.json");
+    const { broker: _noBroker, ...withoutBroker } = bridgeConfigObject();
+    const file = writeConfig(withoutBroker, "bridge.json");
     const run = await runProgram(
       "backend-bridge/main.ts",
       ["config", "check", "--config", file],

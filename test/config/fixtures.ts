@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
+import { deepMerge, minimalTestBridgeConfig } from "../helpers/bridge-test-config.ts";
 
 export const agentSecret = "s3cret-mqtt-password-AGENT";
 export const agentKey = "ab".repeat(32);
@@ -17,11 +18,9 @@ export function agentConfigObject(): Record<string, unknown> {
   };
 }
 
+/** A minimal valid bridge config: the required keys plus the explicit choices a test makes (no certificates). */
 export function bridgeConfigObject(): Record<string, unknown> {
-  return {
-    http: { publicBaseUrl: "https://vend.example.com/seqr" },
-    seqr: { endpointUrl: "https://seqr.example.com/soap", terminalId: "T1", password: bridgeSeqrSecret },
-  };
+  return deepMerge(minimalTestBridgeConfig(), { seqr: { password: bridgeSeqrSecret } });
 }
 
 const made: string[] = [];

@@ -5,15 +5,17 @@ import { bridgeConfigSchema } from "../../config/schema/bridge.ts";
 import { silentLogger } from "../../platform/logger.ts";
 import { verifyCommandSignature } from "../../protocol/signing.ts";
 import { waitFor } from "../broker/helpers.ts";
+import { testOnlyInsecureChoices } from "../helpers/bridge-test-config.ts";
 import { FakeAgent } from "./fake-agent.ts";
 
 describe("createFleet from the bridge's configuration (embedded broker)", () => {
   it("starts the broker with the configured machines, connects the link, and signs with the configured keys", async () => {
     const commandKey = randomBytes(32).toString("hex");
     const config = bridgeConfigSchema.parse({
-      http: { publicBaseUrl: "https://vend.example.com/seqr" },
+      ...testOnlyInsecureChoices(),
+      http: { plainHttp: true, publicBaseUrl: "https://vend.example.com/seqr" },
       seqr: { endpointUrl: "https://extdev.seqr.com/soap", terminalId: "T1", password: "secret-pw" },
-      broker: { mode: "embedded", tcp: { host: "127.0.0.1", port: 0 } },
+      broker: { mode: "embedded", tcp: { enabled: true, host: "127.0.0.1", port: 0 }, tls: { enabled: false } },
       machines: {
         M7: {
           mqttPassword: "machine-seven-password",

@@ -25,7 +25,8 @@ describe("vend-bridge under systemd's notify protocol", () => {
     const config = {
       http: { host: "127.0.0.1", port: httpPort, plainHttp: true, publicBaseUrl: `http://127.0.0.1:${httpPort}/seqr` },
       seqr: { endpointUrl: "http://127.0.0.1:9/soap", terminalId: "T1", password: "terminal-pw" },
-      broker: { mode: "embedded", tcp: { host: "127.0.0.1", port: 0 }, tls: { enabled: false } },
+      broker: { mode: "embedded", tcp: { enabled: true, host: "127.0.0.1", port: 0 }, tls: { enabled: false } },
+      callerAuth: { mode: "none" },
       bridgeMqtt: { password: "bridge-mqtt-password" },
       store: { url: `sqlite:${join(dir, "bridge.db")}` },
     };

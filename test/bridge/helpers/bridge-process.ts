@@ -4,28 +4,42 @@ import { resolve } from "node:path";
 /**
  * The real bridge as a child process (`node --import tsx backend-bridge/main.ts run --config FILE`), so that a test
  * can kill it with SIGKILL (no shutdown code runs, the store is left as the crash left it) and start it again.
+ * /healthz is on the admin listener (loopback): unless the caller's env sets VEND_BRIDGE_ADMIN__PORT, each start
+ * puts it on a free port through that variable, so config files need not know it.
  */
 
 const root = resolve(import.meta.dirname, "../../..");
 
+import { freePort } from "../../../platform/free-port.ts";
+
 /** A child must be reachable at a port known before it starts. */
-export { freePort } from "../../../platform/free-port.ts";
+export { freePort };
 
 export class BridgeProcess {
   readonly #child: ChildProcess;
   readonly #exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly #lines: string[] = [];
+  /** GET /healthz on the admin listener. */
   readonly healthUrl: string;
+  /** The public API (createPurchase, notifications). */
+  readonly httpUrl: string;
   exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
-  private constructor(configFile: string, httpPort: number, env: NodeJS.ProcessEnv) {
-    this.healthUrl = `http://127.0.0.1:${httpPort}/healthz`;
+  private constructor(configFile: string, httpPort: number, adminPort: number, env: NodeJS.ProcessEnv) {
+    this.healthUrl = `http://127.0.0.1:${adminPort}/healthz`;
+    this.httpUrl = `http://127.0.0.1:${httpPort}`;
     this.#child = spawn(
       process.execPath,
       ["--import", "tsx", resolve(root, "backend-bridge/main.ts"), "run", "--config", configFile],
       {
         cwd: root,
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: "1", ...env },
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          NO_COLOR: "1",
+          VEND_BRIDGE_ADMIN__PORT: String(adminPort),
+          ...env,
+        },
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
@@ -51,7 +65,8 @@ export class BridgeProcess {
     timeoutMs = 60_000,
     env: NodeJS.ProcessEnv = {},
   ): Promise<BridgeProcess> {
-    const bridge = new BridgeProcess(configFile, httpPort, env);
+    const adminPort = Number(env.VEND_BRIDGE_ADMIN__PORT ?? (await freePort()));
+    const bridge = new BridgeProcess(configFile, httpPort, adminPort, env);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (bridge.exitStatus) throw new Error(`the bridge exited while starting\n${bridge.output()}`);

@@ -62,6 +62,13 @@ export class FakeFleet implements FleetLink {
     return this.online.size;
   }
 
+  /** What invalidMessageCount() reports (the real link counts refused messages). */
+  invalidMessages = 0;
+
+  invalidMessageCount(): number {
+    return this.invalidMessages;
+  }
+
   setOnline(machineId: string, online = true): void {
     if (online) this.online.add(machineId);
     else this.online.delete(machineId);

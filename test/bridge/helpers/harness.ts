@@ -3,6 +3,7 @@ import { type BridgeApp, createBridgeApp } from "../../../backend-bridge/bridge-
 import type { Store } from "../../../backend-bridge/store/store.ts";
 import { type BridgeConfig, bridgeConfigSchema } from "../../../config/schema/bridge.ts";
 import { silentLogger } from "../../../platform/logger.ts";
+import { deepMerge, testOnlyInsecureChoices } from "../../helpers/bridge-test-config.ts";
 import { FakeFleet } from "./fake-fleet.ts";
 import { FakeSeqr } from "./fake-seqr.ts";
 import { ManualClock, settle } from "./manual-clock.ts";
@@ -18,6 +19,7 @@ export function testConfig(overrides: Record<string, unknown> = {}): BridgeConfi
       plainHttp: true,
       publicBaseUrl: "https://bridge.example/seqr",
       rateLimitPerTokenPerMinute: 10_000,
+      rateLimitPerCallerPerMinute: 10_000,
     },
     seqr: {
       endpointUrl: "http://127.0.0.1:1/soap",
@@ -53,19 +55,7 @@ export function testConfig(overrides: Record<string, unknown> = {}): BridgeConfi
       clockSkewMs: 5_000,
     },
   };
-  return bridgeConfigSchema.parse(deepMerge(base, overrides));
-}
-
-function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(extra)) {
-    const current = out[key];
-    out[key] =
-      value && typeof value === "object" && !Array.isArray(value) && current && typeof current === "object"
-        ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>)
-        : value;
-  }
-  return out;
+  return bridgeConfigSchema.parse(deepMerge(deepMerge(testOnlyInsecureChoices(), base), overrides));
 }
 
 /** M1's catalog as the machine reports a vend of it. */

@@ -5,6 +5,7 @@ import { openStore } from "../../../backend-bridge/store/open-store.ts";
 import type { Store } from "../../../backend-bridge/store/store.ts";
 import { type BridgeConfig, bridgeConfigSchema } from "../../../config/schema/bridge.ts";
 import { silentLogger } from "../../../platform/logger.ts";
+import { testOnlyInsecureChoices } from "../../helpers/bridge-test-config.ts";
 import { type ClockView, ModelClock } from "./model-clock.ts";
 import { type FleetView, ModelFleet } from "./model-fleet.ts";
 import { ModelSeqr } from "./model-seqr.ts";
@@ -22,12 +23,14 @@ export function modelConfig(overrides: Partial<BridgeConfig["timeouts"]> = {}): 
   // Timeouts are the product's defaults (the configuration a fleet really runs), except status polling at its
   // allowed maximum: fewer timer firings per simulated minute, so more runs fit in CI's time.
   return bridgeConfigSchema.parse({
+    ...testOnlyInsecureChoices(),
     http: {
       host: "127.0.0.1",
       port: 0,
       plainHttp: true,
       publicBaseUrl: "https://bridge.example/seqr",
       rateLimitPerTokenPerMinute: 100_000,
+      rateLimitPerCallerPerMinute: 100_000,
     },
     seqr: {
       endpointUrl: "http://127.0.0.1:1/soap",
@@ -126,6 +129,7 @@ export class ModelBridge {
     old.clock.kill();
     old.fleet.kill();
     await old.app.http.close(0).catch(() => undefined);
+    await old.app.admin.close().catch(() => undefined);
     // Not awaited: a dead process does not finish its work; whatever it still tries fails on the fences.
     void old.app.stop().catch(() => undefined);
   }
