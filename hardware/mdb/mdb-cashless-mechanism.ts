@@ -7,6 +7,14 @@ import type { BackoffSettings } from "../serial/backoff.ts";
 import { SerialTransport } from "../serial/serial-transport.ts";
 import type { StreamConnector } from "../serial/stream-connector.ts";
 import type { SelectionRequest, VendMechanism, VendOutcome } from "../vend-mechanism.ts";
+import {
+  type AdapterSettingValues,
+  judgeSetupAnswer,
+  type PlannedSetting,
+  plannedSettings,
+  type SetupStep,
+  setupRetryPauseMs,
+} from "./adapter-setup.ts";
 import { LineFramer } from "./line-framer.ts";
 import { MdbMoney } from "./mdb-money.ts";
 import { type AdapterMessage, encodeAdapterCommand, type HostCommand, parseAdapterLine } from "./qibixx-codec.ts";
@@ -27,6 +35,22 @@ export interface MdbCashlessSettings {
   approvalTimeoutMs: number;
   /** How long each setup step and session start may wait for the adapter's reply. */
   replyTimeoutMs?: number;
+  /** How many times an unanswered setup step is sent (with growing pauses) before the setup fails. 3 when unset. */
+  setupAttempts?: number;
+  /**
+   * MDB "always idle" (selection first): the VMC may ask for a vend without a session. Set explicitly at every setup
+   * (`mdb-always-idle`); off when unset.
+   */
+  alwaysIdle?: boolean;
+  /** The adapter's session idle timeout in seconds (`mdb-timeout-idle`); 60 when unset. */
+  sessionIdleTimeoutS?: number;
+  /**
+   * The adapter's vend timeout in seconds (`mdb-timeout-vend`): how long it keeps a vend request open for our answer.
+   * When unset, two seconds more than approvalTimeoutMs, so that our own deny always comes first.
+   */
+  vendTimeoutS?: number;
+  /** Restore the funds of a failed vend to the session (`mdb-restore-funds`); on when unset. */
+  restoreFunds?: boolean;
   /**
    * An idle adapter says nothing by itself, so while no vend is in flight we ask for its version this often: the
    * answer is the "sign of life" the systemd watchdog's hardware check needs, and a wedged link shows up as silence.
@@ -96,6 +120,10 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
   #garbageLines = 0;
   #lastLineAt: number | undefined;
   #heartbeat: TimerHandle | undefined;
+  /** The spelling of the address key the adapter accepted last (firmware versions differ: mdb-address, mdb-addr). */
+  #addressKey: string | undefined;
+  /** Bumped when the link goes down, so that a setup step in progress stops retrying on a dead link. */
+  #linkEpoch = 0;
 
   constructor(options: MdbCashlessOptions) {
     const log = options.logger.child({ module: "mdb" });
@@ -295,30 +323,83 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
   async #setUpAdapter(): Promise<void> {
     this.#framer.reset();
     this.#readerEnabled = false;
+    const disabled = await this.#converse("disable", { kind: "disable" }, "C,0");
+    if ("refused" in disabled) throw new Error(`the adapter refused C,0: ${disabled.refused}`);
+    // An adapter that answers in the older dialect most likely also wants the older spelling of the address key.
+    const preferredKey = this.#addressKey ?? (disabled.legacy ? "mdb-addr" : undefined);
+    for (const setting of plannedSettings(this.#settingValues(), preferredKey)) await this.#applySetting(setting);
+    const enabled = await this.#converse("enable", { kind: "enable" }, "C,1");
+    if ("refused" in enabled) throw new Error(`the adapter refused C,1: ${enabled.refused}`);
     const s = this.#settings;
-    await this.#send({ kind: "disable" });
-    const settings: Array<[string, string]> = [
-      ["mdb-address", `0x${s.address.toString(16)}`],
-      ["mdb-currency-code", `0x${s.currencyCode.toString(16).padStart(4, "0")}`],
-      ["mdb-scale-factor", String(s.scaleFactor)],
-      ["mdb-decimal-places", String(s.decimalPlaces)],
-    ];
-    for (const [key, value] of settings) {
-      const ok = this.#waitForReply(`SETCONF ${key}`, (message) => {
-        if (message.kind === "setOk") return "resolve";
-        if (message.kind === "error") return new Error(`the adapter rejected ${key}=${value}: ${message.text}`);
-        return undefined;
-      });
-      await this.#send({ kind: "setConfig", key, value });
-      await ok;
-    }
-    const enabled = this.#waitForReply("reader enable", (message) =>
-      (message.kind === "enableAck" && message.enabled) || message.kind === "readerState" ? "resolve" : undefined,
+    this.#log.info(
+      { address: s.address, scaleFactor: s.scaleFactor, dialect: enabled.legacy ? "older" : "current" },
+      "MDB adapter set up",
     );
-    await this.#send({ kind: "enable" });
-    await enabled;
-    this.#log.info({ address: s.address, scaleFactor: s.scaleFactor }, "MDB adapter set up");
     this.#scheduleHeartbeat();
+  }
+
+  #settingValues(): AdapterSettingValues {
+    const s = this.#settings;
+    return {
+      address: s.address,
+      currencyCode: s.currencyCode,
+      scaleFactor: s.scaleFactor,
+      decimalPlaces: s.decimalPlaces,
+      alwaysIdle: s.alwaysIdle ?? false,
+      sessionIdleTimeoutS: s.sessionIdleTimeoutS ?? 60,
+      vendTimeoutS: s.vendTimeoutS ?? Math.ceil(s.approvalTimeoutMs / 1_000) + 2,
+      restoreFunds: s.restoreFunds ?? true,
+    };
+  }
+
+  /** Sends one setting, trying its other key spellings when refused; a refused optional setting is skipped. */
+  async #applySetting(setting: PlannedSetting): Promise<void> {
+    const refusals: string[] = [];
+    for (const key of setting.keys) {
+      const verdict = await this.#converse(
+        "setting",
+        { kind: "setConfig", key, value: setting.value },
+        `SETCONF ${key}`,
+      );
+      if ("answered" in verdict) {
+        if (setting.keys.length > 1) this.#addressKey = key;
+        return;
+      }
+      refusals.push(`${key}=${setting.value}: ${verdict.refused}`);
+    }
+    if (setting.required) throw new Error(`the adapter refused ${refusals.join("; ")}`);
+    this.#log.warn({ refusals }, "the adapter firmware does not take this setting; its default stays");
+  }
+
+  /**
+   * One step of the setup conversation: sends the command and waits for its own answer (judgeSetupAnswer). An
+   * unanswered command is sent again after a growing pause, up to `setupAttempts` times; then the setup fails and the
+   * serial transport reopens the port with its own backoff. Resolves with the answer or the adapter's refusal.
+   */
+  async #converse(
+    step: SetupStep,
+    command: Exclude<HostCommand, { kind: "garbage" }>,
+    what: string,
+  ): Promise<{ answered: true; legacy: boolean } | { refused: string }> {
+    const attempts = this.#settings.setupAttempts ?? 3;
+    const epoch = this.#linkEpoch;
+    for (let attempt = 1; ; attempt++) {
+      let verdict: ReturnType<typeof judgeSetupAnswer>;
+      const answered = this.#waitForReply(what, (message) => {
+        verdict = judgeSetupAnswer(step, message);
+        return verdict ? "resolve" : undefined;
+      });
+      try {
+        await this.#send(command);
+        await answered;
+        if (verdict) return verdict;
+      } catch (error) {
+        answered.catch(() => {});
+        if (attempt >= attempts || epoch !== this.#linkEpoch) throw error;
+        this.#log.debug({ step: what, attempt }, "no answer to a setup step; sending it again");
+      }
+      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, setupRetryPauseMs(attempt)));
+    }
   }
 
   #scheduleHeartbeat(): void {
@@ -510,6 +591,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
   }
 
   #onLinkDown(reason: string): void {
+    this.#linkEpoch++;
     for (const waiter of this.#waiters) {
       this.#clock.clearTimeout(waiter.timer);
       waiter.reject(new Error(`MDB adapter link lost: ${reason}`));

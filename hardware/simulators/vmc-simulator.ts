@@ -66,6 +66,8 @@ export interface VmcSimulatorOptions {
    * this often. 0 turns the stream off. 500 ms when unset.
    */
   pollAckIntervalMs?: number;
+  /** Setting keys the adapter takes, instead of its firmware's usual set (a firmware in between the two). */
+  acceptedKeys?: readonly string[];
   /** How long the VMC takes from the reader's DISABLED (its setup done) to READER ENABLE. 0 when unset. */
   vmcEnableDelayMs?: number;
 }
@@ -320,6 +322,11 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
 
   #disable(): void {
     const legacy = this.firmware === "legacy";
+    if (!this.#slaveOn && !legacy) {
+      // At power-up the slave is already off: current firmware says so instead of c,0 (docs/mdb-adapters.md).
+      this.#sendError("cashless is off");
+      return;
+    }
     this.#slaveOn = false;
     this.#epoch++;
     this.#timers.cancelAll();
@@ -334,7 +341,8 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
       this.#sendError("cashless is on");
       return;
     }
-    if (!knownKeys[this.firmware].has(key)) {
+    const accepted = this.#options.acceptedKeys ?? [...knownKeys[this.firmware]];
+    if (!accepted.includes(key)) {
       this.#sendError("SETCONF -1");
       return;
     }

@@ -25,14 +25,15 @@ describe("MDB cashless driver with the simulated VMC", () => {
 
   it("sets the adapter up (C,0, SETCONF from config, C,1) and comes up when the VMC enables the reader", async () => {
     const { vmc, mechanism, seen } = await startedRig({ settings: { address: 0x60, currencyCode: 0x1752 } });
-    expect(vmc.received.slice(0, 6)).toEqual([
+    expect(vmc.received.slice(0, 5)).toEqual([
       "C,0",
       "C,SETCONF,mdb-address=0x60",
       "C,SETCONF,mdb-currency-code=0x1752",
       "C,SETCONF,mdb-scale-factor=1",
       "C,SETCONF,mdb-decimal-places=2",
-      "C,1",
     ]);
+    // The explicit settings of issue 19 follow (test/hardware/mdb-real-adapters.test.ts), then C,1.
+    expect(vmc.received.slice(5).find((line) => !line.startsWith("C,SETCONF,"))).toBe("C,1");
     expect(mechanism.isUp()).toBe(true);
     expect(seen.links).toEqual(["up"]);
     await mechanism.stop();
@@ -273,7 +274,8 @@ describe("MDB cashless driver with the simulated VMC", () => {
     await settle(2_000);
     await started;
     expect(rig.mechanism.isUp()).toBe(true);
-    expect(rig.port.openCount).toBeGreaterThan(1);
+    // Retried: the unanswered C,0 went out again (issue 19: bounded per-step retries before the port is reopened).
+    expect(rig.vmc.received.filter((line) => line === "C,0").length).toBeGreaterThan(1);
     await rig.mechanism.stop();
   });
 

@@ -45,13 +45,17 @@ describe("VMC simulator: faithful to real adapters (issue 19)", () => {
 
   it("current firmware answers C,1 in the logged order: INACTIVE, c,1, r,ACK, DISABLED, r,ACK, then ENABLED", async () => {
     const host = hostOf({ vmcEnableDelayMs: 300 });
-    expect(await host.send("C,0")).toEqual(["c,0"]);
+    // A fresh power-up: the slave is already off.
+    expect(await host.send("C,0")).toEqual(['c,ERR,"cashless is off"']);
     expect(await host.send("C,SETCONF,mdb-address=0x10")).toEqual(["c,SET,OK"]);
     expect(await host.send("C,1")).toEqual(["c,STATUS,INACTIVE", "c,1", "r,ACK", "c,STATUS,DISABLED", "r,ACK"]);
     expect(host.vmc.state).toBe("DISABLED");
     await vi.advanceTimersByTimeAsync(300);
     expect(host.lines.at(-1)).toBe("c,STATUS,ENABLED");
     expect(host.vmc.state).toBe("ENABLED");
+    // Once on, C,0 is answered c,0 (as logged), and the next one is 'cashless is off' again.
+    expect(await host.send("C,0")).toEqual(["c,0"]);
+    expect(await host.send("C,0")).toEqual(['c,ERR,"cashless is off"']);
   });
 
   it("prints an r,ACK stream while the slave is on the bus, and none after C,0", async () => {
@@ -96,7 +100,7 @@ describe("VMC simulator: faithful to real adapters (issue 19)", () => {
     expect(await host.send("C,START,5.00")).toEqual(["c,STATUS,IDLE,5.00"]);
     expect(await host.send("C,VEND,1.50")).toEqual(['c,ERR,"VEND -3"']);
     expect(await host.send("C,VEND,-1")).toEqual(['c,ERR,"VEND -3"']);
-    expect(host.vmc.errors).toEqual(["START -3", "VEND -3", "VEND -3"]);
+    expect(host.vmc.errors).toEqual(["cashless is off", "START -3", "VEND -3", "VEND -3"]);
   });
 
   it("C,VEND,-1 denies an active vend request: the VMC gets its answer and the session stays idle", async () => {

@@ -1,0 +1,133 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { mdbRig } from "./rigs.ts";
+
+/**
+ * The MDB driver against what real Qibixx adapters print (issue 19, docs/mdb-adapters.md), replayed by the faithful
+ * VMC simulator over an in-memory serial port with fake timers. The same sequences run over the real serialport
+ * binding (test/hardware/pty.test.ts) and over @serialport/binding-mock (test/hardware/mdb-mock-binding.test.ts).
+ */
+
+async function settle(ms = 0) {
+  await vi.advanceTimersByTimeAsync(ms);
+}
+
+async function startedRig(options: Parameters<typeof mdbRig>[0] = {}) {
+  const rig = mdbRig(options);
+  rig.mechanism.start().catch(() => {});
+  await settle(100);
+  expect(rig.mechanism.isUp()).toBe(true);
+  return rig;
+}
+
+/** Host lines the simulated adapter received, with the fake time each arrived at. */
+function timeline(vmc: ReturnType<typeof mdbRig>["vmc"]) {
+  const lines: Array<{ line: string; at: number }> = [];
+  vmc.on("line", (line) => lines.push({ line, at: Date.now() }));
+  return lines;
+}
+
+describe("MDB driver, setup as a conversation (issue 19 items 2, 3)", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("fresh power-up answers C,0 'cashless is off': setup goes on, each command waits for its own answer, no loop", async () => {
+    const rig = mdbRig({ vmc: { replyDelayMs: 50 } });
+    const sent = timeline(rig.vmc);
+    rig.mechanism.start().catch(() => {});
+    await settle(2_000);
+    expect(rig.vmc.errors[0]).toBe("cashless is off");
+    expect(rig.mechanism.isUp()).toBe(true);
+    expect(sent.map((entry) => entry.line).slice(0, 6)).toEqual([
+      "C,0",
+      "C,SETCONF,mdb-address=0x10",
+      "C,SETCONF,mdb-currency-code=0x1978",
+      "C,SETCONF,mdb-scale-factor=1",
+      "C,SETCONF,mdb-decimal-places=2",
+      expect.stringMatching(/^C,SETCONF,/),
+    ]);
+    // Conversation: nothing is sent before the previous command's answer (50 ms later) came.
+    const setup = sent.filter((entry) => entry.line.startsWith("C,"));
+    for (let index = 1; index < setup.length; index++) {
+      expect(setup[index]?.at ?? 0).toBeGreaterThanOrEqual((setup[index - 1]?.at ?? 0) + 50);
+    }
+    await settle(10_000);
+    expect(sent.filter((entry) => entry.line === "C,0")).toHaveLength(1);
+    expect(rig.seen.links).toEqual(["up"]);
+    await rig.mechanism.stop();
+  });
+
+  it("older firmware: OFFLINE/ONLINE are answers, mdb-addr is found, a VMC that enables 3 s later is waited for", async () => {
+    const rig = mdbRig({ vmc: { firmware: "legacy", vmcEnableDelayMs: 3_000 } });
+    rig.mechanism.start().catch(() => {});
+    await settle(3_100);
+    expect(rig.mechanism.isUp()).toBe(true);
+    expect(rig.vmc.config.get("mdb-addr")).toBe("0x10");
+    expect(rig.vmc.config.get("mdb-currency-code")).toBe("0x1978");
+    await settle(10_000);
+    // Setup ran once: the reader was never taken off the bus again.
+    expect(rig.vmc.received.filter((line) => line === "C,0")).toHaveLength(1);
+    expect(rig.seen.links).toEqual(["up"]);
+    // Sessions work as with current firmware.
+    await Promise.all([rig.mechanism.openSession(500), settle(1)]);
+    expect(rig.vmc.state).toBe("IDLE");
+    await rig.mechanism.stop();
+  });
+
+  it("older firmware is recognised by its C,0 answer: mdb-addr is sent first, mdb-address never", async () => {
+    const rig = await startedRig({ vmc: { firmware: "legacy" } });
+    expect(rig.vmc.received.filter((line) => /^C,SETCONF,mdb-addr(ess)?=/.test(line))).toEqual([
+      "C,SETCONF,mdb-addr=0x10",
+    ]);
+    await rig.mechanism.stop();
+  });
+
+  it("a refused address key is tried in its other spelling, and the one that worked is sent first next time", async () => {
+    const rig = await startedRig({
+      vmc: { acceptedKeys: ["mdb-addr", "mdb-currency-code", "mdb-scale-factor", "mdb-decimal-places"] },
+    });
+    rig.port.unplug();
+    await settle(10);
+    rig.port.replug();
+    await settle(2_000);
+    expect(rig.mechanism.isUp()).toBe(true);
+    const addressLines = rig.vmc.received.filter((line) => /^C,SETCONF,mdb-addr(ess)?=/.test(line));
+    expect(addressLines).toEqual(["C,SETCONF,mdb-address=0x10", "C,SETCONF,mdb-addr=0x10", "C,SETCONF,mdb-addr=0x10"]);
+    // The optional settings this firmware does not know were skipped, not fatal.
+    expect(rig.vmc.errors.filter((text) => text === "SETCONF -1").length).toBeGreaterThanOrEqual(5);
+    await rig.mechanism.stop();
+  });
+
+  it("sets always-idle, the idle and vend timeouts and restore-funds explicitly at every setup", async () => {
+    const rig = await startedRig({ settings: { approvalTimeoutMs: 3_000 } });
+    expect(Object.fromEntries(rig.vmc.config)).toEqual({
+      "mdb-address": "0x10",
+      "mdb-currency-code": "0x1978",
+      "mdb-scale-factor": "1",
+      "mdb-decimal-places": "2",
+      "mdb-always-idle": "0",
+      "mdb-timeout-idle": "60",
+      "mdb-timeout-vend": "5",
+      "mdb-restore-funds": "1",
+    });
+    await rig.mechanism.stop();
+  });
+
+  it("an adapter that never answers: bounded retries with growing pauses, never a burst of C,0", async () => {
+    const rig = mdbRig({ vmc: { replyDelayMs: Number.POSITIVE_INFINITY } });
+    const sent = timeline(rig.vmc);
+    void rig.mechanism.start();
+    await settle(6_000);
+    const disables = sent.filter((entry) => entry.line === "C,0");
+    expect(disables.length).toBeGreaterThan(1);
+    expect(disables.length).toBeLessThanOrEqual(5);
+    for (let index = 1; index < disables.length; index++) {
+      expect((disables[index]?.at ?? 0) - (disables[index - 1]?.at ?? 0)).toBeGreaterThanOrEqual(1_000);
+    }
+    expect(rig.mechanism.isUp()).toBe(false);
+    await rig.mechanism.stop();
+  });
+});
