@@ -210,9 +210,15 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     if (!this.#sessionOpen) return;
     this.#sessionOpen = false;
     this.#closingByUs = true;
+    // C,STOP only ends a session with no open vend request: an open one is denied first (C,VEND,-1), else the adapter
+    // answers STOP -3 and the VMC keeps waiting (docs/mdb-adapters.md).
+    const pending = this.#pending;
+    if (pending && pending.answered === "open") await this.#deny(pending, "session closed by the agent");
     this.#dropPending("session closed by the agent");
     const ended = this.#waitForReply("session end", (message) =>
-      message.kind === "readerState" ? "resolve" : undefined,
+      message.kind === "readerState" || (message.kind === "error" && /^STOP\b/.test(message.text))
+        ? "resolve"
+        : undefined,
     );
     try {
       await this.#send({ kind: "stop" });
@@ -317,7 +323,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     pending.answered = "denied";
     if (this.#pending === pending) this.#pending = undefined;
     this.#log.info({ selection: pending.selection, reason }, "vend denied");
-    await this.#send({ kind: "stop" }).catch((error: unknown) => this.#log.warn({ err: error }, "deny not sent"));
+    await this.#send({ kind: "denyVend" }).catch((error: unknown) => this.#log.warn({ err: error }, "deny not sent"));
   }
 
   async #setUpAdapter(): Promise<void> {
@@ -481,6 +487,15 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
           this.#log.warn({ code: message.code }, "VEND failure with no approved vend in flight; ignored");
           return;
         }
+        if (message.code === 5) {
+          // VEND 5: the reader was reset during the vend ("GotReset"); whether the product came out is not known.
+          this.#finishInFlight({
+            outcome: "unknown",
+            evidence: "restart",
+            detail: "ERR,VEND 5: reader reset mid-vend",
+          });
+          return;
+        }
         this.#finishInFlight({
           outcome: "not-delivered",
           evidence: "vend-failure",
@@ -488,6 +503,16 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
         });
         return;
       case "error":
+        if (/^VEND -\d+$/.test(message.text) && this.#inFlight) {
+          // The adapter refused our C,VEND (VEND -3: no active request any more, the VMC gave up; VEND -2: bad
+          // payload): the VMC was never approved, so nothing can have been vended.
+          this.#finishInFlight({
+            outcome: "not-delivered",
+            evidence: "none",
+            detail: `the adapter refused the approval: ${message.text}`,
+          });
+          return;
+        }
         this.#log.warn({ text: message.text }, "adapter error");
         return;
       default:
@@ -549,7 +574,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
             ? `MDB item ${item} is not in the catalog`
             : "no session is open";
       this.#log.warn({ item, priceText }, `vend request denied: ${reason}`);
-      void this.#send({ kind: "stop" }).catch(() => {});
+      void this.#send({ kind: "denyVend" }).catch(() => {});
       return;
     }
     this.#lastRequestId += 1;
@@ -564,7 +589,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
         if (pending.answered !== "open") return;
         pending.answered = "expired";
         this.#log.warn({ selection }, "no approval in time; denying so the VMC is answered");
-        void this.#send({ kind: "stop" }).catch(() => {});
+        void this.#send({ kind: "denyVend" }).catch(() => {});
       }, this.#settings.approvalTimeoutMs),
     };
     this.#pending = pending;

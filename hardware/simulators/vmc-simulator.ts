@@ -12,6 +12,8 @@ export type SimulatedVendResult =
   | "failure"
   /** The adapter/VMC resets mid-vend: INACTIVE, DISABLED, ENABLED and no result. */
   | "reset"
+  /** The reader was reset during the vend: `c,ERR,VEND 5` ("GotReset" in py_mdb_terminal). */
+  | "got-reset"
   /** Nothing ever comes back. */
   | "no-reply"
   | { successAfterMs: number };
@@ -197,6 +199,16 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
     return true;
   }
 
+  /**
+   * The adapter's vend timeout ran out before the reader answered the VEND REQUEST: the request is gone (the VMC is
+   * back to its session) without a line to the host. An approval sent now is refused with `c,ERR,"VEND -3"`.
+   */
+  vendRequestExpires(): void {
+    if (this.#state !== "VEND" || !this.#awaitingApproval) return;
+    this.#awaitingApproval = undefined;
+    this.#state = "IDLE";
+  }
+
   /** The customer presses the coin-return/cancel key: the VMC ends the session. */
   customerCancels(): void {
     if (this.#state !== "IDLE" && this.#state !== "VEND") return;
@@ -262,18 +274,13 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
         this.#sendError("VEND -3");
         return;
       case "stop":
-        if (this.#state === "VEND" && this.#awaitingApproval) {
-          this.#awaitingApproval = undefined;
-          this.#state = "IDLE";
-          this.emit("denied");
-          this.#send({ kind: "sessionIdle" });
-          return;
-        }
-        if (this.#state === "IDLE" || this.#state === "VEND") {
+        if (this.#state === "IDLE") {
           this.#endSession();
           return;
         }
-        this.#send({ kind: "readerState", state: "ENABLED" });
+        // C,STOP ends only a session without an open vend request; an active request is denied with C,VEND,-1
+        // (Qibixx cashless slave API). Anything else (a vend under way, no session) is the wrong state.
+        this.#sendError("STOP -3");
         return;
       case "display":
         this.displayTexts.push(command.text);
@@ -305,7 +312,10 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
     }
     const delay = typeof result === "object" ? result.successAfterMs : duration;
     this.#timers.after(delay, () => {
-      if (result === "failure") {
+      if (result === "got-reset") {
+        this.emit("vendResult", "got-reset");
+        this.#send({ kind: "vendFailure", code: 5 });
+      } else if (result === "failure") {
         this.emit("vendResult", "failure");
         this.#send({ kind: "vendFailure", code: 3 });
       } else {

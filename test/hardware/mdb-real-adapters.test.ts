@@ -131,3 +131,88 @@ describe("MDB driver, setup as a conversation (issue 19 items 2, 3)", () => {
     await rig.mechanism.stop();
   });
 });
+
+describe("MDB driver, deny and refused approvals (issue 19 item 4)", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  async function inSession(options: Parameters<typeof mdbRig>[0] = {}) {
+    const rig = await startedRig(options);
+    await Promise.all([rig.mechanism.openSession(500), settle(1)]);
+    expect(rig.vmc.state).toBe("IDLE");
+    const denied = vi.fn();
+    rig.vmc.on("denied", denied);
+    return { ...rig, denied };
+  }
+
+  it("deny() of an active vend request sends C,VEND,-1: the VMC has its answer, no STOP -3", async () => {
+    const { vmc, mechanism, denied } = await inSession();
+    vmc.customerSelects(11, "1.50");
+    await settle(1);
+    await mechanism.deny("A1", "over budget");
+    await settle(1);
+    expect(denied).toHaveBeenCalledTimes(1);
+    expect(vmc.received).toContain("C,VEND,-1");
+    expect(vmc.received).not.toContain("C,STOP");
+    expect(vmc.errors).not.toContain("STOP -3");
+    expect(vmc.state).toBe("IDLE");
+    await mechanism.stop();
+  });
+
+  it("the approval timeout, an unknown item and a request outside a session are all denied with C,VEND,-1", async () => {
+    const { vmc, mechanism, denied, seen } = await inSession({ settings: { approvalTimeoutMs: 2_000 } });
+    vmc.customerSelects(11, "1.50");
+    await settle(2_001);
+    expect(denied).toHaveBeenCalledTimes(1);
+    vmc.customerSelects(99, "1.00");
+    await settle(1);
+    expect(denied).toHaveBeenCalledTimes(2);
+    expect(seen.selections.map((request) => request.selection)).toEqual(["A1"]);
+    expect(vmc.received.filter((line) => line === "C,VEND,-1")).toHaveLength(2);
+    expect(vmc.errors).not.toContain("STOP -3");
+    await mechanism.stop();
+  });
+
+  it("closeSession with a vend request open: C,VEND,-1 first, then C,STOP ends the session", async () => {
+    const { vmc, mechanism, denied } = await inSession();
+    vmc.customerSelects(11, "1.50");
+    await settle(1);
+    await Promise.all([mechanism.closeSession(), settle(10)]);
+    expect(denied).toHaveBeenCalledTimes(1);
+    expect(vmc.received.slice(-2)).toEqual(["C,VEND,-1", "C,STOP"]);
+    expect(vmc.state).toBe("ENABLED");
+    expect(vmc.errors).not.toContain("STOP -3");
+    await mechanism.stop();
+  });
+
+  it('c,ERR,"VEND -3" (the adapter refused our approval: the request had expired) ends the vend not-delivered at once', async () => {
+    const { vmc, mechanism } = await inSession({ settings: { vendResultTimeoutMs: 60_000 } });
+    vmc.customerSelects(11, "1.50");
+    await settle(1);
+    vmc.vendRequestExpires();
+    const outcome = mechanism.vend("A1", 150);
+    await settle(10);
+    expect(vmc.errors).toContain("VEND -3");
+    await expect(outcome).resolves.toMatchObject({
+      outcome: "not-delivered",
+      detail: expect.stringMatching(/VEND -3/),
+    });
+    expect(vmc.approvals).toEqual([]);
+    await mechanism.stop();
+  });
+
+  it("c,ERR,VEND 5 (the reader was reset during the vend) is unknown, never delivered, never a known failure", async () => {
+    const { vmc, mechanism } = await inSession({ vmc: { vendDurationMs: 100 } });
+    vmc.nextResults.push("got-reset");
+    vmc.customerSelects(11, "1.50");
+    await settle(1);
+    const outcome = mechanism.vend("A1", 150);
+    await settle(200);
+    await expect(outcome).resolves.toMatchObject({ outcome: "unknown" });
+    await mechanism.stop();
+  });
+});
