@@ -52,6 +52,12 @@ export interface MdbCashlessSettings {
   /** Restore the funds of a failed vend to the session (`mdb-restore-funds`); on when unset. */
   restoreFunds?: boolean;
   /**
+   * The adapter prints `r,ACK` for every VMC poll of the enabled slave. Once it has, this long without one means the
+   * slave is off the bus (the adapter rebooted behind the open port): the driver sets the adapter up again. 5000 when
+   * unset; 0 turns the check off.
+   */
+  pollSilenceMs?: number;
+  /**
    * An idle adapter says nothing by itself, so while no vend is in flight we ask for its version this often: the
    * answer is the "sign of life" the systemd watchdog's hardware check needs, and a wedged link shows up as silence.
    */
@@ -124,6 +130,11 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
   #addressKey: string | undefined;
   /** Bumped when the link goes down, so that a setup step in progress stops retrying on a dead link. */
   #linkEpoch = 0;
+  /** A setup (after an open, or again on the open port) is under way: its own answers are not alarms. */
+  #settingUp = false;
+  /** Armed by each r,ACK after setup; firing means the slave is no longer polled (see pollSilenceMs). */
+  #pollSilence: TimerHandle | undefined;
+  #pollAckDuringSetup = false;
 
   constructor(options: MdbCashlessOptions) {
     const log = options.logger.child({ module: "mdb" });
@@ -180,6 +191,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
   async stop(): Promise<void> {
     if (this.#heartbeat) this.#clock.clearTimeout(this.#heartbeat);
     this.#heartbeat = undefined;
+    this.#disarmPollSilence();
     this.#finishInFlight({ outcome: "unknown", evidence: "link-lost", detail: "driver stopped during the vend" });
     this.#dropPending("driver stopped");
     await this.#transport.stop();
@@ -193,15 +205,31 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     if (funds === undefined || this.#money.fromWire(funds) === 0) {
       throw new RangeError(`budget ${budgetMinor} cannot be offered as MDB funds`);
     }
+    let slaveOff = false;
+    let refused = false;
     const idle = this.#waitForReply("session start", (message) => {
       // Only the answer to START carries the funds: a bare `c,STATUS,IDLE` still in flight from the previous
       // session's last vend must not be taken for it.
       if (message.kind === "sessionIdle" && message.fundsText !== undefined) return "resolve";
-      if (message.kind === "startRejected") return new Error(`the adapter refused the session: ${message.text}`);
+      if (message.kind === "startRejected") {
+        refused = true;
+        return new Error(`the adapter refused the session: ${message.text}`);
+      }
+      if (message.kind === "error" && message.text === "cashless is off") {
+        slaveOff = true;
+        return new Error("the adapter's cashless slave is off (the adapter rebooted)");
+      }
       return undefined;
     });
-    await this.#send({ kind: "startSession", fundsText: funds });
-    await idle;
+    try {
+      await this.#send({ kind: "startSession", fundsText: funds });
+      await idle;
+    } catch (error) {
+      idle.catch(() => {});
+      // No answer at all, or the slave is off: the adapter lost its setup behind the open port (issue 19).
+      if (slaveOff || (!refused && this.#transport.isUp())) this.#slaveLost(`no session start: ${String(error)}`);
+      throw error;
+    }
     this.#sessionOpen = true;
     this.#closingByUs = false;
   }
@@ -327,6 +355,19 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
   }
 
   async #setUpAdapter(): Promise<void> {
+    this.#settingUp = true;
+    this.#pollAckDuringSetup = false;
+    this.#disarmPollSilence();
+    try {
+      await this.#runSetup();
+    } finally {
+      this.#settingUp = false;
+    }
+    // The adapter printed r,ACK right after C,1 (it does, docs/mdb-adapters.md): the silence check starts now.
+    if (this.#pollAckDuringSetup) this.#armPollSilence();
+  }
+
+  async #runSetup(): Promise<void> {
     this.#framer.reset();
     this.#readerEnabled = false;
     const disabled = await this.#converse("disable", { kind: "disable" }, "C,0");
@@ -412,7 +453,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     if (this.#heartbeat) this.#clock.clearTimeout(this.#heartbeat);
     this.#heartbeat = this.#clock.setTimeout(() => {
       // During a vend the VMC's own lines are life enough, and nothing should interleave with its exchange.
-      if (this.#transport.isUp() && !this.#inFlight && !this.#pending) {
+      if (this.#transport.isUp() && !this.#inFlight && !this.#pending && !this.#settingUp) {
         this.#send({ kind: "version" }).catch((error: unknown) =>
           this.#log.debug({ err: error }, "heartbeat not sent"),
         );
@@ -502,7 +543,18 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
           detail: `ERR,VEND ${message.code}`,
         });
         return;
+      case "pollAck":
+        if (this.#settingUp) this.#pollAckDuringSetup = true;
+        else this.#armPollSilence();
+        return;
+      case "slaveOnline":
+        if (!message.online && !this.#settingUp) this.#slaveLost("the adapter says its cashless slave is OFFLINE");
+        return;
       case "error":
+        if (message.text === "cashless is off" && !this.#settingUp) {
+          this.#slaveLost("the adapter says cashless is off");
+          return;
+        }
         if (/^VEND -\d+$/.test(message.text) && this.#inFlight) {
           // The adapter refused our C,VEND (VEND -3: no active request any more, the VMC gave up; VEND -2: bad
           // payload): the VMC was never approved, so nothing can have been vended.
@@ -615,7 +667,48 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     inFlight.finish(outcome);
   }
 
+  #armPollSilence(): void {
+    const silenceMs = this.#settings.pollSilenceMs ?? 5_000;
+    if (silenceMs <= 0 || this.#settingUp) return;
+    this.#disarmPollSilence();
+    this.#pollSilence = this.#clock.setTimeout(() => {
+      this.#pollSilence = undefined;
+      this.#slaveLost(`no r,ACK for ${silenceMs} ms: the VMC no longer polls the reader`);
+    }, silenceMs);
+    this.#pollSilence.unref?.();
+  }
+
+  #disarmPollSilence(): void {
+    if (this.#pollSilence) this.#clock.clearTimeout(this.#pollSilence);
+    this.#pollSilence = undefined;
+  }
+
+  /**
+   * The cashless slave is off the bus while the port stays open (the adapter rebooted, or lost its setup): what was
+   * under way ends like a restart, and the setup runs again on the open port. If that fails, the port is reopened
+   * with the transport's backoff. Called on events only (an answer, a silence after r,ACKs), so it cannot spin: a
+   * silence needs new r,ACKs after the setup before it can fire again.
+   */
+  #slaveLost(reason: string): void {
+    if (this.#settingUp || !this.#transport.isUp()) return;
+    this.#log.warn({ reason }, "the MDB reader is off the bus; setting the adapter up again");
+    this.#disarmPollSilence();
+    this.#finishInFlight({ outcome: "unknown", evidence: "restart", detail: reason });
+    this.#dropPending(reason);
+    if (this.#sessionOpen) {
+      this.#sessionOpen = false;
+      this.emit("sessionClosedByMachine", "the reader went off the bus");
+    }
+    this.#readerEnabled = false;
+    this.#linkReport.report("down", reason);
+    this.#setUpAdapter().catch((error: unknown) => {
+      this.#log.warn({ err: error }, "setting the adapter up again failed; reopening the port");
+      this.#transport.reopen(`setup after '${reason}' failed`);
+    });
+  }
+
   #onLinkDown(reason: string): void {
+    this.#disarmPollSilence();
     this.#linkEpoch++;
     for (const waiter of this.#waiters) {
       this.#clock.clearTimeout(waiter.timer);

@@ -65,7 +65,7 @@ export interface VmcSimulatorOptions {
   firmware?: AdapterFirmware;
   /**
    * While the cashless slave is on the bus the VMC polls it and the adapter prints `r,ACK` for the polls: one line
-   * this often. 0 turns the stream off. 500 ms when unset.
+   * this often. 0: an adapter that prints no r,ACK at all. 500 ms when unset.
    */
   pollAckIntervalMs?: number;
   /** Setting keys the adapter takes, instead of its firmware's usual set (a firmware in between the two). */
@@ -98,6 +98,8 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
   readonly #timers: SimulatorTimers;
   #vendRequestedAt = 0;
   #awaitingApproval: { item: number; priceText: string } | undefined;
+  /** The VMC is powered and polls the bus (it may be switched off while the adapter stays powered by the Pi). */
+  #vmcPowered = true;
   /** The adapter's cashless slave is on (C,1) and on the bus; off at every power-up. */
   #slaveOn = false;
   /** Bumped by every power-up and C,0, so that a delayed step of an earlier enable does nothing. */
@@ -165,6 +167,11 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
     this.#framer = new LineFramer();
     this.#powerUp();
     this.emit("vendResult", "reboot");
+  }
+
+  /** The vending machine is switched off (the adapter stays up on the Pi's power): no polls, no r,ACK, no enable. */
+  vmcPowerOff(): void {
+    this.#vmcPowered = false;
   }
 
   get slaveOn(): boolean {
@@ -249,6 +256,11 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
         this.#enable();
         return;
       case "startSession":
+        if (!this.#slaveOn) {
+          // After a reboot the slave is off until the host sends C,1 again.
+          this.#sendError("cashless is off");
+          return;
+        }
         if (this.#state !== "ENABLED") {
           // py_mdb_terminal calls START -3 "PeripheralDisabled": the VMC has not enabled the reader.
           this.errors.push("START -3");
@@ -377,13 +389,14 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
       this.#send({ kind: "readerState", state: "INACTIVE" });
       this.#send({ kind: "enableAck", enabled: true });
       this.#pollAck();
-      this.#send({ kind: "readerState", state: "DISABLED" });
+      // DISABLED is the VMC's reader setup done: a switched-off VMC runs none.
+      if (this.#vmcPowered) this.#send({ kind: "readerState", state: "DISABLED" });
       this.#pollAck();
     }
     this.#state = "DISABLED";
     this.#startPollStream(epoch);
     const enableReader = () => {
-      if (epoch !== this.#epoch || this.#state !== "DISABLED") return;
+      if (epoch !== this.#epoch || this.#state !== "DISABLED" || !this.#vmcPowered) return;
       this.#state = "ENABLED";
       this.#send({ kind: "readerState", state: "ENABLED" });
     };
@@ -396,7 +409,7 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
     const interval = this.#options.pollAckIntervalMs ?? 500;
     if (interval <= 0) return;
     const tick = () => {
-      if (epoch !== this.#epoch || !this.#slaveOn) return;
+      if (epoch !== this.#epoch || !this.#slaveOn || !this.#vmcPowered) return;
       this.#pollAck();
       this.#timers.after(interval, tick);
     };
@@ -404,6 +417,7 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
   }
 
   #pollAck(): void {
+    if (!this.#vmcPowered || this.#options.pollAckIntervalMs === 0) return;
     this.pollAcks++;
     this.#send({ kind: "pollAck" });
   }

@@ -216,3 +216,100 @@ describe("MDB driver, deny and refused approvals (issue 19 item 4)", () => {
     await mechanism.stop();
   });
 });
+
+describe("MDB driver, adapter reboot with the serial port open (issue 19 item 1)", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const silence = { pollSilenceMs: 2_000 };
+
+  it("the r,ACK stream going silent shows the reboot: the reader goes down and is set up again on the open port", async () => {
+    const rig = await startedRig({ vmc: { pollAckIntervalMs: 200 }, settings: silence });
+    await settle(1_000);
+    expect(rig.vmc.setupCount).toBe(1);
+    rig.vmc.reboot();
+    await settle(3_000);
+    expect(rig.vmc.setupCount).toBe(2);
+    expect(rig.port.openCount).toBe(1);
+    expect(rig.seen.links).toEqual(["up", "down", "up"]);
+    expect(rig.mechanism.isUp()).toBe(true);
+    await Promise.all([rig.mechanism.openSession(500), settle(1)]);
+    expect(rig.vmc.state).toBe("IDLE");
+    await rig.mechanism.stop();
+  });
+
+  it("a reboot mid-vend: the vend is unknown (never delivered), the session closed, the adapter set up again", async () => {
+    const rig = await startedRig({
+      vmc: { pollAckIntervalMs: 200 },
+      settings: { ...silence, vendResultTimeoutMs: 60_000 },
+    });
+    await Promise.all([rig.mechanism.openSession(500), settle(1)]);
+    rig.vmc.nextResults.push("no-reply");
+    rig.vmc.customerSelects(11, "1.50");
+    await settle(1);
+    const outcome = rig.mechanism.vend("A1", 150);
+    await settle(1);
+    rig.vmc.reboot();
+    await settle(3_000);
+    await expect(outcome).resolves.toMatchObject({ outcome: "unknown", evidence: "restart" });
+    expect(rig.seen.closed).toHaveLength(1);
+    expect(rig.vmc.setupCount).toBe(2);
+    expect(rig.mechanism.isUp()).toBe(true);
+    await rig.mechanism.stop();
+  });
+
+  it("an adapter that prints no r,ACK stream: 'cashless is off' to START shows the reboot, the next session works", async () => {
+    const rig = await startedRig({ vmc: { pollAckIntervalMs: 0 }, settings: silence });
+    rig.vmc.reboot();
+    await settle(10_000);
+    expect(rig.vmc.setupCount).toBe(1); // nothing to notice yet
+    const first = rig.mechanism.openSession(500);
+    const refused = expect(first).rejects.toThrow(/off/);
+    await settle(10);
+    await refused;
+    await settle(1_000);
+    expect(rig.vmc.setupCount).toBe(2);
+    expect(rig.mechanism.isUp()).toBe(true);
+    await Promise.all([rig.mechanism.openSession(500), settle(1)]);
+    expect(rig.vmc.state).toBe("IDLE");
+    await rig.mechanism.stop();
+  });
+
+  it("a START without any answer: the reader is taken down and set up again once the adapter answers", async () => {
+    const rig = await startedRig({ vmc: { pollAckIntervalMs: 0 } });
+    rig.vmc.setReplyDelay(Number.POSITIVE_INFINITY);
+    const first = rig.mechanism.openSession(500);
+    const failed = expect(first).rejects.toThrow(/no answer/);
+    await settle(1_001);
+    await failed;
+    expect(rig.mechanism.isUp()).toBe(false);
+    rig.vmc.setReplyDelay(0);
+    await settle(10_000);
+    expect(rig.mechanism.isUp()).toBe(true);
+    expect(rig.vmc.received.filter((line) => line === "C,0").length).toBeGreaterThan(1);
+    await rig.mechanism.stop();
+  });
+
+  it("older firmware: an unprompted c,STATUS,OFFLINE means the slave is off: set up again", async () => {
+    const rig = await startedRig({ vmc: { firmware: "legacy", pollAckIntervalMs: 0 } });
+    rig.vmc.inject("c,STATUS,OFFLINE\n");
+    await settle(1_000);
+    expect(rig.vmc.received.filter((line) => line === "C,0")).toHaveLength(2);
+    expect(rig.mechanism.isUp()).toBe(true);
+    await rig.mechanism.stop();
+  });
+
+  it("no loop: a VMC switched off (r,ACK stops for good) costs one setup again, not one every few seconds", async () => {
+    const rig = await startedRig({ vmc: { pollAckIntervalMs: 200 }, settings: silence });
+    await settle(1_000);
+    rig.vmc.vmcPowerOff();
+    await settle(60_000);
+    expect(rig.vmc.received.filter((line) => line === "C,0")).toHaveLength(2);
+    expect(rig.mechanism.isUp()).toBe(false);
+    await rig.mechanism.stop();
+  });
+});

@@ -10,7 +10,8 @@ import { VmcSimulator, type VmcSimulatorOptions } from "../../hardware/simulator
  */
 
 function hostOf(options: VmcSimulatorOptions = {}) {
-  const vmc = new VmcSimulator({ pollAckIntervalMs: 0, ...options });
+  // The periodic r,ACK stream slowed down to keep answers readable; the tests that need it set their own interval.
+  const vmc = new VmcSimulator({ pollAckIntervalMs: 60_000, ...options });
   const [host, device]: [Duplex, Duplex] = duplexPair();
   vmc.attach(device);
   const framer = new LineFramer();
