@@ -33,6 +33,13 @@ export interface MdbCashlessSettings {
    * inside the reader's response time; a late vend() is then refused and never approved.
    */
   approvalTimeoutMs: number;
+  /**
+   * The MDB level the VMC and reader talk (1 when unset). Levels 1 and 2 carry money as 16-bit raw values (655.35 at
+   * scale factor 1 and two decimals), so funds above that are offered capped, never more than was reserved.
+   */
+  level?: 1 | 2 | 3;
+  /** Level 3 with the 32-bit money option negotiated by the VMC: funds up to 32 bits. Ignored below level 3. */
+  thirtyTwoBitMoney?: boolean;
   /** How long each setup step and session start may wait for the adapter's reply. */
   replyTimeoutMs?: number;
   /** How many times an unanswered setup step is sent (with growing pauses) before the setup fails. 3 when unset. */
@@ -201,10 +208,10 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
 
   async openSession(budgetMinor: number): Promise<void> {
     if (!this.isUp()) throw new Error("the MDB reader is not enabled by the vending machine");
-    const funds = this.#money.minorToWire(budgetMinor, "floor");
-    if (funds === undefined || this.#money.fromWire(funds) === 0) {
-      throw new RangeError(`budget ${budgetMinor} cannot be offered as MDB funds`);
-    }
+    const raw = this.#money.toRaw(budgetMinor, "floor");
+    if (raw === undefined || raw === 0) throw new RangeError(`budget ${budgetMinor} cannot be offered as MDB funds`);
+    // Never more than the bus can carry: the VMC would read a wrapped (smaller or garbage) value.
+    const funds = this.#money.toWire(Math.min(raw, this.#maxFundsRaw()));
     let slaveOff = false;
     let refused = false;
     const idle = this.#waitForReply("session start", (message) => {
@@ -383,6 +390,12 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
       "MDB adapter set up",
     );
     this.#scheduleHeartbeat();
+  }
+
+  /** The largest raw money value the MDB level carries: 16 bits, 32 at level 3 with the 32-bit option. */
+  #maxFundsRaw(): number {
+    const s = this.#settings;
+    return (s.level ?? 1) === 3 && s.thirtyTwoBitMoney ? 0xffff_ffff : 0xffff;
   }
 
   #settingValues(): AdapterSettingValues {

@@ -313,3 +313,32 @@ describe("MDB driver, adapter reboot with the serial port open (issue 19 item 1)
     await rig.mechanism.stop();
   });
 });
+
+describe("MDB driver, funds within what the MDB level carries (issue 19 item 5)", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("levels 1 and 2 carry 16-bit money: a budget above 655.35 EUR is offered as 655.35, never more", async () => {
+    for (const level of [1, 2] as const) {
+      const rig = await startedRig({ settings: { level } });
+      await Promise.all([rig.mechanism.openSession(100_000), settle(1)]);
+      expect(rig.vmc.funds).toBe("655.35");
+      await rig.mechanism.stop();
+    }
+  });
+
+  it("level 3 with 32-bit money offers the whole budget; level 3 without it stays 16-bit", async () => {
+    const wide = await startedRig({ settings: { level: 3, thirtyTwoBitMoney: true } });
+    await Promise.all([wide.mechanism.openSession(100_000), settle(1)]);
+    expect(wide.vmc.funds).toBe("1000.00");
+    await wide.mechanism.stop();
+    const narrow = await startedRig({ settings: { level: 3 } });
+    await Promise.all([narrow.mechanism.openSession(100_000), settle(1)]);
+    expect(narrow.vmc.funds).toBe("655.35");
+    await narrow.mechanism.stop();
+  });
+});
