@@ -342,3 +342,21 @@ describe("MDB driver, funds within what the MDB level carries (issue 19 item 5)"
     await narrow.mechanism.stop();
   });
 });
+
+describe("MDB driver, the second cashless address (issue 19 'Beyond')", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("address 0x60 (cashless #2, beside an existing card reader) is set with whichever key the firmware takes", async () => {
+    const current = await startedRig({ settings: { address: 0x60 } });
+    expect(current.vmc.config.get("mdb-address")).toBe("0x60");
+    await current.mechanism.stop();
+    const legacy = await startedRig({ vmc: { firmware: "legacy" }, settings: { address: 0x60 } });
+    expect(legacy.vmc.config.get("mdb-addr")).toBe("0x60");
+    await legacy.mechanism.stop();
+  });
+});
