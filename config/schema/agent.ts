@@ -48,7 +48,7 @@ const mdbHardware = z.strictObject({
   ),
   alwaysIdle: field(
     z.boolean().default(false),
-    "Adapter setting mdb-always-idle (selection first); a vend request without a session is still denied (issue 19)",
+    "Adapter setting mdb-always-idle (selection first): session-less vend requests reach the agent, which denies them for now",
   ),
   sessionIdleTimeoutS: field(
     z.number().int().min(1).max(600).default(60),

@@ -631,7 +631,9 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     if (existing) this.#dropPending("replaced by a new vend request");
     const priceMinor = this.#money.wireToMinor(priceText);
     const selection = this.#selectionByItem.get(item);
-    if (priceMinor === undefined || selection === undefined || !this.#sessionOpen) {
+    // Selection first (always idle): the VMC may ask with no session; the customer then pays for this one product.
+    const sessionless = !this.#sessionOpen && (this.#settings.alwaysIdle ?? false);
+    if (priceMinor === undefined || selection === undefined || (!this.#sessionOpen && !sessionless)) {
       const reason =
         priceMinor === undefined
           ? `price ${priceText} not understood`
@@ -655,11 +657,28 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
         pending.answered = "expired";
         this.#log.warn({ selection }, "no approval in time; denying so the VMC is answered");
         void this.#send({ kind: "denyVend" }).catch(() => {});
-      }, this.#settings.approvalTimeoutMs),
+      }, this.#answerWithinMs(sessionless)),
     };
     this.#pending = pending;
-    const request: SelectionRequest = { selection, priceMinor, mdbItem: item, requestId: pending.requestId };
+    const request: SelectionRequest = {
+      selection,
+      priceMinor,
+      mdbItem: item,
+      requestId: pending.requestId,
+      ...(sessionless ? { sessionless: true } : {}),
+    };
     this.emit("selection", request);
+  }
+
+  /**
+   * How long a vend request stays open for the agent's answer. In a session the decision is local and quick
+   * (approvalTimeoutMs). Selection first, the customer still has to pay: up to a second before the adapter's own vend
+   * timeout (mdb-timeout-vend), so that our deny, not the adapter's, answers the VMC.
+   */
+  #answerWithinMs(sessionless: boolean): number {
+    const approval = this.#settings.approvalTimeoutMs;
+    if (!sessionless) return approval;
+    return Math.max(approval, this.#settingValues().vendTimeoutS * 1_000 - 1_000);
   }
 
   #dropPending(reason: string): void {

@@ -98,6 +98,8 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
   readonly #timers: SimulatorTimers;
   #vendRequestedAt = 0;
   #awaitingApproval: { item: number; priceText: string } | undefined;
+  /** The open vend request came selection first, without a session (always idle). */
+  #sessionless = false;
   /** The VMC is powered and polls the bus (it may be switched off while the adapter stays powered by the Pi). */
   #vmcPowered = true;
   /** The adapter's cashless slave is on (C,1) and on the bus; off at every power-up. */
@@ -196,7 +198,10 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
 
   /** The customer presses a selection: with credit shown, the VMC asks the reader to approve. */
   customerSelects(item: number, priceText: string): boolean {
-    if (this.#state !== "IDLE") return false;
+    // Selection first ("always idle", set by the host with mdb-always-idle=1): the VMC asks with no session open.
+    const selectionFirst = this.#state === "ENABLED" && this.config.get("mdb-always-idle") === "1";
+    if (this.#state !== "IDLE" && !selectionFirst) return false;
+    this.#sessionless = selectionFirst;
     this.#state = "VEND";
     this.#awaitingApproval = { item, priceText };
     this.#vendRequestedAt = performance.now();
@@ -213,7 +218,7 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
   vendRequestExpires(): void {
     if (this.#state !== "VEND" || !this.#awaitingApproval) return;
     this.#awaitingApproval = undefined;
-    this.#state = "IDLE";
+    this.#state = this.#sessionless ? "ENABLED" : "IDLE";
   }
 
   /** The customer presses the coin-return/cancel key: the VMC ends the session. */
@@ -278,8 +283,13 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
       case "denyVend":
         if (this.#state === "VEND" && this.#awaitingApproval) {
           this.#awaitingApproval = undefined;
-          this.#state = "IDLE";
           this.emit("denied");
+          if (this.#sessionless) {
+            this.#state = "ENABLED";
+            this.#send({ kind: "readerState", state: "ENABLED" });
+            return;
+          }
+          this.#state = "IDLE";
           this.#send({ kind: "sessionIdle" });
           return;
         }
@@ -338,7 +348,7 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
       this.#state = "IDLE";
       this.#send({ kind: "sessionIdle" });
       // A single-vend VMC closes the session after the vend; a multi-vend one waits for the next choice.
-      if (!this.#options.multivend) this.#endSession();
+      if (!this.#options.multivend || this.#sessionless) this.#endSession();
     });
   }
 

@@ -360,3 +360,59 @@ describe("MDB driver, the second cashless address (issue 19 'Beyond')", () => {
     await legacy.mechanism.stop();
   });
 });
+
+describe("MDB driver, selection first / always idle at the driver (issue 19 'Beyond')", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const alwaysIdle = { alwaysIdle: true, vendTimeoutS: 30, approvalTimeoutMs: 3_000, vendResultTimeoutMs: 60_000 };
+
+  it("a VEND REQUEST with no session is offered as a session-less selection and kept open within the vend timeout", async () => {
+    const rig = await startedRig({ settings: alwaysIdle });
+    expect(rig.vmc.config.get("mdb-always-idle")).toBe("1");
+    expect(rig.vmc.customerSelects(12, "2.00")).toBe(true);
+    await settle(1);
+    expect(rig.seen.selections).toEqual([
+      { selection: "A2", priceMinor: 200, mdbItem: 12, requestId: 1, sessionless: true },
+    ]);
+    // The customer pays by QR meanwhile: well past approvalTimeoutMs, inside the adapter's vend timeout.
+    await settle(20_000);
+    expect(rig.vmc.received).not.toContain("C,VEND,-1");
+    const outcome = rig.mechanism.vend("A2", 200, 1);
+    await settle(1);
+    await expect(outcome).resolves.toEqual({ outcome: "delivered", evidence: "vend-success" });
+    expect(rig.vmc.approvals).toEqual(["2.00"]);
+    expect(rig.vmc.state).toBe("ENABLED");
+    await rig.mechanism.stop();
+  });
+
+  it("a VMC that gives up before the unlock arrives: the late approval is refused (VEND -3), not-delivered, never billed", async () => {
+    const rig = await startedRig({ settings: alwaysIdle });
+    rig.vmc.customerSelects(12, "2.00");
+    await settle(10_000);
+    rig.vmc.vendRequestExpires();
+    const outcome = rig.mechanism.vend("A2", 200, 1);
+    await settle(10);
+    await expect(outcome).resolves.toMatchObject({ outcome: "not-delivered" });
+    expect(rig.vmc.approvals).toEqual([]);
+    await rig.mechanism.stop();
+  });
+
+  it("no decision within the vend timeout: the driver denies by itself before the adapter's own timeout", async () => {
+    const rig = await startedRig({ settings: alwaysIdle });
+    const denied = vi.fn();
+    rig.vmc.on("denied", denied);
+    rig.vmc.customerSelects(12, "2.00");
+    await settle(28_000);
+    expect(denied).not.toHaveBeenCalled();
+    await settle(1_001);
+    expect(denied).toHaveBeenCalledTimes(1);
+    expect(await rig.mechanism.vend("A2", 200, 1)).toMatchObject({ outcome: "not-delivered" });
+    expect(rig.vmc.approvals).toEqual([]);
+    await rig.mechanism.stop();
+  });
+});
