@@ -30,6 +30,11 @@ export interface SelectionRequest {
    * VEND REQUEST after a timeout). Pass it back to vend()/deny(), so a late decision cannot answer a newer request.
    */
   requestId?: number;
+  /**
+   * MDB selection first ("always idle"): the VMC asked with no session open; the request stays open up to the adapter's
+   * vend timeout for the customer to pay for this one product. An agent without a session denies it.
+   */
+  sessionless?: boolean;
 }
 
 export interface MechanismEvents {

@@ -38,6 +38,34 @@ const mdbHardware = z.strictObject({
     z.number().int().min(100).max(30_000).default(3_000),
     "How long the agent may take to answer a VEND REQUEST; past it the reader denies by itself (never approves late)",
   ),
+  level: field(
+    z.union([z.literal(1), z.literal(2), z.literal(3)]).default(1),
+    "MDB level the VMC talks; levels 1-2 carry 16-bit money, so larger budgets are offered capped (655.35 EUR)",
+  ),
+  thirtyTwoBitMoney: field(
+    z.boolean().default(false),
+    "Level 3 only: the VMC negotiated the 32-bit money option, so funds above 16 bits may be offered",
+  ),
+  alwaysIdle: field(
+    z.boolean().default(false),
+    "Adapter setting mdb-always-idle (selection first): session-less vend requests reach the agent, which denies them for now",
+  ),
+  sessionIdleTimeoutS: field(
+    z.number().int().min(1).max(600).default(60),
+    "Adapter setting mdb-timeout-idle: seconds a session may stay idle",
+  ),
+  vendTimeoutS: field(
+    z.number().int().min(1).max(600).optional(),
+    "Adapter setting mdb-timeout-vend: seconds a vend request stays open; 2 s more than approvalTimeoutMs when unset",
+  ),
+  restoreFunds: field(
+    z.boolean().default(true),
+    "Adapter setting mdb-restore-funds: the funds of a failed vend go back to the session",
+  ),
+  pollSilenceMs: field(
+    z.number().int().min(0).max(600_000).default(5_000),
+    "After the adapter printed r,ACK, this long without one means it rebooted: set it up again (0: off)",
+  ),
 });
 
 const spiralBoardHardware = z.strictObject({

@@ -7,6 +7,14 @@ import type { BackoffSettings } from "../serial/backoff.ts";
 import { SerialTransport } from "../serial/serial-transport.ts";
 import type { StreamConnector } from "../serial/stream-connector.ts";
 import type { SelectionRequest, VendMechanism, VendOutcome } from "../vend-mechanism.ts";
+import {
+  type AdapterSettingValues,
+  judgeSetupAnswer,
+  type PlannedSetting,
+  plannedSettings,
+  type SetupStep,
+  setupRetryPauseMs,
+} from "./adapter-setup.ts";
 import { LineFramer } from "./line-framer.ts";
 import { MdbMoney } from "./mdb-money.ts";
 import { type AdapterMessage, encodeAdapterCommand, type HostCommand, parseAdapterLine } from "./qibixx-codec.ts";
@@ -25,8 +33,37 @@ export interface MdbCashlessSettings {
    * inside the reader's response time; a late vend() is then refused and never approved.
    */
   approvalTimeoutMs: number;
+  /**
+   * The MDB level the VMC and reader talk (1 when unset). Levels 1 and 2 carry money as 16-bit raw values (655.35 at
+   * scale factor 1 and two decimals), so funds above that are offered capped, never more than was reserved.
+   */
+  level?: 1 | 2 | 3;
+  /** Level 3 with the 32-bit money option negotiated by the VMC: funds up to 32 bits. Ignored below level 3. */
+  thirtyTwoBitMoney?: boolean;
   /** How long each setup step and session start may wait for the adapter's reply. */
   replyTimeoutMs?: number;
+  /** How many times an unanswered setup step is sent (with growing pauses) before the setup fails. 3 when unset. */
+  setupAttempts?: number;
+  /**
+   * MDB "always idle" (selection first): the VMC may ask for a vend without a session. Set explicitly at every setup
+   * (`mdb-always-idle`); off when unset.
+   */
+  alwaysIdle?: boolean;
+  /** The adapter's session idle timeout in seconds (`mdb-timeout-idle`); 60 when unset. */
+  sessionIdleTimeoutS?: number;
+  /**
+   * The adapter's vend timeout in seconds (`mdb-timeout-vend`): how long it keeps a vend request open for our answer.
+   * When unset, two seconds more than approvalTimeoutMs, so that our own deny always comes first.
+   */
+  vendTimeoutS?: number;
+  /** Restore the funds of a failed vend to the session (`mdb-restore-funds`); on when unset. */
+  restoreFunds?: boolean;
+  /**
+   * The adapter prints `r,ACK` for every VMC poll of the enabled slave. Once it has, this long without one means the
+   * slave is off the bus (the adapter rebooted behind the open port): the driver sets the adapter up again. 5000 when
+   * unset; 0 turns the check off.
+   */
+  pollSilenceMs?: number;
   /**
    * An idle adapter says nothing by itself, so while no vend is in flight we ask for its version this often: the
    * answer is the "sign of life" the systemd watchdog's hardware check needs, and a wedged link shows up as silence.
@@ -96,6 +133,15 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
   #garbageLines = 0;
   #lastLineAt: number | undefined;
   #heartbeat: TimerHandle | undefined;
+  /** The spelling of the address key the adapter accepted last (firmware versions differ: mdb-address, mdb-addr). */
+  #addressKey: string | undefined;
+  /** Bumped when the link goes down, so that a setup step in progress stops retrying on a dead link. */
+  #linkEpoch = 0;
+  /** A setup (after an open, or again on the open port) is under way: its own answers are not alarms. */
+  #settingUp = false;
+  /** Armed by each r,ACK after setup; firing means the slave is no longer polled (see pollSilenceMs). */
+  #pollSilence: TimerHandle | undefined;
+  #pollAckDuringSetup = false;
 
   constructor(options: MdbCashlessOptions) {
     const log = options.logger.child({ module: "mdb" });
@@ -152,6 +198,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
   async stop(): Promise<void> {
     if (this.#heartbeat) this.#clock.clearTimeout(this.#heartbeat);
     this.#heartbeat = undefined;
+    this.#disarmPollSilence();
     this.#finishInFlight({ outcome: "unknown", evidence: "link-lost", detail: "driver stopped during the vend" });
     this.#dropPending("driver stopped");
     await this.#transport.stop();
@@ -161,19 +208,35 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
 
   async openSession(budgetMinor: number): Promise<void> {
     if (!this.isUp()) throw new Error("the MDB reader is not enabled by the vending machine");
-    const funds = this.#money.minorToWire(budgetMinor, "floor");
-    if (funds === undefined || this.#money.fromWire(funds) === 0) {
-      throw new RangeError(`budget ${budgetMinor} cannot be offered as MDB funds`);
-    }
+    const raw = this.#money.toRaw(budgetMinor, "floor");
+    if (raw === undefined || raw === 0) throw new RangeError(`budget ${budgetMinor} cannot be offered as MDB funds`);
+    // Never more than the bus can carry: the VMC would read a wrapped (smaller or garbage) value.
+    const funds = this.#money.toWire(Math.min(raw, this.#maxFundsRaw()));
+    let slaveOff = false;
+    let refused = false;
     const idle = this.#waitForReply("session start", (message) => {
       // Only the answer to START carries the funds: a bare `c,STATUS,IDLE` still in flight from the previous
       // session's last vend must not be taken for it.
       if (message.kind === "sessionIdle" && message.fundsText !== undefined) return "resolve";
-      if (message.kind === "startRejected") return new Error(`the adapter refused the session: ${message.text}`);
+      if (message.kind === "startRejected") {
+        refused = true;
+        return new Error(`the adapter refused the session: ${message.text}`);
+      }
+      if (message.kind === "error" && message.text === "cashless is off") {
+        slaveOff = true;
+        return new Error("the adapter's cashless slave is off (the adapter rebooted)");
+      }
       return undefined;
     });
-    await this.#send({ kind: "startSession", fundsText: funds });
-    await idle;
+    try {
+      await this.#send({ kind: "startSession", fundsText: funds });
+      await idle;
+    } catch (error) {
+      idle.catch(() => {});
+      // No answer at all, or the slave is off: the adapter lost its setup behind the open port (issue 19).
+      if (slaveOff || (!refused && this.#transport.isUp())) this.#slaveLost(`no session start: ${String(error)}`);
+      throw error;
+    }
     this.#sessionOpen = true;
     this.#closingByUs = false;
   }
@@ -182,9 +245,15 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     if (!this.#sessionOpen) return;
     this.#sessionOpen = false;
     this.#closingByUs = true;
+    // C,STOP only ends a session with no open vend request: an open one is denied first (C,VEND,-1), else the adapter
+    // answers STOP -3 and the VMC keeps waiting (docs/mdb-adapters.md).
+    const pending = this.#pending;
+    if (pending && pending.answered === "open") await this.#deny(pending, "session closed by the agent");
     this.#dropPending("session closed by the agent");
     const ended = this.#waitForReply("session end", (message) =>
-      message.kind === "readerState" ? "resolve" : undefined,
+      message.kind === "readerState" || (message.kind === "error" && /^STOP\b/.test(message.text))
+        ? "resolve"
+        : undefined,
     );
     try {
       await this.#send({ kind: "stop" });
@@ -289,43 +358,115 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     pending.answered = "denied";
     if (this.#pending === pending) this.#pending = undefined;
     this.#log.info({ selection: pending.selection, reason }, "vend denied");
-    await this.#send({ kind: "stop" }).catch((error: unknown) => this.#log.warn({ err: error }, "deny not sent"));
+    await this.#send({ kind: "denyVend" }).catch((error: unknown) => this.#log.warn({ err: error }, "deny not sent"));
   }
 
   async #setUpAdapter(): Promise<void> {
+    this.#settingUp = true;
+    this.#pollAckDuringSetup = false;
+    this.#disarmPollSilence();
+    try {
+      await this.#runSetup();
+    } finally {
+      this.#settingUp = false;
+    }
+    // The adapter printed r,ACK right after C,1 (it does, docs/mdb-adapters.md): the silence check starts now.
+    if (this.#pollAckDuringSetup) this.#armPollSilence();
+  }
+
+  async #runSetup(): Promise<void> {
     this.#framer.reset();
     this.#readerEnabled = false;
+    const disabled = await this.#converse("disable", { kind: "disable" }, "C,0");
+    if ("refused" in disabled) throw new Error(`the adapter refused C,0: ${disabled.refused}`);
+    // An adapter that answers in the older dialect most likely also wants the older spelling of the address key.
+    const preferredKey = this.#addressKey ?? (disabled.legacy ? "mdb-addr" : undefined);
+    for (const setting of plannedSettings(this.#settingValues(), preferredKey)) await this.#applySetting(setting);
+    const enabled = await this.#converse("enable", { kind: "enable" }, "C,1");
+    if ("refused" in enabled) throw new Error(`the adapter refused C,1: ${enabled.refused}`);
     const s = this.#settings;
-    await this.#send({ kind: "disable" });
-    const settings: Array<[string, string]> = [
-      ["mdb-address", `0x${s.address.toString(16)}`],
-      ["mdb-currency-code", `0x${s.currencyCode.toString(16).padStart(4, "0")}`],
-      ["mdb-scale-factor", String(s.scaleFactor)],
-      ["mdb-decimal-places", String(s.decimalPlaces)],
-    ];
-    for (const [key, value] of settings) {
-      const ok = this.#waitForReply(`SETCONF ${key}`, (message) => {
-        if (message.kind === "setOk") return "resolve";
-        if (message.kind === "error") return new Error(`the adapter rejected ${key}=${value}: ${message.text}`);
-        return undefined;
-      });
-      await this.#send({ kind: "setConfig", key, value });
-      await ok;
-    }
-    const enabled = this.#waitForReply("reader enable", (message) =>
-      (message.kind === "enableAck" && message.enabled) || message.kind === "readerState" ? "resolve" : undefined,
+    this.#log.info(
+      { address: s.address, scaleFactor: s.scaleFactor, dialect: enabled.legacy ? "older" : "current" },
+      "MDB adapter set up",
     );
-    await this.#send({ kind: "enable" });
-    await enabled;
-    this.#log.info({ address: s.address, scaleFactor: s.scaleFactor }, "MDB adapter set up");
     this.#scheduleHeartbeat();
+  }
+
+  /** The largest raw money value the MDB level carries: 16 bits, 32 at level 3 with the 32-bit option. */
+  #maxFundsRaw(): number {
+    const s = this.#settings;
+    return (s.level ?? 1) === 3 && s.thirtyTwoBitMoney ? 0xffff_ffff : 0xffff;
+  }
+
+  #settingValues(): AdapterSettingValues {
+    const s = this.#settings;
+    return {
+      address: s.address,
+      currencyCode: s.currencyCode,
+      scaleFactor: s.scaleFactor,
+      decimalPlaces: s.decimalPlaces,
+      alwaysIdle: s.alwaysIdle ?? false,
+      sessionIdleTimeoutS: s.sessionIdleTimeoutS ?? 60,
+      vendTimeoutS: s.vendTimeoutS ?? Math.ceil(s.approvalTimeoutMs / 1_000) + 2,
+      restoreFunds: s.restoreFunds ?? true,
+    };
+  }
+
+  /** Sends one setting, trying its other key spellings when refused; a refused optional setting is skipped. */
+  async #applySetting(setting: PlannedSetting): Promise<void> {
+    const refusals: string[] = [];
+    for (const key of setting.keys) {
+      const verdict = await this.#converse(
+        "setting",
+        { kind: "setConfig", key, value: setting.value },
+        `SETCONF ${key}`,
+      );
+      if ("answered" in verdict) {
+        if (setting.keys.length > 1) this.#addressKey = key;
+        return;
+      }
+      refusals.push(`${key}=${setting.value}: ${verdict.refused}`);
+    }
+    if (setting.required) throw new Error(`the adapter refused ${refusals.join("; ")}`);
+    this.#log.warn({ refusals }, "the adapter firmware does not take this setting; its default stays");
+  }
+
+  /**
+   * One step of the setup conversation: sends the command and waits for its own answer (judgeSetupAnswer). An
+   * unanswered command is sent again after a growing pause, up to `setupAttempts` times; then the setup fails and the
+   * serial transport reopens the port with its own backoff. Resolves with the answer or the adapter's refusal.
+   */
+  async #converse(
+    step: SetupStep,
+    command: Exclude<HostCommand, { kind: "garbage" }>,
+    what: string,
+  ): Promise<{ answered: true; legacy: boolean } | { refused: string }> {
+    const attempts = this.#settings.setupAttempts ?? 3;
+    const epoch = this.#linkEpoch;
+    for (let attempt = 1; ; attempt++) {
+      let verdict: ReturnType<typeof judgeSetupAnswer>;
+      const answered = this.#waitForReply(what, (message) => {
+        verdict = judgeSetupAnswer(step, message);
+        return verdict ? "resolve" : undefined;
+      });
+      try {
+        await this.#send(command);
+        await answered;
+        if (verdict) return verdict;
+      } catch (error) {
+        answered.catch(() => {});
+        if (attempt >= attempts || epoch !== this.#linkEpoch) throw error;
+        this.#log.debug({ step: what, attempt }, "no answer to a setup step; sending it again");
+      }
+      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, setupRetryPauseMs(attempt)));
+    }
   }
 
   #scheduleHeartbeat(): void {
     if (this.#heartbeat) this.#clock.clearTimeout(this.#heartbeat);
     this.#heartbeat = this.#clock.setTimeout(() => {
       // During a vend the VMC's own lines are life enough, and nothing should interleave with its exchange.
-      if (this.#transport.isUp() && !this.#inFlight && !this.#pending) {
+      if (this.#transport.isUp() && !this.#inFlight && !this.#pending && !this.#settingUp) {
         this.#send({ kind: "version" }).catch((error: unknown) =>
           this.#log.debug({ err: error }, "heartbeat not sent"),
         );
@@ -400,13 +541,43 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
           this.#log.warn({ code: message.code }, "VEND failure with no approved vend in flight; ignored");
           return;
         }
+        if (message.code === 5) {
+          // VEND 5: the reader was reset during the vend ("GotReset"); whether the product came out is not known.
+          this.#finishInFlight({
+            outcome: "unknown",
+            evidence: "restart",
+            detail: "ERR,VEND 5: reader reset mid-vend",
+          });
+          return;
+        }
         this.#finishInFlight({
           outcome: "not-delivered",
           evidence: "vend-failure",
           detail: `ERR,VEND ${message.code}`,
         });
         return;
+      case "pollAck":
+        if (this.#settingUp) this.#pollAckDuringSetup = true;
+        else this.#armPollSilence();
+        return;
+      case "slaveOnline":
+        if (!message.online && !this.#settingUp) this.#slaveLost("the adapter says its cashless slave is OFFLINE");
+        return;
       case "error":
+        if (message.text === "cashless is off" && !this.#settingUp) {
+          this.#slaveLost("the adapter says cashless is off");
+          return;
+        }
+        if (/^VEND -\d+$/.test(message.text) && this.#inFlight) {
+          // The adapter refused our C,VEND (VEND -3: no active request any more, the VMC gave up; VEND -2: bad
+          // payload): the VMC was never approved, so nothing can have been vended.
+          this.#finishInFlight({
+            outcome: "not-delivered",
+            evidence: "none",
+            detail: `the adapter refused the approval: ${message.text}`,
+          });
+          return;
+        }
         this.#log.warn({ text: message.text }, "adapter error");
         return;
       default:
@@ -460,7 +631,9 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     if (existing) this.#dropPending("replaced by a new vend request");
     const priceMinor = this.#money.wireToMinor(priceText);
     const selection = this.#selectionByItem.get(item);
-    if (priceMinor === undefined || selection === undefined || !this.#sessionOpen) {
+    // Selection first (always idle): the VMC may ask with no session; the customer then pays for this one product.
+    const sessionless = !this.#sessionOpen && (this.#settings.alwaysIdle ?? false);
+    if (priceMinor === undefined || selection === undefined || (!this.#sessionOpen && !sessionless)) {
       const reason =
         priceMinor === undefined
           ? `price ${priceText} not understood`
@@ -468,7 +641,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
             ? `MDB item ${item} is not in the catalog`
             : "no session is open";
       this.#log.warn({ item, priceText }, `vend request denied: ${reason}`);
-      void this.#send({ kind: "stop" }).catch(() => {});
+      void this.#send({ kind: "denyVend" }).catch(() => {});
       return;
     }
     this.#lastRequestId += 1;
@@ -483,12 +656,29 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
         if (pending.answered !== "open") return;
         pending.answered = "expired";
         this.#log.warn({ selection }, "no approval in time; denying so the VMC is answered");
-        void this.#send({ kind: "stop" }).catch(() => {});
-      }, this.#settings.approvalTimeoutMs),
+        void this.#send({ kind: "denyVend" }).catch(() => {});
+      }, this.#answerWithinMs(sessionless)),
     };
     this.#pending = pending;
-    const request: SelectionRequest = { selection, priceMinor, mdbItem: item, requestId: pending.requestId };
+    const request: SelectionRequest = {
+      selection,
+      priceMinor,
+      mdbItem: item,
+      requestId: pending.requestId,
+      ...(sessionless ? { sessionless: true } : {}),
+    };
     this.emit("selection", request);
+  }
+
+  /**
+   * How long a vend request stays open for the agent's answer. In a session the decision is local and quick
+   * (approvalTimeoutMs). Selection first, the customer still has to pay: up to a second before the adapter's own vend
+   * timeout (mdb-timeout-vend), so that our deny, not the adapter's, answers the VMC.
+   */
+  #answerWithinMs(sessionless: boolean): number {
+    const approval = this.#settings.approvalTimeoutMs;
+    if (!sessionless) return approval;
+    return Math.max(approval, this.#settingValues().vendTimeoutS * 1_000 - 1_000);
   }
 
   #dropPending(reason: string): void {
@@ -509,7 +699,49 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     inFlight.finish(outcome);
   }
 
+  #armPollSilence(): void {
+    const silenceMs = this.#settings.pollSilenceMs ?? 5_000;
+    if (silenceMs <= 0 || this.#settingUp) return;
+    this.#disarmPollSilence();
+    this.#pollSilence = this.#clock.setTimeout(() => {
+      this.#pollSilence = undefined;
+      this.#slaveLost(`no r,ACK for ${silenceMs} ms: the VMC no longer polls the reader`);
+    }, silenceMs);
+    this.#pollSilence.unref?.();
+  }
+
+  #disarmPollSilence(): void {
+    if (this.#pollSilence) this.#clock.clearTimeout(this.#pollSilence);
+    this.#pollSilence = undefined;
+  }
+
+  /**
+   * The cashless slave is off the bus while the port stays open (the adapter rebooted, or lost its setup): what was
+   * under way ends like a restart, and the setup runs again on the open port. If that fails, the port is reopened
+   * with the transport's backoff. Called on events only (an answer, a silence after r,ACKs), so it cannot spin: a
+   * silence needs new r,ACKs after the setup before it can fire again.
+   */
+  #slaveLost(reason: string): void {
+    if (this.#settingUp || !this.#transport.isUp()) return;
+    this.#log.warn({ reason }, "the MDB reader is off the bus; setting the adapter up again");
+    this.#disarmPollSilence();
+    this.#finishInFlight({ outcome: "unknown", evidence: "restart", detail: reason });
+    this.#dropPending(reason);
+    if (this.#sessionOpen) {
+      this.#sessionOpen = false;
+      this.emit("sessionClosedByMachine", "the reader went off the bus");
+    }
+    this.#readerEnabled = false;
+    this.#linkReport.report("down", reason);
+    this.#setUpAdapter().catch((error: unknown) => {
+      this.#log.warn({ err: error }, "setting the adapter up again failed; reopening the port");
+      this.#transport.reopen(`setup after '${reason}' failed`);
+    });
+  }
+
   #onLinkDown(reason: string): void {
+    this.#disarmPollSilence();
+    this.#linkEpoch++;
     for (const waiter of this.#waiters) {
       this.#clock.clearTimeout(waiter.timer);
       waiter.reject(new Error(`MDB adapter link lost: ${reason}`));

@@ -12,6 +12,11 @@ export type AdapterMessage =
   | { kind: "setOk" }
   | { kind: "enableAck"; enabled: boolean }
   | { kind: "readerState"; state: ReaderState }
+  /**
+   * Older firmware's answer to `C,1` (`c,STATUS,ONLINE`) and `C,0` (`c,STATUS,OFFLINE`): the cashless slave is on or
+   * off the bus. Current firmware answers `c,1`/`c,0` instead (docs/mdb-adapters.md).
+   */
+  | { kind: "slaveOnline"; online: boolean }
   | { kind: "sessionIdle"; fundsText?: string }
   | { kind: "vendRequest"; priceText: string; item: number }
   | { kind: "vendSuccess" }
@@ -32,6 +37,9 @@ export type HostCommand =
   | { kind: "setConfig"; key: string; value: string }
   | { kind: "startSession"; fundsText: string }
   | { kind: "approve"; amountText: string }
+  /** `C,VEND,-1`: deny the VMC's active vend request (the credit was asked for and not yet given). */
+  | { kind: "denyVend" }
+  /** `C,STOP`: end a session that has no vend request open. */
   | { kind: "stop" }
   | { kind: "display"; text: string }
   | { kind: "garbage"; line: string };
@@ -65,6 +73,9 @@ export function parseAdapterLine(raw: string): AdapterMessage {
       const [state, a, b] = rest;
       if ((state === "INACTIVE" || state === "DISABLED" || state === "ENABLED") && rest.length === 1) {
         return { kind: "readerState", state };
+      }
+      if ((state === "ONLINE" || state === "OFFLINE") && rest.length === 1) {
+        return { kind: "slaveOnline", online: state === "ONLINE" };
       }
       if (state === "IDLE" && rest.length === 1) return { kind: "sessionIdle" };
       if (state === "IDLE" && rest.length === 2 && a !== undefined && amountPattern.test(a)) {
@@ -118,6 +129,8 @@ export function encodeAdapterCommand(command: Exclude<HostCommand, { kind: "garb
     case "approve":
       if (!amountPattern.test(command.amountText)) throw new RangeError(`invalid amount ${command.amountText}`);
       return `C,VEND,${command.amountText}\n`;
+    case "denyVend":
+      return "C,VEND,-1\n";
     case "stop":
       return "C,STOP\n";
     case "display":
@@ -133,6 +146,7 @@ export function parseHostLine(raw: string): HostCommand {
   if (line === "C,0") return { kind: "disable" };
   if (line === "C,1") return { kind: "enable" };
   if (line === "C,STOP") return { kind: "stop" };
+  if (line === "C,VEND,-1") return { kind: "denyVend" };
   const setconf = /^C,SETCONF,([a-z][a-z0-9-]{1,40})=([A-Za-z0-9x.-]{1,16})$/.exec(line);
   if (setconf?.[1] && setconf[2]) return { kind: "setConfig", key: setconf[1], value: setconf[2] };
   const start = /^C,START,(\S+)$/.exec(line);
@@ -152,6 +166,8 @@ export function encodeAdapterMessage(message: Exclude<AdapterMessage, { kind: "g
       return `c,${message.enabled ? 1 : 0}\n`;
     case "readerState":
       return `c,STATUS,${message.state}\n`;
+    case "slaveOnline":
+      return `c,STATUS,${message.online ? "ONLINE" : "OFFLINE"}\n`;
     case "sessionIdle":
       return message.fundsText === undefined ? "c,STATUS,IDLE\n" : `c,STATUS,IDLE,${message.fundsText}\n`;
     case "vendRequest":

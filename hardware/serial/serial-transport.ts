@@ -102,6 +102,16 @@ export class SerialTransport {
     if (wasUp) this.#events.emit("down", "stopped");
   }
 
+  /**
+   * Drops the open stream and reopens the device with backoff, running the setup hook again: for a device that is
+   * still connected but needs a fresh start (an adapter that rebooted behind an open port and could not be set up
+   * in place).
+   */
+  reopen(reason: string): void {
+    const stream = this.#stream;
+    if (stream) this.#lost(stream, reason);
+  }
+
   /** Writes bytes; rejects when the link is down (the caller decides what that means for its transaction). */
   write(data: Buffer | string): Promise<void> {
     const stream = this.#stream;

@@ -25,14 +25,15 @@ describe("MDB cashless driver with the simulated VMC", () => {
 
   it("sets the adapter up (C,0, SETCONF from config, C,1) and comes up when the VMC enables the reader", async () => {
     const { vmc, mechanism, seen } = await startedRig({ settings: { address: 0x60, currencyCode: 0x1752 } });
-    expect(vmc.received.slice(0, 6)).toEqual([
+    expect(vmc.received.slice(0, 5)).toEqual([
       "C,0",
       "C,SETCONF,mdb-address=0x60",
       "C,SETCONF,mdb-currency-code=0x1752",
       "C,SETCONF,mdb-scale-factor=1",
       "C,SETCONF,mdb-decimal-places=2",
-      "C,1",
     ]);
+    // The explicit settings of issue 19 follow (test/hardware/mdb-real-adapters.test.ts), then C,1.
+    expect(vmc.received.slice(5).find((line) => !line.startsWith("C,SETCONF,"))).toBe("C,1");
     expect(mechanism.isUp()).toBe(true);
     expect(seen.links).toEqual(["up"]);
     await mechanism.stop();
@@ -133,7 +134,7 @@ describe("MDB cashless driver with the simulated VMC", () => {
     expect(late).toMatchObject({ outcome: "not-delivered", evidence: "none" });
     await settle(10);
     expect(vmc.approvals).toEqual([]);
-    expect(vmc.received.filter((line) => line.startsWith("C,VEND"))).toEqual([]);
+    expect(vmc.received.filter((line) => line.startsWith("C,VEND") && line !== "C,VEND,-1")).toEqual([]);
     await mechanism.stop();
   });
 
@@ -156,7 +157,7 @@ describe("MDB cashless driver with the simulated VMC", () => {
     expect(priced).toMatchObject({ outcome: "not-delivered", detail: expect.stringMatching(/price/) });
     await settle(10);
     expect(vmc.approvals).toEqual([]);
-    expect(vmc.received.filter((line) => line.startsWith("C,VEND"))).toEqual([]);
+    expect(vmc.received.filter((line) => line.startsWith("C,VEND") && line !== "C,VEND,-1")).toEqual([]);
     expect(seen.selections[1]?.requestId).not.toBe(old?.requestId);
 
     // Same item, same price, asked again after a timeout: the old decision still does not approve the new request.
@@ -177,7 +178,7 @@ describe("MDB cashless driver with the simulated VMC", () => {
     await mechanism.stop();
   });
 
-  it("denies with C,STOP on deny(), and denies unknown items and vend requests outside a session without asking", async () => {
+  it("denies with C,VEND,-1 on deny(), and denies unknown items and vend requests outside a session without asking", async () => {
     const { vmc, mechanism, seen } = await startedRig();
     await Promise.all([mechanism.openSession(500), settle(1)]);
     vmc.customerSelects(11, "1.50");
@@ -189,7 +190,8 @@ describe("MDB cashless driver with the simulated VMC", () => {
     await settle(1);
     expect(seen.selections.map((s) => s.selection)).toEqual(["A1"]);
     expect(vmc.state).toBe("IDLE");
-    expect(vmc.received.filter((line) => line === "C,STOP")).toHaveLength(2);
+    // An active vend request is denied with C,VEND,-1; C,STOP would be refused (STOP -3) by real adapters (issue 19).
+    expect(vmc.received.filter((line) => line === "C,VEND,-1")).toHaveLength(2);
     await mechanism.stop();
   });
 
@@ -273,7 +275,8 @@ describe("MDB cashless driver with the simulated VMC", () => {
     await settle(2_000);
     await started;
     expect(rig.mechanism.isUp()).toBe(true);
-    expect(rig.port.openCount).toBeGreaterThan(1);
+    // Retried: the unanswered C,0 went out again (issue 19: bounded per-step retries before the port is reopened).
+    expect(rig.vmc.received.filter((line) => line === "C,0").length).toBeGreaterThan(1);
     await rig.mechanism.stop();
   });
 

@@ -1,98 +1,26 @@
-import type { Duplex } from "node:stream";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { MdbCashlessMechanism } from "../../hardware/mdb/mdb-cashless-mechanism.ts";
 import { probePort } from "../../hardware/serial/probe-port.ts";
 import { nativeSerialBinding, serialPortConnector } from "../../hardware/serial/stream-connector.ts";
-import { SocatPtyPair } from "../../hardware/simulators/socat-pty-pair.ts";
 import { SpiralBoardSimulator } from "../../hardware/simulators/spiral-board-simulator.ts";
-import { VmcSimulator } from "../../hardware/simulators/vmc-simulator.ts";
+import type { VmcSimulatorOptions } from "../../hardware/simulators/vmc-simulator.ts";
 import { dispensingStatusFrame } from "../../hardware/spiral/fafb-commands.ts";
 import { encodeFrame } from "../../hardware/spiral/fafb-frame.ts";
 import { SpiralBoardMechanism } from "../../hardware/spiral/spiral-board-mechanism.ts";
 import { silentLogger } from "../../platform/logger.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { hasTool } from "../helpers/system-tools.ts";
-import { mdbCatalog, mdbSettings, record, spiralCatalog } from "./rigs.ts";
+import { closeStream, openDevice, PtyRigs } from "./pty-rigs.ts";
+import { spiralCatalog } from "./rigs.ts";
 
-/**
- * The real serialport binding on both ends of a socat pseudo-terminal pair: the driver on one, a simulator on the
- * other. Unplugging is killing socat (both ptys vanish); replugging starts it again under the same link names.
- */
-
-async function openDevice(path: string, baudRate: number): Promise<Duplex> {
-  return serialPortConnector({ path, baudRate, binding: nativeSerialBinding })();
-}
-
-function close(stream: Duplex | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (!stream || stream.destroyed) return resolve();
-    const port = stream as Duplex & { isOpen?: boolean; close?: (cb: () => void) => void };
-    if (port.isOpen && port.close) port.close(() => resolve());
-    else {
-      stream.destroy();
-      resolve();
-    }
-  });
-}
+/** Drivers over socat pty pairs (test/hardware/pty-rigs.ts): the real serialport binding on both ends. */
 
 describe.runIf(hasTool("socat"))("drivers over socat pty pairs with the real serialport binding", () => {
-  const pairs: SocatPtyPair[] = [];
-  const cleanups: Array<() => Promise<void>> = [];
+  const rigs = new PtyRigs();
+  const pair = () => rigs.pair();
+  const mdbOverPty = (vmcOptions: VmcSimulatorOptions = {}) => rigs.mdb(vmcOptions);
 
-  async function pair(): Promise<SocatPtyPair> {
-    const created = await SocatPtyPair.open();
-    pairs.push(created);
-    return created;
-  }
-
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
-
-  afterAll(async () => {
-    for (const created of pairs) await created.close();
-  });
-
-  async function mdbOverPty(vmcOptions: ConstructorParameters<typeof VmcSimulator>[0] = {}) {
-    const ptys = await pair();
-    const vmc = new VmcSimulator({ vendDurationMs: 50, ...vmcOptions });
-    let device = await openDevice(ptys.devicePath, 115200);
-    vmc.attach(device);
-    const mechanism = new MdbCashlessMechanism({
-      path: ptys.hostPath,
-      connect: serialPortConnector({ path: ptys.hostPath, baudRate: 115200, binding: nativeSerialBinding }),
-      // Only the unplug may end a vend in these tests: a vend-result timeout racing a slow link-loss detection on a
-      // loaded machine would be a different outcome ("unknown", evidence "none") than the one under test.
-      settings: { ...mdbSettings, vendResultTimeoutMs: 120_000 },
-      catalog: mdbCatalog,
-      logger: silentLogger(),
-      backoff: { initialMs: 50, maxMs: 200 },
-    });
-    const seen = record(mechanism);
-    cleanups.push(async () => {
-      await mechanism.stop();
-      vmc.detach();
-      await close(device);
-    });
-    await mechanism.start();
-    return {
-      ptys,
-      vmc,
-      mechanism,
-      seen,
-      /** Kill socat: the adapter is unplugged. */
-      unplug: async () => {
-        await ptys.unplug();
-        await close(device);
-      },
-      /** Start socat again: the adapter is back, powered up with its config forgotten. */
-      replug: async () => {
-        await ptys.replug();
-        device = await openDevice(ptys.devicePath, 115200);
-        vmc.attach(device);
-      },
-    };
-  }
+  afterEach(() => rigs.cleanup());
+  afterAll(() => rigs.closeAll());
 
   it("MDB: setup, session, selection, approval and VEND SUCCESS over a real pty", async () => {
     const { vmc, mechanism, seen } = await mdbOverPty();
@@ -177,10 +105,10 @@ describe.runIf(hasTool("socat"))("drivers over socat pty pairs with the real ser
       catalog: spiralCatalog,
       logger: silentLogger(),
     });
-    cleanups.push(async () => {
+    rigs.onCleanup(async () => {
       await mechanism.stop();
       board.detach();
-      await close(device);
+      await closeStream(device);
     });
     await mechanism.start();
     await expect(mechanism.vend("11", 2_500)).resolves.toEqual({ outcome: "delivered", evidence: "drop-sensor" });

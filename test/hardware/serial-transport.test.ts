@@ -141,7 +141,14 @@ describe("MDB driver over @serialport/binding-mock", () => {
         port.write = async (buffer: Buffer) => {
           await write(buffer);
           const line = buffer.toString();
-          const reply = line.startsWith("C,SETCONF") ? "c,SET,OK\n" : line === "C,1\n" ? "c,1\nc,STATUS,ENABLED\n" : "";
+          // Every setup command is answered, as real adapters do (docs/mdb-adapters.md): the driver waits for each.
+          const reply = line.startsWith("C,SETCONF")
+            ? "c,SET,OK\n"
+            : line === "C,0\n"
+              ? "c,0\n"
+              : line === "C,1\n"
+                ? "c,1\nc,STATUS,ENABLED\n"
+                : "";
           if (line.startsWith("C,START,")) setImmediate(() => port?.emitData(`c,STATUS,IDLE,${line.slice(8)}`));
           if (reply) setImmediate(() => port?.emitData(reply));
         };

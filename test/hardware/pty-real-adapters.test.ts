@@ -1,0 +1,73 @@
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import type { VendOutcome } from "../../hardware/vend-mechanism.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { hasTool } from "../helpers/system-tools.ts";
+import { PtyRigs } from "./pty-rigs.ts";
+
+/**
+ * The sequences real Qibixx adapters print (issue 19, docs/mdb-adapters.md), replayed by the faithful VMC simulator
+ * over socat pty pairs with the real serialport binding: real time, real file descriptors, waits by events.
+ */
+describe.runIf(hasTool("socat"))("MDB driver against real adapter behaviour over a real pty (issue 19)", () => {
+  const rigs = new PtyRigs();
+  afterEach(() => rigs.cleanup());
+  afterAll(() => rigs.closeAll());
+
+  it("fresh power-up ('cashless is off' to C,0) and older firmware (OFFLINE/ONLINE, mdb-addr): set up once", async () => {
+    const { vmc, mechanism } = await rigs.mdb({ firmware: "legacy", pollAckIntervalMs: 100 });
+    expect(mechanism.isUp()).toBe(true);
+    expect(vmc.config.get("mdb-addr")).toBe("0x10");
+    const current = await rigs.mdb({ pollAckIntervalMs: 100 });
+    expect(current.vmc.errors[0]).toBe("cashless is off");
+    expect(current.mechanism.isUp()).toBe(true);
+    // The r,ACK stream flows and nothing sets either adapter up again.
+    await eventually(() => expect(current.vmc.pollAcks).toBeGreaterThan(10));
+    expect(vmc.received.filter((line) => line === "C,0")).toHaveLength(1);
+    expect(current.vmc.received.filter((line) => line === "C,0")).toHaveLength(1);
+  });
+
+  it("adapter reboot with the port open mid-vend: unknown, never delivered; set up again; the next vend works", async () => {
+    const { vmc, mechanism, seen } = await rigs.mdb({ pollAckIntervalMs: 100 }, { pollSilenceMs: 1_500 });
+    await eventually(() => expect(vmc.pollAcks).toBeGreaterThan(3));
+    await mechanism.openSession(1_000);
+    vmc.nextResults.push("no-reply");
+    vmc.customerSelects(11, "1.50");
+    await eventually(() => expect(seen.selections).toHaveLength(1));
+    const outcome = mechanism.vend("A1", 150);
+    await eventually(() => expect(vmc.approvals).toHaveLength(1));
+    vmc.reboot();
+    await expect(outcome).resolves.toMatchObject({ outcome: "unknown", evidence: "restart" });
+    await eventually(() => expect(vmc.setupCount).toBe(2));
+    await eventually(() => expect(mechanism.isUp()).toBe(true));
+    await mechanism.openSession(1_000);
+    const outcomes: VendOutcome[] = [];
+    mechanism.on("selection", (request) => {
+      void mechanism.vend(request.selection, request.priceMinor ?? 0).then((result) => outcomes.push(result));
+    });
+    vmc.customerSelects(12, "2.00");
+    await eventually(() => expect(outcomes).toEqual([{ outcome: "delivered", evidence: "vend-success" }]));
+  });
+
+  it("deny is C,VEND,-1 (no STOP -3); a refused approval (VEND -3) is not-delivered at once, never delivered", async () => {
+    const { vmc, mechanism, seen } = await rigs.mdb({ pollAckIntervalMs: 100 });
+    await mechanism.openSession(1_000);
+    let denials = 0;
+    vmc.on("denied", () => denials++);
+    vmc.customerSelects(11, "1.50");
+    await eventually(() => expect(seen.selections).toHaveLength(1));
+    await mechanism.deny("A1", "over budget");
+    await eventually(() => expect(denials).toBe(1));
+    vmc.customerSelects(12, "2.00");
+    await eventually(() => expect(seen.selections).toHaveLength(2));
+    vmc.vendRequestExpires();
+    const started = Date.now();
+    await expect(mechanism.vend("A2", 200)).resolves.toMatchObject({ outcome: "not-delivered" });
+    // Well inside the 120 s vend-result timeout of this rig: the refusal itself ended it.
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(vmc.errors).toContain("VEND -3");
+    expect(vmc.errors).not.toContain("STOP -3");
+    expect(vmc.approvals).toEqual([]);
+    await mechanism.closeSession();
+    expect(vmc.state).toBe("ENABLED");
+  });
+});
