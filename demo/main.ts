@@ -49,15 +49,19 @@ const dataDir = mkdtempSync(join(tmpdir(), "seqr-vend-demo-"));
 const demoCaller = { username: "seqr-ups", password: randomBytes(16).toString("hex") };
 const machines = demoMachines();
 
+// `--port 0` asks for any free port, for the page and every part: two demos started at the same moment (two test
+// runs side by side) would otherwise both find 8443 free, and the second bridge could not bind it.
+const anyPort = Number(values.port) === 0;
+const preferred = (port: number) => (anyPort ? 0 : port);
 const ports = {
   demo: await choosePort(Number(values.port), host),
-  bridgeHttp: await choosePort(8443, host),
-  bridgeAdmin: await choosePort(9464, host),
-  broker: await choosePort(1883, host),
-  sandbox: await choosePort(8090, host),
+  bridgeHttp: await choosePort(preferred(8443), host),
+  bridgeAdmin: await choosePort(preferred(9464), host),
+  broker: await choosePort(preferred(1883), host),
+  sandbox: await choosePort(preferred(8090), host),
   kiosk: Object.fromEntries(
     await Promise.all(
-      machines.map(async (machine, index) => [machine.id, await choosePort(8081 + index, host)] as const),
+      machines.map(async (machine, index) => [machine.id, await choosePort(preferred(8081 + index), host)] as const),
     ),
   ),
 };

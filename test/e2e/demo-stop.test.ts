@@ -60,6 +60,13 @@ describe("Ctrl-C on the demo", () => {
   it("prints Stopped., removes its data directory and prints no error on stop, three times in a row", async () => {
     for (let run = 1; run <= 3; run++) {
       const { code, output, dataDir } = await runAndInterrupt();
+      // `--port 0` is any free port for every part, not the usual ones (ephemeral ports are far above them): a second
+      // test run beside this one starts demos too.
+      const bridgePort = Number(/Bridge: +http:\/\/[^:]+:(\d+)\//.exec(output)?.[1]);
+      const brokerPort = Number(/MQTT broker: +mqtt:\/\/[^:]+:(\d+)/.exec(output)?.[1]);
+      expect([bridgePort, brokerPort], output).not.toContain(8443);
+      expect(brokerPort, output).toBeGreaterThan(1883);
+      expect(bridgePort, output).toBeGreaterThan(9464);
       const afterStop = output.slice(output.indexOf("Press Ctrl-C to stop"));
       expect(afterStop, `run ${run}`).toContain("Stopping the demo...");
       expect(afterStop, `run ${run}`).toContain("Stopped.");
