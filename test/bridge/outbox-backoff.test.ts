@@ -49,9 +49,9 @@ describeEachStore("outbox backoff", (start) => {
       );
       expect(wait, `wait after failed attempt ${index + 1} (waits ${waits.join(", ")})`).toBeLessThanOrEqual(step);
     }
-    for (let index = 1; index < waits.length; index += 1) {
-      expect(waits[index], `waits ${waits.join(", ")}`).toBeGreaterThanOrEqual(waits[index - 1] ?? 0);
-    }
+    // Not pairwise monotonic: consecutive jitter ranges touch ([4, 8] s then [8, 16] s) and overlap once the cap
+    // is reached ([8, 16] s then [15, 30] s), so a high draw then a low one shrinks a wait (seen: 15287 then 15209
+    // ms). The per-attempt ranges above already prove the growth.
     expect(waits.at(-1)).toBeGreaterThan(4 * (waits[0] ?? 0));
 
     const purchase = await h.waitForState(reference, "committed");
