@@ -20,6 +20,7 @@ export const mutationTests = [
   "test/agent/journal-write-errors.test.ts",
   "test/agent/motor-durability.test.ts",
   "test/agent/vend-session.test.ts",
+  "test/agent/decide.test.ts",
   "test/hardware/codecs.test.ts",
   "test/hardware/mdb-cashless.test.ts",
   "test/hardware/mdb-vend-edges.test.ts",
