@@ -79,4 +79,31 @@ export const equivalentMutants: Equivalent[] = [
       "the regex above admits exactly 64 hex digits, so `given` is always 32 bytes like the HMAC; the length check " +
       "only guards timingSafeEqual against a future change of that regex",
   },
+  {
+    file: "agent/commands/validate-command.ts",
+    line: 84,
+    column: 25,
+    mutator: "OptionalChaining",
+    code: "const candidate = value?.[key];",
+    reason:
+      "only a JSON `null` payload makes `value` nullish; then `value[key]` throws, and the catch below answers the " +
+      "same null ids",
+  },
+  {
+    file: "hardware/mdb/mdb-money.ts",
+    line: 56,
+    column: 112,
+    mutator: "StringLiteral",
+    code: 'Number(trimmed.padEnd(this.decimalPlaces, "0") || "0")',
+    reason: 'the fallback only applies to an empty string, and Number("") is 0 like Number("0")',
+  },
+  {
+    file: "hardware/mdb/mdb-money.ts",
+    line: 53,
+    column: 22,
+    mutator: "StringLiteral",
+    code: 'const [, whole = "", fraction = ""] = match;',
+    reason:
+      "the whole-number group is not optional in the regex, so a match always has it and the default never applies",
+  },
 ];

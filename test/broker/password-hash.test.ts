@@ -72,7 +72,10 @@ describe("password hashes (scrypt, per-entry salt)", () => {
     const m1 = credentials.lookup("M1");
     expect(m1?.passwordHash).not.toContain("machine-one-password");
     expect(await verifyPassword("machine-one-password", m1?.passwordHash ?? "")).toBe(true);
-    expect(credentials.lookup("M2")).toEqual({ certificateCn: "m2.example" });
+    expect(credentials.lookup("M2")).toStrictEqual({ certificateCn: "m2.example" });
     expect(credentials.lookup("M3")).toBeUndefined();
+    credentials.delete("M1");
+    expect(credentials.lookup("M1")).toBeUndefined();
+    expect(credentials.lookup("M2")).toBeDefined();
   });
 });

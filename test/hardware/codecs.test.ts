@@ -97,6 +97,34 @@ describe("Qibixx line codec", () => {
   });
 });
 
+describe("LineFramer edges", () => {
+  it("keeps a line of exactly the maximum length, in one chunk or unfinished, and drops one character more", () => {
+    const framer = new LineFramer(4);
+    expect(framer.push("abcd\nabcde\n")).toEqual(["abcd"]);
+    expect(framer.overflowCount).toBe(1);
+    expect(framer.push("wxyz")).toEqual([]);
+    expect(framer.push("\n")).toEqual(["wxyz"]);
+    expect(framer.push("vwxyz")).toEqual([]);
+    expect(framer.overflowCount).toBe(2);
+    expect(framer.push("\nok\n")).toEqual(["ok"]);
+  });
+
+  it("allows 256 characters by default", () => {
+    const framer = new LineFramer();
+    expect(framer.push(`${"a".repeat(256)}\n${"b".repeat(257)}\n`)).toEqual(["a".repeat(256)]);
+    expect(framer.overflowCount).toBe(1);
+  });
+
+  it("trims only a CR right before the newline, reads bytes as latin1, and forgets a half line on reset", () => {
+    const framer = new LineFramer();
+    expect(framer.push("a\rb\r\n")).toEqual(["a\rb"]);
+    expect(framer.push(Buffer.from([0x63, 0xff, 0x0a]))).toEqual(["c\u00ff"]);
+    expect(framer.push("half")).toEqual([]);
+    framer.reset();
+    expect(framer.push("new\n")).toEqual(["new"]);
+  });
+});
+
 describe("MDB money", () => {
   it("converts with scale factor 1 and 2 decimals (EUR)", () => {
     const money = new MdbMoney({ scaleFactor: 1, decimalPlaces: 2, currency: "EUR" });
@@ -194,5 +222,27 @@ describe("FA FB frames", () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it("refuses what cannot be an amount, in both directions", () => {
+    const money = new MdbMoney({ scaleFactor: 1, decimalPlaces: 2, currency: "EUR" });
+    for (const minor of [-1, 1.5, Number.MAX_SAFE_INTEGER + 2, Number.NaN]) {
+      expect(money.toRaw(minor, "floor"), String(minor)).toBeUndefined();
+    }
+    expect(money.toRaw(0, "exact")).toBe(0);
+    for (const text of ["x1.50", "1.50x", "1.", ".5", "1.5000", "1234567890"]) {
+      expect(money.wireToMinor(text), text).toBeUndefined();
+    }
+    expect(money.wireToMinor("123456789")).toBe(12_345_678_900);
+  });
+
+  it("refuses a bus value finer than the currency, and trims every trailing zero of the adapter's text", () => {
+    const thousandths = new MdbMoney({ scaleFactor: 1, decimalPlaces: 3, currency: "EUR" });
+    expect(thousandths.toMinor(1_505)).toBeUndefined();
+    expect(thousandths.toMinor(1_500)).toBe(150);
+    const tenths = new MdbMoney({ scaleFactor: 1, decimalPlaces: 1, currency: "EUR" });
+    expect(tenths.fromWire("1.500")).toBe(15);
+    expect(tenths.wireToMinor("1.500")).toBe(150);
+    expect(tenths.fromWire("1.550")).toBeUndefined();
   });
 });
