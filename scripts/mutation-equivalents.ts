@@ -106,4 +106,22 @@ export const equivalentMutants: Equivalent[] = [
     reason:
       "the whole-number group is not optional in the regex, so a match always has it and the default never applies",
   },
+  {
+    file: "platform/http-json.ts",
+    line: 40,
+    column: 19,
+    mutator: "StringLiteral",
+    code: 'request.off("data", onData);',
+    reason:
+      "left subscribed, a later chunk only rejects the settled promise again (no effect) and schedules another " +
+      "destroy of the already destroyed request; no chunk is kept either way, as size stays above the limit",
+  },
+  {
+    file: "platform/money.ts",
+    line: 72,
+    column: 98,
+    mutator: "StringLiteral",
+    code: 'Number(trimmedFraction.padEnd(exponent, "0") || "0")',
+    reason: 'the fallback only applies to an empty string, and Number("") is 0 like Number("0")',
+  },
 ];
