@@ -98,15 +98,6 @@ export const equivalentMutants: Equivalent[] = [
     reason: 'the fallback only applies to an empty string, and Number("") is 0 like Number("0")',
   },
   {
-    file: "hardware/mdb/mdb-money.ts",
-    line: 53,
-    column: 22,
-    mutator: "StringLiteral",
-    code: 'const [, whole = "", fraction = ""] = match;',
-    reason:
-      "the whole-number group is not optional in the regex, so a match always has it and the default never applies",
-  },
-  {
     file: "platform/http-json.ts",
     line: 40,
     column: 19,
@@ -123,5 +114,48 @@ export const equivalentMutants: Equivalent[] = [
     mutator: "StringLiteral",
     code: 'Number(trimmedFraction.padEnd(exponent, "0") || "0")',
     reason: 'the fallback only applies to an empty string, and Number("") is 0 like Number("0")',
+  },
+  {
+    file: "backend-bridge/broker/password-hash.ts",
+    line: 45,
+    column: 7,
+    mutator: "EqualityOperator",
+    replacement: "cost.log2N <= 1",
+    code: "if (cost.log2N < 1 || cost.log2N > 20 || cost.r < 1 || cost.p < 1) return false;",
+    reason:
+      "log2N = 1 (N = 2) always fails anyway: scrypt needs 128 r (p + N + 2) bytes and gets maxmem 256 N r, so only " +
+      "p = 0 would fit, which the same check refuses",
+  },
+  {
+    file: "backend-bridge/broker/password-hash.ts",
+    line: 46,
+    column: 43,
+    mutator: "StringLiteral",
+    code: 'Buffer.from(hashB64 ?? "", "base64")',
+    reason: "the hash group is not optional in the format regex, so after a match it is always a string",
+  },
+  {
+    file: "backend-bridge/broker/password-hash.ts",
+    line: 49,
+    column: 45,
+    mutator: "StringLiteral",
+    code: 'Buffer.from(saltB64 ?? "", "base64")',
+    reason: "the salt group is not optional in the format regex, so after a match it is always a string",
+  },
+  {
+    file: "hardware/mdb/mdb-money.ts",
+    line: 53,
+    column: 22,
+    mutator: "StringLiteral",
+    code: 'const [, whole = "", fraction = ""] = match;',
+    reason: "the whole-number group is not optional in the regex, so the default never applies",
+  },
+  {
+    file: "platform/money.ts",
+    line: 66,
+    column: 26,
+    mutator: "StringLiteral",
+    code: 'const [, sign, whole = "", fraction = ""] = match;',
+    reason: "the whole-number group is not optional in the regex, so the default never applies",
   },
 ];

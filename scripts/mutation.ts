@@ -126,7 +126,11 @@ export function renderReport(modules: ModuleResult[]): string {
     const timeout = count(mutants, "Timeout");
     const noCoverage = count(mutants, "NoCoverage");
     const survived = mutants.filter((mutant) => mutant.status === "Survived");
-    const named = survived.filter((mutant) => findEquivalent(file, mutant, source));
+    // An unreachable line (a default that never applies) shows as no coverage; named, it counts as equivalent too.
+    const named = mutants.filter(
+      (mutant) =>
+        (mutant.status === "Survived" || mutant.status === "NoCoverage") && findEquivalent(file, mutant, source),
+    );
     const detected = killed + timeout;
     const valid = detected + survived.length + noCoverage;
     const score = valid === 0 ? 100 : (100 * detected) / valid;
@@ -137,14 +141,16 @@ export function renderReport(modules: ModuleResult[]): string {
         `${count(mutants, "CompileError")} | ${count(mutants, "Ignored")} | ${percent(score)} | ` +
         `**${percent(scoreWithoutEquivalents)}** | ${run.startedAt.slice(0, 16).replace("T", " ")} |`,
     );
-    for (const mutant of survived) {
+    for (const mutant of [...survived, ...named.filter((candidate) => candidate.status === "NoCoverage")]) {
       const where = `${file}:${mutant.location.start.line}:${mutant.location.start.column}`;
       const equivalent = findEquivalent(file, mutant, source);
       const what = `${mutant.mutatorName} \`${cell(mutant.replacement ?? "")}\` in \`${cell(lineOf(source, mutant.location.start.line))}\``;
       if (equivalent) equivalents.push(`| ${where} | ${what} | ${cell(equivalent.reason)} |`);
       else survivors.push(`| ${where} | ${what} |`);
     }
-    for (const mutant of mutants.filter((candidate) => candidate.status === "NoCoverage")) {
+    for (const mutant of mutants.filter(
+      (candidate) => candidate.status === "NoCoverage" && !findEquivalent(file, candidate, source),
+    )) {
       survivors.push(
         `| ${file}:${mutant.location.start.line}:${mutant.location.start.column} | no coverage: ${mutant.mutatorName} \`${cell(mutant.replacement ?? "")}\` in \`${cell(lineOf(source, mutant.location.start.line))}\` |`,
       );
@@ -163,7 +169,7 @@ TypeScript checker rejects) and ignored ones (static mutants, \`// Stryker disab
 **Score without equivalents** also leaves out the survivors named below as equivalent, each with the reason. Goal:
 >= 90 % on each module.
 
-| module | mutants | killed | survived | of which equivalent | timeout | no coverage | compile error | ignored | score | score without equivalents | run (UTC) |
+| module | mutants | killed | survived | of which equivalent (incl. unreachable, no coverage) | timeout | no coverage | compile error | ignored | score | score without equivalents | run (UTC) |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
 
