@@ -21,6 +21,7 @@ export const mutationTests = [
   "test/agent/motor-durability.test.ts",
   "test/agent/vend-session.test.ts",
   "test/agent/decide.test.ts",
+  "test/agent/journal-state.test.ts",
   "test/hardware/codecs.test.ts",
   "test/hardware/mdb-cashless.test.ts",
   "test/hardware/mdb-vend-edges.test.ts",

@@ -158,4 +158,21 @@ export const equivalentMutants: Equivalent[] = [
     code: 'const [, sign, whole = "", fraction = ""] = match;',
     reason: "the whole-number group is not optional in the regex, so the default never applies",
   },
+  {
+    file: "agent/journal/journal-state.ts",
+    line: 207,
+    column: 5,
+    mutator: "ConditionalExpression",
+    code: 'case "note":',
+    reason: "a note changes nothing: without its case the switch matches no case and also changes nothing",
+  },
+  {
+    file: "agent/journal/journal-state.ts",
+    line: 212,
+    column: 9,
+    mutator: "EqualityOperator",
+    replacement: "event.payload.seq >= next.eventSeq",
+    code: "if (event.payload.seq > next.eventSeq) next.eventSeq = event.payload.seq;",
+    reason: "on an equal seq the assignment writes the value eventSeq already has",
+  },
 ];
