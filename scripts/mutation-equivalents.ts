@@ -175,4 +175,34 @@ export const equivalentMutants: Equivalent[] = [
     code: "if (event.payload.seq > next.eventSeq) next.eventSeq = event.payload.seq;",
     reason: "on an equal seq the assignment writes the value eventSeq already has",
   },
+  {
+    file: "backend-bridge/broker/machine-credentials.ts",
+    line: 45,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (entry.certificateCn !== undefined) record.certificateCn = entry.certificateCn;",
+    reason:
+      "the record then has `certificateCn: undefined` instead of no key; its one reader (embedded-broker.ts) uses " +
+      "`record.certificateCn ?? machineId`, which reads both alike",
+  },
+  {
+    file: "hardware/mdb/line-framer.ts",
+    line: 20,
+    column: 21,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: 'this.#buffer += typeof chunk === "string" ? chunk : chunk.toString("latin1");',
+    reason: "a string's toString ignores the encoding argument and returns the string itself",
+  },
+  {
+    file: "hardware/mdb/mdb-money.ts",
+    line: 37,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: "if (numerator % denominator !== 0) return undefined;",
+    reason:
+      "a remainder makes the quotient a fraction, which the Number.isSafeInteger check two lines down refuses too",
+  },
 ];

@@ -90,7 +90,12 @@ interface ModuleResult {
 function latestPerModule(runs: Run[]): ModuleResult[] {
   const byFile = new Map<string, ModuleResult>();
   for (const run of runs) {
+    // With --mutate, Stryker's report also carries the other modules' results from its incremental file: a run
+    // counts only for the modules it was asked to mutate.
+    const mutateAt = run.args.indexOf("--mutate");
+    const asked = mutateAt === -1 ? undefined : (run.args[mutateAt + 1] ?? "").split(",");
     for (const [file, entry] of Object.entries(run.report.files)) {
+      if (asked && !asked.includes(file)) continue;
       byFile.set(file, { file, run, mutants: entry.mutants, source: entry.source });
     }
   }
