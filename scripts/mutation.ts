@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { z } from "zod";
 import { type Equivalent, equivalentMutants } from "./mutation-equivalents.ts";
 
@@ -121,7 +121,15 @@ const percent = (value: number) => `${value.toFixed(1)} %`;
 const formatDuration = (ms: number) => `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");
 
-export function renderReport(modules: ModuleResult[]): string {
+/** The modules stryker.config.mjs mutates, to name those no run has measured yet. */
+async function configuredModules(): Promise<string[]> {
+  const config = (await import(pathToFileURL(join(root, "stryker.config.mjs")).href)) as { mutatedModules: unknown };
+  return z.array(z.string()).parse(config.mutatedModules);
+}
+
+export function renderReport(modules: ModuleResult[], configured: string[]): string {
+  const measured = new Set(modules.map((module) => module.file));
+  const unmeasured = configured.filter((file) => !measured.has(file));
   const rows: string[] = [];
   const survivors: string[] = [];
   const equivalents: string[] = [];
@@ -179,7 +187,7 @@ TypeScript checker rejects) and ignored ones (static mutants, \`// Stryker disab
 ${rows.join("\n")}
 
 ${below.length === 0 ? "Every module listed is at >= 90 % (without equivalents)." : `Below 90 %: ${below.join(", ")}.`}
-
+${unmeasured.length === 0 ? "" : `\nNot measured yet (in stryker.config.mjs, but no run has mutated them): ${unmeasured.join(", ")}.\n`}
 ## Equivalent survivors
 
 | where | mutant | why no test can tell it apart |
@@ -208,5 +216,5 @@ ${runs
 const args = process.argv.slice(2);
 const reportOnly = args.includes("--report-only");
 if (!reportOnly) runStryker(args);
-writeFileSync(mutationReportPath, renderReport(latestPerModule(loadRuns())));
+writeFileSync(mutationReportPath, renderReport(latestPerModule(loadRuns()), await configuredModules()));
 console.log(`wrote ${mutationReportPath}`);
