@@ -109,7 +109,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "platform/money.ts",
-    line: 72,
+    line: 73,
     column: 98,
     mutator: "StringLiteral",
     code: 'Number(trimmedFraction.padEnd(exponent, "0") || "0")',
@@ -136,8 +136,8 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "backend-bridge/broker/password-hash.ts",
-    line: 49,
-    column: 45,
+    line: 50,
+    column: 47,
     mutator: "StringLiteral",
     code: 'Buffer.from(saltB64 ?? "", "base64")',
     reason: "the salt group is not optional in the format regex, so after a match it is always a string",
@@ -152,7 +152,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "platform/money.ts",
-    line: 66,
+    line: 67,
     column: 26,
     mutator: "StringLiteral",
     code: 'const [, sign, whole = "", fraction = ""] = match;',
@@ -204,5 +204,14 @@ export const equivalentMutants: Equivalent[] = [
     code: "if (numerator % denominator !== 0) return undefined;",
     reason:
       "a remainder makes the quotient a fraction, which the Number.isSafeInteger check two lines down refuses too",
+  },
+  {
+    file: "hardware/mdb/qibixx-codec.ts",
+    line: 57,
+    column: 25,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: 'if (prefix !== "c" || head === undefined) return garbage;',
+    reason: "a `c` line without a head reaches `switch (undefined)`, whose default answers the same garbage",
   },
 ];

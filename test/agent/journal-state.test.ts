@@ -9,6 +9,7 @@ import {
   type StoredEvent,
   serializeState,
   type VendRecord,
+  vendsInFlight,
 } from "../../agent/journal/journal-state.ts";
 
 /** applyRecord's rules one by one: a record about one session never changes another's state. */
@@ -109,5 +110,30 @@ describe("journal state: one session's record leaves another's alone", () => {
     const restored = applyRecord(emptyState(), { c: { t: "snapshot", state: serializeState(state) } });
     expect([...restored.seenCommands]).toEqual([["c-1", 99]]);
     expect([...restored.vends.values()]).toEqual([vend("v1", "s1")]);
+  });
+
+  it("counts a delivered vend and an unknown one in their session; a failed one costs nothing", () => {
+    const state = apply(
+      emptyState(),
+      { c: { t: "session-open", session: session("s1") } },
+      { c: { t: "vend-approved", vend: vend("v1", "s1") } },
+      { c: { t: "vend-approved", vend: vend("v2", "s1") } },
+      { c: { t: "vend-approved", vend: vend("v3", "s1") } },
+      { c: { t: "vend-result", vendId: "v1", result: "delivered" } },
+      { c: { t: "vend-result", vendId: "v2", result: "unknown" } },
+      { c: { t: "vend-result", vendId: "v3", result: "failed" } },
+      // A second result for a vend that has one changes nothing.
+      { c: { t: "vend-result", vendId: "v1", result: "delivered" } },
+    );
+    expect(state.session).toMatchObject({ spentMinor: 300, vendedCount: 1, vendedTotalMinor: 150, unknownCount: 1 });
+  });
+
+  it("lists only the vends still in flight", () => {
+    const state = apply(
+      emptyState(),
+      { c: { t: "vend-approved", vend: vend("v1", "s1", "delivered") } },
+      { c: { t: "vend-approved", vend: vend("v2", "s1") } },
+    );
+    expect(vendsInFlight(state).map((record) => record.vendId)).toEqual(["v2"]);
   });
 });
