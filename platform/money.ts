@@ -29,13 +29,14 @@ const exponents: Readonly<Record<string, number>> = {
 export const supportedCurrencies = Object.keys(exponents);
 
 export function currencyExponent(currency: string): number {
-  const exponent = exponents[currency];
+  // Own keys only: an inherited name ("toString", "constructor") is no currency.
+  const exponent = Object.hasOwn(exponents, currency) ? exponents[currency] : undefined;
   if (exponent === undefined) throw new RangeError(`unsupported currency ${JSON.stringify(currency)}`);
   return exponent;
 }
 
 export function isSupportedCurrency(currency: string): boolean {
-  return exponents[currency] !== undefined;
+  return Object.hasOwn(exponents, currency);
 }
 
 /** Formats integer minor units as the `#.##` decimal string SEQR expects (exactly `exponent` decimals). */

@@ -46,9 +46,14 @@ export async function verifyPassword(password: string | Buffer, stored: string):
   const expected = Buffer.from(hashB64 ?? "", "base64");
   if (expected.length !== keyLength) return false;
   const actual = await new Promise<Buffer | undefined>((resolve) => {
-    scrypt(password, Buffer.from(saltB64 ?? "", "base64"), keyLength, scryptOptions(cost), (error, key) =>
-      resolve(error ? undefined : key),
-    );
+    try {
+      scrypt(password, Buffer.from(saltB64 ?? "", "base64"), keyLength, scryptOptions(cost), (error, key) =>
+        resolve(error ? undefined : key),
+      );
+    } catch {
+      // Parameters scrypt refuses up front (a tampered tiny N hits its memory limit) throw synchronously.
+      resolve(undefined);
+    }
   });
   return actual !== undefined && timingSafeEqual(actual, expected);
 }

@@ -274,6 +274,21 @@ describe("vend-agent journal (technician view)", () => {
     expect(summary.session.sessionId).toBe("s1");
     expect(summary.vendsInFlight.map((vend) => vend.vendId)).toEqual(["v1"]);
     expect(summary.unacknowledgedEvents).toHaveLength(1);
+
+    // The same as text, for a person.
+    text = "";
+    expect(await journalCommand.run({ program: "vend-agent", argv: ["--config", configFile], out, env: {} })).toBe(0);
+    const lines = text.trimEnd().split("\n");
+    expect(lines[0]).toMatch(
+      new RegExp(`^journal ${join(dir, "data", "journal.log")}: \\d+ records, boot #\\d+, last event seq 1$`),
+    );
+    expect(lines.slice(1, 4)).toEqual([
+      "session: s1 budget 500 spent 0 EUR",
+      "vend in flight: v1 A1 150 (becomes unknown at the next start)",
+      "unacknowledged events: 1",
+    ]);
+    expect(lines[4]).toMatch(/^ {2}#1 vend-started \S+ \d{4}-\d\d-\d\dT/);
+    expect(lines).toHaveLength(5);
     expect(readFileSync(join(dir, "data", "journal.log")).equals(before)).toBe(true);
   });
 

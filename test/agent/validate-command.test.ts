@@ -154,3 +154,86 @@ describe("every command is signed", () => {
     expect(checkCommand("config", JSON.stringify(body), context())).toMatchObject({ reason: "bad-signature" });
   });
 });
+
+describe("command validation: boundaries and what a rejection says", () => {
+  it("expires at exactly expiresAt and says how long ago", () => {
+    expect(checkCommand("unlock", unlock({ expiresAt: now }), context())).toMatchObject({
+      ok: false,
+      reason: "expired",
+      detail: "expired 0 ms ago",
+      commandId: "c-1",
+      sessionId: "s-1",
+    });
+    expect(checkCommand("unlock", unlock({ expiresAt: now - 1_500 }), context())).toMatchObject({
+      detail: "expired 1500 ms ago",
+    });
+    expect(checkCommand("unlock", unlock({ expiresAt: now + 1 }), context()).ok).toBe(true);
+  });
+
+  it("accepts a command issued exactly the allowed skew ahead, refuses one a millisecond more and remembers it", () => {
+    const atSkew = unlock({ issuedAt: now + 300_000, expiresAt: now + 330_000 });
+    expect(checkCommand("unlock", atSkew, context()).ok).toBe(true);
+    expect(checkCommand("unlock", unlock({ issuedAt: now + 300_001, expiresAt: now + 330_000 }), context())).toEqual({
+      ok: false,
+      reason: "invalid",
+      detail: "issued 300001 ms in the future (clock skew above 300000 ms)",
+      commandId: "c-1",
+      sessionId: "s-1",
+      remember: { commandId: "c-1", expiresAt: now + 330_000 },
+    });
+  });
+
+  it("refuses a command that expires before it was issued, and accepts one that expires as it is issued", () => {
+    expect(checkCommand("unlock", unlock({ issuedAt: now + 20_000, expiresAt: now + 10_000 }), context())).toEqual({
+      ok: false,
+      reason: "invalid",
+      detail: "expiresAt is before issuedAt",
+      commandId: "c-1",
+      sessionId: "s-1",
+      remember: { commandId: "c-1", expiresAt: now + 10_000 },
+    });
+    expect(checkCommand("unlock", unlock({ issuedAt: now + 10_000, expiresAt: now + 10_000 }), context()).ok).toBe(
+      true,
+    );
+  });
+
+  it("names the command, the signature failure and the replayed id", () => {
+    expect(checkCommand("launch-missiles", "{}", context())).toMatchObject({
+      detail: "unknown command 'launch-missiles'",
+    });
+    expect(checkCommand("x".repeat(100), "{}", context())).toMatchObject({
+      detail: `unknown command '${"x".repeat(40)}'`,
+    });
+    expect(checkCommand("unlock", unlock({}, "22".repeat(32)), context())).toMatchObject({
+      detail: "the unlock signature does not verify",
+    });
+    expect(checkCommand("unlock", unlock(), context(["c-1"]))).toMatchObject({
+      detail: "commandId c-1 was already received",
+      sessionId: "s-1",
+    });
+  });
+
+  it("keeps a schema error's detail to 300 characters", () => {
+    const products = Object.fromEntries(
+      Array.from({ length: 30 }, (_, index) => [`A${index}`, { name: "", sku: "", priceMinor: -1 }]),
+    );
+    const body = { commandId: "c-9", issuedAt: now, expiresAt: now + 1, catalog: { currency: "EUR", products } };
+    const result = checkCommand("config", JSON.stringify(body), context());
+    expect(result).toMatchObject({ ok: false, reason: "invalid", commandId: "c-9" });
+    expect(result.ok === false && result.detail).toHaveLength(300);
+    expect(result.ok === false && result.detail.startsWith("signature: ")).toBe(true);
+  });
+
+  it("reports the ids of a payload that fails the schema only when they look like ids", () => {
+    const ids = (commandId: unknown, sessionId: unknown) => {
+      const result = checkCommand("unlock", JSON.stringify({ commandId, sessionId }), context());
+      return result.ok ? undefined : { commandId: result.commandId, sessionId: result.sessionId };
+    };
+    expect(ids("c:1.a_b-2", "s")).toEqual({ commandId: "c:1.a_b-2", sessionId: "s" });
+    expect(ids("x".repeat(64), "s".repeat(65))).toEqual({ commandId: "x".repeat(64), sessionId: null });
+    expect(ids("!c-1", "s-1!")).toEqual({ commandId: null, sessionId: null });
+    expect(ids("c 1", 7)).toEqual({ commandId: null, sessionId: null });
+    expect(checkCommand("unlock", "null", context())).toMatchObject({ commandId: null, sessionId: null });
+    expect(checkCommand("unlock", "{", context())).toMatchObject({ commandId: null, sessionId: null });
+  });
+});

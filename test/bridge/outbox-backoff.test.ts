@@ -1,4 +1,5 @@
-import { expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { backoffDelayMs } from "../../backend-bridge/outbox/backoff.ts";
 import { describeEachStore } from "./helpers/harness.ts";
 
 /**
@@ -49,14 +50,41 @@ describeEachStore("outbox backoff", (start) => {
       );
       expect(wait, `wait after failed attempt ${index + 1} (waits ${waits.join(", ")})`).toBeLessThanOrEqual(step);
     }
-    for (let index = 1; index < waits.length; index += 1) {
-      expect(waits[index], `waits ${waits.join(", ")}`).toBeGreaterThanOrEqual(waits[index - 1] ?? 0);
-    }
+    // Not pairwise monotonic: consecutive jitter ranges touch ([4, 8] s then [8, 16] s) and overlap once the cap
+    // is reached ([8, 16] s then [15, 30] s), so a high draw then a low one shrinks a wait (seen: 15287 then 15209
+    // ms). The per-attempt ranges above already prove the growth.
     expect(waits.at(-1)).toBeGreaterThan(4 * (waits[0] ?? 0));
 
     const purchase = await h.waitForState(reference, "committed");
     expect(purchase.reconciliation).toBeNull();
     expect(h.seqr.count("commitReservation")).toBe(failures + 1);
     expect(h.seqr.only().commitCount).toBe(1);
+  });
+});
+
+describe("backoffDelayMs", () => {
+  const options = { baseMs: 1_000, maxMs: 30_000 };
+
+  it("doubles the step per attempt up to the cap, and draws the wait between half the step and the step", () => {
+    expect([0, 1, 2, 3, 4, 5, 6].map((attempt) => backoffDelayMs(attempt, options, () => 1))).toEqual([
+      1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000,
+    ]);
+    expect([0, 1, 4, 5].map((attempt) => backoffDelayMs(attempt, options, () => 0))).toEqual([
+      500, 1_000, 8_000, 15_000,
+    ]);
+    expect(backoffDelayMs(2, options, () => 0.5)).toBe(3_000);
+    expect(backoffDelayMs(0, options, () => 0.4999)).toBe(750);
+  });
+
+  it("stays at the cap for any later attempt, without overflowing", () => {
+    for (const attempt of [30, 31, 1_000, 1e9]) expect(backoffDelayMs(attempt, options, () => 1)).toBe(30_000);
+  });
+
+  it("draws from Math.random by default, within the range", () => {
+    for (let round = 0; round < 50; round += 1) {
+      const wait = backoffDelayMs(3, options);
+      expect(wait).toBeGreaterThanOrEqual(4_000);
+      expect(wait).toBeLessThanOrEqual(8_000);
+    }
   });
 });

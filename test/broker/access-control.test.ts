@@ -57,4 +57,27 @@ describe("broker ACL", () => {
     expect(authorizeWill(root, m1, "vending/v1/M1/event/vended").ok).toBe(false);
     expect(authorizeWill(root, bridge, "anything").ok).toBe(true);
   });
+
+  it("says why it refuses (the broker logs it), and treats the bare $SYS topic as the broker's too", () => {
+    const refused = (reason: string) => ({ ok: false, reason });
+    const sys = refused("$SYS/ topics are reserved to the broker");
+    expect(authorizePublishTopic(root, bridge, "$SYS", false)).toEqual(sys);
+    expect(authorizePublishTopic(root, bridge, "$SYS/x", false)).toEqual(sys);
+    expect(authorizePublishTopic(root, bridge, "$SYSTEM", false)).toEqual({ ok: true });
+    expect(authorizePublishTopic(root, m1, "vending/v1/M2/state", false)).toEqual(
+      refused("machine M1 may publish only under vending/v1/M1/"),
+    );
+    expect(authorizePublishTopic(root, m1, "vending/v1/M1/event/vended", true)).toEqual(
+      refused("events must not be retained"),
+    );
+    expect(authorizePublishTopic(root, m1, "vending/v1/M1/cmd/unlock", false)).toEqual(
+      refused("machines do not publish commands"),
+    );
+    expect(authorizeSubscribeFilter(root, m1, "#")).toEqual(
+      refused("machine M1 may subscribe only to vending/v1/M1/cmd/+"),
+    );
+    expect(authorizeWill(root, m1, "vending/v1/M2/availability")).toEqual(
+      refused("machine M1 may set a will only on its own availability topic"),
+    );
+  });
 });

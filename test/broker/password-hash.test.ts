@@ -1,3 +1,4 @@
+import { scryptSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { credentialsFromConfig } from "../../backend-bridge/broker/machine-credentials.ts";
 import {
@@ -16,6 +17,23 @@ describe("password hashes (scrypt, per-entry salt)", () => {
     expect(await verifyPassword(Buffer.from("correct horse battery"), stored)).toBe(true);
     expect(await verifyPassword("correct horse batterY", stored)).toBe(false);
     expect(await verifyPassword("", stored)).toBe(false);
+  });
+
+  it("hashes with the cost it records, down to r = 1", async () => {
+    const cost = { log2N: 2, r: 1, p: 1 };
+    const stored = hashPassword("tiny-cost", cost);
+    const [, log2N, r, p, salt = "", hash = ""] = stored.split("$");
+    expect([log2N, r, p]).toEqual(["2", "1", "1"]);
+    const expected = scryptSync("tiny-cost", Buffer.from(salt, "base64"), 32, { N: 4, r: 1, p: 1 });
+    expect(Buffer.from(hash, "base64").equals(expected)).toBe(true);
+    expect(await verifyPassword("tiny-cost", stored)).toBe(true);
+    const atTestCost = hashPassword("test-cost", testScryptCost).split("$");
+    const testCostHash = scryptSync("test-cost", Buffer.from(atTestCost[4] ?? "", "base64"), 32, {
+      N: 1024,
+      r: 8,
+      p: 1,
+    });
+    expect(Buffer.from(atTestCost[5] ?? "", "base64").equals(testCostHash)).toBe(true);
   });
 
   it("salts every entry, so equal passwords give different hashes", () => {
@@ -37,8 +55,22 @@ describe("password hashes (scrypt, per-entry salt)", () => {
       stored.replace("scrypt$", "bcrypt$"),
       [...parts.slice(0, 5), Buffer.alloc(16).toString("base64")].join("$"),
       [parts[0], "40", ...parts.slice(2)].join("$"),
+      // N = 2 with r = 8: Node's scrypt throws synchronously (memory limit), which must still read as false.
+      [parts[0], "1", ...parts.slice(2)].join("$"),
     ]) {
       expect(await verifyPassword("pw-123456789", bad)).toBe(false);
+    }
+  });
+
+  it("refuses a stored hash with r or p of 0 even when it matches (scrypt itself would compute one)", async () => {
+    const salt = Buffer.alloc(16, 7);
+    for (const [r, p] of [
+      [0, 1],
+      [1, 0],
+    ] as const) {
+      const hash = scryptSync("pw-0", salt, 32, { N: 1024, r, p, maxmem: 256 * 1024 * r });
+      const stored = `scrypt$10$${r}$${p}$${salt.toString("base64")}$${hash.toString("base64")}`;
+      expect(await verifyPassword("pw-0", stored), `r ${r}, p ${p}`).toBe(false);
     }
   });
 
@@ -51,6 +83,28 @@ describe("password hashes (scrypt, per-entry salt)", () => {
     cache.remember("M2", "h", "pw");
     cache.remember("M3", "h", "pw");
     expect(cache.has("M1", "hash-1", "pw")).toBe(false); // evicted, capacity 2
+    expect(cache.has("M2", "h", "pw")).toBe(true);
+    expect(cache.has("M3", "h", "pw")).toBe(true);
+  });
+
+  it("keeps entries up to its capacity, evicting the oldest only beyond it", () => {
+    const cache = new VerifiedPasswordCache(2);
+    cache.remember("M1", "h", "pw");
+    cache.remember("M2", "h", "pw");
+    expect(cache.has("M1", "h", "pw")).toBe(true);
+    expect(cache.has("M2", "h", "pw")).toBe(true);
+    // Remembering a machine again refreshes it instead of counting twice.
+    cache.remember("M1", "h", "pw");
+    cache.remember("M3", "h", "pw");
+    expect(cache.has("M2", "h", "pw")).toBe(false);
+    expect(cache.has("M1", "h", "pw")).toBe(true);
+  });
+
+  it("separates the stored hash from the password, so moving characters between them does not match", () => {
+    const cache = new VerifiedPasswordCache();
+    cache.remember("M1", "hash-a", "bc");
+    expect(cache.has("M1", "hash-a", "bc")).toBe(true);
+    expect(cache.has("M1", "hash-ab", "c")).toBe(false);
   });
 
   it("builds hashed credentials from the configuration's machines", async () => {
@@ -72,7 +126,10 @@ describe("password hashes (scrypt, per-entry salt)", () => {
     const m1 = credentials.lookup("M1");
     expect(m1?.passwordHash).not.toContain("machine-one-password");
     expect(await verifyPassword("machine-one-password", m1?.passwordHash ?? "")).toBe(true);
-    expect(credentials.lookup("M2")).toEqual({ certificateCn: "m2.example" });
+    expect(credentials.lookup("M2")).toStrictEqual({ certificateCn: "m2.example" });
     expect(credentials.lookup("M3")).toBeUndefined();
+    credentials.delete("M1");
+    expect(credentials.lookup("M1")).toBeUndefined();
+    expect(credentials.lookup("M2")).toBeDefined();
   });
 });

@@ -97,6 +97,122 @@ describe("Qibixx line codec", () => {
   });
 });
 
+describe("Qibixx line codec, line by line", () => {
+  it.each([
+    ["c,STATUS,VEND,1.00,65535", { kind: "vendRequest", priceText: "1.00", item: 65_535 }],
+    ["c,STATUS,VEND,1.00,0", { kind: "vendRequest", priceText: "1.00", item: 0 }],
+    ["c,STATUS,INACTIVE", { kind: "readerState", state: "INACTIVE" }],
+    ["c,STATUS,DISABLED", { kind: "readerState", state: "DISABLED" }],
+    ["c,STATUS,IDLE", { kind: "sessionIdle" }],
+    ["c,0", { kind: "enableAck", enabled: false }],
+    ["h,rev,2", { kind: "hardware", text: "rev,2" }],
+    ["v,4.0.1", { kind: "version", version: "4.0.1" }],
+    ["c,ERR,VEND 33", { kind: "vendFailure", code: 33 }],
+    ['c,ERR,"START -1 "', { kind: "startRejected", text: "START -1" }],
+    ["c,ERR,START", { kind: "startRejected", text: "START" }],
+    ["c,ERR,RESTART", { kind: "error", text: "RESTART" }],
+    ["c,ERR,STARTED", { kind: "error", text: "STARTED" }],
+    ['c,ERR,"Bad thing"', { kind: "error", text: "Bad thing" }],
+    ["c,ERR,Bad,thing", { kind: "error", text: "Bad,thing" }],
+    ['c,ERR,x"VEND 3"', { kind: "error", text: 'x"VEND 3"' }],
+    ['c,ERR,"VEND 3"x', { kind: "error", text: '"VEND 3"x' }],
+    ["c,ERR,VEND 3 x", { kind: "error", text: "VEND 3 x" }],
+    ["c,ERR,xVEND 3", { kind: "error", text: "xVEND 3" }],
+    ["c,ERR,VEND 1234", { kind: "error", text: "VEND 1234" }],
+  ])("parses %s", (line, message) => {
+    expect(parseAdapterLine(line)).toEqual(message);
+  });
+
+  it.each([
+    "c,STATUS,VEND,1.00,65536",
+    "c,STATUS,VEND,1.00,x5",
+    "c,STATUS,VEND,1.00,5x",
+    "c,STATUS,VEND,1.00,",
+    "c,STATUS,VEND,1.00,1e3",
+    "c,STATUS,VEND,1.00,5,6",
+    "c,STATUS,VEND,abc,5",
+    "c,STATUS,ENABLED,1",
+    "c,STATUS,IDLE,abc",
+    "c,STATUS,IDLE,1.00,2",
+    "c,SET,OK,1",
+    "c,1,x",
+    "c,VEND,FAILURE",
+    'c,ERR,""',
+    "v,",
+    "h,",
+    "x,SET,OK",
+  ])("calls %s garbage", (line) => {
+    expect(parseAdapterLine(line)).toEqual({ kind: "garbage", line });
+  });
+
+  it("encodes every message the simulated adapter sends", () => {
+    expect(encodeAdapterMessage({ kind: "enableAck", enabled: true })).toBe("c,1\n");
+    expect(encodeAdapterMessage({ kind: "enableAck", enabled: false })).toBe("c,0\n");
+    expect(encodeAdapterMessage({ kind: "readerState", state: "ENABLED" })).toBe("c,STATUS,ENABLED\n");
+    expect(encodeAdapterMessage({ kind: "sessionIdle" })).toBe("c,STATUS,IDLE\n");
+    expect(encodeAdapterMessage({ kind: "sessionIdle", fundsText: "5.00" })).toBe("c,STATUS,IDLE,5.00\n");
+    expect(encodeAdapterMessage({ kind: "startRejected", text: "START -1" })).toBe('c,ERR,"START -1"\n');
+    expect(encodeAdapterMessage({ kind: "error", text: "Bad thing" })).toBe('c,ERR,"Bad thing"\n');
+    expect(encodeAdapterMessage({ kind: "pollAck" })).toBe("r,ACK\n");
+    expect(encodeAdapterMessage({ kind: "version", version: "4.0.1" })).toBe("v,4.0.1\n");
+    expect(encodeAdapterMessage({ kind: "hardware", text: "rev2" })).toBe("h,rev2\n");
+  });
+
+  it("encodes host commands exactly and refuses malformed ones with the reason", () => {
+    expect(encodeAdapterCommand({ kind: "setConfig", key: "mdb-level", value: "3" })).toBe("C,SETCONF,mdb-level=3\n");
+    expect(() => encodeAdapterCommand({ kind: "setConfig", key: "Bad key", value: "3" })).toThrow(
+      "invalid adapter setting Bad key=3",
+    );
+    expect(() => encodeAdapterCommand({ kind: "setConfig", key: "mdb-level", value: "3,C,1" })).toThrow(
+      "invalid adapter setting mdb-level=3,C,1",
+    );
+    expect(() => encodeAdapterCommand({ kind: "startSession", fundsText: "1,00" })).toThrow("invalid funds 1,00");
+    expect(() => encodeAdapterCommand({ kind: "approve", amountText: "1e3" })).toThrow("invalid amount 1e3");
+    expect(encodeAdapterCommand({ kind: "display", text: "x".repeat(40) })).toBe(`C,DISPLAY,${"x".repeat(32)}\n`);
+  });
+
+  it.each([
+    "xC,SETCONF,mdb-level=3",
+    "C,SETCONF,mdb-level=3!",
+    "xC,START,1.00",
+    "C,START,1.00 x",
+    "xC,VEND,1.00",
+    "C,VEND,1.00 x",
+    "C,BOGUS",
+    "C,DISPLAYED",
+  ])("the simulated adapter calls host line %s garbage", (line) => {
+    expect(parseHostLine(line)).toEqual({ kind: "garbage", line });
+  });
+});
+
+describe("LineFramer edges", () => {
+  it("keeps a line of exactly the maximum length, in one chunk or unfinished, and drops one character more", () => {
+    const framer = new LineFramer(4);
+    expect(framer.push("abcd\nabcde\n")).toEqual(["abcd"]);
+    expect(framer.overflowCount).toBe(1);
+    expect(framer.push("wxyz")).toEqual([]);
+    expect(framer.push("\n")).toEqual(["wxyz"]);
+    expect(framer.push("vwxyz")).toEqual([]);
+    expect(framer.overflowCount).toBe(2);
+    expect(framer.push("\nok\n")).toEqual(["ok"]);
+  });
+
+  it("allows 256 characters by default", () => {
+    const framer = new LineFramer();
+    expect(framer.push(`${"a".repeat(256)}\n${"b".repeat(257)}\n`)).toEqual(["a".repeat(256)]);
+    expect(framer.overflowCount).toBe(1);
+  });
+
+  it("trims only a CR right before the newline, reads bytes as latin1, and forgets a half line on reset", () => {
+    const framer = new LineFramer();
+    expect(framer.push("a\rb\r\n")).toEqual(["a\rb"]);
+    expect(framer.push(Buffer.from([0x63, 0xff, 0x0a]))).toEqual(["c\u00ff"]);
+    expect(framer.push("half")).toEqual([]);
+    framer.reset();
+    expect(framer.push("new\n")).toEqual(["new"]);
+  });
+});
+
 describe("MDB money", () => {
   it("converts with scale factor 1 and 2 decimals (EUR)", () => {
     const money = new MdbMoney({ scaleFactor: 1, decimalPlaces: 2, currency: "EUR" });
@@ -194,5 +310,27 @@ describe("FA FB frames", () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it("refuses what cannot be an amount, in both directions", () => {
+    const money = new MdbMoney({ scaleFactor: 1, decimalPlaces: 2, currency: "EUR" });
+    for (const minor of [-1, 1.5, Number.MAX_SAFE_INTEGER + 2, Number.NaN]) {
+      expect(money.toRaw(minor, "floor"), String(minor)).toBeUndefined();
+    }
+    expect(money.toRaw(0, "exact")).toBe(0);
+    for (const text of ["x1.50", "1.50x", "1.", ".5", "1.5000", "1234567890"]) {
+      expect(money.wireToMinor(text), text).toBeUndefined();
+    }
+    expect(money.wireToMinor("123456789")).toBe(12_345_678_900);
+  });
+
+  it("refuses a bus value finer than the currency, and trims every trailing zero of the adapter's text", () => {
+    const thousandths = new MdbMoney({ scaleFactor: 1, decimalPlaces: 3, currency: "EUR" });
+    expect(thousandths.toMinor(1_505)).toBeUndefined();
+    expect(thousandths.toMinor(1_500)).toBe(150);
+    const tenths = new MdbMoney({ scaleFactor: 1, decimalPlaces: 1, currency: "EUR" });
+    expect(tenths.fromWire("1.500")).toBe(15);
+    expect(tenths.wireToMinor("1.500")).toBe(150);
+    expect(tenths.fromWire("1.550")).toBeUndefined();
   });
 });

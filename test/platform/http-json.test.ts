@@ -1,7 +1,8 @@
-import { createServer, request as httpRequest, type Server } from "node:http";
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { HttpBodyError, readJsonBody, sendJson } from "../../platform/http-json.ts";
+import { HttpBodyError, readBody, readJsonBody, sendJson } from "../../platform/http-json.ts";
 
 /**
  * The request body limit holds for a chunked body too (no Content-Length to refuse up front): the server answers 413
@@ -121,5 +122,68 @@ describe("readJsonBody", () => {
     });
     expect(status).toBe(413);
     expect(bodies).toEqual([]);
+  });
+});
+
+/** A request as readBody sees it: a stream with headers, fed the given chunks. */
+function fakeRequest(headers: Record<string, string>, chunks: string[], end = true) {
+  const stream = Object.assign(new PassThrough(), { headers });
+  for (const chunk of chunks) stream.write(chunk);
+  if (end) stream.end();
+  return stream as unknown as IncomingMessage & PassThrough;
+}
+
+describe("readBody at the limit", () => {
+  it("reads a body of exactly the limit, declared or not, and a declared length below it", async () => {
+    const exact = "x".repeat(maxBytes);
+    expect(await readBody(fakeRequest({ "content-length": String(maxBytes) }, [exact]), maxBytes)).toBe(exact);
+    expect(await readBody(fakeRequest({}, [exact.slice(0, 1_000), exact.slice(1_000)]), maxBytes)).toBe(exact);
+    expect(await readBody(fakeRequest({ "content-length": "5" }, ["hello"]), maxBytes)).toBe("hello");
+    expect(await readBody(fakeRequest({ "content-length": "junk" }, ["hello"]), maxBytes)).toBe("hello");
+  });
+
+  it("refuses one byte more, sent in pieces, with 413, and cuts the connection", async () => {
+    const request = fakeRequest({}, ["x".repeat(maxBytes), "y"], false);
+    const refused = await readBody(request, maxBytes).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(HttpBodyError);
+    expect(refused).toMatchObject({
+      name: "HttpBodyError",
+      status: 413,
+      message: `request body larger than ${maxBytes} bytes`,
+    });
+    await new Promise((resolve) => request.once("close", resolve));
+    expect(request.destroyed).toBe(true);
+  });
+
+  it("refuses a declared length one byte over the limit", async () => {
+    const request = fakeRequest({ "content-length": String(maxBytes + 1) }, [], false);
+    await expect(readBody(request, maxBytes)).rejects.toMatchObject({ status: 413 });
+  });
+
+  it("passes a stream error on", async () => {
+    const request = fakeRequest({}, ["{"], false);
+    const reading = readBody(request, maxBytes);
+    request.destroy(new Error("connection reset"));
+    await expect(reading).rejects.toThrow("connection reset");
+  });
+});
+
+describe("readJsonBody and sendJson", () => {
+  it("reads an empty body as {} and refuses text that is not JSON with 400", async () => {
+    expect(await readJsonBody(fakeRequest({}, []), maxBytes)).toEqual({});
+    await expect(readJsonBody(fakeRequest({}, ["{nope"]), maxBytes)).rejects.toMatchObject({
+      name: "HttpBodyError",
+      status: 400,
+      message: "the body is not JSON",
+    });
+  });
+
+  it("answers JSON that no cache keeps", async () => {
+    const { port } = await jsonServer();
+    const response = await fetch(`http://127.0.0.1:${port}/`, { method: "POST", body: "{}" });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    expect(response.headers.get("cache-control")).toBe("no-store");
+    expect(await response.json()).toEqual({ ok: true });
   });
 });

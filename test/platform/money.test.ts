@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { formatMinor, parseDecimalToMinor } from "../../platform/money.ts";
+import { displayAmount, formatMinor, isSupportedCurrency, parseDecimalToMinor } from "../../platform/money.ts";
 
 describe("money: integer minor units <-> SEQR decimal strings", () => {
   it("formats with exactly the currency's decimals", () => {
@@ -38,5 +38,43 @@ describe("money: integer minor units <-> SEQR decimal strings", () => {
         },
       ),
     );
+  });
+
+  it("formats and parses negative amounts (refunds), the latter only when allowed", () => {
+    expect(formatMinor(-150, "EUR")).toBe("-1.50");
+    expect(formatMinor(-5, "JPY")).toBe("-5");
+    expect(displayAmount(150, "EUR")).toBe("1.50 EUR");
+    expect(parseDecimalToMinor("-1.50", "EUR", { allowNegative: true })).toBe(-150);
+    expect(parseDecimalToMinor("1.50", "EUR", { allowNegative: true })).toBe(150);
+    expect(() => parseDecimalToMinor("-1.50", "EUR")).toThrow('negative amount "-1.50"');
+  });
+
+  it("trims spaces around a string and every trailing zero of the fraction", () => {
+    expect(parseDecimalToMinor(" 20.00 ", "EUR")).toBe(2000);
+    expect(parseDecimalToMinor("20.1000", "EUR")).toBe(2010);
+    expect(parseDecimalToMinor("7.00", "JPY")).toBe(7);
+  });
+
+  it("says what is wrong with a refused amount", () => {
+    expect(() => parseDecimalToMinor("abc", "EUR")).toThrow('"abc" is not a decimal amount');
+    expect(() => parseDecimalToMinor("20.001", "EUR")).toThrow('"20.001" has more than 2 decimals for EUR');
+    expect(() => parseDecimalToMinor("999999999999999", "EUR")).toThrow('amount "999999999999999" is too large');
+    expect(parseDecimalToMinor("90071992547409", "EUR")).toBe(9_007_199_254_740_900);
+    expect(() => parseDecimalToMinor(Number.POSITIVE_INFINITY, "EUR")).toThrow("Infinity is not a finite amount");
+    expect(() => parseDecimalToMinor(Number.NaN, "EUR")).toThrow("NaN is not a finite amount");
+    expect(() => parseDecimalToMinor(1e21, "EUR")).toThrow("1e+21 is not a plain decimal amount");
+    expect(() => parseDecimalToMinor(1e-7, "EUR")).toThrow("1e-7 is not a plain decimal amount");
+    expect(() => parseDecimalToMinor(1, "XXX")).toThrow('unsupported currency "XXX"');
+    expect(() => formatMinor(1.5, "EUR")).toThrow("amount 1.5 is not an integer number of minor units");
+  });
+
+  it("knows which currencies it supports", () => {
+    expect(isSupportedCurrency("EUR")).toBe(true);
+    expect(isSupportedCurrency("XXX")).toBe(false);
+    // Inherited Object.prototype names are no currency (a config could otherwise say currency: "toString").
+    for (const inherited of ["toString", "constructor", "__proto__", "hasOwnProperty"]) {
+      expect(isSupportedCurrency(inherited), inherited).toBe(false);
+      expect(() => formatMinor(100, inherited), inherited).toThrow(RangeError);
+    }
   });
 });

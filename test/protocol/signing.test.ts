@@ -20,6 +20,23 @@ describe("command signatures", () => {
     );
   });
 
+  it("canonical JSON sorts every key order the same way and leaves undefined fields out", () => {
+    const sorted = '{"a":1,"b":2,"c":3,"d":4}';
+    for (const order of [
+      ["a", "b", "c", "d"],
+      ["d", "c", "b", "a"],
+      ["b", "d", "a", "c"],
+      ["c", "a", "d", "b"],
+    ]) {
+      const value = Object.fromEntries(order.map((key) => [key, key.charCodeAt(0) - 96]));
+      expect(canonicalJson(value), order.join("")).toBe(sorted);
+    }
+    expect(canonicalJson({ b: 1, gone: undefined, a: undefined })).toBe('{"b":1}');
+    // So a signature made before an optional field was dropped still verifies.
+    const signature = signCommand(key, "M1", "unlock", unlock);
+    expect(verifyCommandSignature(key, "M1", "unlock", { ...unlock, note: undefined, signature })).toBe(true);
+  });
+
   it("verifies a signed unlock and refuses any change to it", () => {
     const signature = signCommand(key, "M1", "unlock", unlock);
     expect(verifyCommandSignature(key, "M1", "unlock", { ...unlock, signature })).toBe(true);
@@ -42,6 +59,8 @@ describe("command signatures", () => {
     const lastFlipped = `${signature.slice(0, 62)}${(Number.parseInt(signature.slice(62), 16) ^ 1).toString(16).padStart(2, "0")}`;
     expect(verifyCommandSignature(key, "M1", "unlock", { ...unlock, signature: lastFlipped })).toBe(false);
     expect(verifyCommandSignature(key, "M1", "unlock", { ...unlock, signature: signature.toUpperCase() })).toBe(false);
+    // Hex decoding stops at an odd last digit: the right 64 digits plus one more must not pass.
+    expect(verifyCommandSignature(key, "M1", "unlock", { ...unlock, signature: `${signature}0` })).toBe(false);
   });
 
   it("validates payloads without throwing", () => {

@@ -1,0 +1,217 @@
+/**
+ * Surviving mutants that no test can tell apart from the original code, each with the reason. scripts/mutation.ts
+ * names them in docs/mutation-report.md and leaves them out of the "score without equivalents". A mutant matches on
+ * file, mutator, line and column (as Stryker reports them), the replacement when given, and `code`, a piece of the
+ * original line, so that an entry stops matching when the line changes.
+ */
+export interface Equivalent {
+  file: string;
+  line: number;
+  column: number;
+  mutator: string;
+  replacement?: string;
+  code: string;
+  reason: string;
+}
+
+const distinctKeys =
+  "the compared values are keys of one object, so never equal: `<=` and `<` (or `>=` and `>`) decide alike";
+
+const v8SortAsksOnlyLessThan =
+  "the mutant answers 0 instead of 1 for a > b; Array.prototype.sort (V8's TimSort) only asks whether the answer is " +
+  "below 0, and with distinct keys 0 and 1 sort alike (tests with keys in four orders pass both ways)";
+
+export const equivalentMutants: Equivalent[] = [
+  {
+    file: "protocol/signing.ts",
+    line: 17,
+    column: 26,
+    mutator: "EqualityOperator",
+    replacement: "a <= b",
+    code: ".sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));",
+    reason: distinctKeys,
+  },
+  {
+    file: "protocol/signing.ts",
+    line: 17,
+    column: 39,
+    mutator: "EqualityOperator",
+    replacement: "a >= b",
+    code: ".sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));",
+    reason: distinctKeys,
+  },
+  {
+    file: "protocol/signing.ts",
+    line: 17,
+    column: 39,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: ".sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));",
+    reason:
+      "reached only when a < b is false, and the keys of one object are never equal, so a > b is then always true",
+  },
+  {
+    file: "protocol/signing.ts",
+    line: 17,
+    column: 39,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: ".sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));",
+    reason: v8SortAsksOnlyLessThan,
+  },
+  {
+    file: "protocol/signing.ts",
+    line: 17,
+    column: 39,
+    mutator: "EqualityOperator",
+    replacement: "a <= b",
+    code: ".sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));",
+    reason: v8SortAsksOnlyLessThan,
+  },
+  {
+    file: "protocol/signing.ts",
+    line: 47,
+    column: 10,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "return expected.length === given.length && timingSafeEqual(expected, given);",
+    reason:
+      "the regex above admits exactly 64 hex digits, so `given` is always 32 bytes like the HMAC; the length check " +
+      "only guards timingSafeEqual against a future change of that regex",
+  },
+  {
+    file: "agent/commands/validate-command.ts",
+    line: 84,
+    column: 25,
+    mutator: "OptionalChaining",
+    code: "const candidate = value?.[key];",
+    reason:
+      "only a JSON `null` payload makes `value` nullish; then `value[key]` throws, and the catch below answers the " +
+      "same null ids",
+  },
+  {
+    file: "hardware/mdb/mdb-money.ts",
+    line: 56,
+    column: 112,
+    mutator: "StringLiteral",
+    code: 'Number(trimmed.padEnd(this.decimalPlaces, "0") || "0")',
+    reason: 'the fallback only applies to an empty string, and Number("") is 0 like Number("0")',
+  },
+  {
+    file: "platform/http-json.ts",
+    line: 40,
+    column: 19,
+    mutator: "StringLiteral",
+    code: 'request.off("data", onData);',
+    reason:
+      "left subscribed, a later chunk only rejects the settled promise again (no effect) and schedules another " +
+      "destroy of the already destroyed request; no chunk is kept either way, as size stays above the limit",
+  },
+  {
+    file: "platform/money.ts",
+    line: 73,
+    column: 98,
+    mutator: "StringLiteral",
+    code: 'Number(trimmedFraction.padEnd(exponent, "0") || "0")',
+    reason: 'the fallback only applies to an empty string, and Number("") is 0 like Number("0")',
+  },
+  {
+    file: "backend-bridge/broker/password-hash.ts",
+    line: 45,
+    column: 7,
+    mutator: "EqualityOperator",
+    replacement: "cost.log2N <= 1",
+    code: "if (cost.log2N < 1 || cost.log2N > 20 || cost.r < 1 || cost.p < 1) return false;",
+    reason:
+      "log2N = 1 (N = 2) always fails anyway: scrypt needs 128 r (p + N + 2) bytes and gets maxmem 256 N r, so only " +
+      "p = 0 would fit, which the same check refuses",
+  },
+  {
+    file: "backend-bridge/broker/password-hash.ts",
+    line: 46,
+    column: 43,
+    mutator: "StringLiteral",
+    code: 'Buffer.from(hashB64 ?? "", "base64")',
+    reason: "the hash group is not optional in the format regex, so after a match it is always a string",
+  },
+  {
+    file: "backend-bridge/broker/password-hash.ts",
+    line: 50,
+    column: 47,
+    mutator: "StringLiteral",
+    code: 'Buffer.from(saltB64 ?? "", "base64")',
+    reason: "the salt group is not optional in the format regex, so after a match it is always a string",
+  },
+  {
+    file: "hardware/mdb/mdb-money.ts",
+    line: 53,
+    column: 22,
+    mutator: "StringLiteral",
+    code: 'const [, whole = "", fraction = ""] = match;',
+    reason: "the whole-number group is not optional in the regex, so the default never applies",
+  },
+  {
+    file: "platform/money.ts",
+    line: 67,
+    column: 26,
+    mutator: "StringLiteral",
+    code: 'const [, sign, whole = "", fraction = ""] = match;',
+    reason: "the whole-number group is not optional in the regex, so the default never applies",
+  },
+  {
+    file: "agent/journal/journal-state.ts",
+    line: 207,
+    column: 5,
+    mutator: "ConditionalExpression",
+    code: 'case "note":',
+    reason: "a note changes nothing: without its case the switch matches no case and also changes nothing",
+  },
+  {
+    file: "agent/journal/journal-state.ts",
+    line: 212,
+    column: 9,
+    mutator: "EqualityOperator",
+    replacement: "event.payload.seq >= next.eventSeq",
+    code: "if (event.payload.seq > next.eventSeq) next.eventSeq = event.payload.seq;",
+    reason: "on an equal seq the assignment writes the value eventSeq already has",
+  },
+  {
+    file: "backend-bridge/broker/machine-credentials.ts",
+    line: 45,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (entry.certificateCn !== undefined) record.certificateCn = entry.certificateCn;",
+    reason:
+      "the record then has `certificateCn: undefined` instead of no key; its one reader (embedded-broker.ts) uses " +
+      "`record.certificateCn ?? machineId`, which reads both alike",
+  },
+  {
+    file: "hardware/mdb/line-framer.ts",
+    line: 20,
+    column: 21,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: 'this.#buffer += typeof chunk === "string" ? chunk : chunk.toString("latin1");',
+    reason: "a string's toString ignores the encoding argument and returns the string itself",
+  },
+  {
+    file: "hardware/mdb/mdb-money.ts",
+    line: 37,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: "if (numerator % denominator !== 0) return undefined;",
+    reason:
+      "a remainder makes the quotient a fraction, which the Number.isSafeInteger check two lines down refuses too",
+  },
+  {
+    file: "hardware/mdb/qibixx-codec.ts",
+    line: 57,
+    column: 25,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: 'if (prefix !== "c" || head === undefined) return garbage;',
+    reason: "a `c` line without a head reaches `switch (undefined)`, whose default answers the same garbage",
+  },
+];
