@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { BridgeConfig } from "../../config/schema/bridge.ts";
+import { listenOn, serverOrigin } from "../../platform/http-listen.ts";
 import type { Logger } from "../../platform/logger.ts";
 import type { BridgeMetrics } from "./metrics.ts";
 
@@ -38,21 +39,12 @@ export class AdminHttpServer {
     this.#server.maxConnections = 64;
   }
 
-  async listen(): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(this.#deps.admin.port, this.#deps.admin.host, () => {
-        this.#server.off("error", reject);
-        resolve();
-      });
-    });
-    return this.#server.address() as AddressInfo;
+  listen(): Promise<AddressInfo> {
+    return listenOn(this.#server, this.#deps.admin.port, this.#deps.admin.host);
   }
 
   get url(): string {
-    const address = this.#server.address() as AddressInfo;
-    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    return `http://${host}:${address.port}`;
+    return serverOrigin(this.#server, "http");
   }
 
   /** From now on /healthz answers 503 "stopping", so a load balancer takes the instance out while it drains. */

@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { BridgeConfig } from "../../config/schema/bridge.ts";
+import { listenOn, serverOrigin } from "../../platform/http-listen.ts";
 import { firstDuplicateKey } from "../../platform/json-duplicate-keys.ts";
 import type { Logger } from "../../platform/logger.ts";
 import type { CreatePurchaseResult, PurchaseRequest } from "../purchase/orchestrator.ts";
@@ -91,21 +92,12 @@ export class BridgeHttpServer {
     this.#server.maxRequestsPerSocket = deps.http.maxRequestsPerSocket;
   }
 
-  async listen(): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(this.#deps.http.port, this.#deps.http.host, () => {
-        this.#server.off("error", reject);
-        resolve();
-      });
-    });
-    return this.#server.address() as AddressInfo;
+  listen(): Promise<AddressInfo> {
+    return listenOn(this.#server, this.#deps.http.port, this.#deps.http.host);
   }
 
   get url(): string {
-    const address = this.#server.address() as AddressInfo;
-    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    return `${this.#deps.http.plainHttp ? "http" : "https"}://${host}:${address.port}`;
+    return serverOrigin(this.#server, this.#deps.http.plainHttp ? "http" : "https");
   }
 
   /** Stops taking requests, lets those in flight finish (up to `graceMs`), waits for notification checks. */
