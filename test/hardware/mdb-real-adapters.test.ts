@@ -119,7 +119,9 @@ describe("MDB driver, setup as a conversation (issue 19 items 2, 3)", () => {
   it("an adapter that never answers: bounded retries with growing pauses, never a burst of C,0", async () => {
     const rig = mdbRig({ vmc: { replyDelayMs: Number.POSITIVE_INFINITY } });
     const sent = timeline(rig.vmc);
-    void rig.mechanism.start();
+    const started = rig.mechanism.start();
+    // Stopped before it ever came up: start() says so (and the rejection is handled, not left to the process).
+    const outcome = expect(started).rejects.toThrow(/stopped before it came up/);
     await settle(6_000);
     const disables = sent.filter((entry) => entry.line === "C,0");
     expect(disables.length).toBeGreaterThan(1);
@@ -129,6 +131,7 @@ describe("MDB driver, setup as a conversation (issue 19 items 2, 3)", () => {
     }
     expect(rig.mechanism.isUp()).toBe(false);
     await rig.mechanism.stop();
+    await outcome;
   });
 });
 
