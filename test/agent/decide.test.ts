@@ -2,22 +2,12 @@ import { describe, expect, it } from "vitest";
 import type { OpenSession } from "../../agent/journal/journal-state.ts";
 import { decideSelection, endAfterVend, findProduct, remainingBudget } from "../../agent/session/decide.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
+import { openSession } from "./helpers/open-session.ts";
 
 /** The session's pure decisions (money rule 3: never above the remaining budget), at their boundaries. */
 
-const session = (overrides: Partial<OpenSession> = {}): OpenSession => ({
-  sessionId: "s1",
-  commandId: "cmd-s1",
-  budgetMinor: 500,
-  currency: "EUR",
-  mode: "multi-vend",
-  openedAt: 0,
-  spentMinor: 0,
-  vendedCount: 0,
-  vendedTotalMinor: 0,
-  unknownCount: 0,
-  ...overrides,
-});
+const session = (overrides: Partial<OpenSession> = {}): OpenSession =>
+  openSession("s1", { budgetMinor: 500, ...overrides });
 
 const water = { name: "Still water", sku: "WATER", priceMinor: 150 };
 const cola = { name: "Cola", sku: "COLA", priceMinor: 200, mdbItem: 7 };

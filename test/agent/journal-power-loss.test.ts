@@ -3,6 +3,7 @@ import { Journal, type WritePoint, writePoints } from "../../agent/journal/journ
 import { emptyState, type OpenSession, serializeState, type VendRecord } from "../../agent/journal/journal-state.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
+import { openSession } from "./helpers/open-session.ts";
 import { PowerLossFiles } from "./helpers/power-loss-files.ts";
 
 /**
@@ -18,18 +19,7 @@ const now = 1_800_000_000_000;
 const clock = { ...systemClock, now: () => now };
 const compactAfterBytes = 1_500;
 
-const session = (sessionId: string): OpenSession => ({
-  sessionId,
-  commandId: `cmd-${sessionId}`,
-  budgetMinor: 1_000,
-  currency: "EUR",
-  mode: "multi-vend",
-  openedAt: now,
-  spentMinor: 0,
-  vendedCount: 0,
-  vendedTotalMinor: 0,
-  unknownCount: 0,
-});
+const session = (sessionId: string): OpenSession => openSession(sessionId, { openedAt: now });
 
 const vend = (vendId: string, selection: string, priceMinor: number): VendRecord => ({
   vendId,

@@ -11,21 +11,11 @@ import {
   type VendRecord,
   vendsInFlight,
 } from "../../agent/journal/journal-state.ts";
+import { openSession } from "./helpers/open-session.ts";
 
 /** applyRecord's rules one by one: a record about one session never changes another's state. */
 
-const session = (sessionId: string): OpenSession => ({
-  sessionId,
-  commandId: `cmd-${sessionId}`,
-  budgetMinor: 1_000,
-  currency: "EUR",
-  mode: "multi-vend",
-  openedAt: 0,
-  spentMinor: 0,
-  vendedCount: 0,
-  vendedTotalMinor: 0,
-  unknownCount: 0,
-});
+const session = (sessionId: string): OpenSession => openSession(sessionId);
 
 const pending = (sessionId: string): PendingPayment => ({ sessionId, amountMinor: 500, currency: "EUR", since: 0 });
 
