@@ -64,18 +64,23 @@ async function storedEntry(id: string) {
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 
-describe("secrets at rest (real CLI, umask 022)", () => {
+/** `machines add <id>` with the catalog, command key and MQTT password all given as files. */
+const addWithSecretFiles = (machineId: string) =>
+  machines([
+    "add",
+    machineId,
+    "--catalog",
+    files.catalog!,
+    "--command-key-file",
+    files.key!,
+    "--mqtt-password-file",
+    files.password!,
+  ]);
+
+// Each case runs the real CLI as child processes (up to 90 s each on a loaded machine): room for several.
+describe("secrets at rest (real CLI, umask 022)", { timeout: 300_000 }, () => {
   it("creates the store 0600 and the directories it makes 0700", async () => {
-    const added = await machines([
-      "add",
-      "M1",
-      "--catalog",
-      files.catalog!,
-      "--command-key-file",
-      files.key!,
-      "--mqtt-password-file",
-      files.password!,
-    ]);
+    const added = await addWithSecretFiles("M1");
     expect(added.code, added.stderr).toBe(0);
     expect(mode(storeFile)).toBe(0o600);
     for (const made of ["var", "var/lib", "var/lib/vend-bridge"]) expect(mode(join(dir, made)), made).toBe(0o700);
@@ -99,16 +104,7 @@ describe("secrets at rest (real CLI, umask 022)", () => {
   });
 
   it("add says how the machine logs in, and never prints the password or a key it was given", async () => {
-    const added = await machines([
-      "add",
-      "M2",
-      "--catalog",
-      files.catalog!,
-      "--command-key-file",
-      files.key!,
-      "--mqtt-password-file",
-      files.password!,
-    ]);
+    const added = await addWithSecretFiles("M2");
     expect(added.code, added.stderr).toBe(0);
     expect(added.stdout).toContain("MQTT: connects to mqtt://<this server>:0 (plain MQTT: trusted networks only)");
     expect(added.stdout).toContain(`MQTT: logs in with user M2, client id M2, the password from ${files.password}`);
