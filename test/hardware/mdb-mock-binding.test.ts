@@ -5,11 +5,10 @@ import type { SerialBinding } from "../../hardware/serial/serial-types.ts";
 import { serialPortConnector } from "../../hardware/serial/stream-connector.ts";
 import { duplexPair } from "../../hardware/simulators/duplex-pair.ts";
 import { VmcSimulator, type VmcSimulatorOptions } from "../../hardware/simulators/vmc-simulator.ts";
-import type { VendOutcome } from "../../hardware/vend-mechanism.ts";
 import { silentLogger } from "../../platform/logger.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
 import { eventually } from "../helpers/eventually.ts";
-import { mdbCatalog, mdbSettings, record } from "./rigs.ts";
+import { expectNextVendDelivered, mdbCatalog, mdbSettings, record, vendLeftInFlight } from "./rigs.ts";
 
 /**
  * The real adapter sequences of issue 19 through @serialport/binding-mock (the serialport stream and binding API the
@@ -138,23 +137,12 @@ describe("MDB driver over @serialport/binding-mock: real adapter sequences (issu
     stops.push(() => mechanism.stop());
     await mechanism.start();
     await eventually(() => expect(vmc.pollAcks).toBeGreaterThan(5));
-    await mechanism.openSession(1_000);
-    vmc.nextResults.push("no-reply");
-    vmc.customerSelects(11, "1.50");
-    await eventually(() => expect(seen.selections).toHaveLength(1));
-    const outcome = mechanism.vend("A1", 150);
-    await eventually(() => expect(vmc.approvals).toHaveLength(1));
+    const { outcome } = await vendLeftInFlight(vmc, mechanism, seen);
     vmc.reboot();
     await expect(outcome).resolves.toMatchObject({ outcome: "unknown", evidence: "restart" });
     await eventually(() => expect(mechanism.isUp()).toBe(true));
     expect(vmc.setupCount).toBe(2);
-    await mechanism.openSession(1_000);
-    const outcomes: VendOutcome[] = [];
-    mechanism.on("selection", (request) => {
-      void mechanism.vend(request.selection, request.priceMinor ?? 0).then((result) => outcomes.push(result));
-    });
-    vmc.customerSelects(12, "2.00");
-    await eventually(() => expect(outcomes).toEqual([{ outcome: "delivered", evidence: "vend-success" }]));
+    await expectNextVendDelivered(vmc, mechanism);
   });
 
   it("deny with C,VEND,-1; VEND -3 and STOP -3 never leave a vend open or delivered", async () => {

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import type { VendOutcome } from "../../hardware/vend-mechanism.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { hasTool } from "../helpers/system-tools.ts";
 import { PtyRigs } from "./pty-rigs.ts";
+import { expectNextVendDelivered, vendLeftInFlight } from "./rigs.ts";
 
 /**
  * The sequences real Qibixx adapters print (issue 19, docs/mdb-adapters.md), replayed by the faithful VMC simulator
@@ -29,23 +29,12 @@ describe.runIf(hasTool("socat"))("MDB driver against real adapter behaviour over
   it("adapter reboot with the port open mid-vend: unknown, never delivered; set up again; the next vend works", async () => {
     const { vmc, mechanism, seen } = await rigs.mdb({ pollAckIntervalMs: 100 }, { pollSilenceMs: 1_500 });
     await eventually(() => expect(vmc.pollAcks).toBeGreaterThan(3));
-    await mechanism.openSession(1_000);
-    vmc.nextResults.push("no-reply");
-    vmc.customerSelects(11, "1.50");
-    await eventually(() => expect(seen.selections).toHaveLength(1));
-    const outcome = mechanism.vend("A1", 150);
-    await eventually(() => expect(vmc.approvals).toHaveLength(1));
+    const { outcome } = await vendLeftInFlight(vmc, mechanism, seen);
     vmc.reboot();
     await expect(outcome).resolves.toMatchObject({ outcome: "unknown", evidence: "restart" });
     await eventually(() => expect(vmc.setupCount).toBe(2));
     await eventually(() => expect(mechanism.isUp()).toBe(true));
-    await mechanism.openSession(1_000);
-    const outcomes: VendOutcome[] = [];
-    mechanism.on("selection", (request) => {
-      void mechanism.vend(request.selection, request.priceMinor ?? 0).then((result) => outcomes.push(result));
-    });
-    vmc.customerSelects(12, "2.00");
-    await eventually(() => expect(outcomes).toEqual([{ outcome: "delivered", evidence: "vend-success" }]));
+    await expectNextVendDelivered(vmc, mechanism);
   });
 
   it("deny is C,VEND,-1 (no STOP -3); a refused approval (VEND -3) is not-delivered at once, never delivered", async () => {

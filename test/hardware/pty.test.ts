@@ -10,7 +10,7 @@ import { silentLogger } from "../../platform/logger.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { hasTool } from "../helpers/system-tools.ts";
 import { closeStream, openDevice, PtyRigs } from "./pty-rigs.ts";
-import { spiralCatalog } from "./rigs.ts";
+import { spiralCatalog, vendLeftInFlight } from "./rigs.ts";
 
 /** Drivers over socat pty pairs (test/hardware/pty-rigs.ts): the real serialport binding on both ends. */
 
@@ -65,12 +65,7 @@ describe.runIf(hasTool("socat"))("drivers over socat pty pairs with the real ser
 
   it("MDB: unplugged mid-vend (socat killed) -> unknown; replugged -> reconnect and the adapter is set up again", async () => {
     const { vmc, mechanism, seen, unplug, replug } = await mdbOverPty();
-    await mechanism.openSession(1_000);
-    vmc.nextResults.push("no-reply");
-    vmc.customerSelects(11, "1.50");
-    await eventually(() => expect(seen.selections).toHaveLength(1));
-    const outcome = mechanism.vend("A1", 150);
-    await eventually(() => expect(vmc.approvals).toHaveLength(1));
+    const { outcome } = await vendLeftInFlight(vmc, mechanism, seen);
     expect(vmc.setupCount).toBe(1);
     await unplug();
     await expect(outcome).resolves.toMatchObject({ outcome: "unknown", evidence: "link-lost" });

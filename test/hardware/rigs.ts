@@ -1,3 +1,4 @@
+import { expect } from "vitest";
 import { MdbCashlessMechanism, type MdbCashlessSettings } from "../../hardware/mdb/mdb-cashless-mechanism.ts";
 import type { StreamConnector } from "../../hardware/serial/stream-connector.ts";
 import { SimulatedSerialPort } from "../../hardware/simulators/simulated-serial-port.ts";
@@ -7,10 +8,11 @@ import {
 } from "../../hardware/simulators/spiral-board-simulator.ts";
 import { VmcSimulator, type VmcSimulatorOptions } from "../../hardware/simulators/vmc-simulator.ts";
 import { SpiralBoardMechanism, type SpiralBoardSettings } from "../../hardware/spiral/spiral-board-mechanism.ts";
-import type { SelectionRequest, VendMechanism } from "../../hardware/vend-mechanism.ts";
+import type { SelectionRequest, VendMechanism, VendOutcome } from "../../hardware/vend-mechanism.ts";
 import type { Clock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 export const mdbCatalog: Catalog = {
   currency: "EUR",
@@ -92,4 +94,33 @@ export function spiralRig(
     backoff: { initialMs: 100, maxMs: 400 },
   });
   return { board, port, mechanism, seen: record(mechanism) };
+}
+
+/**
+ * A customer's vend that the VMC never answers: a session of 10.00, selection 11 at 1.50 approved, and then silence.
+ * Resolves once the approval reached the VMC, with the vend's outcome still to come (what a reboot or an unplug ends).
+ */
+export async function vendLeftInFlight(
+  vmc: VmcSimulator,
+  mechanism: VendMechanism,
+  seen: ReturnType<typeof record>,
+): Promise<{ outcome: Promise<VendOutcome> }> {
+  await mechanism.openSession(1_000);
+  vmc.nextResults.push("no-reply");
+  vmc.customerSelects(11, "1.50");
+  await eventually(() => expect(seen.selections).toHaveLength(1));
+  const outcome = mechanism.vend("A1", 150);
+  await eventually(() => expect(vmc.approvals).toHaveLength(1));
+  return { outcome };
+}
+
+/** After a recovery, a new session's vend goes through: selection 12 at 2.00 is delivered by VEND SUCCESS. */
+export async function expectNextVendDelivered(vmc: VmcSimulator, mechanism: VendMechanism): Promise<void> {
+  await mechanism.openSession(1_000);
+  const outcomes: VendOutcome[] = [];
+  mechanism.on("selection", (request) => {
+    void mechanism.vend(request.selection, request.priceMinor ?? 0).then((result) => outcomes.push(result));
+  });
+  vmc.customerSelects(12, "2.00");
+  await eventually(() => expect(outcomes).toEqual([{ outcome: "delivered", evidence: "vend-success" }]));
 }
