@@ -8,7 +8,14 @@ import { VmcSimulator, type VmcSimulatorOptions } from "../../hardware/simulator
 import { silentLogger } from "../../platform/logger.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
 import { eventually } from "../helpers/eventually.ts";
-import { expectNextVendDelivered, mdbCatalog, mdbSettings, record, vendLeftInFlight } from "./rigs.ts";
+import {
+  denyOneThenSelectAnother,
+  expectNextVendDelivered,
+  mdbCatalog,
+  mdbSettings,
+  record,
+  vendLeftInFlight,
+} from "./rigs.ts";
 
 /**
  * The real adapter sequences of issue 19 through @serialport/binding-mock (the serialport stream and binding API the
@@ -149,15 +156,7 @@ describe("MDB driver over @serialport/binding-mock: real adapter sequences (issu
     const { vmc, mechanism, seen } = simulatorRig({ pollAckIntervalMs: 50 });
     stops.push(() => mechanism.stop());
     await mechanism.start();
-    await mechanism.openSession(1_000);
-    let denials = 0;
-    vmc.on("denied", () => denials++);
-    vmc.customerSelects(11, "1.50");
-    await eventually(() => expect(seen.selections).toHaveLength(1));
-    await mechanism.deny("A1", "over budget");
-    await eventually(() => expect(denials).toBe(1));
-    vmc.customerSelects(12, "2.00");
-    await eventually(() => expect(seen.selections).toHaveLength(2));
+    await denyOneThenSelectAnother(vmc, mechanism, seen);
     vmc.vendRequestExpires();
     await expect(mechanism.vend("A2", 200)).resolves.toMatchObject({ outcome: "not-delivered" });
     // A STOP -3 out of nowhere (an answer to someone else's C,STOP) is only logged.

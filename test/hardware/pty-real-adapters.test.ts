@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { eventually } from "../helpers/eventually.ts";
 import { hasTool } from "../helpers/system-tools.ts";
 import { PtyRigs } from "./pty-rigs.ts";
-import { expectNextVendDelivered, vendLeftInFlight } from "./rigs.ts";
+import { denyOneThenSelectAnother, expectNextVendDelivered, vendLeftInFlight } from "./rigs.ts";
 
 /**
  * The sequences real Qibixx adapters print (issue 19, docs/mdb-adapters.md), replayed by the faithful VMC simulator
@@ -39,15 +39,7 @@ describe.runIf(hasTool("socat"))("MDB driver against real adapter behaviour over
 
   it("deny is C,VEND,-1 (no STOP -3); a refused approval (VEND -3) is not-delivered at once, never delivered", async () => {
     const { vmc, mechanism, seen } = await rigs.mdb({ pollAckIntervalMs: 100 });
-    await mechanism.openSession(1_000);
-    let denials = 0;
-    vmc.on("denied", () => denials++);
-    vmc.customerSelects(11, "1.50");
-    await eventually(() => expect(seen.selections).toHaveLength(1));
-    await mechanism.deny("A1", "over budget");
-    await eventually(() => expect(denials).toBe(1));
-    vmc.customerSelects(12, "2.00");
-    await eventually(() => expect(seen.selections).toHaveLength(2));
+    await denyOneThenSelectAnother(vmc, mechanism, seen);
     vmc.vendRequestExpires();
     const started = Date.now();
     await expect(mechanism.vend("A2", 200)).resolves.toMatchObject({ outcome: "not-delivered" });

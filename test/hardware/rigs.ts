@@ -124,3 +124,20 @@ export async function expectNextVendDelivered(vmc: VmcSimulator, mechanism: Vend
   vmc.customerSelects(12, "2.00");
   await eventually(() => expect(outcomes).toEqual([{ outcome: "delivered", evidence: "vend-success" }]));
 }
+
+/** A session where selection 11 is denied (the VMC hears C,VEND,-1) and the customer then asks for 12 at 2.00. */
+export async function denyOneThenSelectAnother(
+  vmc: VmcSimulator,
+  mechanism: VendMechanism,
+  seen: ReturnType<typeof record>,
+): Promise<void> {
+  await mechanism.openSession(1_000);
+  let denials = 0;
+  vmc.on("denied", () => denials++);
+  vmc.customerSelects(11, "1.50");
+  await eventually(() => expect(seen.selections).toHaveLength(1));
+  await mechanism.deny("A1", "over budget");
+  await eventually(() => expect(denials).toBe(1));
+  vmc.customerSelects(12, "2.00");
+  await eventually(() => expect(seen.selections).toHaveLength(2));
+}
