@@ -97,6 +97,8 @@ export class MqttFleetLink implements FleetLink {
   /** Invalid messages from machines: each counted, logged at most 10 a minute per machine (with the held-back count). */
   readonly #invalid = new WarningThrottle({ perWindow: 10, windowMs: 60_000 });
   #subscribed = false;
+  /** stop() is ending the connection: errors from its last writes are expected. */
+  #stopping = false;
 
   constructor(options: MqttFleetLinkOptions) {
     if (!/^[^#+]+[^/#+]$/.test(options.rootTopic)) throw new FleetLinkError(`invalid root topic ${options.rootTopic}`);
@@ -118,6 +120,7 @@ export class MqttFleetLink implements FleetLink {
 
   start(): Promise<void> {
     if (this.#client) return Promise.resolve();
+    this.#stopping = false;
     const o = this.#options;
     const clientOptions: IClientOptions = {
       protocolVersion: 4,
@@ -153,6 +156,12 @@ export class MqttFleetLink implements FleetLink {
     });
     client.on("message", (topic, payload) => this.#onMessage(topic, payload));
     client.on("error", (error) => {
+      // While stop() ends the connection, a last write racing the end ("write after end") is part of stopping, not a
+      // failure: an operator must not read an error in a clean shutdown (seen in the demo's Ctrl-C test under load).
+      if (this.#stopping) {
+        this.#logger.debug({ url: o.url, err: error.message }, "MQTT error while stopping");
+        return;
+      }
       // Say why plainly: refused credentials, TLS, DNS, connection refused.
       this.#logger.error({ url: o.url, err: error.message }, `MQTT connection failed: ${error.message}`);
     });
@@ -201,6 +210,7 @@ export class MqttFleetLink implements FleetLink {
   async stop(): Promise<void> {
     const client = this.#client;
     if (!client) return;
+    this.#stopping = true;
     this.#acks.flushAll();
     this.#acks.clear();
     await client.endAsync();
