@@ -146,6 +146,7 @@ export function createAgent(deps: AgentDependencies): Agent {
         mode: config.session.mode,
         selectionTimeoutMs: config.session.selectionTimeoutMs,
         paymentPendingTimeoutMs: config.session.paymentPendingTimeoutMs,
+        ...chooseFirstOf(config.hardware),
         clock,
         logger,
         publish: (events) => activeOutbox.publish(events),
@@ -197,4 +198,12 @@ export function createAgent(deps: AgentDependencies): Agent {
       logger.info({ unacknowledged: journal?.state.outbox.size ?? 0 }, "stopped");
     },
   };
+}
+
+/** Where a selection-first customer chooses: the VMC's keypad, or the kiosk screen standing in for the simulated one. */
+function chooseFirstOf(hardware: AgentConfig["hardware"]): { chooseFirst?: "on-machine" | "on-screen" } {
+  if (hardware.driver === "mdb" && hardware.alwaysIdle) return { chooseFirst: "on-machine" };
+  if (hardware.driver === "simulator" && hardware.simulate === "mdb" && hardware.alwaysIdle)
+    return { chooseFirst: "on-screen" };
+  return {};
 }

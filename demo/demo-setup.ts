@@ -20,6 +20,8 @@ export interface DemoMachine {
   name: string;
   simulate: "mdb" | "spiral-board" | "gpio";
   mode: "single-vend" | "multi-vend";
+  /** MDB always idle: the customer may also press a product first and then pay exactly its price. */
+  selectionFirst?: boolean;
   catalog: Catalog;
   commandKey: string;
   mqttPassword: string;
@@ -40,6 +42,7 @@ export function demoMachines(): DemoMachine[] {
       name: "Drinks (MDB vending machine)",
       simulate: "mdb",
       mode: "multi-vend",
+      selectionFirst: true,
       catalog: {
         currency: "EUR",
         products: {
@@ -142,7 +145,12 @@ export function agentConfig(ports: DemoPorts, dataDir: string, machine: DemoMach
       reconnectMaxMs: 5_000,
     },
     commandKey: machine.commandKey,
-    hardware: { driver: "simulator", simulate: machine.simulate, vendDurationMs: 1_500 },
+    hardware: {
+      driver: "simulator",
+      simulate: machine.simulate,
+      vendDurationMs: 1_500,
+      ...(machine.selectionFirst ? { alwaysIdle: true, vendTimeoutS: 90 } : {}),
+    },
     catalog: machine.catalog,
     session: { mode: machine.mode, selectionTimeoutMs: 60_000 },
     display: { renderer: "kiosk", kioskHost: "127.0.0.1", kioskPort: ports.kiosk[machine.id] ?? 0 },

@@ -35,11 +35,21 @@ export interface SelectionRequest {
    * vend timeout for the customer to pay for this one product. An agent without a session denies it.
    */
   sessionless?: boolean;
+  /**
+   * Epoch ms until which the machine holds this request open (selection first: the adapter's vend timeout, less a
+   * margin). A decision after it is refused by the driver; `selectionWithdrawn` says when the request is gone.
+   */
+  answerBy?: number;
 }
 
 export interface MechanismEvents {
   /** The customer chose a product. The agent must answer with vend() or deny() (MDB: within the VMC's time). */
   selection: (request: SelectionRequest) => void;
+  /**
+   * A selection that was still waiting for vend() or deny() is gone: the machine gave up (its own timeout, the customer
+   * pressed cancel, the reader was reset) or a newer request replaced it. Only drivers that hold requests open emit it.
+   */
+  selectionWithdrawn: (withdrawn: { selection: string; requestId?: number; reason: string }) => void;
   /** The customer ended the session at the machine (MDB SESSION COMPLETE without more vends, reader cancel). */
   sessionClosedByMachine: (reason: string) => void;
   /** Link state (serial adapter unplugged/replugged and set up again). */
@@ -62,7 +72,11 @@ export interface VendMechanism {
   lastSignOfLifeAt?(): number | undefined;
   on<E extends keyof MechanismEvents>(event: E, listener: MechanismEvents[E]): this;
   off<E extends keyof MechanismEvents>(event: E, listener: MechanismEvents[E]): this;
-  /** Offers credit to the customer (MDB BEGIN SESSION with funds = budget; dispensers: enable selection). */
+  /**
+   * Offers credit to the customer (MDB BEGIN SESSION with funds = budget; dispensers: enable selection). With a
+   * selection-first request still open (MDB always idle), the session is that request's: no new credit is offered, the
+   * next vend() approves it.
+   */
   openSession(budgetMinor: number): Promise<void>;
   /** Ends the session on the machine (MDB session end / reader cancel). Idempotent. */
   closeSession(): Promise<void>;

@@ -33,6 +33,7 @@ export const screenName = z.enum([
   "starting",
   "idle",
   "payment-pending",
+  "pay-for-selection",
   "choose-product",
   "dispensing",
   "thank-you",
@@ -54,6 +55,18 @@ export const machineState = z.strictObject({
     .nullable(),
   hardware: z.strictObject({ driver: z.string(), link: z.enum(["up", "down"]) }),
   lastFault: z.strictObject({ code: z.string(), message: z.string(), ts: epochMs }).nullable(),
+  pendingSelection: z
+    .strictObject({
+      selection: selectionId,
+      priceMinor: z.number().int().positive().describe("The price the machine asks for this one product"),
+      currency: currencyCode,
+      expiresAt: epochMs.describe("The machine stops holding the selection at this time"),
+    })
+    .optional()
+    .describe(
+      "Selection first (MDB always idle): the customer chose a product before paying and the machine holds the request; " +
+        "a purchase started now reserves exactly this price. Absent when nothing is held.",
+    ),
   versions: z.strictObject({ agent: z.string(), contract: z.literal(1) }),
   ts: epochMs,
 });

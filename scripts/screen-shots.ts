@@ -35,6 +35,11 @@ const samplesAt = (now: number): [string, DisplayState][] => [
   ["10-nothing-chosen", { screen: "not-charged", why: "nothing-chosen" }],
   ["11-vend-failed", { screen: "vend-failed" }],
   ["12-out-of-service", { screen: "out-of-service", reason: "The machine is being refilled" }],
+  ["13-idle-choose-first", { screen: "idle", chooseFirst: "on-machine" }],
+  [
+    "14-pay-for-selection",
+    { screen: "pay-for-selection", selection: "B1", priceMinor: 120, currency: "EUR", deadline: now + 50_000 },
+  ],
 ];
 const samples = samplesAt(now);
 

@@ -43,6 +43,8 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
   #qr svg { width: 100%; height: 100%; display: block; }
   main.has-qr #qr { display: block; }
   main.has-qr h1 { font-size: clamp(24px, 6vmin, 90px); }
+  /* The selection-first pay screen also has a countdown and Cancel under its QR: a smaller code leaves them room. */
+  main.has-qr[data-screen="pay-for-selection"] #qr { width: min(46vh, 88vw); }
   .lines p { margin: 0.4vmin 0; font-size: clamp(18px, 4.5vmin, 64px); }
   #countdown { font-size: clamp(18px, 4.5vmin, 56px); font-variant-numeric: tabular-nums; color: var(--busy); }
   /* Columns wide enough for a product name on one line (16em); a narrow screen or frame gets one column. */
@@ -141,7 +143,7 @@ export function kioskPageHtml(options: KioskPageOptions = {}): string {
     };
     $("products").replaceChildren(...products.map((p) => button(p, false)), ...overBudget.map((p) => button(p, true)));
     $("done").hidden = screen.name !== "choose-product";
-    $("cancel").hidden = screen.name !== "payment-pending";
+    $("cancel").hidden = screen.name !== "payment-pending" && screen.name !== "pay-for-selection";
     $("footer").textContent = screen.footer;
     tick();
   }

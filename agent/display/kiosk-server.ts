@@ -135,8 +135,8 @@ export function createKioskHub(options: KioskHubOptions): KioskHub {
     if (path === "/cancel") {
       if (method !== "POST") return methodNotAllowed(response, "POST");
       readJson(request, response, () => {
-        // Only while the machine waits for the phone: a session already unlocked ends with Done.
-        if (current?.name !== "payment-pending") {
+        // Only while the machine waits for the phone (or holds a selection for it): an unlocked session ends with Done.
+        if (current?.name !== "payment-pending" && current?.name !== "pay-for-selection") {
           sendJson(response, 409, { error: `nothing to cancel on the ${current?.name ?? "blank"} screen` });
           return;
         }
@@ -148,7 +148,10 @@ export function createKioskHub(options: KioskHubOptions): KioskHub {
     if (path === "/select" || path === "/done") {
       if (method !== "POST") return methodNotAllowed(response, "POST");
       readJson(request, response, (body) => {
-        if (current?.name !== "choose-product") {
+        // Done ends a session; a selection needs a screen that offers products (choose-product, or the idle screen of
+        // a simulated selection-first machine, whose keypad it stands for).
+        const offers = path === "/done" ? current?.name === "choose-product" : (current?.products?.length ?? 0) > 0;
+        if (!offers) {
           sendJson(response, 409, { error: `nothing to choose on the ${current?.name ?? "blank"} screen` });
           return;
         }
@@ -163,7 +166,7 @@ export function createKioskHub(options: KioskHubOptions): KioskHub {
           return;
         }
         const { selection } = parsed.data;
-        if (!current.products?.some((product) => product.selection === selection)) {
+        if (!current?.products?.some((product) => product.selection === selection)) {
           sendJson(response, 409, { error: `selection ${selection} is not offered on this screen` });
           return;
         }

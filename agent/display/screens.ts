@@ -15,7 +15,22 @@ export type NotChargedReason = "payment-cancelled" | "payment-timeout" | "nothin
 /** What the agent core tells the display. Amounts are integer minor units. */
 export type DisplayState =
   | { screen: "starting" }
-  | { screen: "idle" }
+  | {
+      screen: "idle";
+      /**
+       * The machine also sells selection first (MDB always idle): `on-machine` when the customer presses the product
+       * on the vending machine's own keypad, `on-screen` when this screen is that keypad (the simulated VMC).
+       */
+      chooseFirst?: "on-machine" | "on-screen";
+    }
+  | {
+      screen: "pay-for-selection";
+      selection: string;
+      priceMinor: number;
+      currency: string;
+      /** Epoch ms until which the machine holds the selection (shown as a countdown). */
+      deadline: number;
+    }
   | {
       screen: "payment-pending";
       amountMinor: number;
@@ -134,17 +149,40 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
   switch (state.screen) {
     case "starting":
       return { name: "starting", tone: "busy", title: "Starting...", lines: ["One moment please"], footer };
-    case "idle":
+    case "idle": {
+      const chooseFirst = state.chooseFirst;
       return {
         name: "idle",
         tone: "neutral",
         title: "Pay with SEQR",
-        lines: [context.idleText],
+        lines: [context.idleText, ...(chooseFirst ? ["Or choose your product first, then pay just its price"] : [])],
         // Small panels: the QR as large as it goes, with the title alone.
         compact: { title: "Pay with SEQR", lines: [] },
         qr: { payload: seqrQrPayload(machine.merchantId, machine.id) },
+        ...(chooseFirst === "on-screen" ? { products: catalogProducts(catalog) } : {}),
         footer,
       };
+    }
+    case "pay-for-selection": {
+      const item = catalog.products[state.selection];
+      const name = item?.name ?? `selection ${state.selection}`;
+      const amount = {
+        minor: state.priceMinor,
+        currency: state.currency,
+        text: moneyText(state.priceMinor, state.currency),
+      };
+      return {
+        name: "pay-for-selection",
+        tone: "busy",
+        title: `Pay ${amount.text} for ${name}`,
+        lines: ["Scan the code with your SEQR app"],
+        compact: { title: `Pay ${amount.text}`, lines: [name] },
+        qr: { payload: seqrQrPayload(machine.merchantId, machine.id) },
+        amount,
+        countdown: { deadline: state.deadline, secondsLeft: secondsLeft(state.deadline, context.now) },
+        footer,
+      };
+    }
     case "payment-pending": {
       const amount = {
         minor: state.amountMinor,
@@ -165,15 +203,7 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
     }
     case "choose-product": {
       const unavailable = new Set(state.unavailable ?? []);
-      const offered = Object.entries(catalog.products)
-        .filter(([selection]) => !unavailable.has(selection))
-        .map(([selection, item]) => ({
-          selection,
-          name: item.name,
-          priceMinor: item.priceMinor,
-          priceText: moneyText(item.priceMinor, catalog.currency),
-        }))
-        .sort((a, b) => a.selection.localeCompare(b.selection, "en", { numeric: true }));
+      const offered = catalogProducts(catalog).filter((product) => !unavailable.has(product.selection));
       const products = offered.filter((product) => product.priceMinor <= state.budgetLeftMinor);
       const overBudget = offered.filter((product) => product.priceMinor > state.budgetLeftMinor);
       const amount = {
@@ -261,6 +291,18 @@ export function describeScreen(state: DisplayState, context: ScreenContext): Scr
     case "out-of-service":
       return { name: "out-of-service", tone: "error", title: "Out of service", lines: [state.reason], footer };
   }
+}
+
+/** The catalog's products as the screen lists them: in selection order, with their price text. */
+function catalogProducts(catalog: Catalog): ScreenProduct[] {
+  return Object.entries(catalog.products)
+    .map(([selection, item]) => ({
+      selection,
+      name: item.name,
+      priceMinor: item.priceMinor,
+      priceText: moneyText(item.priceMinor, catalog.currency),
+    }))
+    .sort((a, b) => a.selection.localeCompare(b.selection, "en", { numeric: true }));
 }
 
 const notChargedWords: Record<NotChargedReason, { title: string; lines: string[] }> = {

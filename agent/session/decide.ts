@@ -36,6 +36,20 @@ export function decideSelection(session: OpenSession, catalog: Catalog, request:
   if (catalog.currency !== session.currency) {
     return { approve: false, reason: `catalog currency ${catalog.currency} is not the session's ${session.currency}` };
   }
+  const priced = priceSelection(catalog, request);
+  if (!priced.approve) return priced;
+  const remaining = remainingBudget(session);
+  if (priced.priceMinor > remaining) {
+    return { approve: false, reason: `price ${priced.priceMinor} is above the remaining budget ${remaining}` };
+  }
+  return priced;
+}
+
+/**
+ * The product and price of a selection, whatever the budget: the product must be in the catalog, and the price the
+ * machine names positive and never above the catalog's.
+ */
+export function priceSelection(catalog: Catalog, request: SelectionRequest): SelectionDecision {
   const found = findProduct(catalog, request);
   if (!found) return { approve: false, reason: `selection ${request.selection} is not in the catalog` };
   const catalogPrice = found.product.priceMinor;
@@ -47,11 +61,25 @@ export function decideSelection(session: OpenSession, catalog: Catalog, request:
   if (priceMinor > catalogPrice) {
     return { approve: false, reason: `machine price ${priceMinor} is above the catalog price ${catalogPrice}` };
   }
-  const remaining = remainingBudget(session);
-  if (priceMinor > remaining) {
-    return { approve: false, reason: `price ${priceMinor} is above the remaining budget ${remaining}` };
-  }
   return { approve: true, selection: found.selection, product: found.product, priceMinor };
+}
+
+/**
+ * Selection first (MDB always idle): the customer chose before paying, so there is no session to decide against. The
+ * machine holds the request while the customer pays exactly its price; the vend is decided again, against the
+ * reserved budget, when the unlock comes.
+ */
+export function decideSelectionFirst(
+  catalog: Catalog,
+  request: SelectionRequest,
+  now: number,
+  machine: { canSell: true } | { canSell: false; why: string },
+): SelectionDecision {
+  if (!machine.canSell) return { approve: false, reason: machine.why };
+  if (request.answerBy !== undefined && request.answerBy <= now) {
+    return { approve: false, reason: "the machine no longer holds this selection" };
+  }
+  return priceSelection(catalog, request);
 }
 
 /** After a vend's result is recorded: the reason to end the session now, or null to let the customer go on. */

@@ -8,12 +8,16 @@ import { contractScreenName, type DisplayState, sessionEndState } from "../displ
 import type { EventDraft, Journal } from "../journal/journal.ts";
 import type { OpenSession, SessionMode, StoredEvent, VendRecord, VendResult } from "../journal/journal-state.ts";
 import { vendsInFlight } from "../journal/journal-state.ts";
-import { decideSelection, endAfterVend } from "./decide.ts";
+import { decideSelection, decideSelectionFirst, endAfterVend } from "./decide.ts";
 
 /**
  * The vend session state machine (design §3):
  *   idle -> payment-pending -> unlocked(budget) -> vending -> unlocked ... -> ended(reason) -> idle,
  *   and out-of-service while the hardware is down or faulted.
+ * Selection first (MDB always idle): idle -> held selection ("pay 1.50 EUR for Cola", the VMC waits) ->
+ *   payment-pending -> unlocked(budget) -> that selection vended at once -> ended; a held selection lives in memory
+ *   only (the VMC's request does not survive a restart of either side), and nothing is vended for it without a
+ *   journaled session and a journaled approval, as for any vend.
  * The journal holds the durable part (pending payment, open session, vends); this class adds timers and the screen.
  * Every change is journaled (fsync) before it is acted on: a vend is approved on disk before the motor turns.
  */
@@ -40,6 +44,8 @@ export interface VendSessionOptions {
   paymentPendingTimeoutMs: number;
   /** How long the thank-you / not-charged screen stays before the QR comes back. */
   endScreenMs?: number;
+  /** The machine sells selection first too (MDB always idle); where the customer chooses (screens.ts). */
+  chooseFirst?: "on-machine" | "on-screen";
   clock: Clock;
   logger: Logger;
   /** Hands durable events to the outbox for publishing. */
@@ -62,6 +68,9 @@ export class VendSession {
   /** What the screen needs beyond the journal: the product being dispensed, the countdown. */
   #vendingSelection: string | null = null;
   #selectionDeadline: number | undefined;
+  /** Selection first: the request the machine holds while the customer pays exactly its price. */
+  #held: HeldSelection | null = null;
+  #heldTimer: TimerHandle | undefined;
   #stopping = false;
   #selectionTimer: TimerHandle | undefined;
   #paymentTimer: TimerHandle | undefined;
@@ -83,6 +92,7 @@ export class VendSession {
         }),
       ),
     );
+    mechanism.on("selectionWithdrawn", (withdrawn) => this.#background(async () => this.#onWithdrawn(withdrawn)));
     mechanism.on("sessionClosedByMachine", (reason) => this.#background(() => this.#onMachineClosed(reason)));
     mechanism.on("fault", (fault) => this.#background(() => this.#onFault(fault)));
     mechanism.on("link", (state, detail) => this.#background(() => this.#onLink(state, detail)));
@@ -93,10 +103,21 @@ export class VendSession {
   }
 
   /** What the retained `state` topic shows about the session. */
-  view(): Pick<MachineState, "screen" | "session" | "lastFault"> {
+  view(): Pick<MachineState, "screen" | "session" | "lastFault" | "pendingSelection"> {
     const state = this.#o.journal.state;
     const session = state.session;
+    const held = session ? null : this.#held;
     return {
+      ...(held
+        ? {
+            pendingSelection: {
+              selection: held.selection,
+              priceMinor: held.priceMinor,
+              currency: held.currency,
+              expiresAt: held.expiresAt,
+            },
+          }
+        : {}),
       screen: this.#screen(),
       session: session
         ? {
@@ -136,6 +157,16 @@ export class VendSession {
               deadline: state.pending.since + this.#o.paymentPendingTimeoutMs,
             }
           : { screen: "idle" };
+      case "pay-for-selection":
+        return this.#held
+          ? {
+              screen: "pay-for-selection",
+              selection: this.#held.selection,
+              priceMinor: this.#held.priceMinor,
+              currency: this.#held.currency,
+              deadline: this.#held.expiresAt,
+            }
+          : this.#idleState();
       case "dispensing":
         return { screen: "dispensing", selection: this.#vendingSelection ?? "" };
       case "choose-product": {
@@ -150,10 +181,14 @@ export class VendSession {
       }
       case "thank-you":
       case "vend-failed":
-        return this.#endScreen?.state ?? { screen: "idle" };
+        return this.#endScreen?.state ?? this.#idleState();
       default:
-        return { screen: "idle" };
+        return this.#idleState();
     }
+  }
+
+  #idleState(): DisplayState {
+    return this.#o.chooseFirst ? { screen: "idle", chooseFirst: this.#o.chooseFirst } : { screen: "idle" };
   }
 
   /** The customer pressed "done" on the screen: end the session (after the vend in progress, if any). */
@@ -168,9 +203,13 @@ export class VendSession {
   customerCancel(): Promise<void> {
     return this.#serial(async () => {
       const pending = this.#o.journal.state.pending;
-      if (!pending) return;
+      if (!pending) {
+        await this.#dropHeld("the customer cancelled the selection");
+        return;
+      }
       this.#log.info({ sessionId: pending.sessionId }, "the customer cancelled the payment at the machine");
       await this.#clearPayment(pending.sessionId, "cancelled");
+      await this.#dropHeld("the customer cancelled the payment");
     });
   }
 
@@ -180,6 +219,7 @@ export class VendSession {
     if (!this.#hardwareUp) return "starting";
     if (state.session) return this.#vending !== null ? "dispensing" : "choose-product";
     if (state.pending) return "payment-pending";
+    if (this.#held) return "pay-for-selection";
     if (this.#endScreen && this.#endScreen.until > this.#o.clock.now())
       return contractScreenName(this.#endScreen.state);
     return "idle";
@@ -255,12 +295,14 @@ export class VendSession {
     return this.#serial(async () => {
       const refusal = await this.#admitPayment(command);
       if (refusal) return refusal;
+      const held = await this.#heldFor(command);
       const session: OpenSession = {
         sessionId: command.sessionId,
         commandId: command.commandId,
         budgetMinor: command.budgetMinor,
         currency: command.currency,
-        mode: command.mode ?? this.#o.mode,
+        // The customer paid for the one product they chose: the session ends after it.
+        mode: held ? "single-vend" : (command.mode ?? this.#o.mode),
         openedAt: this.#o.clock.now(),
         spentMinor: 0,
         vendedCount: 0,
@@ -303,6 +345,10 @@ export class VendSession {
       }
       this.#armSelectionTimer();
       this.#o.onChange();
+      if (held) {
+        this.#log.info({ selection: held.selection, priceMinor: held.priceMinor }, "vending the selection paid for");
+        await this.#onSelection(held.request);
+      }
       return undefined;
     });
   }
@@ -313,6 +359,7 @@ export class VendSession {
       const reason: SessionEndReason = command.reason === "payment-timeout" ? "payment-timeout" : "cancelled";
       if (state.pending?.sessionId === command.sessionId) {
         await this.#clearPayment(command.sessionId, reason, seen);
+        await this.#dropHeld(`payment ${reason}`);
         return undefined;
       }
       if (state.session?.sessionId === command.sessionId) {
@@ -343,6 +390,7 @@ export class VendSession {
     this.#clearTimer("selection");
     this.#clearTimer("payment");
     this.#clearTimer("end-screen");
+    this.#clearHeld();
     const vending = this.#vending;
     // An explicit null check: `if (await vending)` waited for the whole vend (it resolves to undefined), with no limit.
     if (vending !== null) {
@@ -377,6 +425,7 @@ export class VendSession {
         this.#log.warn({ err: error }, "the mechanism did not take the denial");
       });
     };
+    if (!session && request.sessionless) return this.#hold(request, deny);
     if (!session || this.#stopping || this.#outOfService) return deny("no open session");
     if (this.#vending !== null) return deny("a vend is in progress");
     if (this.#endRequested) return deny("the session is ending");
@@ -473,6 +522,7 @@ export class VendSession {
   async #onFault(fault: { code: string; message: string; outOfService: boolean }): Promise<void> {
     await this.#recordFault(fault.code, fault.message, fault.outOfService);
     if (!fault.outOfService) return;
+    await this.#dropHeld("the machine is out of service");
     if (this.#o.journal.state.session) {
       if (this.#vending !== null) this.#endRequested = "fault";
       else await this.#endSession("fault");
@@ -704,8 +754,99 @@ export class VendSession {
   #armPaymentTimer(sessionId: string, ms: number): void {
     this.#clearTimer("payment");
     this.#paymentTimer = this.#o.clock.setTimeout(() => {
-      this.#background(() => this.#clearPayment(sessionId, "payment-timeout"));
+      this.#background(async () => {
+        await this.#clearPayment(sessionId, "payment-timeout");
+        await this.#dropHeld("the payment was not confirmed in time");
+      });
     }, ms);
+  }
+
+  // ---------------------------------------------------------------- selection first
+
+  /**
+   * A selection made before paying: held (the machine keeps its request open) while the customer pays exactly its
+   * price, or refused at once. The retained state carries it, so the bridge reserves that price.
+   */
+  async #hold(request: SelectionRequest, deny: (reason: string) => Promise<void>): Promise<void> {
+    const now = this.#o.clock.now();
+    const why = this.#stopping
+      ? "the agent is stopping"
+      : this.#outOfService
+        ? "the machine is out of service"
+        : !this.#hardwareUp
+          ? "the vend mechanism is not up yet"
+          : this.#o.journal.state.pending
+            ? "a payment is already pending"
+            : null;
+    const decision = decideSelectionFirst(
+      this.#catalog,
+      request,
+      now,
+      why === null ? { canSell: true } : { canSell: false, why },
+    );
+    if (!decision.approve) return deny(decision.reason);
+    this.#clearHeld();
+    const expiresAt = request.answerBy ?? now + this.#o.selectionTimeoutMs;
+    this.#held = {
+      request,
+      selection: decision.selection,
+      priceMinor: decision.priceMinor,
+      currency: this.#catalog.currency,
+      expiresAt,
+    };
+    this.#heldTimer = this.#o.clock.setTimeout(
+      () => this.#background(() => this.#dropHeld("the machine stopped holding the selection")),
+      Math.max(0, expiresAt - now),
+    );
+    this.#endScreen = null;
+    this.#log.info(
+      { selection: decision.selection, priceMinor: decision.priceMinor, expiresAt },
+      "selection first: waiting for the customer to pay this price",
+    );
+    this.#o.onChange();
+  }
+
+  /** The held selection an unlock pays for, if it still can: held, in time, same currency, within the budget. */
+  async #heldFor(command: CommandPayload<"unlock">): Promise<HeldSelection | undefined> {
+    const held = this.#held;
+    if (!held) return undefined;
+    if (held.expiresAt <= this.#o.clock.now()) {
+      await this.#dropHeld("the machine stopped holding the selection");
+      return undefined;
+    }
+    if (held.currency !== command.currency || held.priceMinor > command.budgetMinor) {
+      // Not what this payment covers: answer the machine, and let the customer choose within the budget.
+      await this.#dropHeld(`the unlock's budget ${command.budgetMinor} does not cover ${held.priceMinor}`);
+      return undefined;
+    }
+    this.#clearHeld();
+    return held;
+  }
+
+  #onWithdrawn(withdrawn: { selection: string; requestId?: number; reason: string }): void {
+    const held = this.#held;
+    if (!held || held.request.requestId !== withdrawn.requestId) return;
+    this.#log.info({ selection: held.selection, reason: withdrawn.reason }, "the machine gave up the held selection");
+    this.#clearHeld();
+    this.#o.onChange();
+  }
+
+  /** Ends a held selection here and at the machine (deny), so the VMC is answered and the QR screen comes back. */
+  async #dropHeld(reason: string): Promise<void> {
+    const held = this.#held;
+    if (!held) return;
+    this.#clearHeld();
+    this.#log.info({ selection: held.selection, reason }, "held selection released");
+    await this.#o.mechanism.deny(held.request.selection, reason, held.request.requestId).catch((error: unknown) => {
+      this.#log.warn({ err: error }, "the mechanism did not take the denial");
+    });
+    this.#o.onChange();
+  }
+
+  #clearHeld(): void {
+    if (this.#heldTimer) this.#o.clock.clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+    this.#held = null;
   }
 
   #clearTimer(which: "selection" | "payment" | "end-screen"): void {
@@ -731,6 +872,14 @@ export class VendSession {
     });
     return run;
   }
+}
+
+interface HeldSelection {
+  request: SelectionRequest;
+  selection: string;
+  priceMinor: number;
+  currency: string;
+  expiresAt: number;
 }
 
 type UnknownEvidence = Extract<VendOutcome, { outcome: "unknown" }>["evidence"];

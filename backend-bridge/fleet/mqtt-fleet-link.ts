@@ -369,6 +369,11 @@ export class MqttFleetLink implements FleetLink {
     // Retained copies may arrive again after a resubscribe: never go back in time.
     if (previous && previous.ts > decoded.value.ts) return;
     this.#states.set(machineId, decoded.value);
+    const held = decoded.value.pendingSelection;
+    if (held && held.expiresAt !== previous?.pendingSelection?.expiresAt) {
+      // Selection first: the next createPurchase for this machine reserves exactly this price (operators see why).
+      this.#logger.info({ machineId, ...held }, "machine holds a selection for payment");
+    }
   }
 
   /** How many messages from machines were refused as outside the contract (logged or held back). */

@@ -30,12 +30,15 @@ function baseInvoice(purchase: Purchase, context: InvoiceContext): Omit<Invoice,
   };
 }
 
-/** sendInvoice: one "Reservation" row for the offered maximum. */
-export function reservationInvoice(purchase: Purchase, context: InvoiceContext): Invoice {
+/**
+ * sendInvoice: one row for the offered maximum, "Reservation", or the product's name when the customer chose it at the
+ * machine first (selection first) and the reservation is its price.
+ */
+export function reservationInvoice(purchase: Purchase, context: InvoiceContext, productName?: string): Invoice {
   const total = { minor: purchase.amountMinor, currency: purchase.currency };
   return {
     ...baseInvoice(purchase, context),
-    rows: [{ description: "Reservation", quantity: 1, total }],
+    rows: [{ description: productName ?? "Reservation", quantity: 1, total }],
     total,
   };
 }

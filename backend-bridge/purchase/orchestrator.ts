@@ -14,6 +14,7 @@ import { newNotifySecret, newSessionId, unlockCommandIdFor } from "./ids.ts";
 import { billableVends, reservationInvoice, sumMinor } from "./invoice.ts";
 import { invoiceReferenceUnknown, sendInvoiceMayHaveActed } from "./invoice-outcome.ts";
 import { KeyedLock } from "./keyed-lock.ts";
+import { selectionFirstOffer } from "./selection-first.ts";
 import { SessionTimers } from "./session-timers.ts";
 import { vendPrice } from "./vend-price.ts";
 import { CallTimeoutError, withTimeout } from "./with-timeout.ts";
@@ -333,13 +334,17 @@ export class PurchaseOrchestrator {
     // Not INSUFFICIENT_FUNDS (the offer may be ample), nor the machine out of service: of the five codes SEQR defines,
     // only SYSTEM_ERROR ("any other failure") is true of a currency the machine does not sell in (README).
     if (request.currency !== machine.catalog.currency) return { errorCode: "SYSTEM_ERROR" };
-    let amountMinor: number;
+    let offeredMinor: number;
     try {
-      amountMinor = parseDecimalToMinor(request.amount, request.currency);
+      offeredMinor = parseDecimalToMinor(request.amount, request.currency);
     } catch {
       return { errorCode: "SYSTEM_ERROR" };
     }
-    if (amountMinor < cheapestPriceMinor(machine.catalog)) return { errorCode: "INSUFFICIENT_FUNDS" };
+    // Selection first: the customer chose at the machine, which holds the request; reserve exactly that price.
+    const chosen = selectionFirstOffer(this.#fleet.lastState(machineId), machine.catalog, this.#clock.now());
+    const amountMinor = chosen ? chosen.priceMinor : offeredMinor;
+    if (offeredMinor < (chosen ? chosen.priceMinor : cheapestPriceMinor(machine.catalog)))
+      return { errorCode: "INSUFFICIENT_FUNDS" };
     if (this.#clock.now() >= deadline) return { errorCode: "SYSTEM_ERROR" };
 
     const sessionId = newSessionId();
@@ -363,7 +368,10 @@ export class PurchaseOrchestrator {
     }
 
     let invoiceReference: string;
-    const call = this.#seqr.sendInvoice(reservationInvoice(claimed, this.#invoiceContext(claimed)));
+    if (chosen) log.info({ selection: chosen.selection, priceMinor: chosen.priceMinor }, "selection first");
+    const call = this.#seqr.sendInvoice(
+      reservationInvoice(claimed, this.#invoiceContext(claimed), chosen ? chosen.name : undefined),
+    );
     try {
       const sent = await withTimeout(
         call,

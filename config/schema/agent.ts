@@ -48,7 +48,7 @@ const mdbHardware = z.strictObject({
   ),
   alwaysIdle: field(
     z.boolean().default(false),
-    "Adapter setting mdb-always-idle (selection first): session-less vend requests reach the agent, which denies them for now",
+    "Adapter setting mdb-always-idle (selection first): the customer may press a product before paying; the screen then asks to pay exactly its price while the VMC waits (vendTimeoutS)",
   ),
   sessionIdleTimeoutS: field(
     z.number().int().min(1).max(600).default(60),
@@ -56,7 +56,7 @@ const mdbHardware = z.strictObject({
   ),
   vendTimeoutS: field(
     z.number().int().min(1).max(600).optional(),
-    "Adapter setting mdb-timeout-vend: seconds a vend request stays open; 2 s more than approvalTimeoutMs when unset",
+    "Adapter setting mdb-timeout-vend: seconds a vend request stays open; when unset 60 with alwaysIdle (the customer pays while the VMC waits), else 2 s more than approvalTimeoutMs",
   ),
   restoreFunds: field(
     z.boolean().default(true),
@@ -124,6 +124,14 @@ const simulatorHardware = z.strictObject({
   ledgerFile: field(
     z.string().min(1).optional(),
     "Test and demo aid: a file the simulator appends one line to (synced) for every product that physically drops",
+  ),
+  alwaysIdle: field(
+    z.boolean().optional(),
+    "simulate: mdb only: the simulated VMC sells selection first (MDB always idle); products on the idle screen are its keypad",
+  ),
+  vendTimeoutS: field(
+    z.number().int().min(2).max(600).optional(),
+    "simulate: mdb with alwaysIdle (60 when unset): seconds the simulated adapter holds a selection-first vend request open",
   ),
 });
 

@@ -89,6 +89,8 @@ interface PendingRequest {
   item: number;
   priceMinor: number;
   priceText: string;
+  /** Asked selection first, with no session open (always idle). */
+  sessionless: boolean;
   timer: TimerHandle;
   /** approve/deny sent, or auto-denied by the approval timeout. */
   answered: "open" | "approved" | "denied" | "expired" | "cancelled";
@@ -208,6 +210,15 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
 
   async openSession(budgetMinor: number): Promise<void> {
     if (!this.isUp()) throw new Error("the MDB reader is not enabled by the vending machine");
+    const held = this.#pending;
+    if (held?.sessionless && held.answered === "open") {
+      // Selection first: the VMC is waiting in its VEND REQUEST, which C,VEND answers; a C,START now would offer
+      // credit in the middle of that request. The session is the request's, and ends when the VMC goes back to ENABLED.
+      this.#log.info({ selection: held.selection, budgetMinor }, "session for the selection the VMC holds");
+      this.#sessionOpen = true;
+      this.#closingByUs = false;
+      return;
+    }
     const raw = this.#money.toRaw(budgetMinor, "floor");
     if (raw === undefined || raw === 0) throw new RangeError(`budget ${budgetMinor} cannot be offered as MDB funds`);
     // Never more than the bus can carry: the VMC would read a wrapped (smaller or garbage) value.
@@ -407,7 +418,9 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
       decimalPlaces: s.decimalPlaces,
       alwaysIdle: s.alwaysIdle ?? false,
       sessionIdleTimeoutS: s.sessionIdleTimeoutS ?? 60,
-      vendTimeoutS: s.vendTimeoutS ?? Math.ceil(s.approvalTimeoutMs / 1_000) + 2,
+      // Selection first, the customer pays while the VMC waits: a minute unless configured. Otherwise just above our own
+      // approval timeout, so that our deny answers the VMC first.
+      vendTimeoutS: s.vendTimeoutS ?? (s.alwaysIdle ? 60 : Math.ceil(s.approvalTimeoutMs / 1_000) + 2),
       restoreFunds: s.restoreFunds ?? true,
     };
   }
@@ -645,19 +658,22 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
       return;
     }
     this.#lastRequestId += 1;
+    const answerWithinMs = this.#answerWithinMs(sessionless);
     const pending: PendingRequest = {
       requestId: this.#lastRequestId,
       selection,
       item,
       priceMinor,
       priceText,
+      sessionless,
       answered: "open",
       timer: this.#clock.setTimeout(() => {
         if (pending.answered !== "open") return;
         pending.answered = "expired";
         this.#log.warn({ selection }, "no approval in time; denying so the VMC is answered");
         void this.#send({ kind: "denyVend" }).catch(() => {});
-      }, this.#answerWithinMs(sessionless)),
+        this.#withdrawn(pending, "no approval in time");
+      }, answerWithinMs),
     };
     this.#pending = pending;
     const request: SelectionRequest = {
@@ -665,7 +681,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
       priceMinor,
       mdbItem: item,
       requestId: pending.requestId,
-      ...(sessionless ? { sessionless: true } : {}),
+      ...(sessionless ? { sessionless: true, answerBy: this.#clock.now() + answerWithinMs } : {}),
     };
     this.emit("selection", request);
   }
@@ -685,9 +701,17 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     const pending = this.#pending;
     if (!pending) return;
     this.#clock.clearTimeout(pending.timer);
-    if (pending.answered === "open") pending.answered = "cancelled";
     this.#pending = undefined;
     this.#log.debug({ selection: pending.selection, reason }, "pending vend request dropped");
+    if (pending.answered === "open") {
+      pending.answered = "cancelled";
+      this.#withdrawn(pending, reason);
+    }
+  }
+
+  /** Tells the agent that a request it may still be deciding on (selection first: waiting for a payment) is gone. */
+  #withdrawn(pending: PendingRequest, reason: string): void {
+    this.emit("selectionWithdrawn", { selection: pending.selection, requestId: pending.requestId, reason });
   }
 
   #finishInFlight(outcome: VendOutcome): void {

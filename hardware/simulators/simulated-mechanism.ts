@@ -57,7 +57,7 @@ export class SimulatedMechanism extends MechanismEmitter implements VendMechanis
     const built = buildSimulation(config, catalog, log, clock);
     this.inner = built.inner;
     this.machine = built.machine;
-    for (const event of ["selection", "sessionClosedByMachine", "link", "fault"] as const) {
+    for (const event of ["selection", "selectionWithdrawn", "sessionClosedByMachine", "link", "fault"] as const) {
       const forward = (...args: unknown[]) => (this.emit as (e: string, ...a: unknown[]) => void)(event, ...args);
       this.inner.on(event, forward as MechanismEvents[typeof event]);
       this.#forwarders.push(() => this.inner.off(event, forward as MechanismEvents[typeof event]));
@@ -195,6 +195,8 @@ function buildSimulation(
         decimalPlaces: currencyExponent(catalog.currency),
         vendResultTimeoutMs: config.vendDurationMs + 30_000,
         approvalTimeoutMs: 3_000,
+        alwaysIdle: config.alwaysIdle ?? false,
+        ...(config.alwaysIdle ? { vendTimeoutS: config.vendTimeoutS ?? 60 } : {}),
       },
       logger,
       clock,

@@ -54,6 +54,10 @@ const states: DisplayState[] = [
   { screen: "not-charged", why: "payment-timeout" },
   { screen: "vend-failed" },
   { screen: "out-of-service", reason: "The machine is being refilled" },
+  // Selection first on a real machine: the keypad is the VMC's. (`on-screen`, the idle screen as the keypad, is the
+  // simulated VMC's stand-in in the demo's browser frame, never a machine's panel.)
+  { screen: "idle", chooseFirst: "on-machine" },
+  { screen: "pay-for-selection", selection: "B1", priceMinor: 120, currency: "EUR", deadline: Date.now() + 50_000 },
 ];
 
 /** The browser globals used inside page functions (the project's types have no DOM library). */

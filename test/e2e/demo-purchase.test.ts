@@ -223,6 +223,22 @@ describe.runIf(hasTool("chromium"))("the demo page, end to end in Chromium", () 
     await page.close();
   }, 180_000);
 
+  it("MDB selection first: press Cola on the machine, the screen asks 2.00 EUR for it, scan, confirm, paid 2.00", async () => {
+    const page = await browser.newPage({ viewport: { width: 1500, height: 1300 } });
+    const machine = page.frameLocator('iframe[name="screen-DEMO-MDB"]');
+    await page.goto(demoUrl);
+    const known = await knownInvoices();
+    // The idle screen stands for the VMC's keypad: the customer presses the product before paying.
+    await machine.locator("main[data-screen='idle']").getByRole("button", { name: /Cola/ }).click({ timeout: 20_000 });
+    await machine.getByText("Pay 2.00 EUR for Cola").waitFor({ timeout: 20_000 });
+    await scanAndConfirm(page, "DEMO-MDB", true);
+    await machine.getByText("You paid 2.00 EUR").waitFor({ timeout: 30_000 });
+    const invoice = await newInvoice(known, "PAID");
+    expect(invoice.paid?.minor).toBe(200);
+    expect(invoice.rows.map((row) => [row.description, row.quantity, row.minor])).toEqual([["Cola", 1, 200]]);
+    await page.close();
+  }, 120_000);
+
   it("the demo page: nothing fails on load, pointer visible in the frames, a steady time column, names the SEQR call", async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     const failed: string[] = [];

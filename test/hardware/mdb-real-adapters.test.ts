@@ -377,10 +377,12 @@ describe("MDB driver, selection first / always idle at the driver (issue 19 'Bey
   it("a VEND REQUEST with no session is offered as a session-less selection and kept open within the vend timeout", async () => {
     const rig = await startedRig({ settings: alwaysIdle });
     expect(rig.vmc.config.get("mdb-always-idle")).toBe("1");
+    const askedAt = Date.now();
     expect(rig.vmc.customerSelects(12, "2.00")).toBe(true);
     await settle(1);
     expect(rig.seen.selections).toEqual([
-      { selection: "A2", priceMinor: 200, mdbItem: 12, requestId: 1, sessionless: true },
+      // Held up to a second before the adapter's 30 s vend timeout: the agent shows that countdown.
+      { selection: "A2", priceMinor: 200, mdbItem: 12, requestId: 1, sessionless: true, answerBy: askedAt + 29_000 },
     ]);
     // The customer pays by QR meanwhile: well past approvalTimeoutMs, inside the adapter's vend timeout.
     await settle(20_000);
@@ -412,10 +414,53 @@ describe("MDB driver, selection first / always idle at the driver (issue 19 'Bey
     rig.vmc.customerSelects(12, "2.00");
     await settle(28_000);
     expect(denied).not.toHaveBeenCalled();
+    expect(rig.seen.withdrawn).toEqual([]);
     await settle(1_001);
     expect(denied).toHaveBeenCalledTimes(1);
+    // The agent hears that the selection it holds for a payment is gone (its screen goes back to the QR).
+    expect(rig.seen.withdrawn).toEqual([{ selection: "A2", requestId: 1, reason: "no approval in time" }]);
     expect(await rig.mechanism.vend("A2", 200, 1)).toMatchObject({ outcome: "not-delivered" });
     expect(rig.vmc.approvals).toEqual([]);
+    await rig.mechanism.stop();
+  });
+
+  it("the customer cancels at the VMC while the selection is held: the agent hears it withdrawn", async () => {
+    const rig = await startedRig({ settings: alwaysIdle });
+    rig.vmc.customerSelects(12, "2.00");
+    await settle(5_000);
+    rig.vmc.customerCancels();
+    await settle(10);
+    expect(rig.seen.withdrawn).toEqual([{ selection: "A2", requestId: 1, reason: "the VMC ended the session" }]);
+    expect(await rig.mechanism.vend("A2", 200, 1)).toMatchObject({ outcome: "not-delivered" });
+    expect(rig.vmc.approvals).toEqual([]);
+    await rig.mechanism.stop();
+  });
+
+  it("a session opened for the held request offers no new credit (no C,START): C,VEND answers the VMC's request", async () => {
+    const rig = await startedRig({ settings: alwaysIdle });
+    rig.vmc.customerSelects(12, "2.00");
+    await settle(15_000);
+    await rig.mechanism.openSession(200);
+    expect(rig.vmc.received.filter((line) => line.startsWith("C,START"))).toEqual([]);
+    const outcome = rig.mechanism.vend("A2", 200, 1);
+    await settle(1);
+    await expect(outcome).resolves.toEqual({ outcome: "delivered", evidence: "vend-success" });
+    expect(rig.vmc.approvals).toEqual(["2.00"]);
+    // The VMC went back to ENABLED after the vend: the session is over at the machine too.
+    expect(rig.seen.closed).toEqual(["session complete"]);
+    await rig.mechanism.stop();
+  });
+
+  it("the held request is gone before the session opens: the session offers credit as usual (C,START)", async () => {
+    const rig = await startedRig({ settings: alwaysIdle });
+    rig.vmc.customerSelects(12, "2.00");
+    await settle(1_000);
+    rig.vmc.customerCancels();
+    await settle(10);
+    await rig.mechanism.openSession(200);
+    expect(rig.vmc.received).toContain("C,START,2.00");
+    expect(rig.vmc.state).toBe("IDLE");
+    await rig.mechanism.closeSession();
     await rig.mechanism.stop();
   });
 });

@@ -47,8 +47,10 @@ export function record(mechanism: VendMechanism) {
     links: [] as string[],
     closed: [] as string[],
     faults: [] as string[],
+    withdrawn: [] as Array<{ selection: string; requestId?: number; reason: string }>,
   };
   mechanism.on("selection", (request) => seen.selections.push(request));
+  mechanism.on("selectionWithdrawn", (withdrawn) => seen.withdrawn.push(withdrawn));
   mechanism.on("link", (state) => seen.links.push(state));
   mechanism.on("sessionClosedByMachine", (reason) => seen.closed.push(reason));
   mechanism.on("fault", (fault) => seen.faults.push(fault.code));

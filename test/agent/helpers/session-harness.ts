@@ -45,6 +45,8 @@ export async function openSessionHarness(
     files?: JournalFiles;
     /** The session's timings (defaults: a minute to choose, three to confirm the payment, the session's own end screen). */
     timings?: SessionTimings;
+    /** The machine also sells selection first (MDB always idle). */
+    chooseFirst?: "on-machine" | "on-screen";
   } = {},
 ): Promise<SessionHarness> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "vend-session-"));
@@ -64,6 +66,7 @@ export async function openSessionHarness(
     selectionTimeoutMs: 60_000,
     paymentPendingTimeoutMs: 180_000,
     ...options.timings,
+    ...(options.chooseFirst ? { chooseFirst: options.chooseFirst } : {}),
     clock: systemClock,
     logger: silentLogger(),
     publish: (published) => events.push(...published),

@@ -1,0 +1,28 @@
+import type { Catalog } from "../../protocol/catalog.ts";
+import type { MachineState } from "../../protocol/messages.ts";
+
+/** A product the customer chose at the machine before paying (MDB always idle), to be reserved at exactly its price. */
+export interface SelectionFirstOffer {
+  selection: string;
+  name: string;
+  priceMinor: number;
+}
+
+/**
+ * What a createPurchase reserves when the machine holds a selection (the retained state's `pendingSelection`): only a
+ * selection still held, in the catalog's currency, of a product in the catalog, and at a price no higher than the
+ * catalog's. Anything else is ignored, and the purchase reserves the customer's offer as usual: the agent approves
+ * locally against whatever budget it gets, so the worst case of ignoring it is the ordinary flow.
+ */
+export function selectionFirstOffer(
+  state: MachineState | undefined,
+  catalog: Catalog,
+  now: number,
+): SelectionFirstOffer | undefined {
+  const held = state?.pendingSelection;
+  if (!held || state.session !== null) return undefined;
+  if (held.expiresAt <= now || held.currency !== catalog.currency) return undefined;
+  const product = Object.hasOwn(catalog.products, held.selection) ? catalog.products[held.selection] : undefined;
+  if (!product || held.priceMinor > product.priceMinor) return undefined;
+  return { selection: held.selection, name: product.name, priceMinor: held.priceMinor };
+}
