@@ -10,8 +10,10 @@ import {
   authorizeWill,
   type BrokerIdentity,
 } from "./access-control.ts";
+import { LoginThrottle } from "./login-throttle.ts";
 import type { MachineCredentials } from "./machine-credentials.ts";
-import { VerifiedPasswordCache, verifyPassword } from "./password-hash.ts";
+import { hashMachineSecret, needsRehash, verifyMachineSecret } from "./machine-secret.ts";
+import { VerifiedPasswordCache } from "./password-hash.ts";
 
 /**
  * The bridge's embedded MQTT broker (aedes 1.2, MQTT 3.1.1): a plain TCP and/or a TLS listener, per-machine logins
@@ -88,6 +90,12 @@ function verifiedCertificateCn(conn: unknown): string | undefined {
   return typeof cn === "string" && cn.length > 0 ? cn : undefined;
 }
 
+/** The peer's address (IP), for throttling failed logins; "unknown" for a connection without one. */
+function remoteAddressOf(client: Client): string {
+  const address = (client.conn as Partial<{ remoteAddress: string }>).remoteAddress;
+  return typeof address === "string" && address.length > 0 ? address : "unknown";
+}
+
 function listen(server: Server, options: ListenerOptions): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -105,6 +113,9 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   /** The will of each CONNECT, kept by preConnect so that authenticate can check it before the CONNACK. */
   const pendingWills = new WeakMap<Client, ConnectPacket["will"]>();
   const passwordCache = new VerifiedPasswordCache();
+  const throttle = new LoginThrottle();
+  const pruneThrottle = setInterval(() => throttle.prune(Date.now()), 60_000);
+  pruneThrottle.unref();
   let admitMachines: () => void = () => undefined;
   const machinesAdmitted = options.holdMachinesUntilAdmitted
     ? new Promise<void>((resolve) => {
@@ -140,10 +151,26 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       throw refusal(connackCode.badCredentials, `machine ${machineId} gave no valid certificate nor password`);
     }
     if (!passwordCache.has(machineId, stored, password)) {
-      if (!(await verifyPassword(password, stored))) {
+      const address = remoteAddressOf(client);
+      // Past the failure limit, an entry that still needs scrypt is refused without it: the flood costs nothing. A
+      // current entry is still checked (microseconds), so a machine sharing an address with the flood still gets in.
+      const throttled = throttle.refusal(machineId, address, Date.now());
+      if (throttled !== undefined && needsRehash(stored)) throw refusal(connackCode.badCredentials, throttled);
+      if (!(await verifyMachineSecret(password, stored))) {
+        throttle.failed(machineId, address, Date.now());
         throw refusal(connackCode.badCredentials, `bad password for machine ${machineId}`);
       }
+      throttle.succeeded(machineId, address);
       passwordCache.remember(machineId, stored, password);
+      if (needsRehash(stored) && options.credentials.upgrade) {
+        // An entry from before the fast form: the secret is known good now, store it in the form that costs microseconds.
+        options.credentials
+          .upgrade(machineId, stored, hashMachineSecret(password.toString("utf8")))
+          .then((upgraded) => {
+            if (upgraded) logger.info({ machineId }, "machine password entry moved to the current hash form");
+          })
+          .catch((error: unknown) => logger.warn({ machineId, err: error }, "machine password entry not upgraded"));
+      }
     }
     return { kind: "machine", machineId } as const;
   }
@@ -280,6 +307,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     admitMachines: () => admitMachines(),
     identityOf: (client) => identities.get(client),
     close: () => {
+      clearInterval(pruneThrottle);
       closing ??= (async () => {
         // Held logins are let go so that aedes can end them with the rest.
         admitMachines();

@@ -1,12 +1,12 @@
 import type { BridgeConfig } from "../../config/schema/bridge.ts";
-import { defaultScryptCost, hashPassword, type ScryptCost } from "./password-hash.ts";
+import { hashMachineSecret } from "./machine-secret.ts";
 
 /**
  * How the embedded broker learns a machine's MQTT credentials. The bridge's store/registry implements it for real
  * fleets; `credentialsFromConfig` builds an in-memory one from `machines.<id>` of the configuration.
  */
 export interface MachineCredentialRecord {
-  /** `scrypt$...` string from password-hash.ts; absent when the machine logs in by certificate only. */
+  /** `$7$...` string from machine-secret.ts (or an older `scrypt$...`); absent for certificate-only machines. */
   passwordHash?: string;
   /** Common name of the machine's client certificate; the machine id when absent. */
   certificateCn?: string;
@@ -15,6 +15,11 @@ export interface MachineCredentialRecord {
 export interface MachineCredentials {
   /** The machine's credentials, or undefined for an unknown machine. May consult a database. */
   lookup(machineId: string): MachineCredentialRecord | undefined | Promise<MachineCredentialRecord | undefined>;
+  /**
+   * Optional: replace an entry in an older hash form (`checked`) by `replacement` after a good login. Resolves true
+   * when it was replaced.
+   */
+  upgrade?(machineId: string, checked: string, replacement: string): Promise<boolean>;
 }
 
 export class InMemoryMachineCredentials implements MachineCredentials {
@@ -34,14 +39,11 @@ export class InMemoryMachineCredentials implements MachineCredentials {
 }
 
 /** Hashes `machines.<id>.mqttPassword` (each with its own salt) so that only hashes stay in the broker's memory. */
-export function credentialsFromConfig(
-  machines: BridgeConfig["machines"],
-  cost: ScryptCost = defaultScryptCost,
-): InMemoryMachineCredentials {
+export function credentialsFromConfig(machines: BridgeConfig["machines"]): InMemoryMachineCredentials {
   const credentials = new InMemoryMachineCredentials();
   for (const [machineId, entry] of Object.entries(machines)) {
     const record: MachineCredentialRecord = {};
-    if (entry.mqttPassword !== undefined) record.passwordHash = hashPassword(entry.mqttPassword, cost);
+    if (entry.mqttPassword !== undefined) record.passwordHash = hashMachineSecret(entry.mqttPassword);
     if (entry.certificateCn !== undefined) record.certificateCn = entry.certificateCn;
     credentials.set(machineId, record);
   }

@@ -3,7 +3,7 @@ import { type BridgeConfig, machineEntry } from "../../config/schema/bridge.ts";
 import type { Clock } from "../../platform/clock.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
 import type { MachineCredentialRecord, MachineCredentials } from "../broker/machine-credentials.ts";
-import { hashPassword, isPasswordHash } from "../broker/password-hash.ts";
+import { hashMachineSecret, isMachineSecretHash, needsRehash } from "../broker/machine-secret.ts";
 import type { MachineKeys } from "../fleet/machine-keys.ts";
 import type { Store } from "../store/store.ts";
 
@@ -24,7 +24,7 @@ export interface RegisteredMachine {
 
 /** A machine entry as stored: the password replaced by its scrypt hash. */
 export const storedMachineEntry = machineEntry.omit({ mqttPassword: true }).extend({
-  mqttPasswordHash: z.string().refine(isPasswordHash, "must be a scrypt$ hash").optional(),
+  mqttPasswordHash: z.string().refine(isMachineSecretHash, "must be a $7$ (or older scrypt$) hash").optional(),
 });
 export type StoredMachineEntry = z.output<typeof storedMachineEntry>;
 export type MachineEntry = z.output<typeof machineEntry>;
@@ -40,7 +40,7 @@ export class MachineRegistry implements MachineCredentials, MachineKeys {
   readonly #clock: Clock;
   readonly #cacheMs: number;
   readonly #cache = new Map<string, CacheEntry>();
-  /** Hashes of config passwords, made on first use (scrypt is slow on purpose). */
+  /** Hashes of config passwords, made on first use (the plain text does not stay in the lookups). */
   readonly #configHashes = new Map<string, string>();
 
   constructor(options: { machines: BridgeConfig["machines"]; store: Store; clock: Clock; cacheMs?: number }) {
@@ -92,7 +92,7 @@ export class MachineRegistry implements MachineCredentials, MachineKeys {
     if (entry.mqttPassword === undefined) return undefined;
     let hash = this.#configHashes.get(machineId);
     if (!hash) {
-      hash = hashPassword(entry.mqttPassword);
+      hash = hashMachineSecret(entry.mqttPassword);
       this.#configHashes.set(machineId, hash);
     }
     return hash;
@@ -118,7 +118,7 @@ export class MachineRegistry implements MachineCredentials, MachineKeys {
     const { mqttPassword, ...rest } = machineEntry.parse(entry);
     const stored: StoredMachineEntry = {
       ...rest,
-      ...(mqttPassword !== undefined ? { mqttPasswordHash: hashPassword(mqttPassword) } : {}),
+      ...(mqttPassword !== undefined ? { mqttPasswordHash: hashMachineSecret(mqttPassword) } : {}),
     };
     await this.#store.putMachine(machineId, JSON.stringify(stored), this.#clock.now());
     this.#cache.delete(machineId);
@@ -155,6 +155,21 @@ export class MachineRegistry implements MachineCredentials, MachineKeys {
   /** MachineKeys for the fleet link: the key that signs this machine's unlock and config commands. */
   async commandKey(machineId: string): Promise<string | undefined> {
     return (await this.#resolve(machineId))?.commandKey;
+  }
+
+  /**
+   * After a good login with an entry in an older form (scrypt): the same secret, stored in the current form, so the
+   * next login costs microseconds. Only if the entry is still the one that was checked (a concurrent `machines add`
+   * wins); never for machines of the config file (their hashes are made at start, in the current form).
+   */
+  async upgrade(machineId: string, checked: string, replacement: string): Promise<boolean> {
+    if (this.isInConfig(machineId) || !needsRehash(checked) || needsRehash(replacement)) return false;
+    const current = await this.stored(machineId);
+    if (!current || current.mqttPasswordHash !== checked) return false;
+    const next = storedMachineEntry.parse({ ...current, mqttPasswordHash: replacement });
+    await this.#store.putMachine(machineId, JSON.stringify(next), this.#clock.now());
+    this.#cache.delete(machineId);
+    return true;
   }
 
   /** MachineCredentials for the embedded broker. */

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
-import { isPasswordHash, verifyPassword } from "../../backend-bridge/broker/password-hash.ts";
+import { needsRehash, verifyMachineSecret } from "../../backend-bridge/broker/machine-secret.ts";
 import { bridgeToolCommands } from "../../backend-bridge/cli/commands.ts";
 import { storedMachineEntry } from "../../backend-bridge/registry/machine-registry.ts";
 import { openStore } from "../../backend-bridge/store/open-store.ts";
@@ -213,8 +213,10 @@ describe("vend-bridge machines add|list|remove", () => {
     const m1 = storedMachineEntry.parse(JSON.parse(rows[0]!.entry));
     expect(m1).toMatchObject({ name: "Lobby, 2nd floor", commandKey: storedKey, catalog });
     expect(rows[0]!.entry).not.toContain(storedPassword);
-    expect(isPasswordHash(m1.mqttPasswordHash ?? "")).toBe(true);
-    expect(await verifyPassword(Buffer.from(storedPassword), m1.mqttPasswordHash!)).toBe(true);
+    // Stored in the current (fast, Mosquitto-compatible) form, never the secret itself.
+    expect(m1.mqttPasswordHash).toMatch(/^\$7\$101\$/);
+    expect(needsRehash(m1.mqttPasswordHash ?? "")).toBe(false);
+    expect(await verifyMachineSecret(Buffer.from(storedPassword), m1.mqttPasswordHash!)).toBe(true);
     expect(storedMachineEntry.parse(JSON.parse(rows[1]!.entry)).commandKey).toBe(shownKey);
 
     // One at a time: each command opens the store itself, as a technician's commands would.

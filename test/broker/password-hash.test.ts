@@ -1,6 +1,7 @@
 import { scryptSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { credentialsFromConfig } from "../../backend-bridge/broker/machine-credentials.ts";
+import { verifyMachineSecret } from "../../backend-bridge/broker/machine-secret.ts";
 import {
   hashPassword,
   isPasswordHash,
@@ -108,24 +109,23 @@ describe("password hashes (scrypt, per-entry salt)", () => {
   });
 
   it("builds hashed credentials from the configuration's machines", async () => {
-    const credentials = credentialsFromConfig(
-      {
-        M1: {
-          mqttPassword: "machine-one-password",
-          commandKey: "ab".repeat(32),
-          catalog: { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 150 } } },
-        },
-        M2: {
-          certificateCn: "m2.example",
-          commandKey: "cd".repeat(32),
-          catalog: { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 150 } } },
-        },
+    const credentials = credentialsFromConfig({
+      M1: {
+        mqttPassword: "machine-one-password",
+        commandKey: "ab".repeat(32),
+        catalog: { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 150 } } },
       },
-      testScryptCost,
-    );
+      M2: {
+        certificateCn: "m2.example",
+        commandKey: "cd".repeat(32),
+        catalog: { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 150 } } },
+      },
+    });
     const m1 = credentials.lookup("M1");
     expect(m1?.passwordHash).not.toContain("machine-one-password");
-    expect(await verifyPassword("machine-one-password", m1?.passwordHash ?? "")).toBe(true);
+    // Random machine secrets are kept in the fast form (machine-secret.ts), not scrypt.
+    expect(m1?.passwordHash).toMatch(/^\$7\$101\$/);
+    expect(await verifyMachineSecret("machine-one-password", m1?.passwordHash ?? "")).toBe(true);
     expect(credentials.lookup("M2")).toStrictEqual({ certificateCn: "m2.example" });
     expect(credentials.lookup("M3")).toBeUndefined();
     credentials.delete("M1");
