@@ -73,11 +73,11 @@ export interface VendMechanism {
   on<E extends keyof MechanismEvents>(event: E, listener: MechanismEvents[E]): this;
   off<E extends keyof MechanismEvents>(event: E, listener: MechanismEvents[E]): this;
   /**
-   * Offers credit to the customer (MDB BEGIN SESSION with funds = budget; dispensers: enable selection). With a
-   * selection-first request still open (MDB always idle), the session is that request's: no new credit is offered, the
-   * next vend() approves it.
+   * Offers credit to the customer (MDB BEGIN SESSION with funds = budget; dispensers: enable selection). With
+   * `heldRequestId`, the session is for that selection-first request (MDB always idle) if it is still open: no new
+   * credit is offered, the next vend() approves it. If it is gone, credit is offered as usual.
    */
-  openSession(budgetMinor: number): Promise<void>;
+  openSession(budgetMinor: number, heldRequestId?: number): Promise<void>;
   /** Ends the session on the machine (MDB session end / reader cancel). Idempotent. */
   closeSession(): Promise<void>;
   /** For dispensers: a selection made elsewhere (kiosk page); emitted as a `selection` event. */

@@ -71,6 +71,8 @@ export class VendSession {
   /** Selection first: the request the machine holds while the customer pays exactly its price. */
   #held: HeldSelection | null = null;
   #heldTimer: TimerHandle | undefined;
+  /** The open session was opened for a held selection, so the machine offers no credit of its own yet. */
+  #creditPending = false;
   #stopping = false;
   #selectionTimer: TimerHandle | undefined;
   #paymentTimer: TimerHandle | undefined;
@@ -263,6 +265,8 @@ export class VendSession {
     const state = this.#o.journal.state;
     if (state.session || state.pending)
       return { reason: "busy", detail: "a session is open; prices change between sessions" };
+    // Its price was checked against the current catalog, and the customer may be paying it right now.
+    if (this.#held) return { reason: "busy", detail: "a selection is held for payment; prices change after it" };
     this.#catalog = catalog;
     return undefined;
   }
@@ -336,7 +340,7 @@ export class VendSession {
         "unlocked",
       );
       try {
-        await this.#o.mechanism.openSession(session.budgetMinor);
+        await this.#o.mechanism.openSession(session.budgetMinor, held?.request.requestId);
       } catch (error) {
         this.#log.error({ err: error }, "the mechanism could not open the session");
         await this.#recordFault("session-open-failed", (error as Error).message, false);
@@ -347,7 +351,18 @@ export class VendSession {
       this.#o.onChange();
       if (held) {
         this.#log.info({ selection: held.selection, priceMinor: held.priceMinor }, "vending the selection paid for");
-        await this.#onSelection(held.request);
+        this.#creditPending = true;
+        try {
+          await this.#onSelection(held.request);
+        } catch (error) {
+          // Nothing approved (the journal could not write, say): answer the machine rather than leave it waiting.
+          await this.#o.mechanism
+            .deny(held.request.selection, "internal error", held.request.requestId)
+            .catch(() => undefined);
+          throw error;
+        }
+        // Refused after all (the budget, the catalog): the customer may choose again, with credit offered as usual.
+        if (this.#vending === null && this.#o.journal.state.session) await this.#offerCredit();
       }
       return undefined;
     });
@@ -390,7 +405,7 @@ export class VendSession {
     this.#clearTimer("selection");
     this.#clearTimer("payment");
     this.#clearTimer("end-screen");
-    this.#clearHeld();
+    await this.#dropHeld("the agent is stopping");
     const vending = this.#vending;
     // An explicit null check: `if (await vending)` waited for the whole vend (it resolves to undefined), with no limit.
     if (vending !== null) {
@@ -503,6 +518,13 @@ export class VendSession {
     this.#log.info({ vendId: vend.vendId, result, evidence: outcome.evidence }, "vend result");
     const session = this.#o.journal.state.session;
     if (!session || session.sessionId !== vend.sessionId) return;
+    if (this.#creditPending && result === "failed" && !this.#endRequested && !this.#stopping) {
+      // The held selection was not vended (the VMC had given up on it: VEND -3): the machine offers no credit of its
+      // own, so offer it now; the customer may press the product again within the paid budget.
+      await this.#offerCredit();
+      return;
+    }
+    this.#creditPending = false;
     const endReason =
       this.#endRequested ??
       endAfterVend(session, session.mode, result, cheapestPriceMinor(this.#catalog)) ??
@@ -644,6 +666,7 @@ export class VendSession {
     );
     this.#clearTimer("selection");
     this.#endRequested = null;
+    this.#creditPending = false;
     await this.#o.mechanism.closeSession().catch((error: unknown) => {
       this.#log.warn({ err: error }, "the mechanism did not close the session");
     });
@@ -657,9 +680,10 @@ export class VendSession {
     );
   }
 
-  async #clearPayment(sessionId: string, reason: "payment-timeout" | "cancelled", seen?: Seen): Promise<void> {
+  /** Ends a pending payment (journaled, reported); false when `sessionId` was not the pending one. */
+  async #clearPayment(sessionId: string, reason: "payment-timeout" | "cancelled", seen?: Seen): Promise<boolean> {
     const pending = this.#o.journal.state.pending;
-    if (!pending || pending.sessionId !== sessionId) return;
+    if (!pending || pending.sessionId !== sessionId) return false;
     const events = await this.#o.journal.commit(
       "payment-cleared",
       { t: "payment-cleared", sessionId },
@@ -687,6 +711,7 @@ export class VendSession {
       screen: "not-charged",
       why: reason === "cancelled" ? "payment-cancelled" : "payment-timeout",
     });
+    return true;
   }
 
   #showEndScreen(state: DisplayState): void {
@@ -755,10 +780,29 @@ export class VendSession {
     this.#clearTimer("payment");
     this.#paymentTimer = this.#o.clock.setTimeout(() => {
       this.#background(async () => {
-        await this.#clearPayment(sessionId, "payment-timeout");
-        await this.#dropHeld("the payment was not confirmed in time");
+        // Only if this payment was still the pending one: a newer payment may be paying for the held selection.
+        if (await this.#clearPayment(sessionId, "payment-timeout"))
+          await this.#dropHeld("the payment was not confirmed in time");
       });
     }, ms);
+  }
+
+  /** Offers the session's remaining budget as machine credit (MDB: a fresh BEGIN SESSION). */
+  async #offerCredit(): Promise<void> {
+    this.#creditPending = false;
+    const session = this.#o.journal.state.session;
+    if (!session) return;
+    try {
+      await this.#o.mechanism.closeSession();
+      await this.#o.mechanism.openSession(session.budgetMinor - session.spentMinor);
+    } catch (error) {
+      this.#log.error({ err: error }, "the mechanism could not offer the session's credit");
+      await this.#recordFault("session-open-failed", (error as Error).message, false);
+      await this.#endSession("fault");
+      return;
+    }
+    this.#armSelectionTimer();
+    this.#o.onChange();
   }
 
   // ---------------------------------------------------------------- selection first
@@ -810,8 +854,10 @@ export class VendSession {
   async #heldFor(command: CommandPayload<"unlock">): Promise<HeldSelection | undefined> {
     const held = this.#held;
     if (!held) return undefined;
-    if (held.expiresAt <= this.#o.clock.now()) {
-      await this.#dropHeld("the machine stopped holding the selection");
+    // Two journal writes and a serial round trip lie between here and the approval reaching the VMC: a hold about to
+    // end is not worth the race.
+    if (held.expiresAt - this.#o.clock.now() < heldApprovalMarginMs) {
+      await this.#dropHeld("the machine stops holding the selection too soon");
       return undefined;
     }
     if (held.currency !== command.currency || held.priceMinor > command.budgetMinor) {
@@ -825,7 +871,8 @@ export class VendSession {
 
   #onWithdrawn(withdrawn: { selection: string; requestId?: number; reason: string }): void {
     const held = this.#held;
-    if (!held || held.request.requestId !== withdrawn.requestId) return;
+    if (!held || held.request.requestId !== withdrawn.requestId || held.request.selection !== withdrawn.selection)
+      return;
     this.#log.info({ selection: held.selection, reason: withdrawn.reason }, "the machine gave up the held selection");
     this.#clearHeld();
     this.#o.onChange();
@@ -873,6 +920,9 @@ export class VendSession {
     return run;
   }
 }
+
+/** An unlock with less time than this left on the hold opens an ordinary session instead. */
+const heldApprovalMarginMs = 2_000;
 
 interface HeldSelection {
   request: SelectionRequest;

@@ -14,59 +14,75 @@ const serialPort = z.strictObject({
 
 const gpioPin = z.number().int().min(0).max(1023);
 
-const mdbHardware = z.strictObject({
-  driver: z.literal("mdb"),
-  serial: field(serialPort, "The MDB adapter's serial port (Qibixx MDB-USB: /dev/ttyACM0 at 115200)"),
-  address: field(
-    z.union([z.literal(0x10), z.literal(0x60)]).default(0x10),
-    "MDB cashless address: 16 (0x10, #1) or 96 (0x60, #2)",
-  ),
-  currencyCode: field(
-    z.number().int().min(0).max(0xffff).default(0x1978),
-    "MDB currency code (0x1978 = 6520 EUR, 0x1752 SEK)",
-  ),
-  scaleFactor: field(
-    z.number().int().min(1).max(100).default(1),
-    "MDB scale factor: raw value x scale factor = minor units",
-  ),
-  decimalPlaces: field(z.number().int().min(0).max(3).default(2), "MDB decimal places the VMC shows"),
-  vendResultTimeoutMs: field(
-    z.number().int().positive().default(60_000),
-    "How long to wait for VEND SUCCESS/FAILURE after approving; past it the vend is 'unknown'",
-  ),
-  approvalTimeoutMs: field(
-    z.number().int().min(100).max(30_000).default(3_000),
-    "How long the agent may take to answer a VEND REQUEST; past it the reader denies by itself (never approves late)",
-  ),
-  level: field(
-    z.union([z.literal(1), z.literal(2), z.literal(3)]).default(1),
-    "MDB level the VMC talks; levels 1-2 carry 16-bit money, so larger budgets are offered capped (655.35 EUR)",
-  ),
-  thirtyTwoBitMoney: field(
-    z.boolean().default(false),
-    "Level 3 only: the VMC negotiated the 32-bit money option, so funds above 16 bits may be offered",
-  ),
-  alwaysIdle: field(
-    z.boolean().default(false),
-    "Adapter setting mdb-always-idle (selection first): the customer may press a product before paying; the screen then asks to pay exactly its price while the VMC waits (vendTimeoutS)",
-  ),
-  sessionIdleTimeoutS: field(
-    z.number().int().min(1).max(600).default(60),
-    "Adapter setting mdb-timeout-idle: seconds a session may stay idle",
-  ),
-  vendTimeoutS: field(
-    z.number().int().min(1).max(600).optional(),
-    "Adapter setting mdb-timeout-vend: seconds a vend request stays open; when unset 60 with alwaysIdle (the customer pays while the VMC waits), else 2 s more than approvalTimeoutMs",
-  ),
-  restoreFunds: field(
-    z.boolean().default(true),
-    "Adapter setting mdb-restore-funds: the funds of a failed vend go back to the session",
-  ),
-  pollSilenceMs: field(
-    z.number().int().min(0).max(600_000).default(5_000),
-    "After the adapter printed r,ACK, this long without one means it rebooted: set it up again (0: off)",
-  ),
-});
+const minimumSelectionFirstVendTimeoutS = 20;
+
+const mdbHardware = z
+  .strictObject({
+    driver: z.literal("mdb"),
+    serial: field(serialPort, "The MDB adapter's serial port (Qibixx MDB-USB: /dev/ttyACM0 at 115200)"),
+    address: field(
+      z.union([z.literal(0x10), z.literal(0x60)]).default(0x10),
+      "MDB cashless address: 16 (0x10, #1) or 96 (0x60, #2)",
+    ),
+    currencyCode: field(
+      z.number().int().min(0).max(0xffff).default(0x1978),
+      "MDB currency code (0x1978 = 6520 EUR, 0x1752 SEK)",
+    ),
+    scaleFactor: field(
+      z.number().int().min(1).max(100).default(1),
+      "MDB scale factor: raw value x scale factor = minor units",
+    ),
+    decimalPlaces: field(z.number().int().min(0).max(3).default(2), "MDB decimal places the VMC shows"),
+    vendResultTimeoutMs: field(
+      z.number().int().positive().default(60_000),
+      "How long to wait for VEND SUCCESS/FAILURE after approving; past it the vend is 'unknown'",
+    ),
+    approvalTimeoutMs: field(
+      z.number().int().min(100).max(30_000).default(3_000),
+      "How long the agent may take to answer a VEND REQUEST; past it the reader denies by itself (never approves late)",
+    ),
+    level: field(
+      z.union([z.literal(1), z.literal(2), z.literal(3)]).default(1),
+      "MDB level the VMC talks; levels 1-2 carry 16-bit money, so larger budgets are offered capped (655.35 EUR)",
+    ),
+    thirtyTwoBitMoney: field(
+      z.boolean().default(false),
+      "Level 3 only: the VMC negotiated the 32-bit money option, so funds above 16 bits may be offered",
+    ),
+    alwaysIdle: field(
+      z.boolean().default(false),
+      "Adapter setting mdb-always-idle (selection first): the customer may press a product before paying; the screen then asks to pay exactly its price while the VMC waits (vendTimeoutS)",
+    ),
+    sessionIdleTimeoutS: field(
+      z.number().int().min(1).max(600).default(60),
+      "Adapter setting mdb-timeout-idle: seconds a session may stay idle",
+    ),
+    vendTimeoutS: field(
+      z.number().int().min(1).max(600).optional(),
+      "Adapter setting mdb-timeout-vend: seconds a vend request stays open; when unset 60 with alwaysIdle (the customer pays while the VMC waits), else 2 s more than approvalTimeoutMs",
+    ),
+    restoreFunds: field(
+      z.boolean().default(true),
+      "Adapter setting mdb-restore-funds: the funds of a failed vend go back to the session",
+    ),
+    pollSilenceMs: field(
+      z.number().int().min(0).max(600_000).default(5_000),
+      "After the adapter printed r,ACK, this long without one means it rebooted: set it up again (0: off)",
+    ),
+  })
+  .check((ctx) => {
+    const { alwaysIdle, vendTimeoutS } = ctx.value;
+    // Selection first, the VMC waits while the customer scans and confirms in the app: a timeout shorter than that
+    // would only ever hold selections nobody can pay for (docs/mdb-adapters.md).
+    if (alwaysIdle && vendTimeoutS !== undefined && vendTimeoutS < minimumSelectionFirstVendTimeoutS) {
+      ctx.issues.push({
+        code: "custom",
+        input: vendTimeoutS,
+        path: ["vendTimeoutS"],
+        message: `with alwaysIdle the customer pays by QR while the VMC waits: at least ${minimumSelectionFirstVendTimeoutS} s (60 when unset)`,
+      });
+    }
+  });
 
 const spiralBoardHardware = z.strictObject({
   driver: z.literal("spiral-board"),
@@ -132,6 +148,10 @@ const simulatorHardware = z.strictObject({
   vendTimeoutS: field(
     z.number().int().min(2).max(600).optional(),
     "simulate: mdb with alwaysIdle (60 when unset): seconds the simulated adapter holds a selection-first vend request open",
+  ),
+  vmcPatienceS: field(
+    z.number().int().min(1).max(600).optional(),
+    "simulate: mdb with alwaysIdle: the simulated VMC gives up on a selection-first request after this many seconds (unset: it waits for the reader)",
   ),
 });
 

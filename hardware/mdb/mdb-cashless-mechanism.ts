@@ -202,16 +202,20 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     this.#heartbeat = undefined;
     this.#disarmPollSilence();
     this.#finishInFlight({ outcome: "unknown", evidence: "link-lost", detail: "driver stopped during the vend" });
+    // A request still waiting for our answer (selection first holds one for up to a minute) is answered before the
+    // port closes, so the VMC does not wait out its own timeout.
+    const open = this.#pending;
+    if (open?.answered === "open" && this.#transport.isUp()) await this.#deny(open, "the reader is stopping");
     this.#dropPending("driver stopped");
     await this.#transport.stop();
     this.#readerEnabled = false;
     this.#linkReport.report("down", "stopped");
   }
 
-  async openSession(budgetMinor: number): Promise<void> {
+  async openSession(budgetMinor: number, heldRequestId?: number): Promise<void> {
     if (!this.isUp()) throw new Error("the MDB reader is not enabled by the vending machine");
     const held = this.#pending;
-    if (held?.sessionless && held.answered === "open") {
+    if (heldRequestId !== undefined && held?.requestId === heldRequestId && held.answered === "open") {
       // Selection first: the VMC is waiting in its VEND REQUEST, which C,VEND answers; a C,START now would offer
       // credit in the middle of that request. The session is the request's, and ends when the VMC goes back to ENABLED.
       this.#log.info({ selection: held.selection, budgetMinor }, "session for the selection the VMC holds");
@@ -551,7 +555,10 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
         return;
       case "vendFailure":
         if (!this.#inFlight) {
-          this.#log.warn({ code: message.code }, "VEND failure with no approved vend in flight; ignored");
+          // ERR,VEND 3 "the transaction must be cancelled" while a request waits for our answer: that request is gone.
+          if (this.#pending?.answered === "open")
+            this.#dropPending(`the adapter cancelled the request (VEND ${message.code})`);
+          else this.#log.warn({ code: message.code }, "VEND failure with no approved vend in flight; ignored");
           return;
         }
         if (message.code === 5) {

@@ -83,8 +83,8 @@ export class SimulatedMechanism extends MechanismEmitter implements VendMechanis
     return this.inner.lastSignOfLifeAt?.();
   }
 
-  openSession(budgetMinor: number): Promise<void> {
-    return this.inner.openSession(budgetMinor);
+  openSession(budgetMinor: number, heldRequestId?: number): Promise<void> {
+    return this.inner.openSession(budgetMinor, heldRequestId);
   }
 
   closeSession(): Promise<void> {
@@ -173,7 +173,12 @@ function buildSimulation(
       // session after the first product, and the agent would read that as the customer leaving.
       multivend: true,
       onDropped: (item) => dropped(selectionOfItem.get(item)),
+      ...(config.vmcPatienceS !== undefined ? { selectionFirstPatienceMs: config.vmcPatienceS * 1_000 } : {}),
     });
+    // A test (or the demo's visitor) sees in the log when the simulated VMC stops waiting for the reader.
+    vmc.on("requestExpired", (item) =>
+      logger.info({ selection: selectionOfItem.get(item), item }, "the simulated VMC gave up waiting for the reader"),
+    );
     const port = new SimulatedSerialPort("sim:mdb-adapter", (stream) => vmc.attach(stream));
     const withItems: Catalog = {
       ...catalog,

@@ -72,6 +72,11 @@ export interface VmcSimulatorOptions {
   acceptedKeys?: readonly string[];
   /** How long the VMC takes from the reader's DISABLED (its setup done) to READER ENABLE. 0 when unset. */
   vmcEnableDelayMs?: number;
+  /**
+   * The VMC's own patience with a selection-first VEND REQUEST (always idle): past it the VMC gives up silently
+   * (vendRequestExpires). Unset: it waits for the reader's answer.
+   */
+  selectionFirstPatienceMs?: number;
 }
 
 interface VmcEvents {
@@ -81,6 +86,8 @@ interface VmcEvents {
   approved: [amountText: string, latencyMs: number];
   denied: [];
   vendResult: [result: string];
+  /** The VMC gave up on a VEND REQUEST without an answer. */
+  requestExpired: [item: number];
 }
 
 /**
@@ -208,6 +215,13 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
     this.vendRequestsInSession++;
     this.#send({ kind: "vendRequest", priceText, item });
     this.emit("vendRequested", item, priceText);
+    const patience = this.#options.selectionFirstPatienceMs;
+    if (selectionFirst && patience !== undefined) {
+      const request = this.#awaitingApproval;
+      this.#timers.after(patience, () => {
+        if (this.#awaitingApproval === request) this.vendRequestExpires();
+      });
+    }
     return true;
   }
 
@@ -217,7 +231,9 @@ export class VmcSimulator extends EventEmitter<VmcEvents> {
    */
   vendRequestExpires(): void {
     if (this.#state !== "VEND" || !this.#awaitingApproval) return;
+    const { item } = this.#awaitingApproval;
     this.#awaitingApproval = undefined;
+    this.emit("requestExpired", item);
     this.#state = this.#sessionless ? "ENABLED" : "IDLE";
   }
 

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { agentConfigSchema } from "../../config/schema/agent.ts";
 import { eventSchemas, machineState } from "../../protocol/messages.ts";
 import { envelope, openSessionHarness, type SessionHarness, until } from "./helpers/session-harness.ts";
 
@@ -76,6 +77,45 @@ describe("selection first at the agent", () => {
     expect(h.named("session-ended")[0]?.payload).toMatchObject({ reason: "single-vend-done", vendedTotalMinor: 200 });
     for (const event of h.events) expect(eventSchemas[event.name].safeParse(event.payload).success).toBe(true);
     expect(h.session.view().pendingSelection).toBeUndefined();
+    // The session was opened for the held request: no credit of the machine's own (MDB: no C,START).
+    expect(h.mechanism.heldOpens).toEqual([7]);
+  });
+
+  it("the VMC gave up silently: the held vend fails, the session then offers credit and the customer may press again", async () => {
+    const h = await harness({ timings: { selectionTimeoutMs: 300 } });
+    h.mechanism.outcomes.push({ outcome: "not-delivered", evidence: "none", detail: "VEND -3" });
+    h.mechanism.select({ ...cola, answerBy: Date.now() + 45_000 });
+    await until(() => h.session.view().screen === "pay-for-selection");
+    await unlock(h, "sf-7", 200);
+    await until(() => h.named("vend-failed").length === 1);
+    await until(() => h.mechanism.openSessions.length === 2);
+    expect(h.mechanism.heldOpens).toEqual([7, undefined]);
+    expect(h.mechanism.openSessions).toEqual([200, 200]);
+    expect(h.mechanism.closeCount).toBe(1);
+    expect(h.journal.state.session?.sessionId).toBe("sf-7");
+    await until(() => h.named("session-ended").length === 1);
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({ reason: "idle-timeout", vendedCount: 0 });
+  });
+
+  it("an unlock with under 2 s left on the hold: the hold is released, the session offers credit as usual", async () => {
+    const h = await harness();
+    h.mechanism.select({ ...cola, answerBy: Date.now() + 1_500 });
+    await until(() => h.session.view().screen === "pay-for-selection");
+    await unlock(h, "sf-8", 200);
+    expect(h.mechanism.denials).toEqual([
+      { selection: "x", reason: "the machine stops holding the selection too soon" },
+    ]);
+    expect(h.mechanism.heldOpens).toEqual([undefined]);
+    expect(h.mechanism.vends).toEqual([]);
+  });
+
+  it("stopping with a held selection answers the machine; prices do not change while one is held", async () => {
+    const h = await harness();
+    h.mechanism.select({ ...cola, answerBy: Date.now() + 45_000 });
+    await until(() => h.session.view().screen === "pay-for-selection");
+    expect(h.session.setCatalog({ currency: "EUR", products: {} })).toMatchObject({ reason: "busy" });
+    await h.session.stop(1_000);
+    expect(h.mechanism.denials).toEqual([{ selection: "x", reason: "the agent is stopping" }]);
   });
 
   it("the machine gives up before the unlock: nothing is vended, the paid session ends with nothing charged", async () => {
@@ -83,7 +123,7 @@ describe("selection first at the agent", () => {
     h.mechanism.select({ ...cola, answerBy: Date.now() + 45_000 });
     await until(() => h.session.view().screen === "pay-for-selection");
     await paymentPending(h, "sf-2", 200);
-    h.mechanism.emit("selectionWithdrawn", { selection: "A2", requestId: 7, reason: "no approval in time" });
+    h.mechanism.emit("selectionWithdrawn", { selection: "x", requestId: 7, reason: "no approval in time" });
     await until(() => h.session.view().pendingSelection === undefined);
     await unlock(h, "sf-2", 200);
     // A normal session: the customer may press the product again; nobody does.
@@ -179,5 +219,33 @@ describe("selection first at the agent", () => {
     expect(h.session.displayState()).toEqual({ screen: "idle", chooseFirst: "on-screen" });
     const plain = await harness({ chooseFirst: undefined });
     expect(plain.session.displayState()).toEqual({ screen: "idle" });
+  });
+});
+
+describe("selection first configuration", () => {
+  const base = {
+    machine: { id: "M1", merchantId: "m" },
+    mqtt: { url: "mqtt://127.0.0.1:1883", password: "p" },
+    commandKey: "ab".repeat(32),
+    catalog: { currency: "EUR", products: { A1: { name: "W", sku: "W", priceMinor: 100 } } },
+  };
+  const mdb = (extra: Record<string, unknown>) => ({ driver: "mdb", serial: { path: "/dev/ttyAMA0" }, ...extra });
+
+  it("refuses an adapter vend timeout too short to pay by QR, with the key and the reason", () => {
+    const refused = agentConfigSchema.safeParse({ ...base, hardware: mdb({ alwaysIdle: true, vendTimeoutS: 10 }) });
+    expect(refused.success).toBe(false);
+    expect(refused.error?.issues.map((issue) => [issue.path.join("."), issue.message])).toEqual([
+      [
+        "hardware.vendTimeoutS",
+        "with alwaysIdle the customer pays by QR while the VMC waits: at least 20 s (60 when unset)",
+      ],
+    ]);
+    for (const hardware of [
+      mdb({ alwaysIdle: true, vendTimeoutS: 20 }),
+      mdb({ alwaysIdle: true }),
+      mdb({ vendTimeoutS: 5 }),
+    ]) {
+      expect(agentConfigSchema.safeParse({ ...base, hardware }).success).toBe(true);
+    }
   });
 });

@@ -46,6 +46,13 @@ describe("selectionFirstOffer", () => {
     expect(selectionFirstOffer(undefined, catalog, now)).toBeUndefined();
     expect(selectionFirstOffer(holding(undefined), catalog, now)).toBeUndefined();
     expect(selectionFirstOffer(holding({ ...cola, expiresAt: now }), catalog, now)).toBeUndefined();
+    expect(selectionFirstOffer(holding({ ...cola, expiresAt: now + 4_999 }), catalog, now)).toBeUndefined();
+    expect(selectionFirstOffer(holding({ ...cola, expiresAt: now + 5_000 }), catalog, now)).toBeDefined();
+    expect(selectionFirstOffer(holding({ ...cola, expiresAt: now + 600_000 }), catalog, now)).toBeDefined();
+    expect(selectionFirstOffer(holding({ ...cola, expiresAt: now + 600_001 }), catalog, now)).toBeUndefined();
+    expect(selectionFirstOffer({ ...holding(cola), screen: "idle" }, catalog, now)).toBeUndefined();
+    const down = { ...holding(cola), hardware: { driver: "mdb", link: "down" as const } };
+    expect(selectionFirstOffer(down, catalog, now)).toBeUndefined();
     expect(selectionFirstOffer(holding({ ...cola, currency: "SEK" }), catalog, now)).toBeUndefined();
     expect(selectionFirstOffer(holding({ ...cola, selection: "Z9" }), catalog, now)).toBeUndefined();
     expect(selectionFirstOffer(holding({ ...cola, selection: "constructor" }), catalog, now)).toBeUndefined();

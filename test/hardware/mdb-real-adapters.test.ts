@@ -440,7 +440,7 @@ describe("MDB driver, selection first / always idle at the driver (issue 19 'Bey
     const rig = await startedRig({ settings: alwaysIdle });
     rig.vmc.customerSelects(12, "2.00");
     await settle(15_000);
-    await rig.mechanism.openSession(200);
+    await rig.mechanism.openSession(200, 1);
     expect(rig.vmc.received.filter((line) => line.startsWith("C,START"))).toEqual([]);
     const outcome = rig.mechanism.vend("A2", 200, 1);
     await settle(1);
@@ -449,6 +449,43 @@ describe("MDB driver, selection first / always idle at the driver (issue 19 'Bey
     // The VMC went back to ENABLED after the vend: the session is over at the machine too.
     expect(rig.seen.closed).toEqual(["session complete"]);
     await rig.mechanism.stop();
+  });
+
+  it("ERR,VEND 3 while a request is held: the request is withdrawn (the agent releases it)", async () => {
+    const rig = await startedRig({ settings: alwaysIdle });
+    rig.vmc.customerSelects(12, "2.00");
+    await settle(2_000);
+    rig.vmc.inject("c,ERR,VEND 3\n");
+    await settle(10);
+    expect(rig.seen.withdrawn).toEqual([
+      { selection: "A2", requestId: 1, reason: "the adapter cancelled the request (VEND 3)" },
+    ]);
+    await rig.mechanism.stop();
+  });
+
+  it("a held request the driver itself gave up on (no ENABLED after): a session for it offers credit (C,START)", async () => {
+    // No r,ACK watch: the silent adapter below must not be taken for a rebooted one.
+    const rig = await startedRig({ settings: { ...alwaysIdle, pollSilenceMs: 0 } });
+    rig.vmc.customerSelects(12, "2.00");
+    await settle(1);
+    // A firmware that says nothing after our deny: the request stays known to the driver, but no longer open.
+    rig.vmc.setReplyDelay(Number.POSITIVE_INFINITY);
+    await settle(29_100);
+    expect(rig.vmc.received).toContain("C,VEND,-1");
+    const opening = rig.mechanism.openSession(200, 1);
+    opening.catch(() => undefined);
+    await settle(10);
+    expect(rig.vmc.received).toContain("C,START,2.00");
+    await settle(10_000);
+    await rig.mechanism.stop();
+  });
+
+  it("stopping with a request held: it is denied (C,VEND,-1) before the port closes", async () => {
+    const rig = await startedRig({ settings: alwaysIdle });
+    rig.vmc.customerSelects(12, "2.00");
+    await settle(5_000);
+    await rig.mechanism.stop();
+    expect(rig.vmc.received).toContain("C,VEND,-1");
   });
 
   it("the held request is gone before the session opens: the session offers credit as usual (C,START)", async () => {

@@ -17,6 +17,8 @@ export class FakeMechanism implements VendMechanism {
   readonly vends: { selection: string; priceMinor: number }[] = [];
   readonly denials: { selection: string; reason: string }[] = [];
   openSessions: number[] = [];
+  /** The held selection-first request each openSession was for (undefined: credit offered as usual). */
+  heldOpens: (number | undefined)[] = [];
   closeCount = 0;
   outcomes: VendOutcome[] = [];
   vendMs: number;
@@ -71,8 +73,9 @@ export class FakeMechanism implements VendMechanism {
   emit<E extends keyof MechanismEvents>(event: E, ...args: Parameters<MechanismEvents[E]>): void {
     for (const listener of this.#listeners.get(event) ?? []) (listener as (...a: unknown[]) => void)(...args);
   }
-  async openSession(budgetMinor: number): Promise<void> {
+  async openSession(budgetMinor: number, heldRequestId?: number): Promise<void> {
     this.openSessions.push(budgetMinor);
+    this.heldOpens.push(heldRequestId);
   }
   async closeSession(): Promise<void> {
     this.closeCount += 1;
