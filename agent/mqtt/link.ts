@@ -36,10 +36,16 @@ export interface AgentLinkOptions {
   connect?: (url: string, options: IClientOptions) => MqttClient;
 }
 
+/**
+ * "Full jitter" (AWS Architecture Blog, "Exponential Backoff And Jitter"): anywhere from a floor to an exponentially
+ * growing ceiling, capped. A fleet that lost its broker at the same moment comes back spread over the whole window
+ * instead of its upper half (issue 17: no lock-step after a broker restart). The floor keeps a run of unlucky draws
+ * from becoming a busy loop.
+ */
 export function reconnectDelayMs(attempt: number, minMs: number, maxMs: number, random: () => number): number {
   const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  // "Equal jitter": at least half the ceiling, so delays still grow, and spread over the other half.
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+  const floor = Math.min(100, ceiling);
+  return Math.round(floor + random() * (ceiling - floor));
 }
 
 export class AgentLink implements EventTransport {

@@ -189,8 +189,14 @@ export const agentConfigSchema = z.strictObject({
           "Root of the MQTT contract's topics",
         ),
         keepaliveSeconds: field(z.number().int().min(5).max(600).default(30), "MQTT keepalive"),
-        reconnectMinMs: field(z.number().int().positive().default(1_000), "First reconnect delay; doubles with jitter"),
-        reconnectMaxMs: field(z.number().int().positive().default(60_000), "Longest reconnect delay"),
+        reconnectMinMs: field(
+          z.number().int().positive().default(1_000),
+          "First reconnect delay; the ceiling doubles per attempt, each delay drawn below it (full jitter)",
+        ),
+        reconnectMaxMs: field(
+          z.number().int().positive().default(30_000),
+          "Longest reconnect delay: after its broker is back, a fleet is back within this long (issue 17)",
+        ),
       })
       .prefault({}),
     "Connection to the reseller's broker",

@@ -32,14 +32,41 @@ function capturedLogger() {
 }
 
 describe("reconnect backoff", () => {
-  it("grows exponentially to the cap, with jitter in the upper half", () => {
-    expect(reconnectDelayMs(0, 1_000, 60_000, () => 0)).toBe(500);
+  it("grows exponentially to the cap, with full jitter above a 100 ms floor", () => {
+    expect(reconnectDelayMs(0, 1_000, 60_000, () => 0)).toBe(100);
     expect(reconnectDelayMs(0, 1_000, 60_000, () => 1)).toBe(1_000);
-    expect(reconnectDelayMs(3, 1_000, 60_000, () => 0.5)).toBe(6_000);
-    expect(reconnectDelayMs(50, 1_000, 60_000, () => 0)).toBe(30_000);
+    expect(reconnectDelayMs(3, 1_000, 60_000, () => 0.5)).toBe(4_050);
+    expect(reconnectDelayMs(50, 1_000, 60_000, () => 0)).toBe(100);
     expect(reconnectDelayMs(50, 1_000, 60_000, () => 1)).toBe(60_000);
+    expect(reconnectDelayMs(0, 50, 60_000, () => 0)).toBe(50);
     const spread = new Set(Array.from({ length: 50 }, () => reconnectDelayMs(4, 1_000, 60_000, Math.random)));
     expect(spread.size).toBeGreaterThan(10);
+  });
+
+  it("a fleet that lost its broker together comes back spread out, not in lock-step (issue 17)", () => {
+    // 2,000 agents lose the broker at t = 0; it is back at t = 30 s. Each retries on its own schedule; the first
+    // attempt at or after 30 s is its reconnect. Seeded, so the figures are the same on every run.
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const backAt = 30_000;
+    const reconnects: number[] = [];
+    for (let agent = 0; agent < 2_000; agent++) {
+      let at = 0;
+      for (let attempt = 0; at < backAt; attempt++) at += reconnectDelayMs(attempt, 1_000, 30_000, random);
+      reconnects.push(at - backAt);
+    }
+    const perSecond = new Map<number, number>();
+    for (const after of reconnects)
+      perSecond.set(Math.floor(after / 1_000), (perSecond.get(Math.floor(after / 1_000)) ?? 0) + 1);
+    // Every agent is back within the cap (the default 30 s), and no second takes more than 6.5 % of the fleet. With
+    // "equal jitter" (delays in the upper half of the window, as before) the busiest second took 7.5 %, and half the
+    // fleet was still away after 15 s instead of 9 s.
+    expect(Math.max(...reconnects)).toBeLessThanOrEqual(30_000);
+    expect(Math.max(...perSecond.values())).toBeLessThan(130);
+    expect([...reconnects].sort((a, b) => a - b)[1_000]).toBeLessThan(10_000);
   });
 });
 
