@@ -4,6 +4,7 @@ import { UsageError } from "../platform/cli.ts";
 import { ExitCode, type ExitCodeValue } from "../platform/exit-codes.ts";
 import type { Output } from "../platform/terminal.ts";
 import { effectiveEntries } from "./effective.ts";
+import { checkConfigFiles } from "./file-checks.ts";
 import {
   envLeaves,
   envNameFor,
@@ -119,6 +120,17 @@ export function runConfigCommand<S extends z.ZodType>(
     return ExitCode.config;
   }
   if (subcommand === "check") {
+    const fileProblems = checkConfigFiles(result.config);
+    if (fileProblems.length > 0) {
+      if (selection.json) out.json({ ok: false, errors: fileProblems, file: options.file ?? null });
+      else {
+        out.error(`${spec.program}: the configuration names files that will not work:`);
+        for (const problem of fileProblems) {
+          out.error(`  ${problem.path}${problem.file ? ` (${problem.file})` : ""}: ${problem.message}`);
+        }
+      }
+      return ExitCode.config;
+    }
     if (selection.json) out.json({ ok: true, file: options.file ?? null });
     else
       out.line(
