@@ -362,4 +362,22 @@ export const equivalentMutants: Equivalent[] = [
     code: "if (events.length > 0) record.e = events;",
     reason: emptyEventList,
   },
+  {
+    file: "backend-bridge/outbox/seqr-calls.ts",
+    line: 36,
+    column: 7,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (error instanceof CallTimeoutError) return true;",
+    reason: "whatever this line decides for an error that is not a SeqrError, the next line answers true as well",
+  },
+  {
+    file: "backend-bridge/outbox/seqr-calls.ts",
+    line: 36,
+    column: 7,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: "if (error instanceof CallTimeoutError) return true;",
+    reason: "whatever this line decides for an error that is not a SeqrError, the next line answers true as well",
+  },
 ];

@@ -52,9 +52,11 @@ function rig(options: { transition?: boolean } = {}) {
     status: Answer<PaymentStatus>[];
     cancel: Answer<undefined>;
   } = { update: undefined, commit: {}, status: [], cancel: undefined };
+  const invoices: Record<string, unknown>[] = [];
   const seqr = {
-    updateInvoice: async (reference: string) => {
+    updateInvoice: async (reference: string, invoice: Record<string, unknown>) => {
       calls.push(`updateInvoice ${reference}`);
+      invoices.push(invoice);
       return answer(answers.update);
     },
     commitReservation: async (reference: string, amount: { minor: number; currency: string }) => {
@@ -86,12 +88,17 @@ function rig(options: { transition?: boolean } = {}) {
   const closed: string[] = [];
   const handlers = seqrCallHandlers({
     seqr,
-    store: { listVends: async () => [] },
+    store: {
+      listVends: async (sessionId: string) => {
+        calls.push(`listVends ${sessionId}`);
+        return [];
+      },
+    },
     notificationUrl: () => "https://bridge.example/notify",
     commitReservationTimeoutSeconds: 600,
     onClosed: (outcome) => closed.push(outcome),
   });
-  return { handlers, calls, answers, tx, written, closed };
+  return { handlers, calls, answers, tx, written, closed, invoices };
 }
 
 const resultError = (code: number) => new SeqrResultError("commitReservation", code, undefined);
@@ -115,6 +122,17 @@ describe("updateInvoice row", () => {
     const outcome = await handlers.updateInvoice.attempt(item("updateInvoice"), purchase({ invoiceReference: null }));
     expect(outcome).toEqual({ result: "give-up", error: "no invoice reference" });
     expect(calls).toEqual([]);
+  });
+
+  it("sends the rows read from the store now, with the notification URL and the commit timeout", async () => {
+    const { handlers, calls, invoices } = rig();
+    expect(await handlers.updateInvoice.attempt(item("updateInvoice"), purchase())).toEqual({ result: "done" });
+    expect(calls).toEqual(["listVends S1", "updateInvoice INV-1"]);
+    expect(invoices[0]).toMatchObject({
+      notificationUrl: "https://bridge.example/notify",
+      commitReservationTimeoutSeconds: 600,
+      clientInvoiceId: "S1",
+    });
   });
 
   it("gives up on 11, 49 and 54; retries another refusal with a known outcome and a timeout with an unknown one", async () => {
