@@ -298,6 +298,46 @@ describe("command handler", () => {
     expect(reasons(published)).toEqual([]);
   });
 
+  it("logs what it does: accepted, refused with the reason, catalog updated, replayed unlock resent, failures", async () => {
+    const { Writable } = await import("node:stream");
+    const { createLogger } = await import("../../platform/logger.ts");
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    const logger = createLogger({ name: "vend-agent", level: "debug", destination, syslogPrefix: false });
+    const { h, handler } = await rig({ logger });
+    const config = signed("config", {
+      catalog: { currency: "EUR", products: { A1: { name: "Tea", sku: "T", priceMinor: 90 } } },
+    });
+    await handler.handle("config", config);
+    const unlock = signedUnlock("h-log");
+    await handler.handle("unlock", unlock);
+    await handler.handle("unlock", unlock);
+    // Refused for another reason than a replay: nothing is resent.
+    const unsigned = { ...envelope(), sessionId: "h-log", budgetMinor: 500, currency: "EUR" };
+    await handler.handle("unlock", Buffer.from(JSON.stringify(unsigned)));
+    await h.journal.close();
+    await handler.handle("ping", signed("ping", {}));
+    await new Promise((resolve) => setImmediate(resolve));
+    const seen = lines
+      .filter((line) => line.module === "commands")
+      .map((line) => [line.level, line.msg, line.command, line.reason, line.products, line.sessionId]);
+    expect(seen).toEqual([
+      ["debug", "command accepted", "config", undefined, undefined, undefined],
+      ["info", "catalog updated", undefined, undefined, 1, undefined],
+      ["debug", "command accepted", "unlock", undefined, undefined, undefined],
+      ["info", "replayed unlock of a session of ours: resending events", undefined, undefined, undefined, "h-log"],
+      ["warn", "command refused", "unlock", "replayed", undefined, undefined],
+      ["warn", "command refused", "unlock", "invalid", undefined, undefined],
+      ["debug", "command accepted", "ping", undefined, undefined, undefined],
+      ["error", "command handling failed", "ping", undefined, undefined, undefined],
+    ]);
+  });
+
   it("never throws: a command arriving after the journal closed is dropped (and logged)", async () => {
     const { h, handler } = await rig();
     await h.journal.close();
