@@ -201,6 +201,41 @@ describe("journal", () => {
     expect(synced).toContain(dataDir);
   });
 
+  it("logs a recovery: a dropped torn record, a corrupt file kept aside, and what was recovered", async () => {
+    const { Writable } = await import("node:stream");
+    const { createLogger } = await import("../../platform/logger.ts");
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    const logger = createLogger({ name: "vend-agent", level: "debug", destination, syslogPrefix: false });
+    const dir = tempDir();
+    const journal = await open(dir);
+    await journal.commit("event", { t: "note" }, { events: [pong("p1")] });
+    await journal.close();
+    const path = join(dir, "journal.log");
+    const size = statSync(path).size;
+    appendFileSync(path, "1234abcd {");
+    await (await open(dir, { logger })).close();
+    appendFileSync(path, `deadbeef {"c":{"t":"note"}}\n${frameRecord({ c: { t: "note" } }).toString()}`);
+    await (await open(dir, { logger })).close();
+    await new Promise((resolve) => setImmediate(resolve));
+    const seen = lines
+      .filter((line) => line.module === "journal")
+      .map((line) => [line.level, line.msg, line.offset, line.records, line.bootSeq, line.outbox, line.session]);
+    expect(seen).toEqual([
+      // The snapshot written when the journal was first opened, and the record after it.
+      ["warn", "dropped a torn last record (power cut)", size, undefined, undefined, undefined, undefined],
+      ["info", "journal recovered", undefined, 2, 0, 1, null],
+      // The snapshot written by that recovery; the corrupt record and the one after it are not read.
+      ["error", "journal is corrupt after a record", expect.any(Number), undefined, undefined, undefined, undefined],
+      ["info", "journal recovered", undefined, 1, 0, 1, null],
+    ]);
+  });
+
   it("refuses to act when the record cannot be written (nothing applied)", async () => {
     const dir = tempDir();
     const journal = await open(dir);
