@@ -22,6 +22,8 @@ export const mutationTests = [
   "test/agent/vend-session.test.ts",
   "test/agent/decide.test.ts",
   "test/agent/journal-state.test.ts",
+  "test/agent/record-file.test.ts",
+  "test/agent/journal-files.test.ts",
   "test/hardware/codecs.test.ts",
   "test/hardware/mdb-cashless.test.ts",
   "test/hardware/mdb-vend-edges.test.ts",

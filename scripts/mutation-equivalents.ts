@@ -21,6 +21,13 @@ const v8SortAsksOnlyLessThan =
   "the mutant answers 0 instead of 1 for a > b; Array.prototype.sort (V8's TimSort) only asks whether the answer is " +
   "below 0, and with distinct keys 0 and 1 sort alike (tests with keys in four orders pass both ways)";
 
+const resultErrorOutcomeKnown =
+  "a SeqrResultError's outcome is always known (SeqrError.outcomeUnknown is false and SeqrResultError does not " +
+  "override it), so the general retry below answers the same { retry, outcomeUnknown: false } for it";
+
+const emptyEventList =
+  "an empty `e` list applies nothing (applyRecord adds each event listed); the record is only 7 bytes longer";
+
 export const equivalentMutants: Equivalent[] = [
   {
     file: "protocol/signing.ts",
@@ -213,5 +220,164 @@ export const equivalentMutants: Equivalent[] = [
     replacement: "false",
     code: 'if (prefix !== "c" || head === undefined) return garbage;',
     reason: "a `c` line without a head reaches `switch (undefined)`, whose default answers the same garbage",
+  },
+  {
+    file: "backend-bridge/http/caller-auth.ts",
+    line: 21,
+    column: 53,
+    mutator: "StringLiteral",
+    replacement: '"Stryker was here!"',
+    code: 'const header = request.headers.authorization ?? "";',
+    reason:
+      "without an Authorization header the default is only matched against /^Basic .../, and neither the empty " +
+      "string nor the mutant's text matches it: both answer 401 basic credentials required",
+  },
+  {
+    file: "backend-bridge/http/caller-auth.ts",
+    line: 29,
+    column: 62,
+    mutator: "StringLiteral",
+    replacement: '"Stryker was here!"',
+    code: 'const passwordOk = sameSecret(password, auth.password ?? "");',
+    reason:
+      "the default applies only when no password is configured, and then `auth.password !== undefined` two lines " +
+      "down refuses the caller whatever the comparison answered",
+  },
+  {
+    file: "backend-bridge/http/caller-auth.ts",
+    line: 35,
+    column: 7,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: 'if (typeof socket.getPeerCertificate !== "function" || !socket.authorized) {',
+    reason:
+      "(the mutant that drops the typeof check; the one that drops the whole condition is killed) a socket without " +
+      "getPeerCertificate is a plain one, which has no `authorized` property either, so `!socket.authorized` " +
+      "refuses it with the same 403; the typeof check only keeps getPeerCertificate from being called on it",
+  },
+  {
+    file: "backend-bridge/outbox/seqr-calls.ts",
+    line: 46,
+    column: 7,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: "if (error instanceof SeqrResultError && !error.transient) {",
+    reason: resultErrorOutcomeKnown,
+  },
+  {
+    file: "backend-bridge/outbox/seqr-calls.ts",
+    line: 46,
+    column: 43,
+    mutator: "BooleanLiteral",
+    replacement: "error.transient",
+    code: "if (error instanceof SeqrResultError && !error.transient) {",
+    reason: resultErrorOutcomeKnown,
+  },
+  {
+    file: "backend-bridge/outbox/seqr-calls.ts",
+    line: 46,
+    column: 61,
+    mutator: "BlockStatement",
+    replacement: "{}",
+    code: "if (error instanceof SeqrResultError && !error.transient) {",
+    reason: resultErrorOutcomeKnown,
+  },
+  {
+    file: "backend-bridge/outbox/seqr-calls.ts",
+    line: 171,
+    column: 79,
+    mutator: "StringLiteral",
+    code: 'const status = await seqr.getPaymentStatus(purchase.invoiceReference ?? "", purchase.statusVersion);',
+    reason:
+      "paidDetail runs only after commitReservation succeeded, which the attempt reaches only with an invoice " +
+      "reference, so the default never applies",
+  },
+  {
+    file: "backend-bridge/outbox/seqr-calls.ts",
+    line: 185,
+    column: 59,
+    mutator: "StringLiteral",
+    code: 'const invoiceReference = purchase.invoiceReference ?? "";',
+    reason:
+      "settledByStatus is called by the commit attempt and by atDeadline, both after their own check that the " +
+      "purchase has an invoice reference, so the default never applies",
+  },
+  {
+    file: "backend-bridge/outbox/seqr-calls.ts",
+    line: 241,
+    column: 47,
+    mutator: "StringLiteral",
+    code: 'return "error" in outcome ? outcome.error : "";',
+    reason:
+      "settled() only gets done or give-up (the worker turns retry and later into a retry row), and errorOf is " +
+      "read only for an outcome that is not done, which always carries an error",
+  },
+  {
+    file: "agent/commands/command-handler.ts",
+    line: 161,
+    column: 71,
+    mutator: "MethodExpression",
+    replacement: "body.detail",
+    code: 'events: [{ name: "command-rejected", body: { ...body, detail: body.detail.slice(0, 300) } }],',
+    reason:
+      "no detail reaching #reject is longer than 300: validate-command cuts the decoder's error at 300 and its other " +
+      "details are fixed texts with a name cut at 40 or an id of at most 64; the session's refusals are fixed texts " +
+      "with bounded ids and amounts. The slice only keeps a future longer text within the contract's 300",
+  },
+  {
+    file: "agent/commands/command-handler.ts",
+    line: 170,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: "if (sessionId === null) return false;",
+    reason:
+      "a null sessionId equals neither the open session's id nor any closed one (all strings), so the lines below " +
+      "answer false too",
+  },
+  {
+    file: "agent/commands/command-handler.ts",
+    line: 179,
+    column: 11,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (oldest !== undefined) this.#recentVolatile.delete(oldest);",
+    reason: "reached only with more than 1,000 ids in the set, so its first value is never undefined",
+  },
+  {
+    file: "agent/journal/journal.ts",
+    line: 169,
+    column: 9,
+    mutator: "EqualityOperator",
+    replacement: "events.length >= 0",
+    code: "if (events.length > 0) record.e = events;",
+    reason: emptyEventList,
+  },
+  {
+    file: "agent/journal/journal.ts",
+    line: 169,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (events.length > 0) record.e = events;",
+    reason: emptyEventList,
+  },
+  {
+    file: "backend-bridge/outbox/seqr-calls.ts",
+    line: 36,
+    column: 7,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (error instanceof CallTimeoutError) return true;",
+    reason: "whatever this line decides for an error that is not a SeqrError, the next line answers true as well",
+  },
+  {
+    file: "backend-bridge/outbox/seqr-calls.ts",
+    line: 36,
+    column: 7,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: "if (error instanceof CallTimeoutError) return true;",
+    reason: "whatever this line decides for an error that is not a SeqrError, the next line answers true as well",
   },
 ];

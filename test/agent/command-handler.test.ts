@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { CommandHandler } from "../../agent/commands/command-handler.ts";
+import { CommandHandler, type CommandHandlerOptions } from "../../agent/commands/command-handler.ts";
 import { Outbox } from "../../agent/events/outbox.ts";
 import type { StoredEvent } from "../../agent/journal/journal-state.ts";
 import { systemClock } from "../../platform/clock.ts";
@@ -19,7 +19,7 @@ afterEach(async () => {
   for (const opened of harnesses.splice(0)) await opened.close();
 });
 
-async function rig() {
+async function rig(extra: Partial<CommandHandlerOptions> = {}) {
   const h = await openSessionHarness();
   harnesses.push(h);
   const published: StoredEvent[] = [];
@@ -43,6 +43,7 @@ async function rig() {
     session: h.session,
     clock: systemClock,
     logger: silentLogger(),
+    ...extra,
   });
   const names = () => published.map((event) => event.name);
   return { h, handler, published, names };
@@ -173,5 +174,173 @@ describe("command handler", () => {
     await handler.handle("ping", ping());
     await until(() => pongs().length === 3);
     expect(pongs()[2]).toMatchObject({ inService: true, outOfService: null });
+  });
+
+  function signed(name: string, fields: Record<string, unknown>, env = envelope()) {
+    const body: Record<string, unknown> = { ...env, ...fields };
+    body.signature = signCommand(key, machineId, name, body);
+    return Buffer.from(JSON.stringify(body));
+  }
+  const reasons = (published: StoredEvent[]) =>
+    published
+      .filter((event) => event.name === "command-rejected")
+      .map((event) => (event.payload as { reason?: string }).reason);
+
+  it("a ping or an ack delivered twice is answered once, then refused as replayed (remembered in memory)", async () => {
+    const { h, handler, published, names } = await rig();
+    const ping = signed("ping", {});
+    await handler.handle("ping", ping);
+    await handler.handle("ping", ping);
+    await until(() => published.length >= 2);
+    expect(names()).toEqual(["pong", "command-rejected"]);
+    expect(published[0]?.payload).toMatchObject({ commandId: JSON.parse(ping.toString()).commandId, sessionId: null });
+    expect(reasons(published)).toEqual(["replayed"]);
+    // Not journaled as seen: ping and ack ids are kept in memory only.
+    expect(h.journal.state.seenCommands.has(JSON.parse(ping.toString()).commandId)).toBe(false);
+
+    const ack = signed("ack", { eventIds: ["e-none"] });
+    await handler.handle("ack", ack);
+    await handler.handle("ack", ack);
+    await until(() => reasons(published).length >= 2);
+    expect(reasons(published)).toEqual(["replayed", "replayed"]);
+  });
+
+  it("a second delivery of a command still being handled is refused as replayed, not handled twice", async () => {
+    const { h, handler, published } = await rig();
+    const unlock = signedUnlock("h-dup");
+    await Promise.all([handler.handle("unlock", unlock), handler.handle("unlock", unlock)]);
+    await until(() => reasons(published).length >= 1);
+    expect(reasons(published)).toEqual(["replayed"]);
+    expect(h.mechanism.openSessions).toEqual([500]);
+  });
+
+  it("a command issued up to 5 minutes ahead of the machine's clock is accepted, further ahead refused", async () => {
+    const { handler, published, names } = await rig();
+    await handler.handle("ping", signed("ping", {}, envelope(Date.now() + 4 * 60_000)));
+    await until(() => published.length >= 1);
+    expect(names()).toEqual(["pong"]);
+    await handler.handle("ping", signed("ping", {}, envelope(Date.now() + 6 * 60_000, 60 * 60_000)));
+    await until(() => published.length >= 2);
+    expect(names()).toEqual(["pong", "command-rejected"]);
+  });
+
+  it("an unknown command is refused with its name cut to 64 characters", async () => {
+    const { handler, published } = await rig();
+    await handler.handle("x".repeat(100), Buffer.from("{}"));
+    await until(() => published.length >= 1);
+    expect(published[0]?.payload).toMatchObject({ command: "x".repeat(64), reason: "invalid" });
+  });
+
+  it("a config is saved for the next start and remembered; refused while a session is open, and then not saved", async () => {
+    const saved: unknown[] = [];
+    const { h, handler, published } = await rig({
+      saveCatalog: async (catalog) => {
+        saved.push(catalog);
+      },
+    });
+    const catalog = { currency: "EUR", products: { A1: { name: "Tea", sku: "T", priceMinor: 90 } } };
+    const config = signed("config", { catalog });
+    await handler.handle("config", config);
+    expect(saved).toEqual([catalog]);
+    expect(h.journal.state.seenCommands.has(JSON.parse(config.toString()).commandId)).toBe(true);
+    await handler.handle("unlock", signedUnlock("h-config"));
+    await handler.handle(
+      "config",
+      signed("config", { catalog: { ...catalog, products: { A1: { name: "Tea", sku: "T", priceMinor: 95 } } } }),
+    );
+    await until(() => reasons(published).length >= 1);
+    expect(reasons(published)).toEqual(["busy"]);
+    expect(published.at(-1)?.payload).toMatchObject({ command: "config", sessionId: null });
+    expect(saved).toHaveLength(1);
+  });
+
+  it("a refused unlock names its session and command in the rejection", async () => {
+    const { handler, published } = await rig();
+    await handler.handle("unlock", signedUnlock("h-open"));
+    const second = signedUnlock("h-second");
+    await handler.handle("unlock", second);
+    await until(() => reasons(published).length >= 1);
+    expect(published.at(-1)?.payload).toMatchObject({
+      command: "unlock",
+      sessionId: "h-second",
+      commandId: JSON.parse(second.toString()).commandId,
+    });
+  });
+
+  it("remembers the last 1,000 ping ids: the oldest is forgotten once a 1,001st arrives", async () => {
+    const { handler, published } = await rig();
+    const pings = Array.from({ length: 1_001 }, () => signed("ping", {}));
+    for (const ping of pings) await handler.handle("ping", ping);
+    await until(() => published.length >= 1_001);
+    // The second is still known; the first was forgotten, so it is answered again (a pong is harmless to repeat).
+    await handler.handle("ping", pings[1] ?? Buffer.alloc(0));
+    await handler.handle("ping", pings[0] ?? Buffer.alloc(0));
+    await until(() => published.length >= 1_003);
+    expect(published.slice(1_001).map((event) => event.name)).toEqual(["command-rejected", "pong"]);
+  }, 60_000);
+
+  it("a command whose handling failed is handled again when it is delivered again", async () => {
+    let failures = 1;
+    const saved: unknown[] = [];
+    const { handler, published } = await rig({
+      saveCatalog: async (catalog) => {
+        if (failures-- > 0) throw new Error("ENOSPC: no space left on device");
+        saved.push(catalog);
+      },
+    });
+    const config = signed("config", {
+      catalog: { currency: "EUR", products: { A1: { name: "T", sku: "T", priceMinor: 5 } } },
+    });
+    await handler.handle("config", config);
+    expect(saved).toHaveLength(0);
+    await handler.handle("config", config);
+    expect(saved).toHaveLength(1);
+    expect(reasons(published)).toEqual([]);
+  });
+
+  it("logs what it does: accepted, refused with the reason, catalog updated, replayed unlock resent, failures", async () => {
+    const { Writable } = await import("node:stream");
+    const { createLogger } = await import("../../platform/logger.ts");
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    const logger = createLogger({ name: "vend-agent", level: "debug", destination, syslogPrefix: false });
+    const { h, handler } = await rig({ logger });
+    const config = signed("config", {
+      catalog: { currency: "EUR", products: { A1: { name: "Tea", sku: "T", priceMinor: 90 } } },
+    });
+    await handler.handle("config", config);
+    const unlock = signedUnlock("h-log");
+    await handler.handle("unlock", unlock);
+    await handler.handle("unlock", unlock);
+    // Refused for another reason than a replay: nothing is resent.
+    const unsigned = { ...envelope(), sessionId: "h-log", budgetMinor: 500, currency: "EUR" };
+    await handler.handle("unlock", Buffer.from(JSON.stringify(unsigned)));
+    await h.journal.close();
+    await handler.handle("ping", signed("ping", {}));
+    await new Promise((resolve) => setImmediate(resolve));
+    const seen = lines
+      .filter((line) => line.module === "commands")
+      .map((line) => [line.level, line.msg, line.command, line.reason, line.products, line.sessionId]);
+    expect(seen).toEqual([
+      ["debug", "command accepted", "config", undefined, undefined, undefined],
+      ["info", "catalog updated", undefined, undefined, 1, undefined],
+      ["debug", "command accepted", "unlock", undefined, undefined, undefined],
+      ["info", "replayed unlock of a session of ours: resending events", undefined, undefined, undefined, "h-log"],
+      ["warn", "command refused", "unlock", "replayed", undefined, undefined],
+      ["warn", "command refused", "unlock", "invalid", undefined, undefined],
+      ["debug", "command accepted", "ping", undefined, undefined, undefined],
+      ["error", "command handling failed", "ping", undefined, undefined, undefined],
+    ]);
+  });
+
+  it("never throws: a command arriving after the journal closed is dropped (and logged)", async () => {
+    const { h, handler } = await rig();
+    await h.journal.close();
+    await expect(handler.handle("ping", signed("ping", {}))).resolves.toBeUndefined();
   });
 });

@@ -12,6 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Journal, type WritePoint } from "../../agent/journal/journal.ts";
+// Imported when the file loads, so that Stryker sees the command's name, summary and usage as static (set once at
+// load): they are checked by the --help test below.
+import { journalCommand } from "../../agent/journal/journal-command.ts";
 import { applyRecord, emptyState, maxClosedSessions, serializeState } from "../../agent/journal/journal-state.ts";
 import { frameRecord, parseRecords } from "../../agent/journal/record-file.ts";
 import { systemClock } from "../../platform/clock.ts";
@@ -125,6 +128,114 @@ describe("journal", () => {
     await again.close();
   });
 
+  it("forgets a seen commandId at a compaction once it expired more than 10 minutes ago", async () => {
+    const dir = tempDir();
+    const now = 1_800_000_000_000;
+    const clock = { ...systemClock, now: () => now };
+    const journal = await open(dir, { clock });
+    const grace = 10 * 60_000;
+    for (const [commandId, expiresAt] of [
+      ["c-long-gone", now - grace - 1],
+      ["c-at-the-edge", now - grace],
+      ["c-live", now + 1],
+    ] as const) {
+      await journal.commit("event", { t: "note" }, { seen: { commandId, expiresAt } });
+    }
+    await journal.close();
+    // Opening compacts.
+    const again = await open(dir, { clock });
+    expect([...again.state.seenCommands.keys()].sort()).toEqual(["c-at-the-edge", "c-live"]);
+    await again.close();
+  });
+
+  it("above maxOutbox unacknowledged events, a compaction drops the oldest pongs and rejections, never other events", async () => {
+    const dir = tempDir();
+    const journal = await open(dir, { maxOutbox: 3 });
+    const started = {
+      name: "vend-started" as const,
+      body: { sessionId: "s1", vendId: "v1", selection: "A1", priceMinor: 150, currency: "EUR" },
+    };
+    await journal.commit("event", { t: "note" }, { events: [pong("p1")] });
+    await journal.commit("event", { t: "note" }, { events: [started] });
+    for (const id of ["p2", "p3", "p4"]) await journal.commit("event", { t: "note" }, { events: [pong(id)] });
+    await journal.close();
+    const again = await open(dir, { maxOutbox: 3 });
+    const left = [...again.state.outbox.values()].map((event) =>
+      event.name === "pong" ? (event.payload as { commandId: string }).commandId : event.name,
+    );
+    expect(left).toEqual(["vend-started", "p3", "p4"]);
+    await again.close();
+  });
+
+  it("compacts only after about a megabyte by default, and at every open", async () => {
+    const dir = tempDir();
+    const points: WritePoint[] = [];
+    const journal = await open(dir, { hooks: { afterWrite: (point) => points.push(point) } });
+    for (let index = 0; index < 20; index += 1) {
+      await journal.commit("event", { t: "note" }, { events: [pong(`p${index}`)] });
+    }
+    await journal.close();
+    expect(points.filter((point) => point === "compact")).toHaveLength(1);
+    expect(points.filter((point) => point === "event")).toHaveLength(20);
+  });
+
+  it("fsyncs the parent of a data directory it creates, so the directory itself survives a power cut", async () => {
+    const { nodeJournalFiles } = await import("../../agent/journal/journal-files.ts");
+    const synced: string[] = [];
+    const files = {
+      ...nodeJournalFiles,
+      fsyncDirectory: (path: string) => {
+        synced.push(path);
+        nodeJournalFiles.fsyncDirectory(path);
+      },
+    };
+    const parent = tempDir();
+    const dataDir = join(parent, "data");
+    const journal = await open(dataDir, { files });
+    await journal.close();
+    expect(synced[0]).toBe(parent);
+    synced.length = 0;
+    const again = await open(dataDir, { files });
+    await again.close();
+    expect(synced).not.toContain(parent);
+    expect(synced).toContain(dataDir);
+  });
+
+  it("logs a recovery: a dropped torn record, a corrupt file kept aside, and what was recovered", async () => {
+    const { Writable } = await import("node:stream");
+    const { createLogger } = await import("../../platform/logger.ts");
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    const logger = createLogger({ name: "vend-agent", level: "debug", destination, syslogPrefix: false });
+    const dir = tempDir();
+    const journal = await open(dir);
+    await journal.commit("event", { t: "note" }, { events: [pong("p1")] });
+    await journal.close();
+    const path = join(dir, "journal.log");
+    const size = statSync(path).size;
+    appendFileSync(path, "1234abcd {");
+    await (await open(dir, { logger })).close();
+    appendFileSync(path, `deadbeef {"c":{"t":"note"}}\n${frameRecord({ c: { t: "note" } }).toString()}`);
+    await (await open(dir, { logger })).close();
+    await new Promise((resolve) => setImmediate(resolve));
+    const seen = lines
+      .filter((line) => line.module === "journal")
+      .map((line) => [line.level, line.msg, line.offset, line.records, line.bootSeq, line.outbox, line.session]);
+    expect(seen).toEqual([
+      // The snapshot written when the journal was first opened, and the record after it.
+      ["warn", "dropped a torn last record (power cut)", size, undefined, undefined, undefined, undefined],
+      ["info", "journal recovered", undefined, 2, 0, 1, null],
+      // The snapshot written by that recovery; the corrupt record and the one after it are not read.
+      ["error", "journal is corrupt after a record", expect.any(Number), undefined, undefined, undefined, undefined],
+      ["info", "journal recovered", undefined, 1, 0, 1, null],
+    ]);
+  });
+
   it("refuses to act when the record cannot be written (nothing applied)", async () => {
     const dir = tempDir();
     const journal = await open(dir);
@@ -197,7 +308,6 @@ describe("corrupt snapshot file", () => {
 describe("vend-agent journal (technician view)", () => {
   it("shows the session, the vend in flight and the unacknowledged events without changing the file", async () => {
     const { PassThrough } = await import("node:stream");
-    const { journalCommand } = await import("../../agent/journal/journal-command.ts");
     const { createOutput } = await import("../../platform/terminal.ts");
     const dir = tempDir();
     const journal = await open(join(dir, "data"));
@@ -290,6 +400,101 @@ describe("vend-agent journal (technician view)", () => {
     expect(lines[4]).toMatch(/^ {2}#1 vend-started \S+ \d{4}-\d\d-\d\dT/);
     expect(lines).toHaveLength(5);
     expect(readFileSync(join(dir, "data", "journal.log")).equals(before)).toBe(true);
+  });
+
+  /** Runs `vend-agent journal` (text output unless --json is given) on a data directory; out and error text. */
+  async function technicianView(dataDir: string, argv: string[] = []) {
+    const { PassThrough } = await import("node:stream");
+    const { createOutput } = await import("../../platform/terminal.ts");
+    const configFile = join(dataDir, "..", "agent.yaml");
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        machine: { id: "M1", merchantId: "acme" },
+        commandKey: "aa".repeat(32),
+        catalog: { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 150 } } },
+        dataDir,
+      }),
+    );
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let text = "";
+    let errors = "";
+    stdout.on("data", (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    stderr.on("data", (chunk: Buffer) => {
+      errors += chunk.toString();
+    });
+    const out = createOutput(stdout, stderr, { NO_COLOR: "1" });
+    const code = await journalCommand.run({
+      program: "vend-agent",
+      argv: ["--config", configFile, ...argv],
+      out,
+      env: {},
+    });
+    return { code, lines: text.trimEnd().split("\n"), errors };
+  }
+
+  it("shows no session, the pending payment, and only the first 20 of more unacknowledged events", async () => {
+    const dataDir = join(tempDir(), "data");
+    const journal = await open(dataDir);
+    await journal.commit("payment-pending", {
+      t: "payment-pending",
+      pending: { sessionId: "s9", amountMinor: 700, currency: "EUR", since: 1 },
+    });
+    for (let index = 1; index <= 23; index++) {
+      await journal.commit("event", { t: "note" }, { events: [pong(`p${index}`)] });
+    }
+    await journal.close();
+    const { code, lines } = await technicianView(dataDir);
+    expect(code).toBe(0);
+    expect(lines.slice(1, 4)).toEqual(["session: none", "payment pending: s9 (700 EUR)", "unacknowledged events: 23"]);
+    const listed = lines.slice(4);
+    expect(listed).toHaveLength(20);
+    expect(listed[0]).toMatch(/^ {2}#1 pong /);
+    expect(listed[19]).toMatch(/^ {2}#20 pong /);
+  });
+
+  it("names the damage at the end of the file", async () => {
+    const dataDir = join(tempDir(), "data");
+    const journal = await open(dataDir);
+    await journal.commit("event", { t: "note" }, { events: [pong("p1")] });
+    await journal.close();
+    const path = join(dataDir, "journal.log");
+    const size = statSync(path).size;
+    appendFileSync(path, "0000");
+    const { code, lines } = await technicianView(dataDir);
+    expect(code).toBe(0);
+    expect(lines[1]).toBe(`damage at byte ${size}: torn-tail, last record has no end`);
+  });
+
+  it("says which file it cannot read, and fails", async () => {
+    const { mkdirSync } = await import("node:fs");
+    const dataDir = join(tempDir(), "data");
+    // A directory where the journal file should be: reading it fails with EISDIR.
+    mkdirSync(join(dataDir, "journal.log"), { recursive: true });
+    const { code, lines, errors } = await technicianView(dataDir);
+    expect(code).toBe(1);
+    expect(lines).toEqual([""]);
+    expect(errors).toMatch(new RegExp(`^cannot read ${join(dataDir, "journal.log")}: .*EISDIR`));
+  });
+
+  it("is listed by name with its summary, and --help prints its usage", async () => {
+    const { PassThrough } = await import("node:stream");
+    const { createOutput } = await import("../../platform/terminal.ts");
+    const { runCli } = await import("../../platform/cli.ts");
+    let text = "";
+    const stdout = new PassThrough();
+    stdout.on("data", (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    const out = createOutput(stdout, new PassThrough(), { NO_COLOR: "1" });
+    expect(await runCli("vend-agent", [journalCommand], ["journal", "--help"], { out, env: {} })).toBe(0);
+    expect(text).toBe(
+      "usage: vend-agent journal [--config FILE] [--json]\n\n" +
+        "show the durable journal: session, vends in flight, unacknowledged events\n",
+    );
   });
 
   it("remembers the last ended sessionIds, bounded, across a snapshot and across a reopen", async () => {

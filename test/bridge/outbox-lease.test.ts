@@ -127,4 +127,91 @@ describeEachStore("outbox lease", (start) => {
     expect(await patient.runDue()).toBe(1);
     expect((await commitRow()).attempts).toBe(2);
   });
+
+  it("with the defaults: a row is leased for 60 s, a 'later' waits 1 s and a failed attempt 0.5 to 1 s", async () => {
+    const h = await start();
+    const sessionId = await pendingCommit(h);
+    const commitRow = async () =>
+      (await h.store.listOutbox(sessionId)).find((item) => item.kind === "commitReservation") as OutboxItem;
+    const defaults = (commit: OutboxHandler) =>
+      new OutboxWorker({
+        store: h.store,
+        clock: h.clock,
+        logger: silentLogger(),
+        handlers: { commitReservation: commit, cancelInvoice: commit, updateInvoice: updateDone },
+      });
+    const waiting = recordingHandler(async () => ({ result: "later", error: "status not settled" }));
+    expect(await defaults(waiting.handler).runDue()).toBe(2);
+    expect((await commitRow()).nextAttemptAt - h.clock.now()).toBe(1_000);
+
+    await h.clock.advance(1_000);
+    const failing = recordingHandler(async () => ({ result: "retry", error: "SEQR down", outcomeUnknown: false }));
+    expect(await defaults(failing.handler).runDue()).toBe(1);
+    const wait = (await commitRow()).nextAttemptAt - h.clock.now();
+    expect(wait).toBeGreaterThanOrEqual(500);
+    expect(wait).toBeLessThanOrEqual(1_000);
+
+    await h.clock.advance(wait);
+    const hung = recordingHandler(() => new Promise<OutboxAttempt>(() => undefined));
+    void defaults(hung.handler).runDue();
+    await until(() => hung.calls.length === 1, "the hung call");
+    const taker = recordingHandler(async () => ({ result: "done" }));
+    await h.clock.advance(60_000 - 1);
+    expect(await defaults(taker.handler).runDue()).toBe(0);
+    await h.clock.advance(2);
+    expect(await defaults(taker.handler).runDue()).toBe(1);
+  });
+
+  it("once started, looks for due rows every second (1 s by default) until stopped", async () => {
+    const h = await start();
+    await pendingCommit(h);
+    const waiting = recordingHandler(async () => ({ result: "later", error: "status not settled" }));
+    const polling = new OutboxWorker({
+      store: h.store,
+      clock: h.clock,
+      logger: silentLogger(),
+      handlers: { commitReservation: waiting.handler, cancelInvoice: waiting.handler, updateInvoice: updateDone },
+    });
+    polling.start();
+    await until(() => waiting.calls.length === 1, "the first pass");
+    await h.clock.advance(999);
+    expect(waiting.calls).toHaveLength(1);
+    await h.clock.advance(1);
+    await until(() => waiting.calls.length === 2, "the second pass, one poll interval later");
+    await polling.stop();
+    await h.clock.advance(5_000);
+    expect(waiting.calls).toHaveLength(2);
+  });
+
+  it("gives a row up after the handler's maxAttempts, counting every call, and reports each settled row", async () => {
+    const h = await start();
+    const sessionId = await pendingCommit(h);
+    const failing = recordingHandler(async () => ({ result: "retry", error: "SEQR down", outcomeUnknown: true }));
+    const reported: Array<[string, OutboxAttempt]> = [];
+    const limited = new OutboxWorker({
+      store: h.store,
+      clock: h.clock,
+      logger: silentLogger(),
+      handlers: {
+        commitReservation: { ...failing.handler, maxAttempts: 2 },
+        cancelInvoice: failing.handler,
+        updateInvoice: updateDone,
+      },
+      backoff: { baseMs: 1_000, maxMs: 1_000 },
+      onSettled: (item, outcome) => reported.push([item.kind, outcome]),
+    });
+    expect(await limited.runDue()).toBe(2);
+    expect(failing.settled).toHaveLength(0);
+    await h.clock.advance(1_000);
+    expect(await limited.runDue()).toBe(1);
+    expect(failing.calls).toHaveLength(2);
+    const giveUp = { result: "give-up", error: "2 attempts failed, last: SEQR down", attempts: 2 };
+    expect(failing.settled.map((entry) => entry.outcome)).toEqual([giveUp]);
+    expect(reported).toEqual([
+      ["updateInvoice", { result: "done" }],
+      ["commitReservation", giveUp],
+    ]);
+    const [row] = (await h.store.listOutbox(sessionId)).filter((item) => item.kind === "commitReservation");
+    expect(row).toMatchObject({ status: "dead" });
+  });
 });
