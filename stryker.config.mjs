@@ -24,6 +24,8 @@ export const mutatedModules = [
   "backend-bridge/broker/access-control.ts",
   "backend-bridge/broker/machine-credentials.ts",
   "backend-bridge/broker/password-hash.ts",
+  "backend-bridge/broker/machine-secret.ts",
+  "backend-bridge/broker/login-throttle.ts",
   "backend-bridge/http/caller-auth.ts",
   "platform/http-json.ts",
   // Money: the MDB cashless driver, its codec and framing, minor-unit conversions.

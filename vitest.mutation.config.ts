@@ -30,6 +30,8 @@ export const mutationTests = [
   "test/hardware/vmc-multivend.test.ts",
   "test/broker/access-control.test.ts",
   "test/broker/password-hash.test.ts",
+  "test/broker/machine-secret.test.ts",
+  "test/broker/login-cost.test.ts",
   "test/broker/machine-admission.test.ts",
   "test/platform/http-json.test.ts",
   "test/platform/money.test.ts",

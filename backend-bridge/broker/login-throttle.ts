@@ -51,6 +51,13 @@ export class LoginThrottle {
     return this.#failures.size;
   }
 
+  /** Failure times held in memory: at most the larger limit per key, however long a flood goes on. */
+  get storedFailures(): number {
+    let total = 0;
+    for (const times of this.#failures.values()) total += times.length;
+    return total;
+  }
+
   /** Drops keys with no failure inside the window (call now and then: a flood from many addresses leaves many keys). */
   prune(now: number): void {
     for (const key of [...this.#failures.keys()]) if (this.#recent(key, now) === 0) this.#failures.delete(key);

@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { pbkdf2Sync } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,6 +50,18 @@ describe("machine secrets at rest: Mosquitto's PBKDF2-SHA512 form (issue 17)", (
       expect(performance.now() - started, stored).toBeLessThan(1_000);
     }
     expect(isMachineSecretHash("$7$101$x")).toBe(false);
+  });
+
+  it("takes any iteration count from 1 to 100,000 as written, and refuses a correct entry above it unchecked", async () => {
+    const entry = (rounds: number, secret: string) => {
+      const salt = Buffer.from("0123456789ab");
+      const hash = pbkdf2Sync(secret, salt, rounds, 64, "sha512");
+      return `$7$${rounds}$${salt.toString("base64")}$${hash.toString("base64")}`;
+    };
+    expect(await verifyMachineSecret("s1", entry(1, "s1"))).toBe(true);
+    expect(await verifyMachineSecret("s2", entry(100_000, "s2"))).toBe(true);
+    // A tampered store must not make a login cost more: a right answer at 100,001 iterations is still refused.
+    expect(await verifyMachineSecret("s3", entry(100_001, "s3"))).toBe(false);
   });
 
   it("an older scrypt entry still verifies, and is marked for rehashing", async () => {
@@ -151,7 +164,23 @@ describe("LoginThrottle", () => {
     // The address stays over its own limit.
     expect(throttle.refusal("M1", "10.0.0.9", 1_000)).toBe("too many failed logins from 10.0.0.9");
     expect(throttle.size).toBe(1);
+    // Ten failures kept per key at most (the larger limit), not a thousand.
+    expect(throttle.storedFailures).toBe(5);
     throttle.prune(70_000);
+    expect(throttle.size).toBe(0);
+  });
+
+  it("a failure exactly a window old no longer counts; prune keeps keys still inside the window; a key found empty goes", () => {
+    const throttle = new LoginThrottle({ windowMs: 60_000, perAddress: 50, perMachineAndAddress: 1 });
+    throttle.failed("M1", "10.0.0.9", 0);
+    expect(throttle.refusal("M1", "10.0.0.9", 59_999)).toBeDefined();
+    expect(throttle.refusal("M1", "10.0.0.9", 60_000)).toBeUndefined();
+    // Looking at the expired keys (the pair and the address) dropped them.
+    expect(throttle.size).toBe(0);
+    throttle.failed("M2", "10.0.0.8", 50_000);
+    throttle.prune(70_000);
+    expect(throttle.size).toBe(2);
+    throttle.prune(110_000);
     expect(throttle.size).toBe(0);
   });
 });
