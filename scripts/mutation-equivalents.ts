@@ -97,6 +97,27 @@ export const equivalentMutants: Equivalent[] = [
       "same null ids",
   },
   {
+    file: "agent/journal/journal.ts",
+    line: 170,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (extra.seen) record.s = extra.seen;",
+    reason:
+      "without `seen` the record gets `s: undefined`, which JSON.stringify leaves out of the line written, and " +
+      "applyRecord only reads `s` when it is there: the record and the state are the same",
+  },
+  {
+    file: "agent/journal/journal.ts",
+    line: 209,
+    column: 20,
+    mutator: "BooleanLiteral",
+    code: "this.#closed = true;",
+    reason:
+      "close() also drops the appender two lines down, and a write refuses `this.#closed || !this.#appender` alike: " +
+      "a commit after close is refused either way",
+  },
+  {
     file: "backend-bridge/broker/machine-secret.ts",
     line: 52,
     column: 43,

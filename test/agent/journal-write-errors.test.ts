@@ -39,6 +39,44 @@ const open = (files: PowerLossFiles, compactAfterBytes?: number) =>
   });
 
 describe("journal write errors", () => {
+  it("says so in the log, fatal, with the error, the write point and the file", async () => {
+    const { Writable } = await import("node:stream");
+    const { createLogger } = await import("../../platform/logger.ts");
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    const logger = createLogger({ name: "vend-agent", level: "debug", destination, syslogPrefix: false });
+    const files = new PowerLossFiles({ dirs: ["/var/lib"] });
+    const journal = await Journal.open({ dataDir, logger, clock: systemClock, files });
+    failNth(files, "datasync", "EIO");
+    await expect(journal.commit("vend-approved", { t: "note" }, { events: [pong("x")] })).rejects.toMatchObject({
+      code: "EIO",
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    const fatal = lines.filter((line) => line.level === "fatal");
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toMatchObject({
+      module: "journal",
+      point: "vend-approved",
+      path: journalPath,
+      msg: "journal write failed: no more changes are accepted, the machine stops selling until a restart",
+    });
+    expect(JSON.stringify(fatal[0]?.err)).toContain("EIO");
+  });
+
+  it("numbers several events of one change one after another", async () => {
+    const files = new PowerLossFiles({ dirs: ["/var/lib"] });
+    const journal = await open(files);
+    const [first] = await journal.commit("event", { t: "note" }, { events: [pong("a")] });
+    const both = await journal.commit("event", { t: "note" }, { events: [pong("b"), pong("c")] });
+    const seq = first?.payload.seq ?? 0;
+    expect(both.map((event) => event.payload.seq)).toEqual([seq + 1, seq + 2]);
+  });
+
   for (const [operation, code] of [
     ["datasync", "EIO"],
     ["write", "ENOSPC"],
