@@ -214,4 +214,38 @@ export const equivalentMutants: Equivalent[] = [
     code: 'if (prefix !== "c" || head === undefined) return garbage;',
     reason: "a `c` line without a head reaches `switch (undefined)`, whose default answers the same garbage",
   },
+  {
+    file: "backend-bridge/http/caller-auth.ts",
+    line: 21,
+    column: 53,
+    mutator: "StringLiteral",
+    replacement: '"Stryker was here!"',
+    code: 'const header = request.headers.authorization ?? "";',
+    reason:
+      "without an Authorization header the default is only matched against /^Basic .../, and neither the empty " +
+      "string nor the mutant's text matches it: both answer 401 basic credentials required",
+  },
+  {
+    file: "backend-bridge/http/caller-auth.ts",
+    line: 29,
+    column: 62,
+    mutator: "StringLiteral",
+    replacement: '"Stryker was here!"',
+    code: 'const passwordOk = sameSecret(password, auth.password ?? "");',
+    reason:
+      "the default applies only when no password is configured, and then `auth.password !== undefined` two lines " +
+      "down refuses the caller whatever the comparison answered",
+  },
+  {
+    file: "backend-bridge/http/caller-auth.ts",
+    line: 35,
+    column: 7,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: 'if (typeof socket.getPeerCertificate !== "function" || !socket.authorized) {',
+    reason:
+      "(the mutant that drops the typeof check; the one that drops the whole condition is killed) a socket without " +
+      "getPeerCertificate is a plain one, which has no `authorized` property either, so `!socket.authorized` " +
+      "refuses it with the same 403; the typeof check only keeps getPeerCertificate from being called on it",
+  },
 ];

@@ -1,5 +1,5 @@
-import { scryptSync } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { scrypt, scryptSync } from "node:crypto";
+import { describe, expect, it, vi } from "vitest";
 import { credentialsFromConfig } from "../../backend-bridge/broker/machine-credentials.ts";
 import {
   hashPassword,
@@ -8,6 +8,13 @@ import {
   verifyPassword,
 } from "../../backend-bridge/broker/password-hash.ts";
 import { testScryptCost } from "./helpers.ts";
+
+// The real scrypt, watched: which costs reach it at all (one test below also answers for it).
+vi.mock("node:crypto", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("node:crypto")>();
+  return { ...actual, scrypt: vi.fn(actual.scrypt) };
+});
+const scryptCalls = vi.mocked(scrypt);
 
 describe("password hashes (scrypt, per-entry salt)", () => {
   it("verifies the right password only", async () => {
@@ -72,6 +79,30 @@ describe("password hashes (scrypt, per-entry salt)", () => {
       const stored = `scrypt$10$${r}$${p}$${salt.toString("base64")}$${hash.toString("base64")}`;
       expect(await verifyPassword("pw-0", stored), `r ${r}, p ${p}`).toBe(false);
     }
+  });
+
+  it("never runs scrypt for a stored cost outside 2^1 to 2^20: a tampered entry cannot make it allocate or spin", async () => {
+    const parts = hashPassword("pw-bounds", testScryptCost).split("$");
+    for (const log2N of ["0", "21", "25"]) {
+      scryptCalls.mockClear();
+      expect(await verifyPassword("pw-bounds", [parts[0], log2N, ...parts.slice(2)].join("$")), log2N).toBe(false);
+      expect(scryptCalls, `log2 N ${log2N}`).not.toHaveBeenCalled();
+    }
+  });
+
+  it("computes a stored cost of 2^20, the highest allowed", async () => {
+    // 2^20 with r = 8 is 1 GB and seconds of work: scrypt answers here without computing, after checking what it
+    // was asked for. A key it answers that equals the stored hash must verify.
+    const parts = hashPassword("pw-top", testScryptCost).split("$");
+    const hash = Buffer.from(parts[5] ?? "", "base64");
+    scryptCalls.mockClear();
+    scryptCalls.mockImplementationOnce(((...args: unknown[]) => {
+      const options = args[3] as { N: number; r: number; p: number };
+      const callback = args[4] as (error: Error | null, key: Buffer) => void;
+      callback(null, options.N === 2 ** 20 && options.r === 8 && options.p === 1 ? hash : Buffer.alloc(32));
+    }) as typeof scrypt);
+    expect(await verifyPassword("pw-top", ["scrypt", "20", "8", "1", parts[4], parts[5]].join("$"))).toBe(true);
+    expect(scryptCalls).toHaveBeenCalledTimes(1);
   });
 
   it("remembers verified passwords per machine, bound to the stored hash", () => {

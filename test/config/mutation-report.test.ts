@@ -1,0 +1,131 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  compactRun,
+  generateMutationReport,
+  latestPerModule,
+  loadRuns,
+  mutationReportPath,
+  renderReport,
+  serializeRun,
+} from "../../scripts/mutation.ts";
+
+const header = {
+  durationMs: 61_000,
+  mutationTests: "test/a.test.ts",
+  loadBefore: [1, 2, 3],
+  loadAfter: [4, 5, 6],
+  exitCode: 0,
+};
+// What Stryker's JSON report holds: whole sources, and with --mutate also other modules from its incremental file.
+const strykerReport = {
+  files: {
+    "a/one.ts": {
+      source: "const x = 1;\nif (x > 0) run();\n",
+      mutants: [
+        {
+          id: "1",
+          mutatorName: "EqualityOperator",
+          replacement: "x >= 0",
+          status: "Survived",
+          location: { start: { line: 2, column: 5 } },
+        },
+        { id: "2", mutatorName: "BlockStatement", status: "Killed", location: { start: { line: 2, column: 12 } } },
+      ],
+    },
+    "a/other.ts": {
+      source: "x\n",
+      mutants: [{ id: "3", mutatorName: "X", status: "Survived", location: { start: { line: 1, column: 1 } } }],
+    },
+  },
+};
+
+let dir: string | undefined;
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+describe("scripts/mutation.ts stored runs (docs/mutation-runs/)", () => {
+  it("keep per mutant id, mutator, replacement, status, location and, for the printed ones, the source line; only the modules asked for", () => {
+    const run = compactRun(
+      { ...header, startedAt: "2026-12-02T15:00:00.000Z", args: ["--mutate", "a/one.ts"] },
+      strykerReport,
+    );
+    expect(run.files).toEqual({
+      "a/one.ts": [
+        {
+          id: "1",
+          mutator: "EqualityOperator",
+          replacement: "x >= 0",
+          status: "Survived",
+          line: 2,
+          column: 5,
+          code: "if (x > 0) run();",
+        },
+        { id: "2", mutator: "BlockStatement", status: "Killed", line: 2, column: 12 },
+      ],
+    });
+    expect(JSON.stringify(run)).not.toContain("const x = 1;");
+  });
+
+  it("read back as written, and the newest run of a module gives its row", () => {
+    dir = mkdtempSync(join(tmpdir(), "mutation-runs-"));
+    const older = compactRun(
+      { ...header, startedAt: "2026-12-02T15:00:00.000Z", args: ["--mutate", "a/one.ts"] },
+      strykerReport,
+    );
+    const killedAll = structuredClone(strykerReport);
+    for (const mutant of killedAll.files["a/one.ts"].mutants) mutant.status = "Killed";
+    const newer = compactRun(
+      { ...header, startedAt: "2026-12-02T16:00:00.000Z", args: ["--mutate", "a/one.ts"] },
+      killedAll,
+    );
+    // File names sort by time; written out of order on purpose.
+    writeFileSync(join(dir, "2026-12-02T16-00-00.000Z.json"), serializeRun(newer));
+    writeFileSync(join(dir, "2026-12-02T15-00-00.000Z.json"), serializeRun(older));
+    const runs = loadRuns(dir);
+    expect(runs).toEqual([older, newer]);
+    const report = renderReport(latestPerModule(runs), ["a/one.ts", "a/two.ts"]);
+    expect(report).toContain("| a/one.ts | 2 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | 100.0 % | **100.0 %** | 2026-12-02 16:00 |");
+    expect(report).toContain("no run has mutated them): a/two.ts.");
+    const olderReport = renderReport(latestPerModule([older]), ["a/one.ts"]);
+    expect(olderReport).toContain("| a/one.ts:2:5 | EqualityOperator `x >= 0` in `if (x > 0) run();` |");
+    expect(olderReport).toContain("Below 90 %: a/one.ts (50.0 %).");
+  });
+
+  it("keep a module measured before runs were stored, marked, until a stored run replaces it", () => {
+    const earlier = {
+      note: "lost.",
+      modules: [
+        {
+          file: "a/one.ts",
+          cells: ["9", "1", "8", "0", "0", "0", "0", "0", "11.1 %", "**11.1 %**", "2026-12-01 10:00"],
+          scoreWithoutEquivalents: 11.1,
+          equivalents: [],
+          survivors: [["a/one.ts:1:1", "X `y` in `x`"]],
+        },
+      ],
+      runs: [["2026-12-01 10:00:00", "1 min 0 s", "`npm run mutation`", "-", "1 / 1"]],
+    };
+    const carried = renderReport([], ["a/one.ts"], earlier);
+    expect(carried).toContain(
+      "| a/one.ts | 9 | 1 | 8 | 0 | 0 | 0 | 0 | 0 | 11.1 % | **11.1 %** | 2026-12-01 10:00 (earlier",
+    );
+    expect(carried).toContain("| a/one.ts:1:1 | X `y` in `x` |");
+    expect(carried).toContain("| 2026-12-01 10:00:00 (earlier run, mutant list not stored) | 1 min 0 s |");
+    expect(carried).toContain("Below 90 %: a/one.ts (11.1 %, earlier run).");
+    const run = compactRun({ ...header, startedAt: "2026-12-02T15:00:00.000Z", args: [] }, strykerReport);
+    const replaced = renderReport(latestPerModule([run]), ["a/one.ts"], earlier);
+    expect(replaced).not.toContain("earlier run");
+    expect(replaced).toContain("| a/one.ts | 2 | 1 | 1 |");
+  });
+});
+
+describe("docs/mutation-report.md", () => {
+  it("is exactly what the stored runs give (regenerate: npm run mutation -- --report-only)", async () => {
+    expect(readFileSync(mutationReportPath, "utf8")).toBe(await generateMutationReport());
+  });
+});
