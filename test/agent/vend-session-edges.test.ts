@@ -1,0 +1,191 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { envelope, openSessionHarness, type SessionHarness, testCatalog, until } from "./helpers/session-harness.ts";
+
+/**
+ * The vend session's edges that the flow tests do not reach (issue 16, mutation testing): catalog changes between
+ * sessions only, what the retained state says in each phase, a mechanism that cannot open the session, and the
+ * bounded sizes of what a fault or a vend result reports.
+ */
+
+const signature = "0".repeat(64);
+const harnesses: SessionHarness[] = [];
+async function harness(options: Parameters<typeof openSessionHarness>[0] = {}) {
+  const opened = await openSessionHarness(options);
+  harnesses.push(opened);
+  return opened;
+}
+
+afterEach(async () => {
+  for (const opened of harnesses.splice(0)) await opened.close();
+});
+
+function unlockPayload(sessionId: string, budgetMinor: number, mode?: "single-vend" | "multi-vend") {
+  const env = envelope();
+  return {
+    payload: { ...env, sessionId, budgetMinor, currency: "EUR", signature, ...(mode ? { mode } : {}) },
+    seen: env,
+  };
+}
+
+function pendingPayload(sessionId: string, amountMinor: number) {
+  const env = envelope();
+  return { payload: { ...env, sessionId, amountMinor, currency: "EUR", signature }, seen: env };
+}
+
+const cheaper = {
+  currency: "EUR",
+  products: { A2: { name: "Cola", sku: "COLA", priceMinor: 180, mdbItem: 12 } },
+};
+
+describe("vend session edges", () => {
+  it("takes a new catalog only between sessions: refused as busy while a payment is pending or a session is open", async () => {
+    const h = await harness({ mode: "multi-vend" });
+    const pending = pendingPayload("p-1", 500);
+    await h.session.paymentPending(pending.payload, pending.seen);
+    const busy = { reason: "busy", detail: "a session is open; prices change between sessions" };
+    expect(h.session.setCatalog(cheaper)).toEqual(busy);
+    const { payload, seen } = unlockPayload("p-1", 500);
+    await h.session.unlock(payload, seen);
+    expect(h.session.setCatalog(cheaper)).toEqual(busy);
+    expect(h.session.catalog).toBe(testCatalog);
+    h.mechanism.select({ selection: "A2" });
+    await until(() => h.named("vended").length === 1);
+    expect(h.named("vended")[0]?.payload).toMatchObject({ priceMinor: 200 });
+    await h.session.customerDone();
+    await until(() => h.named("session-ended").length === 1);
+
+    expect(h.session.setCatalog(cheaper)).toBeUndefined();
+    expect(h.session.catalog).toBe(cheaper);
+    const next = unlockPayload("s-2", 500);
+    await h.session.unlock(next.payload, next.seen);
+    h.mechanism.select({ selection: "A2" });
+    await until(() => h.named("vended").length === 2);
+    expect(h.named("vended")[1]?.payload).toMatchObject({ priceMinor: 180 });
+  });
+
+  it("the retained state names the phase: payment-pending with its amount, unlocked, vending", async () => {
+    const h = await harness({ mode: "multi-vend" });
+    h.mechanism.vendMs = 300;
+    const pending = pendingPayload("s-1", 450);
+    await h.session.paymentPending(pending.payload, pending.seen);
+    expect(h.session.view().session).toEqual({
+      sessionId: "s-1",
+      phase: "payment-pending",
+      budgetMinor: 450,
+      spentMinor: 0,
+      currency: "EUR",
+    });
+    const { payload, seen } = unlockPayload("s-1", 450);
+    await h.session.unlock(payload, seen);
+    expect(h.session.view().session).toEqual({
+      sessionId: "s-1",
+      phase: "unlocked",
+      budgetMinor: 450,
+      spentMinor: 0,
+      currency: "EUR",
+    });
+    h.mechanism.select({ selection: "A2" });
+    await until(() => h.mechanism.vends.length === 1);
+    expect(h.session.view().session).toMatchObject({ phase: "vending", spentMinor: 0 });
+    expect(h.session.view().screen).toBe("dispensing");
+    await until(() => h.named("vended").length === 1);
+    await until(() => h.session.view().session?.phase === "unlocked");
+    expect(h.session.view().session).toMatchObject({ spentMinor: 200, budgetMinor: 450 });
+  });
+
+  it("a mechanism that cannot open the session: a fault (not out of service) and the session ends with fault", async () => {
+    const h = await harness();
+    h.mechanism.openSession = async () => {
+      throw new Error("the reader did not take the budget");
+    };
+    const { payload, seen } = unlockPayload("s-1", 500);
+    expect(await h.session.unlock(payload, seen)).toBeUndefined();
+    expect(h.events.map((event) => event.name)).toEqual(["unlocked", "fault", "session-ended"]);
+    expect(h.named("fault")[0]?.payload).toMatchObject({
+      sessionId: "s-1",
+      code: "session-open-failed",
+      message: "the reader did not take the budget",
+      outOfService: false,
+    });
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({ reason: "fault", vendedCount: 0 });
+    expect(h.journal.state.session).toBeNull();
+    expect(h.session.serviceStatus()).toEqual({ inService: true, outOfService: null });
+  });
+
+  it("a fault reports at most 64 characters of code and 300 of message, in the event and the retained state", async () => {
+    const h = await harness();
+    h.mechanism.emit("fault", { code: "c".repeat(100), message: "m".repeat(400), outOfService: false });
+    await until(() => h.named("fault").length === 1);
+    const body = h.named("fault")[0]?.payload;
+    expect(body).toMatchObject({
+      code: "c".repeat(64),
+      message: "m".repeat(300),
+      outOfService: false,
+      sessionId: null,
+    });
+    expect(h.session.view().lastFault).toMatchObject({ code: "c".repeat(64), message: "m".repeat(300) });
+  });
+
+  it("a vend result's detail is kept to 200 characters", async () => {
+    const h = await harness({ mode: "multi-vend" });
+    h.mechanism.outcomes.push({ outcome: "not-delivered", evidence: "vend-failure", detail: "d".repeat(250) });
+    const { payload, seen } = unlockPayload("s-1", 500);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.named("vend-failed").length === 1);
+    expect(h.named("vend-failed")[0]?.payload).toMatchObject({
+      outcome: "not-delivered",
+      evidence: "vend-failure",
+      detail: "d".repeat(200),
+    });
+  });
+  it("the customer's screen in each phase: payment-pending with its deadline, choose-product, dispensing, out of service", async () => {
+    const h = await harness({ mode: "multi-vend" });
+    h.mechanism.vendMs = 300;
+    const pending = pendingPayload("s-1", 450);
+    await h.session.paymentPending(pending.payload, pending.seen);
+    const since = h.journal.state.pending?.since ?? 0;
+    expect(h.session.displayState()).toEqual({
+      screen: "payment-pending",
+      amountMinor: 450,
+      currency: "EUR",
+      deadline: since + 180_000,
+    });
+    const { payload, seen } = unlockPayload("s-1", 450);
+    const before = Date.now();
+    await h.session.unlock(payload, seen);
+    const after = Date.now();
+    const choose = h.session.displayState();
+    expect(choose).toMatchObject({ screen: "choose-product", budgetLeftMinor: 450, currency: "EUR" });
+    const deadline = choose.screen === "choose-product" ? choose.deadline : 0;
+    expect(deadline).toBeGreaterThanOrEqual(before + 60_000);
+    expect(deadline).toBeLessThanOrEqual(after + 60_000);
+    h.mechanism.select({ selection: "A2" });
+    await until(() => h.mechanism.vends.length === 1);
+    expect(h.session.displayState()).toEqual({ screen: "dispensing", selection: "A2" });
+    await until(() => h.named("vended").length === 1 && h.session.view().session?.phase === "unlocked");
+    expect(h.session.displayState()).toMatchObject({ screen: "choose-product", budgetLeftMinor: 250 });
+    h.mechanism.emit("fault", { code: "jam", message: "motor jammed", outOfService: true });
+    await until(() => h.named("session-ended").length === 1);
+    expect(h.session.displayState()).toEqual({ screen: "out-of-service", reason: "motor jammed" });
+    expect(h.session.serviceStatus()).toEqual({
+      inService: false,
+      outOfService: { code: "jam", message: "motor jammed" },
+    });
+  });
+
+  it("once stopping, the machine is out of service for every new payment", async () => {
+    const h = await harness();
+    await h.session.stop(0);
+    expect(h.session.serviceStatus()).toEqual({
+      inService: false,
+      outOfService: { code: "stopping", message: "the agent is stopping" },
+    });
+    const pending = pendingPayload("s-1", 450);
+    expect(await h.session.paymentPending(pending.payload, pending.seen)).toEqual({
+      reason: "out-of-service",
+      detail: "the agent is stopping",
+    });
+    expect(h.journal.state.pending).toBeNull();
+  });
+});
