@@ -1,4 +1,6 @@
+import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
+import { createLogger } from "../../platform/logger.ts";
 import { envelope, openSessionHarness, type SessionHarness, testCatalog, until } from "./helpers/session-harness.ts";
 
 /**
@@ -30,6 +32,18 @@ function unlockPayload(sessionId: string, budgetMinor: number, mode?: "single-ve
 function pendingPayload(sessionId: string, amountMinor: number) {
   const env = envelope();
   return { payload: { ...env, sessionId, amountMinor, currency: "EUR", signature }, seen: env };
+}
+
+/** A logger that keeps each line as parsed JSON, to check what the operator reads in the journal. */
+function capturingLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split("\n")) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger({ name: "vend-agent", level: "debug", destination, syslogPrefix: false }), lines };
 }
 
 const cheaper = {
@@ -187,5 +201,42 @@ describe("vend session edges", () => {
       detail: "the agent is stopping",
     });
     expect(h.journal.state.pending).toBeNull();
+  });
+  it("before the hardware reports itself started: the starting screen, not in service, and nothing is sold", async () => {
+    const h = await harness({ hardwareStarted: false });
+    expect(h.session.view().screen).toBe("starting");
+    expect(h.session.displayState()).toEqual({ screen: "starting" });
+    expect(h.session.serviceStatus()).toEqual({
+      inService: false,
+      outOfService: { code: "hardware-not-up", message: "the vend mechanism is not up yet" },
+    });
+    const { payload, seen } = unlockPayload("s-1", 500);
+    expect(await h.session.unlock(payload, seen)).toEqual({
+      reason: "out-of-service",
+      detail: "the vend mechanism is not up yet",
+    });
+    h.mechanism.select({ selection: "A2", sessionless: true });
+    await until(() => h.mechanism.denials.length === 1);
+    expect(h.mechanism.denials[0]?.reason).toBe("the vend mechanism is not up yet");
+    h.session.hardwareStarted();
+    expect(h.session.serviceStatus()).toEqual({ inService: true, outOfService: null });
+  });
+
+  it("the operator's log follows a vend session under module 'session', with its ids and amounts", async () => {
+    const { logger, lines } = capturingLogger();
+    const h = await harness({ logger });
+    const { payload, seen } = unlockPayload("s-1", 500);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A2" });
+    await until(() => h.named("session-ended").length === 1);
+    const vended = h.named("vended")[0];
+    const vendId = vended?.name === "vended" ? vended.payload.vendId : undefined;
+    expect(vendId).toBeDefined();
+    const session = lines.filter((line) => line.module === "session");
+    expect(session.map((line) => line.msg)).toEqual(["unlocked", "vend approved", "vend result", "session ended"]);
+    expect(session[0]).toMatchObject({ level: "info", sessionId: "s-1", budgetMinor: 500, mode: "single-vend" });
+    expect(session[1]).toMatchObject({ vendId, selection: "A2", priceMinor: 200 });
+    expect(session[2]).toMatchObject({ vendId, result: "delivered", evidence: "drop-sensor" });
+    expect(session[3]).toMatchObject({ sessionId: "s-1", reason: "single-vend-done", vendedTotalMinor: 200 });
   });
 });
