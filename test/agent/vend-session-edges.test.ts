@@ -1,5 +1,5 @@
 import { Writable } from "node:stream";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../../platform/logger.ts";
 import { envelope, openSessionHarness, type SessionHarness, testCatalog, until } from "./helpers/session-harness.ts";
 
@@ -18,6 +18,7 @@ async function harness(options: Parameters<typeof openSessionHarness>[0] = {}) {
 }
 
 afterEach(async () => {
+  vi.useRealTimers();
   for (const opened of harnesses.splice(0)) await opened.close();
 });
 
@@ -238,5 +239,111 @@ describe("vend session edges", () => {
     expect(session[1]).toMatchObject({ vendId, selection: "A2", priceMinor: 200 });
     expect(session[2]).toMatchObject({ vendId, result: "delivered", evidence: "drop-sensor" });
     expect(session[3]).toMatchObject({ sessionId: "s-1", reason: "single-vend-done", vendedTotalMinor: 200 });
+  });
+  it("while the mechanism is still opening the session, the screen's countdown is a full selection time ahead", async () => {
+    const h = await harness();
+    let opened: () => void = () => undefined;
+    h.mechanism.openSession = () =>
+      new Promise<void>((resolve) => {
+        opened = resolve;
+      });
+    const { payload, seen } = unlockPayload("s-1", 500);
+    const unlocking = h.session.unlock(payload, seen);
+    await until(() => h.journal.state.session !== null);
+    const before = Date.now();
+    const shown = h.session.displayState();
+    expect(shown).toMatchObject({ screen: "choose-product", budgetLeftMinor: 500 });
+    expect(shown.screen === "choose-product" ? shown.deadline : 0).toBeGreaterThanOrEqual(before + 60_000);
+    opened();
+    await unlocking;
+  });
+
+  it("the end screen shows until its time, not at it", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const h = await harness({ timings: { endScreenMs: 5_000 } });
+    const { payload, seen } = unlockPayload("s-1", 500);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.named("session-ended").length === 1);
+    const endedAt = Date.now();
+    expect(h.session.view().screen).toBe("thank-you");
+    vi.setSystemTime(endedAt + 4_999);
+    expect(h.session.view().screen).toBe("thank-you");
+    vi.setSystemTime(endedAt + 5_000);
+    expect(h.session.view().screen).toBe("idle");
+  });
+
+  it("commands are remembered as seen with what they changed: payment-pending, and a cancel during a vend", async () => {
+    const h = await harness();
+    h.mechanism.vendMs = 300;
+    const pending = pendingPayload("s-1", 500);
+    await h.session.paymentPending(pending.payload, pending.seen);
+    expect(h.journal.state.seenCommands.get(pending.seen.commandId)).toBe(pending.seen.expiresAt);
+    const { payload, seen } = unlockPayload("s-1", 500);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.mechanism.vends.length === 1);
+    const env = envelope();
+    await h.session.cancel({ ...env, signature, sessionId: "s-1", reason: "customer-cancelled" }, env);
+    expect(h.journal.state.seenCommands.get(env.commandId)).toBe(env.expiresAt);
+    await until(() => h.named("session-ended").length === 1);
+  });
+
+  it("a cancel with no vend turning ends the session at once; a cancel of a session not open here is refused", async () => {
+    const h = await harness({ mode: "multi-vend" });
+    const { payload, seen } = unlockPayload("s-1", 500);
+    await h.session.unlock(payload, seen);
+    const env = envelope();
+    expect(await h.session.cancel({ ...env, signature, sessionId: "s-1", reason: "customer-cancelled" }, env)).toBe(
+      undefined,
+    );
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({ sessionId: "s-1", reason: "cancelled" });
+    expect(h.journal.state.session).toBeNull();
+    const other = envelope();
+    expect(await h.session.cancel({ ...other, signature, sessionId: "s-9", reason: "operator" }, other)).toEqual({
+      reason: "unknown-session",
+      detail: "session s-9 is not open here",
+    });
+  });
+
+  it("a graceful stop lets a vend that finishes within waitForVendMs be delivered and billed", async () => {
+    const h = await harness();
+    h.mechanism.vendMs = 200;
+    const { payload, seen } = unlockPayload("s-1", 500);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.mechanism.vends.length === 1);
+    await h.session.stop(5_000);
+    expect(h.named("vended")).toHaveLength(1);
+    expect(h.named("vend-unknown")).toEqual([]);
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({ vendedTotalMinor: 150 });
+  });
+
+  it("recovery: a vend in flight is reported unknown with why; a pending payment resumes with the time it has left", async () => {
+    const h = await harness({ timings: { paymentPendingTimeoutMs: 400 } });
+    const pending = pendingPayload("s-1", 500);
+    await h.session.paymentPending(pending.payload, pending.seen);
+    await h.session.stop(0);
+    const after = await h.reopen();
+    harnesses.push(after);
+    await after.session.recover();
+    expect(after.journal.state.pending?.sessionId).toBe("s-1");
+    await until(() => after.named("session-ended").length === 1);
+    expect(after.named("session-ended")[0]?.payload).toMatchObject({ sessionId: "s-1", reason: "payment-timeout" });
+  });
+
+  it("recovery: a pending payment whose time is up at the restart, to the millisecond, is cleared at once", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const h = await harness({ timings: { paymentPendingTimeoutMs: 10_000 } });
+    const pending = pendingPayload("s-1", 500);
+    await h.session.paymentPending(pending.payload, pending.seen);
+    const since = h.journal.state.pending?.since ?? 0;
+    await h.session.stop(0);
+    const after = await h.reopen();
+    harnesses.push(after);
+    vi.setSystemTime(since + 10_000);
+    await after.session.recover();
+    expect(after.journal.state.pending).toBeNull();
+    expect(after.named("session-ended")[0]?.payload).toMatchObject({ sessionId: "s-1", reason: "payment-timeout" });
   });
 });
