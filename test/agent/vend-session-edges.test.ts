@@ -346,4 +346,32 @@ describe("vend session edges", () => {
     expect(after.journal.state.pending).toBeNull();
     expect(after.named("session-ended")[0]?.payload).toMatchObject({ sessionId: "s-1", reason: "payment-timeout" });
   });
+  it("a second selection while the motor turns is denied: one vend at a time", async () => {
+    const h = await harness({ mode: "multi-vend" });
+    h.mechanism.vendMs = 300;
+    const { payload, seen } = unlockPayload("s-1", 1_000);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.mechanism.vends.length === 1);
+    h.mechanism.select({ selection: "A2" });
+    await until(() => h.mechanism.denials.length === 1);
+    expect(h.mechanism.denials).toEqual([{ selection: "A2", reason: "a vend is in progress" }]);
+    await until(() => h.named("vended").length === 1);
+    expect(h.mechanism.vends).toEqual([{ selection: "A1", priceMinor: 150 }]);
+  });
+
+  it("a graceful stop before the vend's result: the vend is unknown, saying the agent stopped first", async () => {
+    const h = await harness();
+    h.mechanism.vendMs = 5_000;
+    const { payload, seen } = unlockPayload("s-1", 500);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.mechanism.vends.length === 1);
+    await h.session.stop(20);
+    expect(h.named("vend-unknown")[0]?.payload).toMatchObject({
+      evidence: "none",
+      detail: "the agent stopped before the vend reported a result",
+    });
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({ reason: "shutdown", unknownCount: 1 });
+  });
 });
