@@ -248,4 +248,55 @@ export const equivalentMutants: Equivalent[] = [
       "getPeerCertificate is a plain one, which has no `authorized` property either, so `!socket.authorized` " +
       "refuses it with the same 403; the typeof check only keeps getPeerCertificate from being called on it",
   },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 150,
+    column: 83,
+    mutator: "StringLiteral",
+    replacement: '""',
+    code: 'reason: this.#outOfService?.message ?? "out of service"',
+    reason:
+      "#screen() answers out-of-service only while #outOfService is set, and its message is always a string, so the " +
+      "fallback is never reached",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 171,
+    column: 77,
+    mutator: "StringLiteral",
+    replacement: '"Stryker was here!"',
+    code: 'return { screen: "dispensing", selection: this.#vendingSelection ?? "" };',
+    reason:
+      "#screen() answers dispensing only while #vending is set, and #vendingSelection is set and cleared in the same " +
+      "synchronous steps as #vending, so it is never null here",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 246,
+    column: 11,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: 'if (journal.state.session) await this.#endSession("fault");',
+    reason: "#endSession returns at once when no session is open, so calling it without the check does the same",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 414,
+    column: 11,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: 'if (journal.state.session) await this.#endSession("shutdown");',
+    reason: "#endSession returns at once when no session is open, so calling it without the check does the same",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 471,
+    column: 13,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (this.#vending === running) {",
+    reason:
+      "no other vend can start while #vending is set (#onSelection denies 'a vend is in progress') and only this " +
+      "finally clears it, so when it runs #vending is always this vend's promise",
+  },
 ];

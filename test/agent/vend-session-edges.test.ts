@@ -374,4 +374,68 @@ describe("vend session edges", () => {
     });
     expect(h.named("session-ended")[0]?.payload).toMatchObject({ reason: "shutdown", unknownCount: 1 });
   });
+  it("the operator's log names each step an operator may look for, with the ids and amounts to trace it", async () => {
+    const { logger, lines } = capturingLogger();
+    const h = await harness({ logger, mode: "multi-vend" });
+    const session = () => lines.filter((line) => line.module === "session");
+    const last = () => session().at(-1);
+
+    h.mechanism.select({ selection: "Z9" });
+    await until(() => h.mechanism.denials.length === 1);
+    expect(last()).toMatchObject({ msg: "selection denied", selection: "Z9", reason: "no open session" });
+
+    const pending = pendingPayload("s-1", 500);
+    await h.session.paymentPending(pending.payload, pending.seen);
+    await h.session.customerCancel();
+    expect(session().find((line) => line.msg === "the customer cancelled the payment at the machine")).toMatchObject({
+      sessionId: "s-1",
+    });
+
+    h.mechanism.openSession = async () => {
+      throw new Error("no reader");
+    };
+    const failing = unlockPayload("s-2", 500);
+    await h.session.unlock(failing.payload, failing.seen);
+    expect(session().find((line) => line.msg === "the mechanism could not open the session")).toMatchObject({
+      level: "error",
+      err: { message: "no reader" },
+    });
+  });
+
+  it("the operator's log of a stop that waits for a vend, and of a recovery that finds one in flight", async () => {
+    const { logger, lines } = capturingLogger();
+    const h = await harness({ logger });
+    h.mechanism.vendMs = 5_000;
+    const { payload, seen } = unlockPayload("s-1", 500);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.mechanism.vends.length === 1);
+    await h.session.stop(20);
+    expect(lines.find((line) => line.msg === "waiting for the vend in progress before stopping")).toMatchObject({
+      module: "session",
+      waitForVendMs: 20,
+    });
+    expect(lines.filter((line) => line.msg === "waiting for the vend in progress before stopping")).toHaveLength(1);
+
+    const second = capturingLogger();
+    const crashed = await harness({ logger: second.logger });
+    crashed.mechanism.vendMs = 5_000;
+    const again = unlockPayload("s-2", 500);
+    await crashed.session.unlock(again.payload, again.seen);
+    crashed.mechanism.select({ selection: "B1" });
+    await until(() => crashed.mechanism.vends.length === 1);
+    const recovering = capturingLogger();
+    await crashed.journal.close();
+    const reopened = await openSessionHarness({ dir: crashed.dir, logger: recovering.logger });
+    harnesses.push(reopened);
+    await reopened.session.recover();
+    expect(
+      recovering.lines.find((line) => line.msg === "a vend was in flight at the last stop: unknown"),
+    ).toMatchObject({ module: "session", level: "warn", selection: "B1" });
+    // A stop with nothing turning does not say it waits.
+    const idle = capturingLogger();
+    const quiet = await harness({ logger: idle.logger });
+    await quiet.session.stop(20);
+    expect(idle.lines.filter((line) => line.msg === "waiting for the vend in progress before stopping")).toEqual([]);
+  });
 });
