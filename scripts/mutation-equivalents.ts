@@ -299,4 +299,15 @@ export const equivalentMutants: Equivalent[] = [
       "no other vend can start while #vending is set (#onSelection denies 'a vend is in progress') and only this " +
       "finally clears it, so when it runs #vending is always this vend's promise",
   },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 509,
+    column: 29,
+    mutator: "StringLiteral",
+    replacement: '""',
+    code: '(this.#outOfService ? "fault" : null);',
+    reason:
+      "never reached with #outOfService set: a sale needs the machine in service at the unlock, and a fault that " +
+      "takes it out during the vend sets #endRequested to fault, which the `??` before it returns first",
+  },
 ];

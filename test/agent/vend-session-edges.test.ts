@@ -438,4 +438,17 @@ describe("vend session edges", () => {
     await quiet.session.stop(20);
     expect(idle.lines.filter((line) => line.msg === "waiting for the vend in progress before stopping")).toEqual([]);
   });
+  it("a vend that reports after a stop parked it as unknown is not recorded again: never billed as vended", async () => {
+    const h = await harness();
+    h.mechanism.vendMs = 300;
+    const { payload, seen } = unlockPayload("s-1", 500);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.mechanism.vends.length === 1);
+    await h.session.stop(20);
+    expect(h.named("vend-unknown")).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(h.named("vended")).toEqual([]);
+    expect(h.events.map((event) => event.name)).toEqual(["unlocked", "vend-started", "vend-unknown", "session-ended"]);
+  });
 });
