@@ -310,4 +310,26 @@ export const equivalentMutants: Equivalent[] = [
       "never reached with #outOfService set: a sale needs the machine in service at the unlock, and a fault that " +
       "takes it out during the vend sets #endRequested to fault, which the `??` before it returns first",
   },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 505,
+    column: 21,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: "if (!session || session.sessionId !== vend.sessionId) return;",
+    reason:
+      "a session never ends while its vend is in flight (cancel, Done and a fault wait for the result; stop() parks " +
+      "the vend as unknown first and #onVendResult returns above for it), so an open session is always the vend's",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 511,
+    column: 14,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "else if (!this.#stopping) this.#armSelectionTimer();",
+    reason:
+      "a selection timer armed while stopping does nothing: its callback ends the session only when not stopping, " +
+      "and stop() ends the session itself",
+  },
 ];

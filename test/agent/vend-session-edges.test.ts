@@ -451,4 +451,31 @@ describe("vend session edges", () => {
     expect(h.named("vended")).toEqual([]);
     expect(h.events.map((event) => event.name)).toEqual(["unlocked", "vend-started", "vend-unknown", "session-ended"]);
   });
+  it("the link going down: a fault with a default message when the driver names none, none when the agent stops it", async () => {
+    const h = await harness();
+    h.mechanism.emit("link", "down");
+    await until(() => h.named("fault").length === 1);
+    expect(h.named("fault")[0]?.payload).toMatchObject({
+      code: "hardware-link-down",
+      message: "the vend mechanism's link is down",
+      outOfService: true,
+    });
+    const stopping = await harness();
+    await stopping.session.stop(0);
+    stopping.mechanism.emit("link", "down", "stopped");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(stopping.named("fault")).toEqual([]);
+  });
+
+  it("after a vend the customer has a new selection time, and the session ends when it runs out", async () => {
+    const h = await harness({ mode: "multi-vend", timings: { selectionTimeoutMs: 400 } });
+    h.mechanism.vendMs = 300;
+    const { payload, seen } = unlockPayload("s-1", 1_000);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.named("vended").length === 1);
+    expect(h.named("session-ended")).toEqual([]);
+    await until(() => h.named("session-ended").length === 1, 3_000, "the idle timeout after the vend");
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({ reason: "idle-timeout", vendedTotalMinor: 150 });
+  });
 });
