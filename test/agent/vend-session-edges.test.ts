@@ -478,4 +478,17 @@ describe("vend session edges", () => {
     await until(() => h.named("session-ended").length === 1, 3_000, "the idle timeout after the vend");
     expect(h.named("session-ended")[0]?.payload).toMatchObject({ reason: "idle-timeout", vendedTotalMinor: 150 });
   });
+  it("Done pressed while the motor turns: the vend finishes and is billed, then the session ends", async () => {
+    const h = await harness({ mode: "multi-vend" });
+    h.mechanism.vendMs = 300;
+    const { payload, seen } = unlockPayload("s-1", 1_000);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.mechanism.vends.length === 1);
+    await h.session.customerDone();
+    expect(h.named("session-ended")).toEqual([]);
+    await until(() => h.named("session-ended").length === 1);
+    expect(h.events.map((event) => event.name)).toEqual(["unlocked", "vend-started", "vended", "session-ended"]);
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({ reason: "customer-done", vendedTotalMinor: 150 });
+  });
 });
