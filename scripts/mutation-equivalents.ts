@@ -332,4 +332,15 @@ export const equivalentMutants: Equivalent[] = [
       "a selection timer armed while stopping does nothing: its callback ends the session only when not stopping, " +
       "and stop() ends the session itself",
   },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 526,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (this.#o.journal.state.session) {",
+    reason:
+      "with no session open no vend is turning, so the mutant only calls #endSession, which returns at once when no " +
+      "session is open",
+  },
 ];

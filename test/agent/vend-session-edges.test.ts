@@ -299,6 +299,7 @@ describe("vend session edges", () => {
     );
     expect(h.named("session-ended")[0]?.payload).toMatchObject({ sessionId: "s-1", reason: "cancelled" });
     expect(h.journal.state.session).toBeNull();
+    expect(h.journal.state.seenCommands.get(env.commandId)).toBe(env.expiresAt);
     const other = envelope();
     expect(await h.session.cancel({ ...other, signature, sessionId: "s-9", reason: "operator" }, other)).toEqual({
       reason: "unknown-session",
@@ -490,5 +491,23 @@ describe("vend session edges", () => {
     await until(() => h.named("session-ended").length === 1);
     expect(h.events.map((event) => event.name)).toEqual(["unlocked", "vend-started", "vended", "session-ended"]);
     expect(h.named("session-ended")[0]?.payload).toMatchObject({ reason: "customer-done", vendedTotalMinor: 150 });
+  });
+  it("a fault that does not stop sales leaves the session open; a payment in another currency is refused", async () => {
+    const h = await harness({ mode: "multi-vend" });
+    const { payload, seen } = unlockPayload("s-1", 1_000);
+    await h.session.unlock(payload, seen);
+    h.mechanism.emit("fault", { code: "display-glitch", message: "display did not answer", outOfService: false });
+    await until(() => h.named("fault").length === 1);
+    expect(h.journal.state.session?.sessionId).toBe("s-1");
+    expect(h.named("session-ended")).toEqual([]);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.named("vended").length === 1);
+
+    const other = await harness();
+    const env = envelope();
+    expect(
+      await other.session.unlock({ ...env, sessionId: "s-2", budgetMinor: 500, currency: "SEK", signature }, env),
+    ).toEqual({ reason: "invalid", detail: "currency SEK is not the catalog's EUR" });
+    expect(other.journal.state.session).toBeNull();
   });
 });
