@@ -202,6 +202,9 @@ describe("vend session edges", () => {
       detail: "the agent is stopping",
     });
     expect(h.journal.state.pending).toBeNull();
+    h.mechanism.select({ selection: "x", mdbItem: 12, priceMinor: 200, sessionless: true });
+    await until(() => h.mechanism.denials.length === 1);
+    expect(h.mechanism.denials[0]?.reason).toBe("the agent is stopping");
   });
   it("before the hardware reports itself started: the starting screen, not in service, and nothing is sold", async () => {
     const h = await harness({ hardwareStarted: false });
@@ -509,5 +512,33 @@ describe("vend session edges", () => {
       await other.session.unlock({ ...env, sessionId: "s-2", budgetMinor: 500, currency: "SEK", signature }, env),
     ).toEqual({ reason: "invalid", detail: "currency SEK is not the catalog's EUR" });
     expect(other.journal.state.session).toBeNull();
+  });
+  it("an out-of-service fault while the motor turns: the vend finishes and is billed, then the session ends", async () => {
+    const h = await harness({ mode: "multi-vend" });
+    h.mechanism.vendMs = 300;
+    const { payload, seen } = unlockPayload("s-1", 1_000);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.mechanism.vends.length === 1);
+    h.mechanism.emit("fault", { code: "jam", message: "motor jammed", outOfService: true });
+    await until(() => h.named("session-ended").length === 1);
+    expect(h.events.map((event) => event.name)).toEqual([
+      "unlocked",
+      "vend-started",
+      "fault",
+      "vended",
+      "session-ended",
+    ]);
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({ reason: "fault", vendedTotalMinor: 150 });
+  });
+
+  it("a newer payment supersedes a pending one of another session: that one ends cancelled", async () => {
+    const h = await harness();
+    const first = pendingPayload("p-1", 500);
+    await h.session.paymentPending(first.payload, first.seen);
+    const second = pendingPayload("p-2", 300);
+    expect(await h.session.paymentPending(second.payload, second.seen)).toBeUndefined();
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({ sessionId: "p-1", reason: "cancelled" });
+    expect(h.journal.state.pending?.sessionId).toBe("p-2");
   });
 });
