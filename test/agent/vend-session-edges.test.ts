@@ -541,4 +541,37 @@ describe("vend session edges", () => {
     expect(h.named("session-ended")[0]?.payload).toMatchObject({ sessionId: "p-1", reason: "cancelled" });
     expect(h.journal.state.pending?.sessionId).toBe("p-2");
   });
+  it("the end screen counts this session's unknown vends as not delivered, and no other session's", async () => {
+    const h = await harness({ mode: "multi-vend", timings: { endScreenMs: 60_000 } });
+    h.mechanism.outcomes.push({ outcome: "unknown", evidence: "link-lost" });
+    const first = unlockPayload("s-1", 1_000);
+    await h.session.unlock(first.payload, first.seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.named("vend-unknown").length === 1);
+    h.mechanism.select({ selection: "B1" });
+    await until(() => h.named("vended").length === 1);
+    await h.session.customerDone();
+    await until(() => h.named("session-ended").length === 1);
+    expect(h.session.displayState()).toEqual({
+      screen: "thank-you",
+      vendedTotalMinor: 120,
+      currency: "EUR",
+      notDeliveredCount: 1,
+    });
+    const second = unlockPayload("s-2", 1_000);
+    await h.session.unlock(second.payload, second.seen);
+    h.mechanism.select({ selection: "B1" });
+    await until(() => h.named("vended").length === 2);
+    await h.session.customerDone();
+    await until(() => h.named("session-ended").length === 2);
+    expect(h.session.displayState()).toEqual({ screen: "thank-you", vendedTotalMinor: 120, currency: "EUR" });
+  });
+
+  it("a selection held with no deadline from the machine is held for the selection time", async () => {
+    const h = await harness({ chooseFirst: "on-machine" });
+    const before = Date.now();
+    h.mechanism.select({ selection: "x", mdbItem: 12, priceMinor: 200, requestId: 1, sessionless: true });
+    await until(() => h.session.view().pendingSelection !== undefined);
+    expect(h.session.view().pendingSelection?.expiresAt).toBeGreaterThanOrEqual(before + 60_000);
+  });
 });
