@@ -355,4 +355,34 @@ export const equivalentMutants: Equivalent[] = [
       "its vend in flight (stop() and recovery park it as unknown first), so every vend in the state here is this " +
       "session's (test: an unknown vend of the previous session is not counted on the next end screen)",
   },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 662,
+    column: 21,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: "if (!pending || pending.sessionId !== sessionId) return;",
+    reason:
+      "every caller passes the pending payment's own session id (cancel and customerCancel check it, #admitPayment " +
+      "reads it, and the payment timer of an older payment is cleared when a newer one arms its own)",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 695,
+    column: 23,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: 'this.#endScreen = state.screen === "idle" ? null : { state, until: this.#o.clock.now() + ms };',
+    reason:
+      "the end screens passed here are sessionEndState's (thank-you, vend-failed, not-charged) or not-charged, never idle",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 697,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (this.#endScreen) {",
+    reason: "#endScreen was just set to an end screen (never idle, see line 695), so it is always set here",
+  },
 ];

@@ -574,4 +574,45 @@ describe("vend session edges", () => {
     await until(() => h.session.view().pendingSelection !== undefined);
     expect(h.session.view().pendingSelection?.expiresAt).toBeGreaterThanOrEqual(before + 60_000);
   });
+  it("when the end screen's time is up the retained state is republished with the idle screen", async () => {
+    const screens: string[] = [];
+    let session: SessionHarness["session"] | undefined;
+    const h = await harness({
+      timings: { endScreenMs: 200 },
+      onChange: () => {
+        if (session) screens.push(session.view().screen);
+      },
+    });
+    session = h.session;
+    const { payload, seen } = unlockPayload("s-1", 500);
+    await h.session.unlock(payload, seen);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.named("session-ended").length === 1);
+    await until(() => screens.at(-1) === "idle", 2_000, "the idle screen republished");
+  });
+
+  it("refusals say why: the open session, the fault's code and message; a cancelled pending payment is seen", async () => {
+    const h = await harness();
+    const { payload, seen } = unlockPayload("s-1", 500);
+    await h.session.unlock(payload, seen);
+    const again = unlockPayload("s-2", 500);
+    expect(await h.session.unlock(again.payload, again.seen)).toEqual({
+      reason: "busy",
+      detail: "session s-1 is open",
+    });
+    h.mechanism.emit("fault", { code: "jam", message: "motor jammed", outOfService: true });
+    await until(() => h.named("session-ended").length === 1);
+    const third = unlockPayload("s-3", 500);
+    expect(await h.session.unlock(third.payload, third.seen)).toEqual({
+      reason: "out-of-service",
+      detail: "jam: motor jammed",
+    });
+
+    const other = await harness();
+    const pending = pendingPayload("p-1", 500);
+    await other.session.paymentPending(pending.payload, pending.seen);
+    const env = envelope();
+    await other.session.cancel({ ...env, signature, sessionId: "p-1", reason: "customer-cancelled" }, env);
+    expect(other.journal.state.seenCommands.get(env.commandId)).toBe(env.expiresAt);
+  });
 });

@@ -51,6 +51,8 @@ export async function openSessionHarness(
     logger?: Logger;
     /** false: the hardware never reports itself started (the agent still waits for the mechanism). */
     hardwareStarted?: boolean;
+    /** Called when the screen or the session changed (the agent republishes its retained state then). */
+    onChange?: () => void;
   } = {},
 ): Promise<SessionHarness> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "vend-session-"));
@@ -74,7 +76,7 @@ export async function openSessionHarness(
     clock: systemClock,
     logger: options.logger ?? silentLogger(),
     publish: (published) => events.push(...published),
-    onChange: () => undefined,
+    onChange: options.onChange ?? (() => undefined),
   });
   await mechanism.start();
   if (options.hardwareStarted !== false) session.hardwareStarted();
