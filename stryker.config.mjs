@@ -17,6 +17,7 @@ export const mutatedModules = [
   // Bridge: purchases, prices, invoices, the outbox, broker access and HTTP input.
   "backend-bridge/purchase/orchestrator.ts",
   "backend-bridge/purchase/invoice.ts",
+  "backend-bridge/purchase/selection-first.ts",
   "backend-bridge/purchase/vend-price.ts",
   "backend-bridge/outbox/backoff.ts",
   "backend-bridge/outbox/outbox-worker.ts",

@@ -435,4 +435,141 @@ export const equivalentMutants: Equivalent[] = [
     code: "if (error instanceof CallTimeoutError) return true;",
     reason: "whatever this line decides for an error that is not a SeqrError, the next line answers true as well",
   },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 150,
+    column: 83,
+    mutator: "StringLiteral",
+    replacement: '""',
+    code: 'reason: this.#outOfService?.message ?? "out of service"',
+    reason:
+      "#screen() answers out-of-service only while #outOfService is set, and its message is always a string, so the " +
+      "fallback is never reached",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 171,
+    column: 77,
+    mutator: "StringLiteral",
+    replacement: '"Stryker was here!"',
+    code: 'return { screen: "dispensing", selection: this.#vendingSelection ?? "" };',
+    reason:
+      "#screen() answers dispensing only while #vending is set, and #vendingSelection is set and cleared in the same " +
+      "synchronous steps as #vending, so it is never null here",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 246,
+    column: 11,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: 'if (journal.state.session) await this.#endSession("fault");',
+    reason: "#endSession returns at once when no session is open, so calling it without the check does the same",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 414,
+    column: 11,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: 'if (journal.state.session) await this.#endSession("shutdown");',
+    reason: "#endSession returns at once when no session is open, so calling it without the check does the same",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 471,
+    column: 13,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (this.#vending === running) {",
+    reason:
+      "no other vend can start while #vending is set (#onSelection denies 'a vend is in progress') and only this " +
+      "finally clears it, so when it runs #vending is always this vend's promise",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 509,
+    column: 29,
+    mutator: "StringLiteral",
+    replacement: '""',
+    code: '(this.#outOfService ? "fault" : null);',
+    reason:
+      "never reached with #outOfService set: a sale needs the machine in service at the unlock, and a fault that " +
+      "takes it out during the vend sets #endRequested to fault, which the `??` before it returns first",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 505,
+    column: 21,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: "if (!session || session.sessionId !== vend.sessionId) return;",
+    reason:
+      "a session never ends while its vend is in flight (cancel, Done and a fault wait for the result; stop() parks " +
+      "the vend as unknown first and #onVendResult returns above for it), so an open session is always the vend's",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 511,
+    column: 14,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "else if (!this.#stopping) this.#armSelectionTimer();",
+    reason:
+      "a selection timer armed while stopping does nothing: its callback ends the session only when not stopping, " +
+      "and stop() ends the session itself",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 526,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (this.#o.journal.state.session) {",
+    reason:
+      "with no session open no vend is turning, so the mutant only calls #endSession, which returns at once when no " +
+      "session is open",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 618,
+    column: 17,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: '(vend) => vend.sessionId === session.sessionId && (vend.state === "failed" || vend.state === "unknown"),',
+    reason:
+      "the journal state drops a session's finished vends at its session-end record, and a session never ends with " +
+      "its vend in flight (stop() and recovery park it as unknown first), so every vend in the state here is this " +
+      "session's (test: an unknown vend of the previous session is not counted on the next end screen)",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 662,
+    column: 21,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: "if (!pending || pending.sessionId !== sessionId) return;",
+    reason:
+      "every caller passes the pending payment's own session id (cancel and customerCancel check it, #admitPayment " +
+      "reads it, and the payment timer of an older payment is cleared when a newer one arms its own)",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 695,
+    column: 23,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: 'this.#endScreen = state.screen === "idle" ? null : { state, until: this.#o.clock.now() + ms };',
+    reason:
+      "the end screens passed here are sessionEndState's (thank-you, vend-failed, not-charged) or not-charged, never idle",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 697,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (this.#endScreen) {",
+    reason: "#endScreen was just set to an end screen (never idle, see line 695), so it is always set here",
+  },
 ];

@@ -860,7 +860,8 @@ export class VendSession {
       await this.#dropHeld("the machine stops holding the selection too soon");
       return undefined;
     }
-    if (held.currency !== command.currency || held.priceMinor > command.budgetMinor) {
+    // (Its currency is the unlock's: #admitPayment refused any other, and the catalog does not change while held.)
+    if (held.priceMinor > command.budgetMinor) {
       // Not what this payment covers: answer the machine, and let the customer choose within the budget.
       await this.#dropHeld(`the unlock's budget ${command.budgetMinor} does not cover ${held.priceMinor}`);
       return undefined;

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { OpenSession } from "../../agent/journal/journal-state.ts";
-import { decideSelection, endAfterVend, findProduct, remainingBudget } from "../../agent/session/decide.ts";
+import {
+  decideSelection,
+  decideSelectionFirst,
+  endAfterVend,
+  findProduct,
+  remainingBudget,
+} from "../../agent/session/decide.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
 import { openSession } from "./helpers/open-session.ts";
 
@@ -101,6 +107,36 @@ describe("decideSelection", () => {
     });
     expect(decideSelection(session({ vendedCount: 1, unknownCount: 1 }), catalog, { selection: "A1" })).toMatchObject({
       approve: true,
+    });
+  });
+});
+
+describe("decideSelectionFirst", () => {
+  const canSell = { canSell: true } as const;
+
+  it("holds a selection until its answerBy, not at it: a decision at that very millisecond is too late", () => {
+    const request = { selection: "B2", priceMinor: 200, answerBy: 10_000 };
+    expect(decideSelectionFirst(catalog, request, 9_999, canSell)).toEqual({
+      approve: true,
+      selection: "B2",
+      product: cola,
+      priceMinor: 200,
+    });
+    const late = { approve: false, reason: "the machine no longer holds this selection" };
+    expect(decideSelectionFirst(catalog, request, 10_000, canSell)).toEqual(late);
+    expect(decideSelectionFirst(catalog, request, 10_001, canSell)).toEqual(late);
+    // A machine that names no deadline holds it for as long as the session layer's own timeout says.
+    expect(decideSelectionFirst(catalog, { selection: "A1" }, 10_000, canSell)).toMatchObject({ approve: true });
+  });
+
+  it("refuses when the machine cannot sell, naming why, and prices like an open session otherwise", () => {
+    expect(decideSelectionFirst(catalog, { selection: "A1" }, 0, { canSell: false, why: "out of service" })).toEqual({
+      approve: false,
+      reason: "out of service",
+    });
+    expect(decideSelectionFirst(catalog, { selection: "A1", priceMinor: 151 }, 0, canSell)).toEqual({
+      approve: false,
+      reason: "machine price 151 is above the catalog price 150",
     });
   });
 });

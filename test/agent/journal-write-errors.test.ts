@@ -146,6 +146,8 @@ describe("journal write errors", () => {
     files.fault = undefined;
     mechanism.select({ selection: "B1" });
     await until(() => mechanism.denials.length === 2, 10_000, "the second denial");
+    // The machine is answered, not left waiting: the reason names no internal detail.
+    expect(mechanism.denials.map((denial) => denial.reason)).toEqual(["internal error", "internal error"]);
     expect(mechanism.vends).toEqual([]);
     expect(h.named("vend-started")).toEqual([]);
     expect(h.journal.failure).toBeInstanceOf(Error);

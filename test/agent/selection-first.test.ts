@@ -249,3 +249,110 @@ describe("selection first configuration", () => {
     }
   });
 });
+
+describe("selection first: every way a held selection ends is answered at the machine", () => {
+  const held = () => ({ ...cola, answerBy: Date.now() + 45_000 });
+
+  it("a payment cancelled on the machine's screen while pending denies the held selection too", async () => {
+    const h = await harness();
+    h.mechanism.select(held());
+    await until(() => h.session.view().screen === "pay-for-selection");
+    await paymentPending(h, "sf-10", 200);
+    await h.session.customerCancel();
+    expect(h.mechanism.denials).toEqual([{ selection: "x", reason: "the customer cancelled the payment" }]);
+    expect(h.session.view().pendingSelection).toBeUndefined();
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({ sessionId: "sf-10", reason: "cancelled" });
+  });
+
+  it("a fault that takes the machine out of service denies the held selection", async () => {
+    const h = await harness();
+    h.mechanism.select(held());
+    await until(() => h.session.view().screen === "pay-for-selection");
+    h.mechanism.emit("fault", { code: "jam", message: "motor jammed", outOfService: true });
+    await until(() => h.mechanism.denials.length === 1);
+    expect(h.mechanism.denials).toEqual([{ selection: "x", reason: "the machine is out of service" }]);
+    expect(h.session.view().pendingSelection).toBeUndefined();
+  });
+
+  it("a payment that is not confirmed in time denies the held selection", async () => {
+    const h = await harness({ timings: { paymentPendingTimeoutMs: 150 } });
+    h.mechanism.select(held());
+    await until(() => h.session.view().screen === "pay-for-selection");
+    await paymentPending(h, "sf-11", 200);
+    await until(() => h.mechanism.denials.length === 1);
+    expect(h.mechanism.denials).toEqual([{ selection: "x", reason: "the payment was not confirmed in time" }]);
+    expect(h.named("session-ended")[0]?.payload).toMatchObject({ sessionId: "sf-11", reason: "payment-timeout" });
+    expect(h.session.view().pendingSelection).toBeUndefined();
+  });
+
+  it("a newer held selection is not ended by the deadline of the one it replaced, nor of one cancelled before", async () => {
+    const h = await harness();
+    h.mechanism.select({ ...cola, requestId: 1, answerBy: Date.now() + 150 });
+    await until(() => h.session.view().screen === "pay-for-selection");
+    h.mechanism.select({ ...cola, requestId: 2, answerBy: Date.now() + 45_000 });
+    await until(() => h.session.view().pendingSelection?.expiresAt !== undefined);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(h.mechanism.denials).toEqual([]);
+    expect(h.session.view().screen).toBe("pay-for-selection");
+
+    await h.session.customerCancel();
+    h.mechanism.select({ ...cola, requestId: 3, answerBy: Date.now() + 150 });
+    await until(() => h.session.view().screen === "pay-for-selection");
+    await h.session.customerCancel();
+    h.mechanism.select({ ...cola, requestId: 4, answerBy: Date.now() + 45_000 });
+    await until(() => h.session.view().screen === "pay-for-selection");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(h.mechanism.denials).toHaveLength(2);
+    expect(h.session.view().screen).toBe("pay-for-selection");
+  });
+
+  it("a hold ends the last session's thank-you screen: once the hold is cancelled, the QR comes back at once", async () => {
+    const h = await harness({ timings: { endScreenMs: 60_000 } });
+    await unlock(h, "sf-12", 500);
+    h.mechanism.select({ selection: "A1" });
+    await until(() => h.named("session-ended").length === 1);
+    expect(h.session.view().screen).toBe("thank-you");
+    h.mechanism.select(held());
+    await until(() => h.session.view().screen === "pay-for-selection");
+    await h.session.customerCancel();
+    expect(h.session.view().screen).toBe("idle");
+  });
+
+  it("an unlock after the hold's deadline, before its timer ran, vends nothing for it", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const h = await harness();
+    h.mechanism.select({ ...cola, answerBy: Date.now() + 1_000 });
+    await until(() => h.session.view().screen === "pay-for-selection");
+    vi.setSystemTime(Date.now() + 1_000);
+    await unlock(h, "sf-13", 500);
+    expect(h.mechanism.denials).toEqual([
+      { selection: "x", reason: "the machine stops holding the selection too soon" },
+    ]);
+    expect(h.mechanism.vends).toEqual([]);
+    expect(h.session.view().screen).toBe("choose-product");
+  });
+
+  it("the catalog cannot change under a held price, and an unlock in another currency is refused, the hold kept", async () => {
+    const h = await harness();
+    h.mechanism.select(held());
+    await until(() => h.session.view().screen === "pay-for-selection");
+    const sek = { currency: "SEK", products: { A2: { name: "Cola", sku: "COLA", priceMinor: 2_000, mdbItem: 12 } } };
+    expect(h.session.setCatalog(sek)).toMatchObject({ reason: "busy" });
+    const env = envelope();
+    const refused = await h.session.unlock(
+      { ...env, sessionId: "sf-14", budgetMinor: 5_000, currency: "SEK", signature },
+      env,
+    );
+    expect(refused).toMatchObject({ reason: "invalid" });
+    expect(h.mechanism.vends).toEqual([]);
+    expect(h.session.view().pendingSelection).toMatchObject({ selection: "A2", currency: "EUR" });
+  });
+
+  it("a graceful stop forgets the held selection", async () => {
+    const h = await harness();
+    h.mechanism.select(held());
+    await until(() => h.session.view().screen === "pay-for-selection");
+    await h.session.stop(0);
+    expect(h.session.view().pendingSelection).toBeUndefined();
+  });
+});

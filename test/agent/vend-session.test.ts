@@ -155,7 +155,12 @@ describe("vend session", () => {
     const after = await h.reopen(); // same data dir, a new process' view
     harnesses.push(after);
     await after.session.recover();
-    expect(after.named("vend-unknown")[0]?.payload).toMatchObject({ vendId, evidence: "restart", priceMinor: 150 });
+    expect(after.named("vend-unknown")[0]?.payload).toMatchObject({
+      vendId,
+      evidence: "restart",
+      priceMinor: 150,
+      detail: "the agent restarted while this vend was in flight; it is not repeated",
+    });
     expect(after.named("session-ended")[0]?.payload).toMatchObject({
       reason: "fault",
       unknownCount: 1,

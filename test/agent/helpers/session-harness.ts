@@ -6,7 +6,7 @@ import type { JournalFiles } from "../../../agent/journal/journal-files.ts";
 import type { StoredEvent } from "../../../agent/journal/journal-state.ts";
 import { VendSession } from "../../../agent/session/vend-session.ts";
 import { systemClock } from "../../../platform/clock.ts";
-import { silentLogger } from "../../../platform/logger.ts";
+import { type Logger, silentLogger } from "../../../platform/logger.ts";
 import type { Catalog } from "../../../protocol/catalog.ts";
 import { FakeMechanism } from "./fake-mechanism.ts";
 
@@ -47,6 +47,12 @@ export async function openSessionHarness(
     timings?: SessionTimings;
     /** The machine also sells selection first (MDB always idle). */
     chooseFirst?: "on-machine" | "on-screen";
+    /** The session's logger (silent by default), for tests that read what the operator sees. */
+    logger?: Logger;
+    /** false: the hardware never reports itself started (the agent still waits for the mechanism). */
+    hardwareStarted?: boolean;
+    /** Called when the screen or the session changed (the agent republishes its retained state then). */
+    onChange?: () => void;
   } = {},
 ): Promise<SessionHarness> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "vend-session-"));
@@ -68,12 +74,12 @@ export async function openSessionHarness(
     ...options.timings,
     ...(options.chooseFirst ? { chooseFirst: options.chooseFirst } : {}),
     clock: systemClock,
-    logger: silentLogger(),
+    logger: options.logger ?? silentLogger(),
     publish: (published) => events.push(...published),
-    onChange: () => undefined,
+    onChange: options.onChange ?? (() => undefined),
   });
   await mechanism.start();
-  session.hardwareStarted();
+  if (options.hardwareStarted !== false) session.hardwareStarted();
   const harness: SessionHarness = {
     dir,
     journal,
