@@ -5,6 +5,7 @@ import type { StoredEvent } from "../../agent/journal/journal-state.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
 import { signCommand } from "../../protocol/signing.ts";
+import { capturedLogs } from "../helpers/captured-logs.ts";
 import { envelope, openSessionHarness, type SessionHarness, until } from "./helpers/session-harness.ts";
 
 /** The command handler between the validation and the session, with a real journal and outbox. */
@@ -299,16 +300,7 @@ describe("command handler", () => {
   });
 
   it("logs what it does: accepted, refused with the reason, catalog updated, replayed unlock resent, failures", async () => {
-    const { Writable } = await import("node:stream");
-    const { createLogger } = await import("../../platform/logger.ts");
-    const lines: Record<string, unknown>[] = [];
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        done();
-      },
-    });
-    const logger = createLogger({ name: "vend-agent", level: "debug", destination, syslogPrefix: false });
+    const { logger, lines } = capturedLogs();
     const { h, handler } = await rig({ logger });
     const config = signed("config", {
       catalog: { currency: "EUR", products: { A1: { name: "Tea", sku: "T", priceMinor: 90 } } },

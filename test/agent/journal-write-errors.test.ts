@@ -4,6 +4,7 @@ import { Journal } from "../../agent/journal/journal.ts";
 import { frameRecord } from "../../agent/journal/record-file.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
+import { capturedLogs } from "../helpers/captured-logs.ts";
 import { FakeMechanism } from "./helpers/fake-mechanism.ts";
 import { errnoError, type FileOperation, PowerLossFiles } from "./helpers/power-loss-files.ts";
 import { envelope, openSessionHarness, until } from "./helpers/session-harness.ts";
@@ -40,16 +41,7 @@ const open = (files: PowerLossFiles, compactAfterBytes?: number) =>
 
 describe("journal write errors", () => {
   it("says so in the log, fatal, with the error, the write point and the file", async () => {
-    const { Writable } = await import("node:stream");
-    const { createLogger } = await import("../../platform/logger.ts");
-    const lines: Record<string, unknown>[] = [];
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        done();
-      },
-    });
-    const logger = createLogger({ name: "vend-agent", level: "debug", destination, syslogPrefix: false });
+    const { logger, lines } = capturedLogs();
     const files = new PowerLossFiles({ dirs: ["/var/lib"] });
     const journal = await Journal.open({ dataDir, logger, clock: systemClock, files });
     failNth(files, "datasync", "EIO");

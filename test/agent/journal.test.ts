@@ -19,6 +19,7 @@ import { applyRecord, emptyState, maxClosedSessions, serializeState } from "../.
 import { frameRecord, parseRecords } from "../../agent/journal/record-file.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
+import { capturedLogs } from "../helpers/captured-logs.ts";
 import { crashHookFromEnv } from "./helpers/crash-hook.ts";
 
 const dirs: string[] = [];
@@ -202,16 +203,7 @@ describe("journal", () => {
   });
 
   it("logs a recovery: a dropped torn record, a corrupt file kept aside, and what was recovered", async () => {
-    const { Writable } = await import("node:stream");
-    const { createLogger } = await import("../../platform/logger.ts");
-    const lines: Record<string, unknown>[] = [];
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        done();
-      },
-    });
-    const logger = createLogger({ name: "vend-agent", level: "debug", destination, syslogPrefix: false });
+    const { logger, lines } = capturedLogs();
     const dir = tempDir();
     const journal = await open(dir);
     await journal.commit("event", { t: "note" }, { events: [pong("p1")] });
