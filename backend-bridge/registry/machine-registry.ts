@@ -22,7 +22,7 @@ export interface RegisteredMachine {
   source: "config" | "store";
 }
 
-/** A machine entry as stored: the password replaced by its scrypt hash. */
+/** A machine entry as stored: the password replaced by its hash ($7$, or scrypt$ in entries written before issue 17). */
 export const storedMachineEntry = machineEntry.omit({ mqttPassword: true }).extend({
   mqttPasswordHash: z.string().refine(isMachineSecretHash, "must be a $7$ (or older scrypt$) hash").optional(),
 });

@@ -191,7 +191,21 @@ describe.runIf(hasTool("mosquitto"))("ACL suite: Mosquitto provisioned by vend-b
       await store.close();
     }
 
-    const conf = relocate(guideMosquittoConf(), [
+    // The lines an operator must not lose (each one's reason is in the guide).
+    const guideConf = guideMosquittoConf();
+    for (const line of [
+      "allow_anonymous false",
+      "password_file /etc/mosquitto/vend/passwd",
+      "acl_file /etc/mosquitto/vend/acl",
+      "set_tcp_nodelay true",
+      "max_inflight_messages 20",
+      "persistence true",
+      "certfile /etc/mosquitto/certs/server.pem",
+      "keyfile /etc/mosquitto/certs/server.key",
+    ]) {
+      expect(guideConf.split("\n"), line).toContain(line);
+    }
+    const conf = relocate(guideConf, [
       ["/etc/mosquitto/", `${paths.etc}/`],
       ["/run/mosquitto/", `${paths.run}/`],
       ["/var/lib/mosquitto/", `${paths.lib}/`],

@@ -3,11 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { writeFileAtomic } from "../../backend-bridge/broker/atomic-file.ts";
-import { hashMachineSecret } from "../../backend-bridge/broker/machine-secret.ts";
+import { hashMachineSecret, verifyMachineSecret } from "../../backend-bridge/broker/machine-secret.ts";
 import { mosquittoAclFile, mosquittoPasswordFile } from "../../backend-bridge/broker/mosquitto-files.ts";
 import { reloadMosquitto } from "../../backend-bridge/broker/mosquitto-provisioning.ts";
 import { hashPassword } from "../../backend-bridge/broker/password-hash.ts";
+import { MachineRegistry } from "../../backend-bridge/registry/machine-registry.ts";
+import { openStore } from "../../backend-bridge/store/open-store.ts";
 import { bridgeConfigSchema } from "../../config/schema/bridge.ts";
+import { systemClock } from "../../platform/clock.ts";
 import { minimalTestBridgeConfig } from "../helpers/bridge-test-config.ts";
 import { testScryptCost } from "./helpers.ts";
 
@@ -128,5 +131,39 @@ describe("broker.mosquitto in the bridge's config", () => {
     expect(messages(withMosquitto({ ...files, pidFile: "/x" }, null))).toEqual([
       expect.stringMatching(/^bridgeMqtt.password: required/),
     ]);
+  });
+});
+
+describe("MachineRegistry.passwordHashes: what the export reads", () => {
+  it("gives stored machines their stored hash, config machines a $7$ hash of their password, others none", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "registry-hashes-"));
+    const { store } = await openStore(`sqlite:${join(dir, "bridge.db")}`);
+    try {
+      const catalog = { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 150 } } };
+      const registry = new MachineRegistry({
+        machines: { CFG1: { commandKey: "c0".repeat(32), mqttPassword: "config-file-password", catalog } },
+        store,
+        clock: systemClock,
+        cacheMs: 0,
+      });
+      await registry.add("S1", { commandKey: "5e".repeat(32), mqttPassword: "stored-password-1", catalog });
+      await registry.add("S2", { commandKey: "5e".repeat(32), certificateCn: "S2", catalog });
+      const hashes = await registry.passwordHashes();
+      expect(hashes.map((entry) => entry.machineId)).toEqual(["CFG1", "S1", "S2"]);
+      const byId = Object.fromEntries(hashes.map((entry) => [entry.machineId, entry.passwordHash]));
+      expect(await verifyMachineSecret("config-file-password", byId.CFG1 ?? "")).toBe(true);
+      expect(await verifyMachineSecret("stored-password-1", byId.S1 ?? "")).toBe(true);
+      expect(byId.S2).toBeUndefined();
+      await registry.rotatePassword("S1", "stored-password-2");
+      const rotated = (await registry.passwordHashes()).find((entry) => entry.machineId === "S1")?.passwordHash ?? "";
+      expect(await verifyMachineSecret("stored-password-1", rotated)).toBe(false);
+      expect(await verifyMachineSecret("stored-password-2", rotated)).toBe(true);
+      await expect(registry.rotatePassword("CFG1", "another-password")).rejects.toThrow(/config file/);
+      await expect(registry.rotatePassword("NOPE", "another-password")).rejects.toThrow(/not in the store/);
+      await expect(registry.rotatePassword("S1", "short")).rejects.toThrow();
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
