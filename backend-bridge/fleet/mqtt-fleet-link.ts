@@ -154,7 +154,7 @@ export class MqttFleetLink implements FleetLink {
         client.stream?.destroy();
       });
     });
-    client.on("message", (topic, payload) => this.#onMessage(topic, payload));
+    client.on("message", (topic, payload, packet) => this.#onMessage(topic, payload, packet.retain));
     client.on("error", (error) => {
       // While stop() ends the connection, a last write racing the end ("write after end") is part of stopping, not a
       // failure: an operator must not read an error in a clean shutdown (seen in the demo's Ctrl-C test under load).
@@ -307,7 +307,7 @@ export class MqttFleetLink implements FleetLink {
     }
   }
 
-  #onMessage(topic: string, payload: Buffer): void {
+  #onMessage(topic: string, payload: Buffer, retained: boolean): void {
     const parsed = parseTopic(this.#options.rootTopic, topic);
     if (!parsed) {
       this.#logger.debug({ topic }, "message outside the contract's topics ignored");
@@ -321,6 +321,10 @@ export class MqttFleetLink implements FleetLink {
         this.#onState(parsed.machineId, payload);
         return;
       case "event":
+        if (retained) {
+          this.#onRetainedEvent(topic, parsed.machineId, parsed.name, payload);
+          return;
+        }
         this.#onEvent(parsed.machineId, parsed.name, payload);
         return;
       case "cmd":
@@ -399,6 +403,20 @@ export class MqttFleetLink implements FleetLink {
       },
       text,
     );
+  }
+
+  /**
+   * A retained copy of an event: something that happened once, replayed to whoever subscribes. The embedded broker
+   * refuses a machine's retained event, Mosquitto's ACL cannot (docs/external-mosquitto.md), so the link refuses it:
+   * never handled, never acknowledged (if it was live once, it was handled then), counted and logged like any message
+   * outside the contract, and cleared from the broker so that the next subscriber does not get it again.
+   */
+  #onRetainedEvent(topic: string, machineId: string, name: string, raw: Buffer): void {
+    if (raw.length === 0) return;
+    this.#warnInvalid(machineId, `event/${name}`, "retained", raw, "retained event ignored and cleared");
+    this.#client?.publishAsync(topic, "", { qos: 1, retain: true }).catch((error: unknown) => {
+      this.#logger.warn({ machineId, topic, err: String(error) }, "could not clear a retained event");
+    });
   }
 
   #onEvent(machineId: string, name: string, raw: Buffer): void {

@@ -14,7 +14,11 @@ export function describeMachineLogin(
   const broker = config.broker;
   const where: string[] = [];
   if (broker.mode === "external") {
-    where.push(`the fleet's broker ${broker.url} (create the user ${machineId} there; this bridge does not manage it)`);
+    where.push(
+      broker.mosquitto
+        ? `the fleet's Mosquitto ${broker.url} (its login and ACL are written into ${broker.mosquitto.passwordFile} and ${broker.mosquitto.aclFile})`
+        : `the fleet's broker ${broker.url} (create the user ${machineId} there; this bridge does not manage it)`,
+    );
   } else {
     if (broker.tls.enabled) {
       where.push(

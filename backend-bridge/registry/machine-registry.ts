@@ -22,7 +22,7 @@ export interface RegisteredMachine {
   source: "config" | "store";
 }
 
-/** A machine entry as stored: the password replaced by its scrypt hash. */
+/** A machine entry as stored: the password replaced by its hash ($7$, or scrypt$ in entries written before issue 17). */
 export const storedMachineEntry = machineEntry.omit({ mqttPassword: true }).extend({
   mqttPasswordHash: z.string().refine(isMachineSecretHash, "must be a $7$ (or older scrypt$) hash").optional(),
 });
@@ -142,6 +142,37 @@ export class MachineRegistry implements MachineCredentials, MachineKeys {
     const next = storedMachineEntry.parse({ ...current, commandKey });
     await this.#store.putMachine(machineId, JSON.stringify(next), this.#clock.now());
     this.#cache.delete(machineId);
+  }
+
+  /** Replaces a stored machine's MQTT password (hashed here), keeping everything else; the old one stops working. */
+  async rotatePassword(machineId: string, mqttPassword: string): Promise<void> {
+    if (this.isInConfig(machineId)) {
+      throw new RegistryError(`machine ${machineId} is defined in the config file; change its mqttPassword there`);
+    }
+    const current = await this.stored(machineId);
+    if (!current) throw new RegistryError(`machine ${machineId} is not in the store`);
+    const password = machineEntry.shape.mqttPassword.unwrap().parse(mqttPassword);
+    const next = storedMachineEntry.parse({ ...current, mqttPasswordHash: hashMachineSecret(password) });
+    await this.#store.putMachine(machineId, JSON.stringify(next), this.#clock.now());
+    this.#cache.delete(machineId);
+  }
+
+  /**
+   * Every machine's password hash as stored (config machines: hashed now), for an external broker's password file.
+   * Machines without a password (certificate only, or none yet) have none.
+   */
+  async passwordHashes(): Promise<{ machineId: string; passwordHash: string | undefined }[]> {
+    // One read of the store, not one per machine: a fleet of thousands is exported at every add and remove.
+    const hashes = new Map<string, string | undefined>();
+    for (const stored of await this.#store.listMachines()) {
+      const parsed = storedMachineEntry.safeParse(JSON.parse(stored.entry));
+      if (parsed.success) hashes.set(stored.machineId, parsed.data.mqttPasswordHash);
+    }
+    for (const [machineId, entry] of Object.entries(this.#config))
+      hashes.set(machineId, this.#configHash(machineId, entry));
+    return [...hashes.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([machineId, passwordHash]) => ({ machineId, passwordHash }));
   }
 
   async remove(machineId: string): Promise<boolean> {

@@ -4,27 +4,37 @@ import YAML from "yaml";
 import { loadOrReport } from "../../config/cli.ts";
 import { tokenId } from "../../config/field.ts";
 import { bridgeConfigSpec, machineEntry } from "../../config/schema/bridge.ts";
-import { type CliCommand, parseCommandArgs, UsageError } from "../../platform/cli.ts";
+import { type CliCommand, type CliContext, parseCommandArgs, UsageError } from "../../platform/cli.ts";
 import { systemClock } from "../../platform/clock.ts";
-import { ExitCode } from "../../platform/exit-codes.ts";
+import { ExitCode, type ExitCodeValue } from "../../platform/exit-codes.ts";
 import { redactUrlCredentials } from "../../platform/redact.ts";
+import {
+  exportToMosquitto,
+  MosquittoProvisioningError,
+  type MosquittoSettings,
+  mosquittoSettings,
+} from "../broker/mosquitto-provisioning.ts";
 import { openStore } from "../store/open-store.ts";
 import { describeMachineLogin } from "./machine-login.ts";
 import { type MachineEntry, MachineRegistry, RegistryError } from "./machine-registry.ts";
 
 /**
- * `vend-bridge machines add|rotate-key|list|remove`: the machine registry kept in the store, next to the machines of
- * the config file. Secrets never go on the command line: the command key and the MQTT password are read from files,
+ * `vend-bridge machines add|rotate-key|rotate-password|list|remove|export-mosquitto`: the machine registry kept in the
+ * store, next to the machines of the config file. When the broker is an external Mosquitto the bridge provisions
+ * (`broker.mosquitto`), every change of a login (add, rotate-password, remove) rewrites Mosquitto's password and ACL
+ * files from the store and reloads it; `export-mosquitto` does only that. Secrets never go on the command line: the command key and the MQTT password are read from files,
  * or the command key is generated and printed once, when it is made (the agent's config needs the same key); no other
  * command prints it. `add` never replaces a machine silently (`--force` does), and says how the machine will log in.
  */
 export const machinesCommand: CliCommand = {
   name: "machines",
-  summary: "add, list, rotate the command key of, or remove machines in the bridge's store",
+  summary:
+    "add, list, rotate the command key or MQTT password of, or remove machines in the bridge's store; export them to Mosquitto",
   usage:
     "machines list [--json] | machines add <id> --catalog FILE [--name NAME] [--command-key-file FILE] " +
     "[--mqtt-password-file FILE] [--certificate-cn CN] [--force] | machines rotate-key <id> [--command-key-file FILE] " +
-    "| machines remove <id>   (all take --config FILE)",
+    "| machines rotate-password <id> [--mqtt-password-file FILE] | machines remove <id> | machines export-mosquitto" +
+    "   (all take --config FILE)",
   run: async ({ argv, out, env }) => {
     const { values, positionals } = parseCommandArgs(argv, {
       catalog: { type: "string" },
@@ -35,11 +45,13 @@ export const machinesCommand: CliCommand = {
       force: { type: "boolean" },
     });
     const [action, machineId, extra] = positionals;
-    if (action === undefined) throw new UsageError("missing subcommand: list, add, rotate-key or remove");
-    if (action !== "list" && action !== "add" && action !== "remove" && action !== "rotate-key")
-      throw new UsageError(`unknown subcommand '${action}' (list, add, rotate-key or remove)`);
-    if (action === "list" && machineId !== undefined) throw new UsageError(`unexpected argument '${machineId}'`);
-    if (action !== "list" && machineId === undefined) throw new UsageError(`${action} needs the machine id`);
+    const actions = ["list", "add", "rotate-key", "rotate-password", "remove", "export-mosquitto"] as const;
+    if (action === undefined) throw new UsageError(`missing subcommand: ${actions.join(", ")}`);
+    if (!(actions as readonly string[]).includes(action))
+      throw new UsageError(`unknown subcommand '${action}' (${actions.join(", ")})`);
+    const takesId = action !== "list" && action !== "export-mosquitto";
+    if (!takesId && machineId !== undefined) throw new UsageError(`unexpected argument '${machineId}'`);
+    if (takesId && machineId === undefined) throw new UsageError(`${action} needs the machine id`);
     if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`);
     if (machineId !== undefined && !tokenId.safeParse(machineId).success) {
       throw new UsageError(`'${machineId}' is not a machine id: 1-32 characters of A-Z, a-z, 0-9, '.', '_' or '-'`);
@@ -50,6 +62,13 @@ export const machinesCommand: CliCommand = {
       out,
     );
     if (!loaded.ok) return loaded.exitCode;
+    const mosquitto = mosquittoSettings(loaded.config);
+    if (action === "export-mosquitto" && mosquitto === undefined) {
+      out.error(
+        "vend-bridge machines export-mosquitto: the config has no broker.mosquitto (broker.mode external): nothing to export to",
+      );
+      return ExitCode.config;
+    }
     // Everything given to `add` is read and validated before the store is opened: bad input never changes it.
     let toAdd: { entry: MachineEntry; generatedKey: string | undefined } | undefined;
     if (action === "add") {
@@ -73,6 +92,15 @@ export const machinesCommand: CliCommand = {
         return ExitCode.usage;
       }
       rotation = key;
+    }
+    let newPassword: { password: string; generated: boolean } | undefined;
+    if (action === "rotate-password") {
+      const password = readMqttPassword(values["mqtt-password-file"]);
+      if (!password.ok) {
+        out.error(`vend-bridge machines rotate-password ${machineId}: ${password.error}`);
+        return ExitCode.usage;
+      }
+      newPassword = password;
     }
     let store: Awaited<ReturnType<typeof openStore>>["store"];
     try {
@@ -107,6 +135,9 @@ export const machinesCommand: CliCommand = {
         }
         return ExitCode.ok;
       }
+      if (action === "export-mosquitto") {
+        return provision(out, loaded.config, mosquitto as MosquittoSettings, registry, "export-mosquitto");
+      }
       const id = machineId as string;
       if (action === "rotate-key") {
         const { commandKey, generated } = rotation as NonNullable<typeof rotation>;
@@ -123,6 +154,21 @@ export const machinesCommand: CliCommand = {
         if (generated) out.line(`new command key (put it in the agent's config; it is not shown again): ${commandKey}`);
         return ExitCode.ok;
       }
+      if (action === "rotate-password") {
+        const { password, generated } = newPassword as NonNullable<typeof newPassword>;
+        try {
+          await registry.rotatePassword(id, password);
+        } catch (error) {
+          if (!(error instanceof RegistryError)) throw error;
+          out.error(error.message);
+          return ExitCode.failure;
+        }
+        out.line(
+          `${out.ok("rotated")} the MQTT password of ${id}; the old one is refused from now on (after the reload, on Mosquitto)`,
+        );
+        if (generated) out.line(`new MQTT password (put it in the agent's config; it is not shown again): ${password}`);
+        return mosquitto ? provision(out, loaded.config, mosquitto, registry, `rotate-password ${id}`) : ExitCode.ok;
+      }
       if (action === "remove") {
         let removed: boolean;
         try {
@@ -137,7 +183,7 @@ export const machinesCommand: CliCommand = {
           return ExitCode.failure;
         }
         out.line(`${out.ok("removed")} ${id}`);
-        return ExitCode.ok;
+        return mosquitto ? provision(out, loaded.config, mosquitto, registry, `remove ${id}`) : ExitCode.ok;
       }
       const { entry, generatedKey } = toAdd as NonNullable<typeof toAdd>;
       const existing = await store.getMachine(id);
@@ -159,12 +205,46 @@ export const machinesCommand: CliCommand = {
       out.line(`${out.ok(existing ? "replaced" : "added")} ${id}`);
       for (const line of describeMachineLogin(loaded.config, id, entry, values["mqtt-password-file"])) out.line(line);
       if (generatedKey) out.line(`command key (put it in the agent's config; it is not shown again): ${generatedKey}`);
-      return ExitCode.ok;
+      return mosquitto ? provision(out, loaded.config, mosquitto, registry, `add ${id}`) : ExitCode.ok;
     } finally {
       await store.close();
     }
   },
 };
+
+/**
+ * Rewrites Mosquitto's files from the store and reloads it, saying what it did and which machines it left out (and
+ * why). A failure after the store changed says so: the store is right, Mosquitto is behind until an export succeeds.
+ */
+async function provision(
+  out: CliContext["out"],
+  config: Parameters<typeof exportToMosquitto>[0]["config"],
+  settings: MosquittoSettings,
+  machines: MachineRegistry,
+  what: string,
+): Promise<ExitCodeValue> {
+  try {
+    const result = await exportToMosquitto({ config, settings, machines });
+    out.line(
+      `${out.ok("mosquitto")} ${settings.passwordFile} and ${settings.aclFile} written (${result.machines.length} machines and ${config.bridgeMqtt.username})`,
+    );
+    if (result.reload.done) out.line(`${out.ok("reloaded")} Mosquitto: ${result.reload.how}`);
+    else out.line(out.bad(`not reloaded: ${result.reload.why}`));
+    for (const { machineId, reason } of result.skipped) out.line(out.bad(`not in Mosquitto: ${machineId}: ${reason}`));
+    return ExitCode.ok;
+  } catch (error) {
+    if (
+      !(error instanceof MosquittoProvisioningError) &&
+      !(error instanceof Error && error.name === "MosquittoFileError")
+    )
+      throw error;
+    const after = what === "export-mosquitto" ? "" : ` The store has the change (${what}); Mosquitto does not yet.`;
+    out.error(
+      `vend-bridge machines ${what}: Mosquitto not updated: ${error.message}.${after} Fix it and run 'vend-bridge machines export-mosquitto'.`,
+    );
+    return ExitCode.failure;
+  }
+}
 
 /**
  * The entry `add` stores, from the command line's files: the catalog (YAML or JSON), the command key and the MQTT
@@ -220,6 +300,21 @@ function read(what: string, file: string): { ok: true; text: string } | { ok: fa
     const code = (error as NodeJS.ErrnoException).code;
     return { ok: false, error: `cannot read the ${what} file ${file}: ${code ?? (error as Error).message}` };
   }
+}
+
+/** A new MQTT password from a file (one line, checked like the config's), or a new random one (128 bits and more). */
+function readMqttPassword(
+  file: string | undefined,
+): { ok: true; password: string; generated: boolean } | { ok: false; error: string } {
+  if (!file) return { ok: true, password: randomBytes(24).toString("base64url"), generated: true };
+  const text = read("MQTT password", file);
+  if (!text.ok) return text;
+  const password = text.text.trim();
+  // The message names the field, never the value.
+  if (!machineEntry.shape.mqttPassword.safeParse(password).success || password === "") {
+    return { ok: false, error: "mqttPassword: must be at least 12 characters" };
+  }
+  return { ok: true, password, generated: false };
 }
 
 /** The command key from a file (one line, checked like the config's), or a new random one. */

@@ -91,6 +91,41 @@ const externalBroker = z.strictObject({
       .default("vend-bridge"),
     "$share group so several bridges split the event stream",
   ),
+  mosquitto: field(
+    z
+      .strictObject({
+        passwordFile: field(
+          z.string().min(1),
+          "Mosquitto's password_file, written whole by `vend-bridge machines` from the store: every machine with a password and the bridge's own user, as $7$ PBKDF2-SHA512 lines",
+        ),
+        aclFile: field(
+          z.string().min(1),
+          "Mosquitto's acl_file, written whole with it: the bridge's user on bridgeMqtt.rootTopic/#, and one pattern line per topic kind (%u) for every machine",
+        ),
+        pidFile: field(
+          z.string().min(1).optional(),
+          "Mosquitto's pid_file: the files are reloaded by sending SIGHUP to that process (or give reloadCommand)",
+        ),
+        reloadCommand: field(
+          z.array(z.string().min(1)).min(1).optional(),
+          'Command run without a shell to make Mosquitto reload the files, e.g. ["systemctl", "reload", "mosquitto"] (instead of pidFile)',
+        ),
+      })
+      // A remove that is not reloaded leaves the machine able to log in: a way to reload is not optional.
+      .superRefine((mosquitto, context) => {
+        if ((mosquitto.pidFile === undefined) === (mosquitto.reloadCommand === undefined)) {
+          context.addIssue({
+            code: "custom",
+            path: ["pidFile"],
+            params: { missingKey: mosquitto.pidFile === undefined },
+            message:
+              "give exactly one of broker.mosquitto.pidFile (SIGHUP) and broker.mosquitto.reloadCommand: without a reload, a removed machine could still log in",
+          });
+        }
+      })
+      .optional(),
+    "Provision each machine's login and ACL into this Mosquitto at `machines add|rotate-password|remove` (docs/external-mosquitto.md); absent: the broker's users are managed elsewhere",
+  ),
 });
 
 export const bridgeConfigSchema = z
@@ -320,6 +355,20 @@ export const bridgeConfigSchema = z
     ),
   })
   .superRefine((config, context) => {
+    // The bridge's own line in Mosquitto's password file is made from this password.
+    if (
+      config.broker.mode === "external" &&
+      config.broker.mosquitto !== undefined &&
+      config.bridgeMqtt.password === undefined
+    ) {
+      context.addIssue({
+        code: "custom",
+        path: ["bridgeMqtt", "password"],
+        params: { missingKey: true },
+        message:
+          "required: broker.mosquitto writes the bridge's own login into Mosquitto's password file; give bridgeMqtt.password",
+      });
+    }
     if (config.callerAuth.mode !== "client-certificate") return;
     if (config.http.plainHttp) {
       context.addIssue({

@@ -63,7 +63,7 @@ describe("usage errors, every kind (in-process)", () => {
       "vend-bridge",
       bridgeToolCommands,
       ["machines"],
-      "vend-bridge machines: missing subcommand: list, add, rotate-key or remove",
+      "vend-bridge machines: missing subcommand: list, add, rotate-key, rotate-password, remove, export-mosquitto",
     ],
     ["vend-bridge", bridgeToolCommands, ["machines", "drop"], "vend-bridge machines: unknown subcommand 'drop'"],
     ["vend-bridge", bridgeToolCommands, ["machines", "add"], "vend-bridge machines: add needs the machine id"],

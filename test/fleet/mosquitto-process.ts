@@ -15,19 +15,28 @@ export class MosquittoProcess {
   readonly #dir: string;
   #child: ChildProcess | undefined;
 
-  private constructor(port: number) {
+  private constructor(port: number, config?: string) {
     this.port = port;
     this.#dir = mkdtempSync(join(tmpdir(), "mosquitto-"));
     writeFileSync(
       join(this.#dir, "mosquitto.conf"),
-      [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_type error", ""].join("\n"),
+      config ??
+        [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_type error", ""].join("\n"),
     );
   }
 
-  static async start(): Promise<MosquittoProcess> {
-    const broker = new MosquittoProcess(await freePort());
+  /** Anonymous, no persistence, on a free port; or the given mosquitto.conf, whose first listener is `port`. */
+  static async start(options: { port: number; config: string } | undefined = undefined): Promise<MosquittoProcess> {
+    const broker = options
+      ? new MosquittoProcess(options.port, options.config)
+      : new MosquittoProcess(await freePort());
     await broker.start();
     return broker;
+  }
+
+  /** The process id while it runs (what Mosquitto's pid_file holds). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
   }
 
   get url(): string {
@@ -37,11 +46,18 @@ export class MosquittoProcess {
   /** Starts the broker and resolves once it accepts connections (20 s deadline). */
   async start(): Promise<void> {
     if (this.#child) throw new Error("mosquitto is already running");
-    const child = spawn("mosquitto", ["-c", join(this.#dir, "mosquitto.conf")], { stdio: "ignore" });
+    const child = spawn("mosquitto", ["-c", join(this.#dir, "mosquitto.conf")], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    // Its own log (log_dest stderr) is kept for the error message when it does not start.
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-2_000);
+    });
     this.#child = child;
     const deadline = Date.now() + 20_000;
     while (!(await canConnect("127.0.0.1", this.port, 500))) {
-      if (child.exitCode !== null) throw new Error(`mosquitto exited with ${child.exitCode}`);
+      if (child.exitCode !== null) throw new Error(`mosquitto exited with ${child.exitCode}: ${stderr}`);
       if (Date.now() > deadline) throw new Error(`mosquitto did not listen on ${this.port} within 20 s`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -65,7 +81,7 @@ export class MosquittoProcess {
   }
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
