@@ -30,6 +30,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import YAML from "yaml";
 import { reconnectDelayMs } from "../agent/mqtt/link.ts";
 import { hashMachineSecret } from "../backend-bridge/broker/machine-secret.ts";
+import { mosquittoAclFile, mosquittoPasswordFile } from "../backend-bridge/broker/mosquitto-files.ts";
 import { startSeqrSandbox } from "../backend-bridge/sandbox/seqr-sandbox.ts";
 import { openStore } from "../backend-bridge/store/open-store.ts";
 import { freePort } from "../platform/free-port.ts";
@@ -265,26 +266,15 @@ async function runScenario(scenario: Scenario) {
   if (scenario.broker === "mosquitto") {
     // Started as root, Mosquitto reads its password and ACL files after it has become the `mosquitto` user.
     chmodSync(dir, 0o755);
+    // The files `vend-bridge machines export-mosquitto` writes, from the same hashes the store holds.
     writeFileSync(
       join(dir, "passwd"),
-      [
-        `${bridgeUser.username}:${hashMachineSecret(bridgeUser.password)}`,
-        ...machines.map((m, i) => `${m.id}:${hashes[i]}`),
-      ].join("\n"),
+      mosquittoPasswordFile([
+        { username: bridgeUser.username, passwordHash: hashMachineSecret(bridgeUser.password) },
+        ...machines.map((m, i) => ({ username: m.id, passwordHash: hashes[i]! })),
+      ]),
     );
-    writeFileSync(
-      join(dir, "acl"),
-      [
-        `user ${bridgeUser.username}`,
-        `topic readwrite ${rootTopic}/#`,
-        "",
-        `pattern read ${rootTopic}/%u/cmd/+`,
-        `pattern write ${rootTopic}/%u/availability`,
-        `pattern write ${rootTopic}/%u/state`,
-        `pattern write ${rootTopic}/%u/event/+`,
-        "",
-      ].join("\n"),
-    );
+    writeFileSync(join(dir, "acl"), mosquittoAclFile(rootTopic, bridgeUser.username));
     writeFileSync(
       join(dir, "mosquitto.conf"),
       [
