@@ -6,7 +6,7 @@
  * The embedded run hashes machine passwords with a cheap scrypt (log2N 10) so that N logins do not measure scrypt;
  * the login cost at the default cost is printed separately.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -18,6 +18,7 @@ import { InMemoryMachineKeys } from "../backend-bridge/fleet/machine-keys.ts";
 import { MqttFleetLink } from "../backend-bridge/fleet/mqtt-fleet-link.ts";
 import { silentLogger } from "../platform/logger.ts";
 import { machineTopics } from "../protocol/topics.ts";
+import { childLines } from "./child-lines.ts";
 
 const mosquittoUrl = process.env.TEST_MOSQUITTO_URL ?? "mqtt://127.0.0.1:1883";
 const password = "bench-machine-password";
@@ -74,24 +75,6 @@ async function child(mode: "embedded" | "external", count: number, root: string)
   }
 }
 
-function lines(proc: ChildProcess) {
-  const reader = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
-  const queue: Record<string, unknown>[] = [];
-  const waiters: ((value: Record<string, unknown>) => void)[] = [];
-  reader.on("line", (line) => {
-    const message = JSON.parse(line) as Record<string, unknown>;
-    const waiter = waiters.shift();
-    if (waiter) waiter(message);
-    else queue.push(message);
-  });
-  return () =>
-    new Promise<Record<string, unknown>>((resolve) => {
-      const next = queue.shift();
-      if (next) resolve(next);
-      else waiters.push(resolve);
-    });
-}
-
 function mosquittoRss(): number | undefined {
   try {
     const pid = readFileSync("/run/mosquitto/mosquitto.pid", "utf8").trim();
@@ -111,7 +94,7 @@ async function run(mode: "embedded" | "external", count: number) {
       stdio: ["pipe", "pipe", "inherit"],
     },
   );
-  const next = lines(proc);
+  const next = childLines(proc);
   const ready = await next();
   const url = String(ready.url);
   const mosquittoBefore = mode === "external" ? mosquittoRss() : undefined;

@@ -36,6 +36,7 @@ import { openStore } from "../backend-bridge/store/open-store.ts";
 import { freePort } from "../platform/free-port.ts";
 import { machineTopics } from "../protocol/topics.ts";
 import { canConnect } from "../test/helpers/system-tools.ts";
+import { childLines } from "./child-lines.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const rootTopic = "vending/v1";
@@ -150,24 +151,6 @@ function connectOnce(url: string, id: string, password: string): Promise<"connec
 // Parent
 // ---------------------------------------------------------------------------------------------------------------
 
-function lines(proc: ChildProcess): () => Promise<Record<string, unknown>> {
-  const reader = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
-  const queue: Record<string, unknown>[] = [];
-  const waiters: ((value: Record<string, unknown>) => void)[] = [];
-  reader.on("line", (line) => {
-    const message = JSON.parse(line) as Record<string, unknown>;
-    const waiter = waiters.shift();
-    if (waiter) waiter(message);
-    else queue.push(message);
-  });
-  return () =>
-    new Promise((resolveLine) => {
-      const next = queue.shift();
-      if (next) resolveLine(next);
-      else waiters.push(resolveLine);
-    });
-}
-
 class Fleet {
   readonly #procs: { proc: ChildProcess; next: () => Promise<Record<string, unknown>> }[];
 
@@ -182,7 +165,7 @@ class Fleet {
         cwd: root,
         stdio: ["pipe", "pipe", "inherit"],
       });
-      return { proc, next: lines(proc) };
+      return { proc, next: childLines(proc) };
     });
   }
 
@@ -419,6 +402,9 @@ async function runScenario(scenario: Scenario) {
       const started = purchaseTimes.length;
       const loadAgain = setInterval(scanOne, scenario.rate > 0 ? 1_000 / scenario.rate : 2 ** 31 - 1);
       const logins = (await fleet.order("logins", url, real)).flatMap((answer) => answer.logins as number[]);
+      // The logins may be over in a fraction of a second: keep the purchases going until there are enough for a p99.
+      while (scenario.rate > 0 && purchaseTimes.length - started < 20)
+        await new Promise((wake) => setTimeout(wake, 100));
       clearInterval(loadAgain);
       await Promise.all(inFlight);
       return { logins, purchases: purchaseTimes.slice(started).map((p) => p.ms) };

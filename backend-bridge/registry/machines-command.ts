@@ -8,6 +8,7 @@ import { type CliCommand, type CliContext, parseCommandArgs, UsageError } from "
 import { systemClock } from "../../platform/clock.ts";
 import { ExitCode, type ExitCodeValue } from "../../platform/exit-codes.ts";
 import { redactUrlCredentials } from "../../platform/redact.ts";
+import { MosquittoFileError } from "../broker/mosquitto-files.ts";
 import {
   exportToMosquitto,
   MosquittoProvisioningError,
@@ -233,11 +234,7 @@ async function provision(
     for (const { machineId, reason } of result.skipped) out.line(out.bad(`not in Mosquitto: ${machineId}: ${reason}`));
     return ExitCode.ok;
   } catch (error) {
-    if (
-      !(error instanceof MosquittoProvisioningError) &&
-      !(error instanceof Error && error.name === "MosquittoFileError")
-    )
-      throw error;
+    if (!(error instanceof MosquittoProvisioningError) && !(error instanceof MosquittoFileError)) throw error;
     const after = what === "export-mosquitto" ? "" : ` The store has the change (${what}); Mosquitto does not yet.`;
     out.error(
       `vend-bridge machines ${what}: Mosquitto not updated: ${error.message}.${after} Fix it and run 'vend-bridge machines export-mosquitto'.`,

@@ -3,6 +3,7 @@ import { type OutboxAttempt, type OutboxHandler, OutboxWorker } from "../../back
 import type { OutboxItem } from "../../backend-bridge/store/store.ts";
 import { silentLogger } from "../../platform/logger.ts";
 import { describeEachStore, type Harness } from "./helpers/harness.ts";
+import { outboxWorker, recordingHandler, testLeaseMs, updateDone } from "./helpers/outbox-workers.ts";
 
 /**
  * The outbox lease (design §4.6) with a manual clock: a worker that dies or hangs inside a SEQR call keeps its row for
@@ -10,38 +11,7 @@ import { describeEachStore, type Harness } from "./helpers/harness.ts";
  * SEQR), and the first worker, if it ever comes back, can no longer settle the row. Attempts are counted once each.
  */
 
-const leaseMs = 60_000;
-
-/** A handler whose calls are recorded; `answer` decides each call's outcome (a never-settling promise = a hang). */
-function recordingHandler(answer: (item: OutboxItem) => Promise<OutboxAttempt>) {
-  const calls: OutboxItem[] = [];
-  const settled: Array<{ item: OutboxItem; outcome: OutboxAttempt }> = [];
-  const handler: OutboxHandler = {
-    attempt: (item) => {
-      calls.push(item);
-      return answer(item);
-    },
-    settled: async (_tx, item, _purchase, outcome) => {
-      settled.push({ item, outcome });
-    },
-  };
-  return { handler, calls, settled };
-}
-
-/** The final updateInvoice goes before the commit (the rows' order); it just succeeds here. */
-const updateDone: OutboxHandler = { attempt: async () => ({ result: "done" }), settled: async () => undefined };
-
-/** A worker over the harness's store and manual clock; `commit` runs the commitReservation rows. */
-function worker(h: Harness, commit: OutboxHandler): OutboxWorker {
-  return new OutboxWorker({
-    store: h.store,
-    clock: h.clock,
-    logger: silentLogger(),
-    handlers: { commitReservation: commit, cancelInvoice: commit, updateInvoice: updateDone },
-    leaseMs,
-    backoff: { baseMs: 1_000, maxMs: 30_000 },
-  });
-}
+const leaseMs = testLeaseMs;
 
 /** A purchase whose commitReservation row is pending and which the bridge's own worker will not touch. */
 async function pendingCommit(h: Harness): Promise<string> {
@@ -75,13 +45,13 @@ describeEachStore("outbox lease", (start) => {
           wakeHung = resolve;
         }),
     );
-    const first = worker(h, hung.handler);
+    const first = outboxWorker(h, hung.handler);
     const firstPass = first.runDue();
     await until(() => hung.calls.length === 1, "the first worker's call");
     expect(hung.calls[0]?.outcomeUnknown).toBe(false);
 
     const taker = recordingHandler(async () => ({ result: "done" }));
-    const second = worker(h, taker.handler);
+    const second = outboxWorker(h, taker.handler);
     await h.clock.advance(leaseMs - 1);
     expect(await second.runDue()).toBe(0);
     expect(taker.calls).toHaveLength(0);
@@ -104,7 +74,7 @@ describeEachStore("outbox lease", (start) => {
     const h = await start();
     const sessionId = await pendingCommit(h);
     const failing = recordingHandler(async () => ({ result: "retry", error: "SEQR down", outcomeUnknown: false }));
-    const one = worker(h, failing.handler);
+    const one = outboxWorker(h, failing.handler);
     // The final updateInvoice, then the commit.
     expect(await one.runDue()).toBe(2);
     const commitRow = async () =>
@@ -112,7 +82,7 @@ describeEachStore("outbox lease", (start) => {
     const afterFirst = await commitRow();
     expect(afterFirst).toMatchObject({ attempts: 1, outcomeUnknown: false, lastError: "SEQR down" });
     // Not due yet: a second worker finds nothing, and no attempt is counted.
-    const other = worker(h, failing.handler);
+    const other = outboxWorker(h, failing.handler);
     expect(await other.runDue()).toBe(0);
     expect((await commitRow()).attempts).toBe(1);
     await h.clock.advance(afterFirst.nextAttemptAt - h.clock.now());
@@ -122,7 +92,7 @@ describeEachStore("outbox lease", (start) => {
 
     // A "later" (waiting for SEQR's status to settle) is retried without counting an attempt.
     const waiting = recordingHandler(async () => ({ result: "later", error: "status not settled" }));
-    const patient = worker(h, waiting.handler);
+    const patient = outboxWorker(h, waiting.handler);
     await h.clock.advance((await commitRow()).nextAttemptAt - h.clock.now());
     expect(await patient.runDue()).toBe(1);
     expect((await commitRow()).attempts).toBe(2);

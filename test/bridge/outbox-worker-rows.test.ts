@@ -1,10 +1,9 @@
 import { expect, it } from "vitest";
-import { type OutboxAttempt, type OutboxHandler, OutboxWorker } from "../../backend-bridge/outbox/outbox-worker.ts";
+import type { OutboxAttempt } from "../../backend-bridge/outbox/outbox-worker.ts";
 import type { OutboxItem } from "../../backend-bridge/store/store.ts";
-import type { Logger } from "../../platform/logger.ts";
-import { silentLogger } from "../../platform/logger.ts";
 import { capturedLogs } from "../helpers/captured-logs.ts";
 import { describeEachStore, type Harness } from "./helpers/harness.ts";
+import { outboxWorker, recordingHandler } from "./helpers/outbox-workers.ts";
 
 /**
  * What the outbox worker records for one commitReservation row (design §4.6), with a manual clock: a call that throws
@@ -13,39 +12,6 @@ import { describeEachStore, type Harness } from "./helpers/harness.ts";
  * made and the last error; a worker that comes back after its lease cannot settle a row another worker now holds; and
  * the operator's log names the session, the call and the attempt.
  */
-
-/** A handler whose calls are recorded; `answer` decides each call's outcome (a never-settling promise = a hang). */
-function recordingHandler(answer: (item: OutboxItem) => Promise<OutboxAttempt>) {
-  const calls: OutboxItem[] = [];
-  const settled: Array<{ item: OutboxItem; outcome: OutboxAttempt }> = [];
-  const handler: OutboxHandler = {
-    attempt: (item) => {
-      calls.push(item);
-      return answer(item);
-    },
-    settled: async (_tx, item, _purchase, outcome) => {
-      settled.push({ item, outcome });
-    },
-  };
-  return { handler, calls, settled };
-}
-
-const updateDone: OutboxHandler = { attempt: async () => ({ result: "done" }), settled: async () => undefined };
-
-function worker(
-  h: Harness,
-  commit: OutboxHandler,
-  options: { logger?: Logger; backoff?: { baseMs: number; maxMs: number } } = {},
-): OutboxWorker {
-  return new OutboxWorker({
-    store: h.store,
-    clock: h.clock,
-    logger: options.logger ?? silentLogger(),
-    handlers: { commitReservation: commit, cancelInvoice: commit, updateInvoice: updateDone },
-    leaseMs: 60_000,
-    backoff: options.backoff ?? { baseMs: 1_000, maxMs: 30_000 },
-  });
-}
 
 /** A purchase whose commitReservation row is pending and which the bridge's own worker will not touch. */
 async function pendingCommit(h: Harness): Promise<string> {
@@ -76,12 +42,12 @@ describeEachStore("outbox worker rows", (start) => {
     const throwing = recordingHandler(async () => {
       throw new Error("socket hang up");
     });
-    expect(await worker(h, throwing.handler).runDue()).toBe(2);
+    expect(await outboxWorker(h, throwing.handler).runDue()).toBe(2);
     const row = await commitRow(h, sessionId);
     expect(row).toMatchObject({ status: "pending", attempts: 1, outcomeUnknown: true, lastError: "socket hang up" });
     await h.clock.advance(row.nextAttemptAt - h.clock.now());
     const next = recordingHandler(async () => ({ result: "done" }));
-    expect(await worker(h, next.handler).runDue()).toBe(1);
+    expect(await outboxWorker(h, next.handler).runDue()).toBe(1);
     expect(next.calls[0]?.outcomeUnknown).toBe(true);
   });
 
@@ -92,12 +58,12 @@ describeEachStore("outbox worker rows", (start) => {
     // A backoff far longer than the time left: the retry would otherwise land after the deadline.
     const longWait = { baseMs: 10 * (deadlineAt - h.clock.now()), maxMs: 10 * (deadlineAt - h.clock.now()) };
     const failing = recordingHandler(async () => ({ result: "retry", error: "SEQR down", outcomeUnknown: false }));
-    expect(await worker(h, failing.handler, { backoff: longWait }).runDue()).toBe(2);
+    expect(await outboxWorker(h, failing.handler, { backoff: longWait }).runDue()).toBe(2);
     const row = await commitRow(h, sessionId);
     expect(row.nextAttemptAt).toBe(deadlineAt - 1);
     await h.clock.advance(row.nextAttemptAt - h.clock.now());
     const last = recordingHandler(async () => ({ result: "done" }));
-    expect(await worker(h, last.handler).runDue()).toBe(1);
+    expect(await outboxWorker(h, last.handler).runDue()).toBe(1);
     expect(last.calls).toHaveLength(1);
     expect((await commitRow(h, sessionId)).status).toBe("done");
   });
@@ -106,11 +72,11 @@ describeEachStore("outbox worker rows", (start) => {
     const h = await start();
     const sessionId = await pendingCommit(h);
     const failing = recordingHandler(async () => ({ result: "retry", error: "SEQR down", outcomeUnknown: false }));
-    expect(await worker(h, failing.handler).runDue()).toBe(2);
+    expect(await outboxWorker(h, failing.handler).runDue()).toBe(2);
     const { deadlineAt } = await commitRow(h, sessionId);
     await h.clock.advance(deadlineAt - h.clock.now());
     const late = recordingHandler(async () => ({ result: "done" }));
-    expect(await worker(h, late.handler).runDue()).toBe(1);
+    expect(await outboxWorker(h, late.handler).runDue()).toBe(1);
     // No call at or after the deadline.
     expect(late.calls).toHaveLength(0);
     const giveUp = { result: "give-up", error: "deadline passed after 1 attempts: SEQR down", attempts: 1 };
@@ -124,7 +90,7 @@ describeEachStore("outbox worker rows", (start) => {
     const { deadlineAt } = await commitRow(h, sessionId);
     await h.clock.advance(deadlineAt - h.clock.now());
     const late = recordingHandler(async () => ({ result: "done" }));
-    await worker(h, late.handler).runDue();
+    await outboxWorker(h, late.handler).runDue();
     expect(late.calls).toHaveLength(0);
     expect(late.settled.map((entry) => entry.outcome)).toEqual([
       { result: "give-up", error: "deadline passed after 0 attempts: ", attempts: 0 },
@@ -145,11 +111,11 @@ describeEachStore("outbox worker rows", (start) => {
       return { ...handler, wake: (outcome: OutboxAttempt) => wake(outcome) };
     };
     const first = hang();
-    const firstPass = worker(h, first.handler).runDue();
+    const firstPass = outboxWorker(h, first.handler).runDue();
     await until(() => first.calls.length === 1, "the first worker's call");
     await h.clock.advance(60_001);
     const second = hang();
-    const secondPass = worker(h, second.handler).runDue();
+    const secondPass = outboxWorker(h, second.handler).runDue();
     await until(() => second.calls.length === 1, "the second worker's call");
     // The first worker's answer arrives while the second worker's call is still running.
     first.wake({ result: "done" });
@@ -167,7 +133,7 @@ describeEachStore("outbox worker rows", (start) => {
     const sessionId = await pendingCommit(h);
     const logs = capturedLogs();
     const failing = recordingHandler(async () => ({ result: "retry", error: "SEQR down", outcomeUnknown: false }));
-    await worker(h, failing.handler, { logger: logs.logger }).runDue();
+    await outboxWorker(h, failing.handler, { logger: logs.logger }).runDue();
     const row = await commitRow(h, sessionId);
     const retried = logs.lines.filter((line) => line.msg === "SEQR call to be retried");
     expect(retried).toEqual([
@@ -187,7 +153,7 @@ describeEachStore("outbox worker rows", (start) => {
     ]);
 
     await h.clock.advance(row.deadlineAt - h.clock.now());
-    await worker(h, failing.handler, { logger: logs.logger }).runDue();
+    await outboxWorker(h, failing.handler, { logger: logs.logger }).runDue();
     const givenUp = logs.lines.filter((line) => line.msg === "SEQR call given up: flagged for reconciliation");
     expect(givenUp).toEqual([
       expect.objectContaining({
