@@ -106,6 +106,28 @@ function listen(server: Server, options: ListenerOptions): Promise<number> {
   });
 }
 
+/** Clients closed per turn of the event loop at shutdown: mqemitter's concurrency in aedes 1.2. */
+const closeBatchSize = 100;
+
+/**
+ * aedes.close() ends every client in one synchronous loop, and each publishes its will: mqemitter queues what exceeds
+ * its concurrency and recurses once per queued message, so a few thousand machines overflow the stack and the bridge
+ * dies on its way down ("Maximum call stack size exceeded"). Ending them in batches, a turn of the event loop apart,
+ * keeps that queue short; aedes.close() then finds no client left.
+ */
+async function closeClientsInBatches(aedes: Aedes): Promise<void> {
+  for (;;) {
+    // `clients` (id -> client) is public in aedes' JavaScript but missing from its type declarations.
+    const clients = (aedes as unknown as { clients: Record<string, Client> }).clients;
+    const batch = Object.values(clients)
+      .filter((client) => !client.closed)
+      .slice(0, closeBatchSize);
+    if (batch.length === 0) return;
+    await Promise.all(batch.map((client) => new Promise<void>((resolve) => client.close(() => resolve()))));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const logger = options.logger;
   const root = options.rootTopic;
@@ -312,6 +334,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
         // Held logins are let go so that aedes can end them with the rest.
         admitMachines();
         const closed = servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+        await closeClientsInBatches(aedes);
         await new Promise<void>((resolve) => aedes.close(() => resolve()));
         // aedes has ended its clients; a socket still half-open (no CONNECT yet) must not hold the close up.
         for (const socket of sockets) socket.destroy();
