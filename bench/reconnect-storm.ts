@@ -356,7 +356,19 @@ async function runScenario(scenario: Scenario) {
 
   const storm = fleet.order("storm", url, machines);
   let allOnlineAt = Number.NaN;
-  await waitUntil("every machine online at the bridge", async () => (await online()) >= scenario.count, 300_000);
+  let lastProgress = 0;
+  await waitUntil(
+    "every machine online at the bridge",
+    async () => {
+      const count = await online();
+      if (process.env.BENCH_DEBUG && Date.now() - lastProgress > 5_000) {
+        lastProgress = Date.now();
+        console.error(`${((Date.now() - listening) / 1_000).toFixed(0)} s: ${count} online at the bridge`);
+      }
+      return count >= scenario.count;
+    },
+    300_000,
+  );
   allOnlineAt = Date.now();
   const connectedAt = (await storm).flatMap((answer) => answer.connectedAt as number[]);
   const lastConnack = Math.max(...connectedAt);
