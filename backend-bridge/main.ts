@@ -89,6 +89,8 @@ async function runBridge(config: BridgeConfig, logger: Logger, env: NodeJS.Proce
       ...fleetConnectionFromConfig(config, bridgePassword, broker),
       keys: registry,
       commandTtlMs: config.timeouts.commandTtlMs,
+      registeredMachines: () => registry.machineIds(),
+      retainedResync: { intervalMs: config.timeouts.availabilityResyncMs, batchSize: 100 },
       logger,
       clock,
     });

@@ -21,7 +21,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -267,12 +267,22 @@ async function runScenario(scenario: Scenario) {
         `acl_file ${join(dir, "acl")}`,
         "set_tcp_nodelay true",
         "persistence false",
-        "max_queued_messages 1000",
+        // As docs/external-mosquitto.md: the bridge's queue holds the whole fleet's burst after a restart.
+        "max_inflight_messages 20",
+        "max_queued_messages 50000",
+        "log_dest stderr",
         "log_type error",
+        // With BENCH_DEBUG, Mosquitto's notices (among them "Outgoing messages are being dropped for client ...")
+        // go to bench/results/mosquitto-storm.log.
+        ...(process.env.BENCH_DEBUG ? ["log_type warning", "log_type notice"] : []),
         "",
       ].join("\n"),
     );
-    mosquitto = spawn("mosquitto", ["-c", join(dir, "mosquitto.conf")], { stdio: "ignore" });
+    if (process.env.BENCH_DEBUG) mkdirSync(join(root, "bench", "results"), { recursive: true });
+    const mosquittoLog = process.env.BENCH_DEBUG
+      ? openSync(join(root, "bench", "results", "mosquitto-storm.log"), "w")
+      : "ignore";
+    mosquitto = spawn("mosquitto", ["-c", join(dir, "mosquitto.conf")], { stdio: ["ignore", "ignore", mosquittoLog] });
     await waitUntil("mosquitto", () => canConnect("127.0.0.1", mqttPort, 500), 20_000);
   }
   const configFile = join(dir, "bridge.yaml");

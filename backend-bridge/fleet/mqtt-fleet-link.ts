@@ -72,11 +72,26 @@ export interface MqttFleetLinkOptions {
   keepaliveSeconds?: number;
   /** start() waits this long for the first connection, then resolves anyway and keeps reconnecting. */
   connectWaitMs?: number;
+  /**
+   * The machines the bridge knows (its registry). With it, the link asks the broker again, every
+   * `retainedResync.intervalMs`, for the retained availability and state of those it does not count online: a broker
+   * drops what a client has not taken yet beyond its queue (Mosquitto's max_queued_messages, 1,000 by default), and
+   * after a broker restart every machine says `online` at once, so without this a machine whose `online` was dropped
+   * stays unsellable until it reconnects.
+   */
+  registeredMachines?: () => Promise<readonly string[]>;
+  /**
+   * Default every 10 s, 100 machines (200 retained topics) per SUBSCRIBE, one SUBSCRIBE at a time: a batch must fit
+   * in the broker's queue for one client.
+   */
+  retainedResync?: { intervalMs: number; batchSize: number };
 }
 
 export class FleetLinkError extends Error {
   override name = "FleetLinkError";
 }
+
+const defaultRetainedResync = { intervalMs: 10_000, batchSize: 100 };
 
 type AvailabilityListener = (machineId: string, availability: Availability) => void;
 
@@ -99,6 +114,7 @@ export class MqttFleetLink implements FleetLink {
   #subscribed = false;
   /** stop() is ending the connection: errors from its last writes are expected. */
   #stopping = false;
+  #resyncTimer: ReturnType<Clock["setTimeout"]> | undefined;
 
   constructor(options: MqttFleetLinkOptions) {
     if (!/^[^#+]+[^/#+]$/.test(options.rootTopic)) throw new FleetLinkError(`invalid root topic ${options.rootTopic}`);
@@ -205,6 +221,54 @@ export class MqttFleetLink implements FleetLink {
     this.#subscribed = true;
     this.#logger.info({ filters: granted.map((grant) => grant.topic) }, "subscribed to the fleet");
     this.#notifyConnection(true);
+    this.#scheduleResync();
+  }
+
+  #scheduleResync(): void {
+    if (!this.#options.registeredMachines || this.#resyncTimer !== undefined) return;
+    const { intervalMs } = this.#options.retainedResync ?? defaultRetainedResync;
+    this.#resyncTimer = this.#clock.setTimeout(() => {
+      this.resyncRetained()
+        .catch((error: unknown) => {
+          // The next pass tries again; a lost connection resubscribes (and gets every retained message) anyway.
+          this.#logger.warn({ err: String(error) }, "asking the broker again for retained availability failed");
+        })
+        .finally(() => {
+          this.#resyncTimer = undefined;
+          if (this.#subscribed) this.#scheduleResync();
+        });
+    }, intervalMs);
+    this.#resyncTimer.unref?.();
+  }
+
+  /**
+   * Asks the broker again for the retained availability and state of every registered machine not counted online:
+   * a SUBSCRIBE to their exact topics (the broker sends what it retains for them), then UNSUBSCRIBE, a batch at a
+   * time. Copies of what the link already has are recognised as such by the availability tracker and the state's ts.
+   */
+  async resyncRetained(): Promise<void> {
+    const client = this.#client;
+    const registered = this.#options.registeredMachines;
+    if (!client || !registered || !this.#subscribed) return;
+    const { batchSize } = this.#options.retainedResync ?? defaultRetainedResync;
+    const missing = (await registered()).filter((machineId) => !this.#availability.isOnline(machineId));
+    const before = this.#availability.onlineCount();
+    for (let start = 0; start < missing.length; start += batchSize) {
+      if (!this.#subscribed || client !== this.#client) return;
+      const topics = missing.slice(start, start + batchSize).flatMap((machineId) => {
+        const topics = machineTopics(this.#options.rootTopic, machineId);
+        return [topics.availability, topics.state];
+      });
+      await client.subscribeAsync(topics, { qos: 1 });
+      await client.unsubscribeAsync(topics);
+    }
+    const recovered = this.#availability.onlineCount() - before;
+    if (recovered > 0) {
+      this.#logger.warn(
+        { recovered, asked: missing.length },
+        "machines online that the broker's live messages had not told: their online was dropped on the way (broker queue full?)",
+      );
+    }
   }
 
   async stop(): Promise<void> {
@@ -213,6 +277,8 @@ export class MqttFleetLink implements FleetLink {
     this.#stopping = true;
     this.#acks.flushAll();
     this.#acks.clear();
+    if (this.#resyncTimer !== undefined) this.#clock.clearTimeout(this.#resyncTimer);
+    this.#resyncTimer = undefined;
     await client.endAsync();
     this.#client = undefined;
     if (this.#subscribed) {

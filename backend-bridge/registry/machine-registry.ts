@@ -110,6 +110,13 @@ export class MachineRegistry implements MachineCredentials, MachineKeys {
     return [...machines.values()].sort((a, b) => (a.machineId < b.machineId ? -1 : 1));
   }
 
+  /** Every machine's id, from the store and the config, without reading their entries (the fleet link's resync). */
+  async machineIds(): Promise<string[]> {
+    const ids = new Set((await this.#store.listMachines()).map((stored) => stored.machineId));
+    for (const machineId of Object.keys(this.#config)) ids.add(machineId);
+    return [...ids];
+  }
+
   /** Adds or replaces a machine in the store. The password is hashed here; the entry is validated first. */
   async add(machineId: string, entry: MachineEntry): Promise<void> {
     if (this.isInConfig(machineId)) {

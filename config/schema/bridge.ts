@@ -334,6 +334,10 @@ export const bridgeConfigSchema = z
             z.number().int().min(0).max(600_000).default(60_000),
             "How far a machine's clock may lag the bridge's: an unacknowledged unlock counts as possibly honoured until its expiresAt plus this",
           ),
+          availabilityResyncMs: field(
+            z.number().int().min(1_000).max(300_000).default(10_000),
+            "How often the bridge asks the broker again for the retained availability of registered machines it does not count online: a broker drops messages beyond a client's queue (Mosquitto's max_queued_messages), as in the burst after a broker restart",
+          ),
         })
         // A machine may act on an unlock until it expires: declaring it unresponsive earlier would cancel a
         // reservation the machine is still vending on (issue 15, defect 3).
