@@ -62,6 +62,7 @@ async function child(): Promise<void> {
   for await (const line of createInterface({ input: process.stdin })) {
     const order = JSON.parse(line) as ChildOrder;
     if (order.kind === "stop") {
+      stopping = true;
       await Promise.all(clients.map((client) => client.endAsync(true).catch(() => undefined)));
       send({ stopped: true });
       process.exit(0);
@@ -88,6 +89,9 @@ async function child(): Promise<void> {
 
 let retries = 0;
 const failures = new Map<string, number>();
+/** Connections lost after their CONNACK (keepalive, takeover): each is made again, as the agent does. */
+let lost = 0;
+let stopping = false;
 
 /** Connects like an agent: on failure, waits a full-jitter backoff and tries again. Resolves with Date.now(). */
 async function connectUntilAccepted(url: string, machine: Machine, keep: MqttClient[]): Promise<number> {
@@ -111,6 +115,12 @@ async function connectUntilAccepted(url: string, machine: Machine, keep: MqttCli
       });
       const at = Date.now();
       keep.push(client);
+      client.once("close", () => {
+        if (stopping) return;
+        lost++;
+        if (process.env.BENCH_DEBUG) console.error(`${machine.id}: connection lost after its CONNACK (${lost} so far)`);
+        void connectUntilAccepted(url, machine, keep);
+      });
       const topics = machineTopics(rootTopic, machine.id);
       await client.subscribeAsync(topics.commandFilter, { qos: 1 });
       const availability = { state: "online", bootId: randomUUID(), bootSeq: 1, ts: Date.now() };

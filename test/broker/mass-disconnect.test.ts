@@ -70,6 +70,39 @@ function uncaughtDuring<T>(work: () => Promise<T>): Promise<{ result: T; uncaugh
 }
 
 describe("the embedded broker when every machine's connection ends at once", () => {
+  it("takes 20,000 wills queued in one tick, most for no subscriber, without overflowing the stack", async () => {
+    // The bench's children ended 5,000 connections together: the first wills' deliveries to the bridge are async and
+    // hold mqemitter's 100 slots, the rest queue; a message nobody subscribes to ($SYS/.../disconnect/clients for
+    // every client, the wills once the bridge's link is gone) finished synchronously, and mqemitter took the next
+    // queued one on the same stack, once per message: "Maximum call stack size exceeded", and the bridge died.
+    const { bridge } = await connectFleet(0);
+    const seen = collect(bridge);
+    const wills = 20_000;
+    let published = 0;
+    const { uncaught } = await uncaughtDuring(async () => {
+      for (let i = 0; i < wills; i++) {
+        broker?.aedes.publish(
+          {
+            cmd: "publish",
+            topic: i < 300 ? `${root}/W${i}/availability` : `$SYS/test/disconnect/clients`,
+            payload: Buffer.from("offline"),
+            qos: 1,
+            retain: false,
+            dup: false,
+          },
+          () => {
+            published++;
+          },
+        );
+      }
+      const deadline = Date.now() + 20_000;
+      while (published < wills && Date.now() < deadline) await new Promise((wake) => setTimeout(wake, 50));
+    });
+    expect(uncaught).toEqual([]);
+    expect(published).toBe(wills);
+    expect(seen.length).toBe(300);
+  }, 60_000);
+
   it(`closes cleanly with ${machineCount} machines connected, their wills pending`, async () => {
     await connectFleet(machineCount);
     expect(broker?.connectedClients()).toBe(machineCount + 1);
