@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { type AddressInfo, createServer as createTcpServer, type Server, type Socket } from "node:net";
+import { Readable } from "node:stream";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { Aedes, type AedesOptions, type AuthenticateError, type Client, type ConnectPacket } from "aedes";
 import type { Logger } from "../../platform/logger.ts";
@@ -14,6 +15,7 @@ import { LoginThrottle } from "./login-throttle.ts";
 import type { MachineCredentials } from "./machine-credentials.ts";
 import { hashMachineSecret, needsRehash, verifyMachineSecret } from "./machine-secret.ts";
 import { VerifiedPasswordCache } from "./password-hash.ts";
+import { RetainedIndex, type RetainedPacket } from "./retained-index.ts";
 
 /**
  * The bridge's embedded MQTT broker (aedes 1.2, MQTT 3.1.1): a plain TCP and/or a TLS listener, per-machine logins
@@ -144,6 +146,29 @@ function finishEveryMessageOnAFreshStack(aedes: Aedes): void {
   bus.on("#", (_packet, done) => {
     setImmediate(done);
   });
+}
+
+/**
+ * Replaces the memory persistence's retained store (a Map scanned whole for every new subscription) by a
+ * RetainedIndex, which reads only what a filter matches: a machine's login no longer costs in proportion to the fleet.
+ */
+function indexRetainedMessages(aedes: Aedes): void {
+  type RetainedStore = {
+    storeRetained(packet: RetainedPacket): Promise<void>;
+    createRetainedStream(pattern: string): Readable;
+    createRetainedStreamCombi(patterns: string[]): Readable;
+  };
+  // `persistence` is public in aedes' JavaScript but missing from its type declarations, as `clients` is.
+  const persistence = (aedes as unknown as { persistence: RetainedStore }).persistence;
+  const index = new RetainedIndex<RetainedPacket>();
+  persistence.storeRetained = async (packet) => index.store(packet);
+  persistence.createRetainedStream = (pattern) => Readable.from(index.matching(pattern));
+  persistence.createRetainedStreamCombi = (patterns) =>
+    Readable.from(
+      (function* () {
+        for (const pattern of patterns) yield* index.matching(pattern);
+      })(),
+    );
 }
 
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
@@ -287,6 +312,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
 
   const aedes = await Aedes.createBroker(hooks);
   finishEveryMessageOnAFreshStack(aedes);
+  indexRetainedMessages(aedes);
   aedes.on("clientError", (client, error) => {
     logger.debug({ clientId: client.id, err: error.message }, "MQTT client error");
   });
