@@ -67,7 +67,11 @@ export interface OrchestratorSettings {
     clockSkewMs?: number;
     /** createPurchase's own deadline, below SEQR's ~5 s: past it the caller has given up. Default 4.5 s. */
     createPurchaseMs?: number;
-    /** How often open purchases are swept for deadlines no instance handled (defect 8). Default 15 s. */
+    /**
+     * How often open purchases are swept for deadlines no instance handled (defect 8), and the payments other
+     * instances started are polled (their notification may have died with them). Default 10 s: one interval plus a
+     * status call must stay within SEQR's 20-second rule.
+     */
     sweepIntervalMs?: number;
   };
   keepMsisdn: boolean;
@@ -197,7 +201,7 @@ export class PurchaseOrchestrator {
   }
 
   #sweepIntervalMs(): number {
-    return this.#settings.timeouts.sweepIntervalMs ?? 15_000;
+    return this.#settings.timeouts.sweepIntervalMs ?? 10_000;
   }
 
   /**
@@ -205,6 +209,10 @@ export class PurchaseOrchestrator {
    * runs the handler of a deadline that passed more than one sweep interval ago without the purchase moving on: its
    * instance died (defect 8). The handlers are the timers' own, conditional on the current state, so an instance
    * that is alive and late, or two sweepers at once, change nothing twice.
+   *
+   * SEQR's 20-second rule allows no such grace: a payment confirmed while its instance was dead (the notification
+   * died with it) is reversed unless somebody fetches its status. So every invoiced purchase this instance is not
+   * polling itself gets one status check per sweep, whoever created it.
    */
   async #sweep(): Promise<void> {
     const now = this.#clock.now();
@@ -214,6 +222,10 @@ export class PurchaseOrchestrator {
     for (const sessionId of this.#sweptSessionMax) if (!openIds.has(sessionId)) this.#sweptSessionMax.delete(sessionId);
     for (const purchase of open) {
       if (this.#stopped) return;
+      if (purchase.state === "invoiced" && !this.#timers.has(purchase.sessionId, "payment-deadline")) {
+        // Not awaited: the status calls of many purchases must not hold up the sweep (one check per purchase at once).
+        this.#spawn(this.#checkStatus(purchase.sessionId, 0), "status check of another instance's payment");
+      }
       const overdue = this.#overdueDeadline(purchase, now - grace);
       if (overdue === null) continue;
       this.#log.warn(

@@ -15,12 +15,13 @@ describe.runIf(await hasService("PostgreSQL", "127.0.0.1", 5432))("another insta
     await h?.close();
   });
 
-  /** A second instance, started before the purchase exists: its own start() does not see it. */
-  async function startSecond(): Promise<void> {
+  /** A second instance, started before the purchase exists: its own start() does not see it. Returns its fleet. */
+  async function startSecond(): Promise<FakeFleet> {
     const fleet = new FakeFleet();
     fleet.setOnline("M1");
     // Counted, so that the manual clock waits for this instance's store calls too.
     await h.startOtherInstance(fleet, { countStoreCalls: true });
+    return fleet;
   }
 
   it("the creating instance dies while the customer has not confirmed: the other one cancels at the payment deadline", async () => {
@@ -48,5 +49,17 @@ describe.runIf(await hasService("PostgreSQL", "127.0.0.1", 5432))("another insta
     const done = await h.waitForState(reference, "committed");
     expect(h.seqr.only().committed?.minor).toBe(150);
     expect(done.reconciliation).toContain("commit-deadline");
+  });
+
+  it("the creating instance dies and SEQR's notification to it is lost: the other one fetches the status within 10 s of the confirmation (SEQR reverses at 20 s)", async () => {
+    h = await Harness.start("postgres");
+    const otherFleet = await startSecond();
+    const reference = await h.purchase();
+    await h.app.stop();
+    // The customer confirms; the notification went to the dead instance. Only a poll of the other one can save it.
+    h.seqr.confirm(reference);
+    await h.clock.advance(10_000);
+    await h.waitForState(reference, "reserved", 2_000);
+    expect(otherFleet.commands("unlock", "M1")).toHaveLength(1);
   });
 });
