@@ -208,7 +208,8 @@ export class PurchaseOrchestrator {
    * Timers live in the instance that armed them. Any live instance looks at every open purchase periodically and
    * runs the handler of a deadline that passed more than one sweep interval ago without the purchase moving on: its
    * instance died (defect 8). The handlers are the timers' own, conditional on the current state, so an instance
-   * that is alive and late, or two sweepers at once, change nothing twice.
+   * that is alive and late, or two sweepers at once, change nothing twice; those that only declare something (an
+   * unanswered unlock, an endless session) look in the audit log first, so it is declared once.
    *
    * SEQR's 20-second rule allows no such grace: a payment confirmed while its instance was dead (the notification
    * died with it) is reversed unless somebody fetches its status. So every invoiced purchase this instance is not
@@ -251,8 +252,12 @@ export class PurchaseOrchestrator {
       case "unlocked":
       case "vending":
         if (this.#commitDeadline(purchase) - this.#commitMarginMs() < before) return "commit-deadline";
-        if (purchase.state === "reserved")
-          return this.#unlockHonourableUntil(purchase) < before ? "unlock-expiry" : null;
+        if (purchase.state === "reserved") {
+          if (this.#unlockHonourableUntil(purchase) < before) return "unlock-expiry";
+          // The unlock-ack timer lived in the instance that sent the unlock: if it died, nobody flags the machine.
+          const unanswered = this.#unlockSentAt(purchase) + this.#settings.timeouts.unlockAckMs < before;
+          return unanswered && !this.#timers.has(purchase.sessionId, "unlock-ack") ? "unlock-ack" : null;
+        }
         if (
           purchase.endedVendedCount === null &&
           (purchase.unlockedAt ?? purchase.updatedAt) + this.#settings.timeouts.sessionMaxMs < before &&
@@ -275,6 +280,8 @@ export class PurchaseOrchestrator {
         return this.#onPaymentDeadline(sessionId);
       case "unlock-expiry":
         return this.#onUnlockExpired(sessionId);
+      case "unlock-ack":
+        return this.#onUnlockAckTimeout(sessionId);
       case "commit-deadline":
         return this.#onCommitDeadline(sessionId);
       case "session-max":
@@ -746,6 +753,8 @@ export class PurchaseOrchestrator {
       this.#inTransaction(async (tx) => {
         const purchase = await tx.lockPurchase(sessionId);
         if (purchase?.state !== "reserved") return;
+        // Declared once per (re)send: by this timer, or by a sweep when the timer died with its instance.
+        if (await this.#declared(tx, sessionId, "unlock-not-acknowledged", this.#unlockSentAt(purchase))) return;
         const now = this.#clock.now();
         await tx.setMachineUnavailable(purchase.machineId, "unlock-not-acknowledged", now);
         await tx.appendAudit({
@@ -759,6 +768,18 @@ export class PurchaseOrchestrator {
         });
       }),
     );
+  }
+
+  /** Whether the purchase's audit log already says `reason` since `since`. */
+  async #declared(tx: StoreOps, sessionId: string, reason: string, since: number): Promise<boolean> {
+    return (await tx.listAudit(sessionId)).some((entry) => entry.reason === reason && entry.at >= since);
+  }
+
+  /** When the latest unlock was sent: its expiry is stored before each (re)send, one command TTL ahead. */
+  #unlockSentAt(purchase: Purchase): number {
+    return purchase.unlockExpiresAt === null
+      ? (purchase.reservedAt ?? purchase.updatedAt)
+      : purchase.unlockExpiresAt - this.#settings.timeouts.commandTtlMs;
   }
 
   /** Until when the machine may act on the latest unlock, on our clock: its expiresAt plus the allowed skew. */
@@ -822,17 +843,23 @@ export class PurchaseOrchestrator {
   async #onSessionMax(sessionId: string): Promise<void> {
     // Asked once: the sweep does not ask again for a session this instance's own timer already did.
     this.#sweptSessionMax.add(sessionId);
-    const purchase = await this.#store.getPurchase(sessionId);
-    if (!purchase || !["unlocked", "vending"].includes(purchase.state)) return;
-    await this.#store.appendAudit({
-      sessionId,
-      machineId: purchase.machineId,
-      fromState: purchase.state,
-      toState: purchase.state,
-      reason: "session-max-exceeded",
-      at: this.#clock.now(),
-    });
-    await this.#sendCancel(purchase, "system");
+    await this.#locks.run(sessionId, () =>
+      this.#inTransaction(async (tx, after) => {
+        const purchase = await tx.lockPurchase(sessionId);
+        if (!purchase || !["unlocked", "vending"].includes(purchase.state)) return;
+        // Another instance's timer (or sweep) may have asked already: the machine is asked once per session.
+        if (await this.#declared(tx, sessionId, "session-max-exceeded", 0)) return;
+        await tx.appendAudit({
+          sessionId,
+          machineId: purchase.machineId,
+          fromState: purchase.state,
+          toState: purchase.state,
+          reason: "session-max-exceeded",
+          at: this.#clock.now(),
+        });
+        after.push(() => this.#sendCancel(purchase, "system"));
+      }),
+    );
   }
 
   /**
@@ -1468,7 +1495,13 @@ function withoutReason(reconciliation: string | null, reason: string): string | 
   return left.length > 0 ? left.join(",") : null;
 }
 
-type OverdueDeadline = "stale-claim" | "payment-deadline" | "unlock-expiry" | "commit-deadline" | "session-max";
+type OverdueDeadline =
+  | "stale-claim"
+  | "payment-deadline"
+  | "unlock-ack"
+  | "unlock-expiry"
+  | "commit-deadline"
+  | "session-max";
 
 type EventPayloadCancelReason = "customer-cancelled" | "payment-timeout" | "unlock-timeout" | "operator" | "system";
 

@@ -24,6 +24,12 @@ describe.runIf(await hasService("PostgreSQL", "127.0.0.1", 5432))("another insta
     return fleet;
   }
 
+  /** How many times the purchase's audit log says `reason`. */
+  async function audited(reference: string, reason: string): Promise<number> {
+    const { sessionId } = await h.purchaseFor(reference);
+    return (await h.store.listAudit(sessionId)).filter((entry) => entry.reason === reason).length;
+  }
+
   it("the creating instance dies while the customer has not confirmed: the other one cancels at the payment deadline", async () => {
     h = await Harness.start("postgres");
     await startSecond();
@@ -61,5 +67,41 @@ describe.runIf(await hasService("PostgreSQL", "127.0.0.1", 5432))("another insta
     await h.clock.advance(10_000);
     await h.waitForState(reference, "reserved", 2_000);
     expect(otherFleet.commands("unlock", "M1")).toHaveLength(1);
+  });
+
+  // The unlock stays honourable (clock skew as by default, 60 s) long after the machine should have answered it.
+  const honourable = { timeouts: { clockSkewMs: 60_000 } };
+
+  it("the instance that sent the unlock dies and the machine does not answer: the other one flags the machine and pings it, as the dead one's timer would have", async () => {
+    h = await Harness.start("postgres", honourable);
+    const otherFleet = await startSecond();
+    const { reference } = await h.reservedPurchase();
+    await h.app.stop();
+    await h.clock.advance(h.config.timeouts.unlockAckMs + 2 * h.config.timeouts.sweepIntervalMs);
+    expect(await h.store.machineUnavailableReason("M1")).toBe("unlock-not-acknowledged");
+    expect(await audited(reference, "unlock-not-acknowledged")).toBe(1);
+    // The availability re-check pings flagged machines: a positive pong clears the flag and resends the unlock.
+    await h.clock.advance(5_000);
+    expect(otherFleet.commands("ping", "M1").length).toBeGreaterThan(0);
+    expect((await h.purchaseFor(reference)).state).toBe("reserved");
+  });
+
+  it("both instances alive, the machine does not answer the unlock: declared once, by the owner's timer, not again by a sweep", async () => {
+    h = await Harness.start("postgres", honourable);
+    await startSecond();
+    const { reference } = await h.reservedPurchase();
+    await h.clock.advance(h.config.timeouts.unlockAckMs + 3 * h.config.timeouts.sweepIntervalMs);
+    expect(await audited(reference, "unlock-not-acknowledged")).toBe(1);
+  });
+
+  it("both instances alive, the session never ends: session-max declared and the machine asked to end once, not again by the other's sweep", async () => {
+    h = await Harness.start("postgres");
+    const otherFleet = await startSecond();
+    const { reference, sessionId } = await h.reservedPurchase();
+    await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
+    await h.clock.advance(h.config.timeouts.sessionMaxMs + 3 * h.config.timeouts.sweepIntervalMs);
+    expect(await audited(reference, "session-max-exceeded")).toBe(1);
+    const cancels = [...h.fleet.commands("cancel", "M1"), ...otherFleet.commands("cancel", "M1")];
+    expect(cancels).toHaveLength(1);
   });
 });
