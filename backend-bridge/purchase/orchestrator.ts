@@ -67,7 +67,11 @@ export interface OrchestratorSettings {
     clockSkewMs?: number;
     /** createPurchase's own deadline, below SEQR's ~5 s: past it the caller has given up. Default 4.5 s. */
     createPurchaseMs?: number;
-    /** How often open purchases are swept for deadlines no instance handled (defect 8). Default 15 s. */
+    /**
+     * How often open purchases are swept for deadlines no instance handled (defect 8), and the payments other
+     * instances started are polled (their notification may have died with them). Default 10 s: one interval plus a
+     * status call must stay within SEQR's 20-second rule.
+     */
     sweepIntervalMs?: number;
   };
   keepMsisdn: boolean;
@@ -197,14 +201,19 @@ export class PurchaseOrchestrator {
   }
 
   #sweepIntervalMs(): number {
-    return this.#settings.timeouts.sweepIntervalMs ?? 15_000;
+    return this.#settings.timeouts.sweepIntervalMs ?? 10_000;
   }
 
   /**
    * Timers live in the instance that armed them. Any live instance looks at every open purchase periodically and
    * runs the handler of a deadline that passed more than one sweep interval ago without the purchase moving on: its
    * instance died (defect 8). The handlers are the timers' own, conditional on the current state, so an instance
-   * that is alive and late, or two sweepers at once, change nothing twice.
+   * that is alive and late, or two sweepers at once, change nothing twice; those that only declare something (an
+   * unanswered unlock, an endless session) look in the audit log first, so it is declared once.
+   *
+   * SEQR's 20-second rule allows no such grace: a payment confirmed while its instance was dead (the notification
+   * died with it) is reversed unless somebody fetches its status. So every invoiced purchase this instance is not
+   * polling itself gets one status check per sweep, whoever created it.
    */
   async #sweep(): Promise<void> {
     const now = this.#clock.now();
@@ -214,6 +223,10 @@ export class PurchaseOrchestrator {
     for (const sessionId of this.#sweptSessionMax) if (!openIds.has(sessionId)) this.#sweptSessionMax.delete(sessionId);
     for (const purchase of open) {
       if (this.#stopped) return;
+      if (purchase.state === "invoiced" && !this.#timers.has(purchase.sessionId, "payment-deadline")) {
+        // Not awaited: the status calls of many purchases must not hold up the sweep (one check per purchase at once).
+        this.#spawn(this.#checkStatus(purchase.sessionId, 0), "status check of another instance's payment");
+      }
       const overdue = this.#overdueDeadline(purchase, now - grace);
       if (overdue === null) continue;
       this.#log.warn(
@@ -239,8 +252,12 @@ export class PurchaseOrchestrator {
       case "unlocked":
       case "vending":
         if (this.#commitDeadline(purchase) - this.#commitMarginMs() < before) return "commit-deadline";
-        if (purchase.state === "reserved")
-          return this.#unlockHonourableUntil(purchase) < before ? "unlock-expiry" : null;
+        if (purchase.state === "reserved") {
+          if (this.#unlockHonourableUntil(purchase) < before) return "unlock-expiry";
+          // The unlock-ack timer lived in the instance that sent the unlock: if it died, nobody flags the machine.
+          const unanswered = this.#unlockSentAt(purchase) + this.#settings.timeouts.unlockAckMs < before;
+          return unanswered && !this.#timers.has(purchase.sessionId, "unlock-ack") ? "unlock-ack" : null;
+        }
         if (
           purchase.endedVendedCount === null &&
           (purchase.unlockedAt ?? purchase.updatedAt) + this.#settings.timeouts.sessionMaxMs < before &&
@@ -263,6 +280,8 @@ export class PurchaseOrchestrator {
         return this.#onPaymentDeadline(sessionId);
       case "unlock-expiry":
         return this.#onUnlockExpired(sessionId);
+      case "unlock-ack":
+        return this.#onUnlockAckTimeout(sessionId);
       case "commit-deadline":
         return this.#onCommitDeadline(sessionId);
       case "session-max":
@@ -734,6 +753,8 @@ export class PurchaseOrchestrator {
       this.#inTransaction(async (tx) => {
         const purchase = await tx.lockPurchase(sessionId);
         if (purchase?.state !== "reserved") return;
+        // Declared once per (re)send: by this timer, or by a sweep when the timer died with its instance.
+        if (await this.#declared(tx, sessionId, "unlock-not-acknowledged", this.#unlockSentAt(purchase))) return;
         const now = this.#clock.now();
         await tx.setMachineUnavailable(purchase.machineId, "unlock-not-acknowledged", now);
         await tx.appendAudit({
@@ -747,6 +768,18 @@ export class PurchaseOrchestrator {
         });
       }),
     );
+  }
+
+  /** Whether the purchase's audit log already says `reason` since `since`. */
+  async #declared(tx: StoreOps, sessionId: string, reason: string, since: number): Promise<boolean> {
+    return (await tx.listAudit(sessionId)).some((entry) => entry.reason === reason && entry.at >= since);
+  }
+
+  /** When the latest unlock was sent: its expiry is stored before each (re)send, one command TTL ahead. */
+  #unlockSentAt(purchase: Purchase): number {
+    return purchase.unlockExpiresAt === null
+      ? (purchase.reservedAt ?? purchase.updatedAt)
+      : purchase.unlockExpiresAt - this.#settings.timeouts.commandTtlMs;
   }
 
   /** Until when the machine may act on the latest unlock, on our clock: its expiresAt plus the allowed skew. */
@@ -810,17 +843,23 @@ export class PurchaseOrchestrator {
   async #onSessionMax(sessionId: string): Promise<void> {
     // Asked once: the sweep does not ask again for a session this instance's own timer already did.
     this.#sweptSessionMax.add(sessionId);
-    const purchase = await this.#store.getPurchase(sessionId);
-    if (!purchase || !["unlocked", "vending"].includes(purchase.state)) return;
-    await this.#store.appendAudit({
-      sessionId,
-      machineId: purchase.machineId,
-      fromState: purchase.state,
-      toState: purchase.state,
-      reason: "session-max-exceeded",
-      at: this.#clock.now(),
-    });
-    await this.#sendCancel(purchase, "system");
+    await this.#locks.run(sessionId, () =>
+      this.#inTransaction(async (tx, after) => {
+        const purchase = await tx.lockPurchase(sessionId);
+        if (!purchase || !["unlocked", "vending"].includes(purchase.state)) return;
+        // Another instance's timer (or sweep) may have asked already: the machine is asked once per session.
+        if (await this.#declared(tx, sessionId, "session-max-exceeded", 0)) return;
+        await tx.appendAudit({
+          sessionId,
+          machineId: purchase.machineId,
+          fromState: purchase.state,
+          toState: purchase.state,
+          reason: "session-max-exceeded",
+          at: this.#clock.now(),
+        });
+        after.push(() => this.#sendCancel(purchase, "system"));
+      }),
+    );
   }
 
   /**
@@ -1456,7 +1495,13 @@ function withoutReason(reconciliation: string | null, reason: string): string | 
   return left.length > 0 ? left.join(",") : null;
 }
 
-type OverdueDeadline = "stale-claim" | "payment-deadline" | "unlock-expiry" | "commit-deadline" | "session-max";
+type OverdueDeadline =
+  | "stale-claim"
+  | "payment-deadline"
+  | "unlock-ack"
+  | "unlock-expiry"
+  | "commit-deadline"
+  | "session-max";
 
 type EventPayloadCancelReason = "customer-cancelled" | "payment-timeout" | "unlock-timeout" | "operator" | "system";
 

@@ -42,6 +42,8 @@ export interface CallRecord {
   operation: string;
   clientReference: string | undefined;
   principalId: string | undefined;
+  /** The caller's ClientContext clientId: which of several bridge instances made the call. */
+  clientId: string | undefined;
   invoiceReference: string | undefined;
   resultCode: number | undefined;
   fault: string | undefined;
@@ -82,6 +84,7 @@ export class SeqrSoapService {
       operation: "?",
       clientReference: undefined,
       principalId: undefined,
+      clientId: undefined,
       invoiceReference: undefined,
       resultCode: undefined,
       fault: undefined,
@@ -106,6 +109,9 @@ export class SeqrSoapService {
       return this.fault(record, `Unexpected wrapper element ${found} found. Expected {${seqrNamespace}}<operation>.`);
     }
     record.invoiceReference = childText(wrapper, "invoiceReference") ?? childText(wrapper, "ersReference");
+    // Known before any injected latency: a test can tell which caller has a slow call in flight.
+    const context = childElement(wrapper, "context");
+    record.clientId = context ? childText(context, "clientId") : undefined;
     const invoiceElement = childElement(wrapper, "invoice");
     const injected = this.deps.faults.takeCallFaults({
       operation,

@@ -327,8 +327,8 @@ export const bridgeConfigSchema = z
             "createPurchase answers an error by then (SEQR's UPS waits about 5 s), releases the machine, and cancels an invoice SEQR creates later",
           ),
           sweepIntervalMs: field(
-            z.number().int().min(1_000).max(300_000).default(15_000),
-            "How often every instance looks for open purchases whose deadline passed unhandled (their instance died) and handles them",
+            z.number().int().min(1_000).max(300_000).default(10_000),
+            "How often every instance looks for open purchases whose deadline passed unhandled (their instance died) and handles them, and polls SEQR for the payments other instances started; above 10000 a payment confirmed while its instance is dead may be reversed (SEQR's 20-second rule)",
           ),
           clockSkewMs: field(
             z.number().int().min(0).max(600_000).default(60_000),

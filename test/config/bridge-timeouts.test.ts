@@ -17,4 +17,10 @@ describe("bridge timeouts", () => {
     expect(result.success).toBe(false);
     expect(result.error?.issues[0]?.path).toEqual(["timeouts", "statusPollIntervalMs"]);
   });
+
+  it("sweeps open purchases every 10 s by default: a dead instance's confirmed payment is polled within SEQR's 20 s", () => {
+    // The sweep is what polls the status of another instance's purchase (its notification lost with it): one sweep
+    // interval plus a status call of up to 5 s must stay below SEQR's 20 s.
+    expect(bridgeConfigSchema.parse(bridgeConfigObject()).timeouts.sweepIntervalMs).toBeLessThanOrEqual(10_000);
+  });
 });

@@ -140,6 +140,15 @@ describe("every operation succeeds with the real semantics", () => {
     expect(call).toMatchObject({ operation: "markTransactionPeriod", principalId: resellerUser.id, resultCode: 0 });
   });
 
+  it("records which caller made each call (the clientId of its ClientContext)", async () => {
+    await freshClient({ clientId: "bridge instance 2" }).getPaymentStatus(await reserved(), 1);
+    const clients = kit.sandbox.soap.calls().map((call) => [call.operation, call.clientId]);
+    expect(clients.slice(-2)).toEqual([
+      ["getPaymentStatus", "Acme Vending 1.0"],
+      ["getPaymentStatus", "bridge instance 2"],
+    ]);
+  });
+
   it("debits at once in IMMEDIATE_DEBIT mode", async () => {
     const { invoiceReference } = await kit.client.sendInvoice(
       reservationInvoice({ paymentMode: "IMMEDIATE_DEBIT", commitReservationTimeoutSeconds: undefined }),

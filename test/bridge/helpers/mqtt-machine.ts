@@ -35,19 +35,35 @@ export class MqttMachine {
   /** Payloads that did not pass the contract's schema (a test asserts there are none). */
   readonly invalidCommands: { topic: string; error: string }[] = [];
   readonly acked = new Set<string>();
-  readonly #unacked = new Map<string, { name: EventName; payload: Record<string, unknown> }>();
+  readonly #unacked = new Map<string, { name: EventName; payload: Record<string, unknown>; sentAt: number }>();
   readonly #client: MqttClient;
   readonly #topics: ReturnType<typeof machineTopics>;
   readonly #rootTopic: string;
   readonly #commandKey: string;
   readonly #bootId = `boot-${Math.random().toString(36).slice(2, 10)}`;
   readonly #waiters = new Set<() => void>();
+  readonly #resendTimer: NodeJS.Timeout | undefined;
   #seq = 0;
   #ready = false;
   connects = 0;
+  /** Events sent again because no ack came within `resendAfterMs` (not counting the resends after a reconnect). */
+  resends = 0;
   lastError: string | undefined;
 
-  constructor(options: { url: string; machineId: string; password: string; commandKey: string; rootTopic?: string }) {
+  /**
+   * `resendAfterMs`: an event still unacknowledged that long after it was sent goes again while connected, as the
+   * agent's journal does. Without it, events are resent only after a reconnect. Several bridge instances behind one
+   * Mosquitto need it: a killed instance's in-flight share of the events is dropped with it (Mosquitto 2.0.11,
+   * eclipse-mosquitto/mosquitto#2662), and the machine's own connection never notices.
+   */
+  constructor(options: {
+    url: string;
+    machineId: string;
+    password: string;
+    commandKey: string;
+    rootTopic?: string;
+    resendAfterMs?: number;
+  }) {
     this.machineId = options.machineId;
     this.#commandKey = options.commandKey;
     this.#rootTopic = options.rootTopic ?? "vending/v1";
@@ -73,6 +89,21 @@ export class MqttMachine {
       this.#onConnect().catch(() => this.#client.stream?.destroy());
     });
     this.#client.on("message", (topic, raw) => this.#onMessage(topic, raw));
+    const resendAfterMs = options.resendAfterMs;
+    if (resendAfterMs !== undefined) {
+      this.#resendTimer = setInterval(() => this.#resendOverdue(resendAfterMs), Math.max(10, resendAfterMs / 4));
+      this.#resendTimer.unref();
+    }
+  }
+
+  #resendOverdue(resendAfterMs: number): void {
+    if (!this.#ready) return;
+    const now = Date.now();
+    for (const entry of this.#unacked.values()) {
+      if (entry.sentAt + resendAfterMs > now) continue;
+      this.resends += 1;
+      this.#publishRaw(entry);
+    }
   }
 
   async #onConnect(): Promise<void> {
@@ -82,7 +113,7 @@ export class MqttMachine {
     this.connects += 1;
     this.#ready = true;
     // What the bridge has not acknowledged is sent again, in order (the agent's journal does the same).
-    for (const { name, payload } of this.#unacked.values()) this.#publishRaw(name, payload);
+    for (const entry of this.#unacked.values()) this.#publishRaw(entry);
     this.#wake();
   }
 
@@ -118,13 +149,15 @@ export class MqttMachine {
     this.#seq += 1;
     const payload = { ...body, eventId: `${this.machineId}-e${this.#seq}`, seq: this.#seq, ts: Date.now() };
     eventSchemas[name].parse(payload);
-    this.#unacked.set(payload.eventId, { name, payload });
-    if (this.#ready) this.#publishRaw(name, payload);
+    const entry = { name, payload, sentAt: Date.now() };
+    this.#unacked.set(payload.eventId, entry);
+    if (this.#ready) this.#publishRaw(entry);
     return payload.eventId;
   }
 
-  #publishRaw(name: EventName, payload: Record<string, unknown>): void {
-    this.#client.publish(this.#topics.event(name), JSON.stringify(payload), { qos: 1 }, () => undefined);
+  #publishRaw(entry: { name: EventName; payload: Record<string, unknown>; sentAt: number }): void {
+    entry.sentAt = Date.now();
+    this.#client.publish(this.#topics.event(entry.name), JSON.stringify(entry.payload), { qos: 1 }, () => undefined);
   }
 
   get unackedCount(): number {
@@ -175,6 +208,7 @@ export class MqttMachine {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#resendTimer);
     await this.#client.endAsync(true);
   }
 }
