@@ -7,10 +7,11 @@
 #   postgresql         the PostgreSQL store
 #   systemd            systemd-analyze verify for the unit files
 #   openssl            throwaway CA and certificates for the TLS tests (MQTT and HTTPS)
+#   iproute2           ss, which shows the embedded broker's accept queue
 set -euo pipefail
 declare -A probe=(
   [socat]=socat [mosquitto]=mosquitto [mosquitto-clients]=mosquitto_pub [zbar-tools]=zbarimg
-  [chromium]=chromium [postgresql]=pg_ctlcluster [systemd]=systemd-analyze [openssl]=openssl
+  [chromium]=chromium [postgresql]=pg_ctlcluster [systemd]=systemd-analyze [openssl]=openssl [iproute2]=ss
 )
 missing=()
 for package in "${!probe[@]}"; do

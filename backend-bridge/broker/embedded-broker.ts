@@ -98,10 +98,17 @@ function remoteAddressOf(client: Client): string {
   return typeof address === "string" && address.length > 0 ? address : "unknown";
 }
 
+/**
+ * The accept queue asked of the kernel, which caps it at net.core.somaxconn (4096 on current Linux). Node's 511
+ * overflowed when a fleet reconnected at once, and every dropped handshake waited for the client's SYN retransmission
+ * (1, 3, 7, 15, 31 s).
+ */
+export const listenBacklog = 65_535;
+
 function listen(server: Server, options: ListenerOptions): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port, options.host, () => {
+    server.listen({ port: options.port, host: options.host, backlog: listenBacklog }, () => {
       server.off("error", reject);
       resolve((server.address() as AddressInfo).port);
     });
