@@ -387,6 +387,12 @@ export class MqttFleetLink implements FleetLink {
         this.#onState(parsed.machineId, payload);
         return;
       case "event":
+        if (payload.length === 0) {
+          // An empty publish on an event topic deletes a retained copy (#onRetainedEvent clears them so): the broker
+          // hands it to subscribers as well. It carries no event, so it is neither handled nor counted as invalid.
+          this.#logger.debug({ topic }, "a retained event's clearing passed by");
+          return;
+        }
         if (retained) {
           this.#onRetainedEvent(topic, parsed.machineId, parsed.name, payload);
           return;
@@ -478,7 +484,6 @@ export class MqttFleetLink implements FleetLink {
    * outside the contract, and cleared from the broker so that the next subscriber does not get it again.
    */
   #onRetainedEvent(topic: string, machineId: string, name: string, raw: Buffer): void {
-    if (raw.length === 0) return;
     this.#warnInvalid(machineId, `event/${name}`, "retained", raw, "retained event ignored and cleared");
     this.#client?.publishAsync(topic, "", { qos: 1, retain: true }).catch((error: unknown) => {
       this.#logger.warn({ machineId, topic, err: String(error) }, "could not clear a retained event");
