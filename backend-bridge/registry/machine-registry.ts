@@ -110,9 +110,12 @@ export class MachineRegistry implements MachineCredentials, MachineKeys {
     return [...machines.values()].sort((a, b) => (a.machineId < b.machineId ? -1 : 1));
   }
 
-  /** Every machine's id, from the store and the config, without reading their entries (the fleet link's resync). */
+  /**
+   * Every machine's id, from the store and the config, without reading their entries: the fleet link asks every
+   * 10 s, and reading and parsing 10,000 entries held the event loop for a few hundred ms each time.
+   */
   async machineIds(): Promise<string[]> {
-    const ids = new Set((await this.#store.listMachines()).map((stored) => stored.machineId));
+    const ids = new Set(await this.#store.listMachineIds());
     for (const machineId of Object.keys(this.#config)) ids.add(machineId);
     return [...ids];
   }

@@ -561,6 +561,11 @@ class SqlStoreOps implements StoreOps {
     }));
   }
 
+  async listMachineIds(): Promise<string[]> {
+    const rows = await this.ex.all<{ machine_id: string }>("SELECT machine_id FROM machines ORDER BY machine_id");
+    return rows.map((row) => row.machine_id);
+  }
+
   async getMachine(machineId: string): Promise<StoredMachine | undefined> {
     const rows = await this.ex.all<{ machine_id: string; entry: string; created_at: number; updated_at: number }>(
       "SELECT * FROM machines WHERE machine_id = ?",

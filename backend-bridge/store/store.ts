@@ -227,6 +227,8 @@ export interface StoreOps {
   putMachine(machineId: string, entry: string, at: number): Promise<void>;
   deleteMachine(machineId: string): Promise<boolean>;
   listMachines(): Promise<StoredMachine[]>;
+  /** Only the ids, sorted: what the fleet link asks every few seconds, without reading every entry. */
+  listMachineIds(): Promise<string[]>;
   getMachine(machineId: string): Promise<StoredMachine | undefined>;
 
   setMachineUnavailable(machineId: string, reason: string, at: number): Promise<void>;

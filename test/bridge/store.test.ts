@@ -181,6 +181,9 @@ describe.each(storeKinds)("store on %s", (kind) => {
     await t.store.putMachine("M9", '{"x":1}', 1);
     await t.store.putMachine("M9", '{"x":2}', 2);
     expect((await t.store.listMachines()).map((m) => [m.machineId, m.entry])).toEqual([["M9", '{"x":2}']]);
+    await t.store.putMachine("M10", '{"x":3}', 3);
+    expect(await t.store.listMachineIds()).toEqual(["M10", "M9"]);
+    expect(await t.store.deleteMachine("M10")).toBe(true);
     expect(await t.store.deleteMachine("M9")).toBe(true);
     expect(await t.store.deleteMachine("M9")).toBe(false);
     await t.store.setMachineUnavailable("M1", "fault:jam", 3);
