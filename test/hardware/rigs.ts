@@ -1,4 +1,4 @@
-import { expect } from "vitest";
+import { expect, vi } from "vitest";
 import { MdbCashlessMechanism, type MdbCashlessSettings } from "../../hardware/mdb/mdb-cashless-mechanism.ts";
 import type { StreamConnector } from "../../hardware/serial/stream-connector.ts";
 import { SimulatedSerialPort } from "../../hardware/simulators/simulated-serial-port.ts";
@@ -78,6 +78,19 @@ export function mdbRig(
     ...(options.clock ? { clock: options.clock } : {}),
   });
   return { vmc, port, mechanism, seen: record(mechanism) };
+}
+
+/** Advances the fake clock (vi.useFakeTimers) and lets the promises it released run. */
+export async function settle(ms = 0): Promise<void> {
+  await vi.advanceTimersByTimeAsync(ms);
+}
+
+/** An MDB rig on the fake clock, started and set up (the VMC enables the reader at once unless told otherwise). */
+export async function startedMdbRig(options: Parameters<typeof mdbRig>[0] = {}) {
+  const rig = mdbRig(options);
+  rig.mechanism.start().catch(() => {});
+  await settle(100);
+  return rig;
 }
 
 export function spiralRig(
