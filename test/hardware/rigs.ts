@@ -93,6 +93,29 @@ export async function startedMdbRig(options: Parameters<typeof mdbRig>[0] = {}) 
   return rig;
 }
 
+/**
+ * In an open session on the fake clock: selection 11 at 1.50 asked and approved (request 1), and the VMC never reports
+ * the result. Returns the vend's outcome, still to come (wrapped: awaiting this helper must not await the vend).
+ */
+export async function approvedWithoutResult(
+  rig: ReturnType<typeof mdbRig>,
+): Promise<{ outcome: Promise<VendOutcome> }> {
+  rig.vmc.nextResults.push("no-reply");
+  rig.vmc.customerSelects(11, "1.50");
+  await settle(1);
+  const outcome = rig.mechanism.vend("A1", 150, 1);
+  await settle(1);
+  expect(rig.vmc.approvals).toEqual(["1.50"]);
+  return { outcome };
+}
+
+/** Host lines the simulated adapter received, with the fake time each arrived at. */
+export function timeline(vmc: VmcSimulator) {
+  const lines: Array<{ line: string; at: number }> = [];
+  vmc.on("line", (line) => lines.push({ line, at: Date.now() }));
+  return lines;
+}
+
 export function spiralRig(
   options: { board?: SpiralBoardSimulatorOptions; settings?: Partial<SpiralBoardSettings> } = {},
 ) {
