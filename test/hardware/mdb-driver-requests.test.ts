@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { settle, startedMdbRig } from "./rigs.ts";
+import { approvedWithoutResult, settle, startedMdbRig } from "./rigs.ts";
 
 /**
  * The MDB driver's money decisions, one condition at a time (issue 16: mutation score of
@@ -22,6 +22,26 @@ async function inSession(options: Parameters<typeof startedMdbRig>[0] = {}) {
   const rig = await startedMdbRig(options);
   await Promise.all([rig.mechanism.openSession(1_000), settle(1)]);
   expect(rig.vmc.state).toBe("IDLE");
+  return rig;
+}
+
+/** The VMC's request is approved now and its VEND SUCCESS comes at once. */
+async function expectDelivered(
+  rig: Awaited<ReturnType<typeof inSession>>,
+  selection: string,
+  priceMinor: number,
+  requestId: number,
+) {
+  const outcome = rig.mechanism.vend(selection, priceMinor, requestId);
+  await settle(1);
+  await expect(outcome).resolves.toEqual({ outcome: "delivered", evidence: "vend-success" });
+}
+
+/** In a session, A1 at 1.50 asked and not decided within the 2 s approval timeout: the driver denied it itself. */
+async function autoDenied() {
+  const rig = await inSession({ settings: { approvalTimeoutMs: 2_000 } });
+  rig.vmc.customerSelects(11, "1.50");
+  await settle(2_001);
   return rig;
 }
 
@@ -53,9 +73,7 @@ describe("MDB driver: the funds a session offers", () => {
     expect(disables(rig)).toHaveLength(1);
     expect(rig.mechanism.isUp()).toBe(true);
     // The held request is untouched: its own decision approves it.
-    const outcome = rig.mechanism.vend("A2", 200, 1);
-    await settle(1);
-    await expect(outcome).resolves.toEqual({ outcome: "delivered", evidence: "vend-success" });
+    await expectDelivered(rig, "A2", 200, 1);
     await rig.mechanism.stop();
   });
 });
@@ -71,16 +89,12 @@ describe("MDB driver: which decision approves which request", () => {
       detail: "no vend request pending for A2",
     });
     expect(rig.vmc.approvals).toEqual([]);
-    const outcome = rig.mechanism.vend("A1", 150, 1);
-    await settle(1);
-    await expect(outcome).resolves.toEqual({ outcome: "delivered", evidence: "vend-success" });
+    await expectDelivered(rig, "A1", 150, 1);
     await rig.mechanism.stop();
   });
 
   it("a late decision after the auto-deny is told so once; the VMC asking the same again is a new request", async () => {
-    const rig = await inSession({ settings: { approvalTimeoutMs: 2_000 } });
-    rig.vmc.customerSelects(11, "1.50");
-    await settle(2_001);
+    const rig = await autoDenied();
     expect(rig.seen.withdrawn).toEqual([{ selection: "A1", requestId: 1, reason: "no approval in time" }]);
     expect(await rig.mechanism.vend("A1", 150, 1)).toEqual({
       outcome: "not-delivered",
@@ -97,10 +111,17 @@ describe("MDB driver: which decision approves which request", () => {
     await rig.mechanism.stop();
   });
 
-  it("an auto-denied request still known to the driver is denied only once, and withdrawn only once", async () => {
-    const rig = await inSession({ settings: { approvalTimeoutMs: 2_000 } });
+  it("the VMC asking the same again after the auto-deny is a new request, and its own decision approves it", async () => {
+    const rig = await autoDenied();
     rig.vmc.customerSelects(11, "1.50");
-    await settle(2_001);
+    await settle(1);
+    expect(rig.seen.selections.map((request) => request.requestId)).toEqual([1, 2]);
+    await expectDelivered(rig, "A1", 150, 2);
+    await rig.mechanism.stop();
+  });
+
+  it("an auto-denied request still known to the driver is denied only once, and withdrawn only once", async () => {
+    const rig = await autoDenied();
     expect(denials(rig)).toHaveLength(1);
     await rig.mechanism.deny("A1", "over budget");
     await Promise.all([rig.mechanism.closeSession(), settle(10)]);
@@ -149,9 +170,7 @@ describe("MDB driver: which decision approves which request", () => {
     const rig = await inSession({ vmc: { multivend: true }, settings: { vendResultTimeoutMs: 10_000 } });
     rig.vmc.customerSelects(11, "1.50");
     await settle(1);
-    const first = rig.mechanism.vend("A1", 150, 1);
-    await settle(1);
-    await expect(first).resolves.toEqual({ outcome: "delivered", evidence: "vend-success" });
+    await expectDelivered(rig, "A1", 150, 1);
     // The same decision again approves nothing: the request it was for is answered.
     expect(await rig.mechanism.vend("A1", 150, 1)).toMatchObject({ detail: "no vend request pending for A1" });
     await settle(5_000);
@@ -167,11 +186,7 @@ describe("MDB driver: which decision approves which request", () => {
 
   it("stopping mid-vend: the vend is unknown, with the stop as its reason", async () => {
     const rig = await inSession();
-    rig.vmc.nextResults.push("no-reply");
-    rig.vmc.customerSelects(11, "1.50");
-    await settle(1);
-    const outcome = rig.mechanism.vend("A1", 150, 1);
-    await settle(1);
+    const { outcome } = await approvedWithoutResult(rig);
     await rig.mechanism.stop();
     await expect(outcome).resolves.toEqual({
       outcome: "unknown",
@@ -204,6 +219,75 @@ describe("MDB driver: ending a session", () => {
     expect(rig.vmc.errors).toContain("STOP -3");
     expect(closed).toBe(true);
     await closing;
+    await rig.mechanism.stop();
+  });
+});
+
+describe("MDB driver: the VEND REQUESTs the VMC sends", () => {
+  it("a repeated request is the same request; another price or another item replaces it (withdrawn, its timer gone)", async () => {
+    const rig = await inSession({ settings: { approvalTimeoutMs: 3_000 } });
+    rig.vmc.inject("c,STATUS,VEND,1.50,11\n");
+    await settle(1);
+    rig.vmc.inject("c,STATUS,VEND,1.50,11\n");
+    await settle(1_000);
+    expect(rig.seen.selections.map((request) => request.requestId)).toEqual([1]);
+    rig.vmc.inject("c,STATUS,VEND,1.80,11\n");
+    await settle(1_000);
+    rig.vmc.customerSelects(12, "1.80");
+    await settle(1);
+    expect(rig.seen.selections.map((request) => [request.selection, request.priceMinor, request.requestId])).toEqual([
+      ["A1", 150, 1],
+      ["A1", 180, 2],
+      ["A2", 180, 3],
+    ]);
+    expect(rig.seen.withdrawn).toEqual([
+      { selection: "A1", requestId: 1, reason: "replaced by a new vend request" },
+      { selection: "A1", requestId: 2, reason: "replaced by a new vend request" },
+    ]);
+    // 3.5 s after the first request: its approval timer, and the second's, must not deny the VMC's current request.
+    await settle(1_500);
+    expect(denials(rig)).toEqual([]);
+    await expectDelivered(rig, "A2", 180, 3);
+    await rig.mechanism.stop();
+  });
+
+  it("outside a session (not selection first), or at a price it cannot read, a request is denied and never offered", async () => {
+    const rig = await startedMdbRig();
+    rig.vmc.inject("c,STATUS,VEND,1.50,11\n");
+    await settle(1);
+    expect(denials(rig)).toHaveLength(1);
+    await Promise.all([rig.mechanism.openSession(1_000), settle(1)]);
+    rig.vmc.inject("c,STATUS,VEND,1.505,11\n");
+    await settle(1);
+    expect(denials(rig)).toHaveLength(2);
+    expect(rig.seen.selections).toEqual([]);
+    await rig.mechanism.stop();
+  });
+
+  it("the VMC back to ENABLED mid-vend: the vend is unknown at once (restart), not left to the result timeout", async () => {
+    const rig = await inSession();
+    const { outcome } = await approvedWithoutResult(rig);
+    rig.vmc.inject("c,STATUS,ENABLED\n");
+    await settle(1);
+    await expect(outcome).resolves.toEqual({
+      outcome: "unknown",
+      evidence: "restart",
+      detail: "session ended without a vend result",
+    });
+    await rig.mechanism.stop();
+  });
+
+  it("the reader disabled while a selection is held: the request is withdrawn and cannot be approved after", async () => {
+    const rig = await startedMdbRig({ settings: { alwaysIdle: true, vendTimeoutS: 30 } });
+    rig.vmc.customerSelects(12, "2.00");
+    await settle(1);
+    rig.vmc.inject("c,STATUS,DISABLED\n");
+    await settle(1);
+    expect(rig.seen.withdrawn).toEqual([{ selection: "A2", requestId: 1, reason: "reader DISABLED" }]);
+    rig.vmc.inject("c,STATUS,ENABLED\n");
+    await settle(1);
+    expect(await rig.mechanism.vend("A2", 200, 1)).toMatchObject({ detail: "no vend request pending for A2" });
+    expect(rig.vmc.approvals).toEqual([]);
     await rig.mechanism.stop();
   });
 });
