@@ -161,11 +161,41 @@ describe("MDB driver: the setup conversation", () => {
     const before = rig.mechanism.lastSignOfLifeAt();
     await settle(1_000);
     rig.vmc.inject("zzz not adapter protocol\n");
+    rig.vmc.inject(`${"x".repeat(300)}\n`); // longer than a line can be: dropped by the framer, counted too
     await settle(1);
     expect(rig.mechanism.lastSignOfLifeAt()).toBe(before);
+    expect(rig.mechanism.garbageLineCount).toBe(2);
     rig.vmc.inject("r,ACK\n");
     await settle(1);
     expect(rig.mechanism.lastSignOfLifeAt()).toBeGreaterThanOrEqual((before ?? 0) + 1_000);
+    await rig.mechanism.stop();
+  });
+});
+
+describe("MDB driver: starting", () => {
+  it("start() resolves, and the link is reported up, only once the VMC enables the reader", async () => {
+    const rig = mdbRig({ vmc: { vmcEnableDelayMs: 3_000 } });
+    let started = false;
+    void rig.mechanism.start().then(() => {
+      started = true;
+    });
+    await settle(1_000); // set up, the port open: the VMC has not enabled the reader yet
+    expect(rig.vmc.received).toContain("C,1");
+    expect(started).toBe(false);
+    expect(rig.seen.links).toEqual([]);
+    await settle(2_100);
+    expect(started).toBe(true);
+    expect(rig.seen.links).toEqual(["up"]);
+    await rig.mechanism.stop();
+  });
+
+  it("a port that cannot be opened is a fault that puts the machine out of service", async () => {
+    const rig = mdbRig({ connect: () => Promise.reject(new Error("ENOENT: no such file or directory")) });
+    const faults: unknown[] = [];
+    rig.mechanism.on("fault", (fault) => faults.push(fault));
+    rig.mechanism.start().catch(() => {});
+    await settle(10);
+    expect(faults[0]).toEqual({ code: "serial-missing", message: expect.any(String), outOfService: true });
     await rig.mechanism.stop();
   });
 });
