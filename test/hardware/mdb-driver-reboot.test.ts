@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { approvedWithoutResult, settle, startedMdbRig } from "./rigs.ts";
+import { approvedWithoutResult, settle, startedMdbRig, timeline } from "./rigs.ts";
 
 /**
  * The MDB driver when the adapter loses its setup behind the open port (a reboot), or the link goes away: what ends,
@@ -174,5 +174,28 @@ describe("MDB driver: the link goes away", () => {
     expect(rig.mechanism.isUp()).toBe(true);
     expect(disables(rig)).toHaveLength(3);
     await rig.mechanism.stop();
+  });
+
+  it("unplugged in the pause between two attempts of a setup step: the setup stops, no rejection is left unhandled", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const rig = await startedMdbRig(watched);
+      const sent = timeline(rig.vmc);
+      rig.vmc.setReplyDelay(Number.POSITIVE_INFINITY);
+      rig.vmc.reboot();
+      for (let waited = 0; !sent.some((entry) => entry.line === "C,0") && waited < 3_000; waited += 10)
+        await settle(10);
+      // The first C,0 of the new setup went out just now: its reply timeout ends at 1 000 ms, the retry is at 1 250.
+      await settle(1_100);
+      rig.port.unplug();
+      await settle(3_000);
+      expect(sent.filter((entry) => entry.line === "C,0")).toHaveLength(1);
+      expect(unhandled).toEqual([]);
+      await rig.mechanism.stop();
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
   });
 });

@@ -264,19 +264,6 @@ describe("MDB driver: the VEND REQUESTs the VMC sends", () => {
     await rig.mechanism.stop();
   });
 
-  it("the VMC back to ENABLED mid-vend: the vend is unknown at once (restart), not left to the result timeout", async () => {
-    const rig = await inSession();
-    const { outcome } = await approvedWithoutResult(rig);
-    rig.vmc.inject("c,STATUS,ENABLED\n");
-    await settle(1);
-    await expect(outcome).resolves.toEqual({
-      outcome: "unknown",
-      evidence: "restart",
-      detail: "session ended without a vend result",
-    });
-    await rig.mechanism.stop();
-  });
-
   it("the reader disabled while a selection is held: the request is withdrawn and cannot be approved after", async () => {
     const rig = await startedMdbRig({ settings: { alwaysIdle: true, vendTimeoutS: 30 } });
     rig.vmc.customerSelects(12, "2.00");
@@ -290,4 +277,48 @@ describe("MDB driver: the VEND REQUESTs the VMC sends", () => {
     expect(rig.vmc.approvals).toEqual([]);
     await rig.mechanism.stop();
   });
+});
+
+describe("MDB driver: how a vend without its VEND SUCCESS ends", () => {
+  it("a reader reset (VEND 5) is unknown, a refused approval (VEND -3) not delivered, each with its evidence", async () => {
+    const rig = await inSession({ vmc: { vendDurationMs: 100, multivend: true } });
+    rig.vmc.nextResults.push("got-reset");
+    rig.vmc.customerSelects(11, "1.50");
+    await settle(1);
+    const reset = rig.mechanism.vend("A1", 150, 1);
+    await settle(200);
+    await expect(reset).resolves.toEqual({
+      outcome: "unknown",
+      evidence: "restart",
+      detail: "ERR,VEND 5: reader reset mid-vend",
+    });
+
+    rig.vmc.customerSelects(12, "2.00");
+    await settle(1);
+    rig.vmc.vendRequestExpires(); // the VMC gave up before our approval came
+    const refused = rig.mechanism.vend("A2", 200, 2);
+    await settle(10);
+    await expect(refused).resolves.toEqual({
+      outcome: "not-delivered",
+      evidence: "none",
+      detail: "the adapter refused the approval: VEND -3",
+    });
+    await rig.mechanism.stop();
+  });
+
+  it.each([
+    ["the VMC back to ENABLED", "c,STATUS,ENABLED\n", "session ended without a vend result"],
+    ["the reader DISABLED", "c,STATUS,DISABLED\n", "reader went DISABLED mid-vend"],
+    ["a new VEND REQUEST", "c,STATUS,VEND,2.00,12\n", "a new vend request came before the result"],
+  ])(
+    "%s before the result: the vend is unknown at once (restart), named so, not left to the result timeout",
+    async (_, line, detail) => {
+      const rig = await inSession();
+      const { outcome } = await approvedWithoutResult(rig);
+      rig.vmc.inject(line);
+      await settle(1);
+      await expect(outcome).resolves.toEqual({ outcome: "unknown", evidence: "restart", detail });
+      await rig.mechanism.stop();
+    },
+  );
 });

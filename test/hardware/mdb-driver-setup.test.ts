@@ -36,6 +36,18 @@ describe("MDB driver: a vend request while the reader is not set up", () => {
     await rig.mechanism.stop();
   });
 
+  it("selection first before the VMC enables the reader (setup done): denied, not held", async () => {
+    const rig = mdbRig({ vmc: { vmcEnableDelayMs: 3_000 }, settings: alwaysIdle });
+    rig.mechanism.start().catch(() => {});
+    await settle(1_000);
+    expect(rig.vmc.received).toContain("C,1");
+    rig.vmc.inject("c,STATUS,VEND,1.50,11\n");
+    await settle(1);
+    expect(rig.seen.selections).toEqual([]);
+    expect(rig.vmc.received).toContain("C,VEND,-1");
+    await rig.mechanism.stop();
+  });
+
   it("selection first while the adapter is set up again on the open port (it rebooted): denied, not held", async () => {
     const rig = await startedMdbRig({
       vmc: { pollAckIntervalMs: 200 },
