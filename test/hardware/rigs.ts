@@ -10,7 +10,7 @@ import { VmcSimulator, type VmcSimulatorOptions } from "../../hardware/simulator
 import { SpiralBoardMechanism, type SpiralBoardSettings } from "../../hardware/spiral/spiral-board-mechanism.ts";
 import type { SelectionRequest, VendMechanism, VendOutcome } from "../../hardware/vend-mechanism.ts";
 import type { Clock } from "../../platform/clock.ts";
-import { silentLogger } from "../../platform/logger.ts";
+import { type Logger, silentLogger } from "../../platform/logger.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
 import { eventually } from "../helpers/eventually.ts";
 
@@ -63,6 +63,7 @@ export function mdbRig(
     vmc?: VmcSimulatorOptions;
     settings?: Partial<MdbCashlessSettings>;
     connect?: StreamConnector;
+    logger?: Logger;
   } = {},
 ) {
   const vmc = new VmcSimulator({ ...(options.clock ? { clock: options.clock } : {}), ...options.vmc });
@@ -72,7 +73,7 @@ export function mdbRig(
     connect: options.connect ?? port.connector,
     settings: { ...mdbSettings, ...options.settings },
     catalog: mdbCatalog,
-    logger: silentLogger(),
+    logger: options.logger ?? silentLogger(),
     backoff: { initialMs: 100, maxMs: 400 },
     random: () => 0.5,
     ...(options.clock ? { clock: options.clock } : {}),
