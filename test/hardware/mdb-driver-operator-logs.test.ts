@@ -99,7 +99,9 @@ describe("MDB driver: the operator log", () => {
     ]);
     rig.vmc.customerSelects(11, "1.50");
     await settle(1);
-    await rig.mechanism.vend("A1", 150, 1);
+    expect(await rig.mechanism.vend("A1", 150, 1)).toMatchObject({
+      detail: "the decision was for vend request 1, the pending one is 2",
+    });
     expect(rig.logged("decision for a stale request")).toEqual([
       expect.objectContaining({ selection: "A1", requestId: 1, pendingRequestId: 2 }),
     ]);
@@ -202,6 +204,90 @@ describe("MDB driver: the operator log", () => {
     const rig = await loggedRig({}, "trace");
     expect(rig.logged("to adapter")[0]).toMatchObject({ line: "C,0" });
     expect(rig.logged("from adapter")[0]).toMatchObject({ line: 'c,ERR,"cashless is off"' });
+    await rig.mechanism.stop();
+  });
+
+  it("writes the port refuses are logged: the heartbeat, a deny, a display text", async () => {
+    const { logger, lines } = capturedLogs();
+    const failing = { on: false };
+    const rig: ReturnType<typeof mdbRig> = mdbRig({
+      vmc: { pollAckIntervalMs: 0 },
+      settings: { heartbeatMs: 1_000, alwaysIdle: true, vendTimeoutS: 30 },
+      logger,
+      connect: async () => {
+        const host = await rig.port.connector();
+        const write = host._write.bind(host);
+        host._write = (chunk, encoding, done) =>
+          failing.on ? done(new Error("EIO: i/o error")) : write(chunk, encoding, done);
+        return host;
+      },
+    });
+    const logged = (msg: string) => lines.filter((line) => line.msg === msg);
+    const failingOnce = async (action: () => Promise<void> | void) => {
+      failing.on = true;
+      await action();
+      failing.on = false;
+      await settle(1_000); // the port is reopened and set up again
+      expect(rig.mechanism.isUp()).toBe(true);
+    };
+    rig.mechanism.start().catch(() => {});
+    await settle(100);
+    await failingOnce(() => settle(1_000));
+    expect(logged("heartbeat not sent")).toEqual([expect.objectContaining({ err: expect.anything() })]);
+    rig.vmc.customerSelects(12, "2.00");
+    await settle(1);
+    await failingOnce(() => rig.mechanism.deny("A2", "over budget"));
+    expect(logged("deny not sent")).toEqual([expect.objectContaining({ err: expect.anything() })]);
+    await failingOnce(() => rig.mechanism.showText("Scan to pay"));
+    expect(logged("display text not sent")).toEqual([expect.objectContaining({ err: expect.anything() })]);
+    await rig.mechanism.stop();
+  });
+
+  it("each setup step names itself when unanswered or refused", async () => {
+    const failures: unknown[] = [];
+    for (const [command, answer] of [
+      ["C,SETCONF,mdb-address=0x10", undefined],
+      ["C,1", undefined],
+      ["C,0", 'c,ERR,"BUSY"\n'],
+      ["C,1", 'c,ERR,"BUSY"\n'],
+    ] as const) {
+      const { logger, lines } = capturedLogs();
+      const rig = mdbRig({ vmc: { pollAckIntervalMs: 0 }, logger });
+      let first = true;
+      rig.vmc.on("line", (line) => {
+        if (line !== command || !first) return;
+        first = false;
+        if (answer) rig.vmc.inject(answer);
+        else rig.vmc.setReplyDelay(Number.POSITIVE_INFINITY);
+      });
+      rig.mechanism.start().catch(() => {});
+      await settle(4_000); // three unanswered attempts end at 3 750 ms
+      failures.push(lines.find((line) => line.msg === "device setup after open failed; reopening")?.err);
+      await rig.mechanism.stop();
+    }
+    expect(failures).toEqual([
+      expect.objectContaining({ message: "no answer from the MDB adapter to SETCONF mdb-address" }),
+      expect.objectContaining({ message: "no answer from the MDB adapter to C,1" }),
+      expect.objectContaining({ message: "the adapter refused C,0: BUSY" }),
+      expect.objectContaining({ message: "the adapter refused C,1: BUSY" }),
+    ]);
+  });
+
+  it("why the reader is taken as off the bus: OFFLINE, 'cashless is off', a START without an answer", async () => {
+    const rig = await loggedRig({ vmc: { pollAckIntervalMs: 0 } });
+    rig.vmc.inject("c,STATUS,OFFLINE\n");
+    await settle(1_000);
+    rig.vmc.inject('c,ERR,"cashless is off"\n');
+    await settle(1_000);
+    rig.vmc.setReplyDelay(Number.POSITIVE_INFINITY);
+    await expect(Promise.all([rig.mechanism.openSession(500), settle(1_001)])).rejects.toThrow(/no answer/);
+    expect(
+      rig.logged("the MDB reader is off the bus; setting the adapter up again").map((line) => line.reason),
+    ).toEqual([
+      "the adapter says its cashless slave is OFFLINE",
+      "the adapter says cashless is off",
+      "no session start: Error: no answer from the MDB adapter to session start",
+    ]);
     await rig.mechanism.stop();
   });
 });

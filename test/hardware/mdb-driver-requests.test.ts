@@ -48,7 +48,9 @@ async function autoDenied() {
 describe("MDB driver: the funds a session offers", () => {
   it("a budget of nothing, or a negative one, is refused before any C,START and costs no new setup", async () => {
     const rig = await startedMdbRig();
-    await expect(rig.mechanism.openSession(0)).rejects.toThrow(RangeError);
+    await expect(rig.mechanism.openSession(0)).rejects.toThrow(
+      new RangeError("budget 0 cannot be offered as MDB funds"),
+    );
     await expect(rig.mechanism.openSession(-100)).rejects.toThrow(RangeError);
     await settle(2_000);
     expect(starts(rig)).toEqual([]);
@@ -181,6 +183,18 @@ describe("MDB driver: which decision approves which request", () => {
     await settle(8_001);
     await expect(second).resolves.toEqual({ outcome: "delivered", evidence: "vend-success" });
     expect(rig.vmc.approvals).toEqual(["1.50", "2.00"]);
+    await rig.mechanism.stop();
+  });
+
+  it("no result within vendResultTimeoutMs: unknown, and the detail says how long it waited", async () => {
+    const rig = await inSession({ settings: { vendResultTimeoutMs: 5_000 } });
+    const { outcome } = await approvedWithoutResult(rig);
+    await settle(5_000);
+    await expect(outcome).resolves.toEqual({
+      outcome: "unknown",
+      evidence: "none",
+      detail: "no vend result within 5000 ms",
+    });
     await rig.mechanism.stop();
   });
 
