@@ -201,6 +201,24 @@ describe("MDB driver: starting", () => {
     await rig.mechanism.stop();
   });
 
+  it("a stale ENABLED during a setup that then fails reports no link up; the setup that succeeds does", async () => {
+    const rig = mdbRig({ vmc: { replyDelayMs: 20 } });
+    let refusals = 0;
+    rig.vmc.on("line", (line) => {
+      if (line === "C,0" && refusals === 0) rig.vmc.inject("c,STATUS,ENABLED\n");
+      if (line === "C,1" && refusals++ === 0) rig.vmc.inject('c,ERR,"BUSY"\n');
+    });
+    rig.mechanism.start().catch(() => {});
+    for (let waited = 0; refusals === 0 && waited < 2_000; waited += 10) await settle(10);
+    await settle(30); // C,1 refused: the setup failed, the port is about to be reopened
+    expect(rig.port.openCount).toBe(1);
+    expect(rig.seen.links).toEqual([]);
+    await settle(2_000);
+    expect(rig.port.openCount).toBe(2);
+    expect(rig.seen.links).toEqual(["up"]);
+    await rig.mechanism.stop();
+  });
+
   it("a port that cannot be opened is a fault that puts the machine out of service", async () => {
     const rig = mdbRig({ connect: () => Promise.reject(new Error("ENOENT: no such file or directory")) });
     const faults: unknown[] = [];
