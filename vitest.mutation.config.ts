@@ -28,6 +28,10 @@ export const mutationTests = [
   "test/hardware/mdb-cashless.test.ts",
   "test/hardware/mdb-vend-edges.test.ts",
   "test/hardware/vmc-multivend.test.ts",
+  // In-process with a fake clock (about a second each): the MDB driver against what real adapters print, and the
+  // driver's conditions one at a time (issue 16).
+  "test/hardware/mdb-real-adapters.test.ts",
+  "test/hardware/mdb-driver-*.test.ts",
   "test/broker/access-control.test.ts",
   "test/broker/password-hash.test.ts",
   "test/broker/machine-secret.test.ts",

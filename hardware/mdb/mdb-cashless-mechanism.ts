@@ -653,9 +653,13 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     const selection = this.#selectionByItem.get(item);
     // Selection first (always idle): the VMC may ask with no session; the customer then pays for this one product.
     const sessionless = !this.#sessionOpen && (this.#settings.alwaysIdle ?? false);
-    if (priceMinor === undefined || selection === undefined || (!this.#sessionOpen && !sessionless)) {
-      const reason =
-        priceMinor === undefined
+    // A reader still being set up (or not enabled by the VMC) takes no vend: a request now (a VMC asking selection
+    // first while the adapter is set up again behind the open port) is answered with the deny every dialect takes.
+    const notSetUp = this.#settingUp || !this.isUp();
+    if (notSetUp || priceMinor === undefined || selection === undefined || (!this.#sessionOpen && !sessionless)) {
+      const reason = notSetUp
+        ? "the reader is not set up"
+        : priceMinor === undefined
           ? `price ${priceText} not understood`
           : selection === undefined
             ? `MDB item ${item} is not in the catalog`

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { mdbRig } from "./rigs.ts";
+import { mdbRig, timeline } from "./rigs.ts";
 
 /**
  * The MDB driver against what real Qibixx adapters print (issue 19, docs/mdb-adapters.md), replayed by the faithful
@@ -17,13 +17,6 @@ async function startedRig(options: Parameters<typeof mdbRig>[0] = {}) {
   await settle(100);
   expect(rig.mechanism.isUp()).toBe(true);
   return rig;
-}
-
-/** Host lines the simulated adapter received, with the fake time each arrived at. */
-function timeline(vmc: ReturnType<typeof mdbRig>["vmc"]) {
-  const lines: Array<{ line: string; at: number }> = [];
-  vmc.on("line", (line) => lines.push({ line, at: Date.now() }));
-  return lines;
 }
 
 describe("MDB driver, setup as a conversation (issue 19 items 2, 3)", () => {

@@ -1,4 +1,4 @@
-import { expect } from "vitest";
+import { expect, vi } from "vitest";
 import { MdbCashlessMechanism, type MdbCashlessSettings } from "../../hardware/mdb/mdb-cashless-mechanism.ts";
 import type { StreamConnector } from "../../hardware/serial/stream-connector.ts";
 import { SimulatedSerialPort } from "../../hardware/simulators/simulated-serial-port.ts";
@@ -10,7 +10,7 @@ import { VmcSimulator, type VmcSimulatorOptions } from "../../hardware/simulator
 import { SpiralBoardMechanism, type SpiralBoardSettings } from "../../hardware/spiral/spiral-board-mechanism.ts";
 import type { SelectionRequest, VendMechanism, VendOutcome } from "../../hardware/vend-mechanism.ts";
 import type { Clock } from "../../platform/clock.ts";
-import { silentLogger } from "../../platform/logger.ts";
+import { type Logger, silentLogger } from "../../platform/logger.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
 import { eventually } from "../helpers/eventually.ts";
 
@@ -63,6 +63,7 @@ export function mdbRig(
     vmc?: VmcSimulatorOptions;
     settings?: Partial<MdbCashlessSettings>;
     connect?: StreamConnector;
+    logger?: Logger;
   } = {},
 ) {
   const vmc = new VmcSimulator({ ...(options.clock ? { clock: options.clock } : {}), ...options.vmc });
@@ -72,12 +73,48 @@ export function mdbRig(
     connect: options.connect ?? port.connector,
     settings: { ...mdbSettings, ...options.settings },
     catalog: mdbCatalog,
-    logger: silentLogger(),
+    logger: options.logger ?? silentLogger(),
     backoff: { initialMs: 100, maxMs: 400 },
     random: () => 0.5,
     ...(options.clock ? { clock: options.clock } : {}),
   });
   return { vmc, port, mechanism, seen: record(mechanism) };
+}
+
+/** Advances the fake clock (vi.useFakeTimers) and lets the promises it released run. */
+export async function settle(ms = 0): Promise<void> {
+  await vi.advanceTimersByTimeAsync(ms);
+}
+
+/** An MDB rig on the fake clock, started and set up (the VMC enables the reader at once unless told otherwise). */
+export async function startedMdbRig(options: Parameters<typeof mdbRig>[0] = {}) {
+  const rig = mdbRig(options);
+  rig.mechanism.start().catch(() => {});
+  await settle(100);
+  return rig;
+}
+
+/**
+ * In an open session on the fake clock: selection 11 at 1.50 asked and approved (request 1), and the VMC never reports
+ * the result. Returns the vend's outcome, still to come (wrapped: awaiting this helper must not await the vend).
+ */
+export async function approvedWithoutResult(
+  rig: ReturnType<typeof mdbRig>,
+): Promise<{ outcome: Promise<VendOutcome> }> {
+  rig.vmc.nextResults.push("no-reply");
+  rig.vmc.customerSelects(11, "1.50");
+  await settle(1);
+  const outcome = rig.mechanism.vend("A1", 150, 1);
+  await settle(1);
+  expect(rig.vmc.approvals).toEqual(["1.50"]);
+  return { outcome };
+}
+
+/** Host lines the simulated adapter received, with the fake time each arrived at. */
+export function timeline(vmc: VmcSimulator) {
+  const lines: Array<{ line: string; at: number }> = [];
+  vmc.on("line", (line) => lines.push({ line, at: Date.now() }));
+  return lines;
 }
 
 export function spiralRig(

@@ -1,8 +1,8 @@
 import { Writable } from "node:stream";
-import { createLogger, type Logger } from "../../platform/logger.ts";
+import { createLogger, type Logger, type LogLevel } from "../../platform/logger.ts";
 
 /** A real (pino) logger whose JSON lines land in `lines`, for tests that check what the operator reads. */
-export function capturedLogs(): { logger: Logger; lines: Record<string, unknown>[] } {
+export function capturedLogs(level: LogLevel = "debug"): { logger: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk, _encoding, done) {
@@ -10,5 +10,5 @@ export function capturedLogs(): { logger: Logger; lines: Record<string, unknown>
       done();
     },
   });
-  return { logger: createLogger({ name: "vend-agent", level: "debug", destination, syslogPrefix: false }), lines };
+  return { logger: createLogger({ name: "vend-agent", level, destination, syslogPrefix: false }), lines };
 }
