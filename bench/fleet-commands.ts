@@ -19,10 +19,10 @@
  * command by id.
  *
  * Printed per broker: sent, answered, lost, duplicates, p50/p99/p99.9/max, the achieved send and answer rates, how
- * late the sender was at worst, the broker's CPU seconds over the measured window and RSS, the load average before and
- * after; then embedded p99 / Mosquitto p99. Exits non-zero when machines do not all connect within 2 minutes or more
- * than 1 % of the commands are lost. BENCH_BROKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the
- * embedded broker's process.
+ * late the sender was at worst, CPU seconds over the measured window (broker, fleet processes, this one) and the
+ * broker's RSS, the load average before and after; then embedded p99 / Mosquitto p99. Exits non-zero when machines do
+ * not all connect within 2 minutes or more than 1 % of the commands are lost.
+ * BENCH_BROKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the embedded broker's process.
  */
 import type { ChildProcess } from "node:child_process";
 import { randomBytes, randomInt, randomUUID } from "node:crypto";
@@ -211,11 +211,28 @@ interface Measured {
   answerRate: number;
   /** How late the sender was at worst (ms after a command was due). */
   maxSendLagMs: number;
-  brokerCpuSeconds: number;
+  /** CPU seconds over the measured window: the broker's process, the fleet's processes, this one (the bridge). */
+  cpu: CpuSeconds;
+}
+
+type CpuSeconds = { broker: number; fleet: number; bridge: number };
+
+function cpuSeconds(brokerPid: number | undefined, fleet: Fleet): CpuSeconds {
+  const { user, system } = process.cpuUsage();
+  return {
+    broker: cpuSecondsOf(brokerPid),
+    fleet: fleet.pids.reduce<number>((sum, pid) => sum + cpuSecondsOf(pid), 0),
+    bridge: (user + system) / 1e6,
+  };
 }
 
 /** The bridge's open loop: command i is due at t0 + i / rate, and its round trip counts from then. */
-async function drive(bridge: MqttClient, machines: Machine[], options: Options, brokerPid?: number): Promise<Measured> {
+async function drive(
+  bridge: MqttClient,
+  machines: Machine[],
+  options: Options,
+  cpuNow: () => CpuSeconds,
+): Promise<Measured> {
   const h = histogram();
   const pending = new Map<string, { dueAt: number; measured: boolean }>();
   let answered = 0;
@@ -241,12 +258,12 @@ async function drive(bridge: MqttClient, machines: Machine[], options: Options, 
   const total = warmupCount + Math.round(options.rate * options.seconds);
   let maxSendLagMs = 0;
   let measuredFrom = 0;
-  let cpuFrom = 0;
+  let cpuFrom: CpuSeconds = { broker: 0, fleet: 0, bridge: 0 };
   const send = (i: number, dueAt: number) => {
     const now = performance.now();
     if (i === warmupCount) {
       measuredFrom = now;
-      cpuFrom = cpuSecondsOf(brokerPid);
+      cpuFrom = cpuNow();
     }
     if (i >= warmupCount) maxSendLagMs = Math.max(maxSendLagMs, now - dueAt);
     const machineId = machines[randomInt(machines.length)]!.id;
@@ -270,7 +287,12 @@ async function drive(bridge: MqttClient, machines: Machine[], options: Options, 
     };
     tick();
   });
-  const brokerCpuSeconds = cpuSecondsOf(brokerPid) - cpuFrom;
+  const cpuTo = cpuNow();
+  const cpu = {
+    broker: cpuTo.broker - cpuFrom.broker,
+    fleet: cpuTo.fleet - cpuFrom.fleet,
+    bridge: cpuTo.bridge - cpuFrom.bridge,
+  };
   const drainUntil = performance.now() + drainTimeoutMs;
   while (pending.size > 0 && performance.now() < drainUntil) await new Promise((wake) => setTimeout(wake, 20));
   const sent = total - warmupCount;
@@ -284,7 +306,7 @@ async function drive(bridge: MqttClient, machines: Machine[], options: Options, 
     sendRate: sent / ((sentAt - measuredFrom) / 1_000),
     answerRate: answered / ((lastAnswerAt - measuredFrom) / 1_000),
     maxSendLagMs,
-    brokerCpuSeconds,
+    cpu,
   };
 }
 
@@ -309,7 +331,7 @@ async function runBroker(kind: BrokerKind, options: Options) {
     if (connected !== machines.length)
       throw new Error(`${kind}: ${connected} of ${machines.length} machines connected`);
     const bridge = await connectBridge(broker.url);
-    const measured = await drive(bridge, machines, options, broker.pid);
+    const measured = await drive(bridge, machines, options, () => cpuSeconds(broker.pid, fleet));
     const rssFull = rssOf(broker.pid);
     const counts = await fleet.tell("count");
     await bridge.endAsync();
@@ -359,12 +381,12 @@ async function main(): Promise<void> {
     `\nfleet-commands: ${options.machines} machines over ${options.processes} processes, ping -> pong QoS 1, open loop ${options.rate}/s for ${options.seconds} s (+${options.warmup} s warm-up)`,
   );
   console.log(
-    "| broker | connect all (s) | sent | answered | lost | dup | p50 ms | p99 ms | p99.9 ms | max ms | sent/s | answered/s | sender late max (ms) | broker CPU s | broker RSS MB (empty -> full) | load avg before -> after (1/5/15 min) |",
+    "| broker | connect all (s) | sent | answered | lost | dup | p50 ms | p99 ms | p99.9 ms | max ms | sent/s | answered/s | sender late max (ms) | CPU s: broker / fleet / bridge | broker RSS MB (empty -> full) | load avg before -> after (1/5/15 min) |",
   );
   console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of results) {
     console.log(
-      `| ${r.kind} | ${r.connectSeconds.toFixed(2)} | ${r.sent} | ${r.answered} | ${r.lost} | ${r.duplicates} | ${ms(r.h.getValueAtPercentile(50))} | ${ms(r.h.getValueAtPercentile(99))} | ${ms(r.h.getValueAtPercentile(99.9))} | ${ms(r.h.maxValue)} | ${r.sendRate.toFixed(0)} | ${r.answerRate.toFixed(0)} | ${r.maxSendLagMs.toFixed(1)} | ${r.brokerCpuSeconds.toFixed(2)} | ${r.rssEmptyMb.toFixed(0)} -> ${r.rssFullMb.toFixed(0)} | ${load(r.loadBefore)} -> ${load(r.loadAfter)} |`,
+      `| ${r.kind} | ${r.connectSeconds.toFixed(2)} | ${r.sent} | ${r.answered} | ${r.lost} | ${r.duplicates} | ${ms(r.h.getValueAtPercentile(50))} | ${ms(r.h.getValueAtPercentile(99))} | ${ms(r.h.getValueAtPercentile(99.9))} | ${ms(r.h.maxValue)} | ${r.sendRate.toFixed(0)} | ${r.answerRate.toFixed(0)} | ${r.maxSendLagMs.toFixed(1)} | ${r.cpu.broker.toFixed(2)} / ${r.cpu.fleet.toFixed(2)} / ${r.cpu.bridge.toFixed(2)} | ${r.rssEmptyMb.toFixed(0)} -> ${r.rssFullMb.toFixed(0)} | ${load(r.loadBefore)} -> ${load(r.loadAfter)} |`,
     );
     if (r.retries > 0 || r.lostConnections > 0)
       console.log(`${r.kind}: ${r.retries} connect retries, ${r.lostConnections} connections lost and made again`);
