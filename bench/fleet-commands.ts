@@ -30,6 +30,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import type { Socket } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { PerformanceObserver } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../backend-bridge/broker/embedded-broker.ts";
@@ -97,11 +98,21 @@ async function machinesChild(): Promise<void> {
 /** The bridge's password is made by the parent (each process draws its own): it comes with the order. */
 type BrokerOrder =
   | { kind: "start"; logins: MosquittoLogin[]; bridgeUser: { username: string; password: string } }
+  | { kind: "gc" }
   | { kind: "stop" };
+
+type GcPause = { at: number; ms: number };
 
 async function brokerChild(): Promise<void> {
   let broker: EmbeddedBroker | undefined;
+  /** Garbage collections of the broker's process (epoch ms, duration): a stop-the-world pause delays every message. */
+  const pauses: GcPause[] = [];
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries())
+      pauses.push({ at: performance.timeOrigin + entry.startTime, ms: entry.duration });
+  }).observe({ entryTypes: ["gc"] });
   await serveOrders<BrokerOrder>(async (order) => {
+    if (order.kind === "gc") return { pauses };
     if (order.kind === "stop") {
       await broker?.close();
       return { stopped: true };
@@ -139,6 +150,8 @@ interface Options {
 interface RunningBroker {
   url: string;
   pid: number | undefined;
+  /** The embedded broker's GC pauses so far. */
+  gcPauses?(): Promise<GcPause[]>;
   stop(): Promise<void>;
 }
 
@@ -152,6 +165,7 @@ async function startBroker(kind: BrokerKind, dir: string, logins: MosquittoLogin
     return {
       url: `mqtt://127.0.0.1:${port}`,
       pid: child.proc.pid,
+      gcPauses: async () => (await child.ask({ kind: "gc" })).pauses as GcPause[],
       stop: async () => {
         await child.ask({ kind: "stop" });
         await exited;
@@ -213,6 +227,8 @@ interface Measured {
   maxSendLagMs: number;
   /** CPU seconds over the measured window: the broker's process, the fleet's processes, this one (the bridge). */
   cpu: CpuSeconds;
+  /** The measured window, epoch ms. */
+  window: { from: number; to: number };
 }
 
 type CpuSeconds = { broker: number; fleet: number; bridge: number };
@@ -258,11 +274,13 @@ async function drive(
   const total = warmupCount + Math.round(options.rate * options.seconds);
   let maxSendLagMs = 0;
   let measuredFrom = 0;
+  let windowFrom = 0;
   let cpuFrom: CpuSeconds = { broker: 0, fleet: 0, bridge: 0 };
   const send = (i: number, dueAt: number) => {
     const now = performance.now();
     if (i === warmupCount) {
       measuredFrom = now;
+      windowFrom = Date.now();
       cpuFrom = cpuNow();
     }
     if (i >= warmupCount) maxSendLagMs = Math.max(maxSendLagMs, now - dueAt);
@@ -307,6 +325,7 @@ async function drive(
     answerRate: answered / ((lastAnswerAt - measuredFrom) / 1_000),
     maxSendLagMs,
     cpu,
+    window: { from: windowFrom, to: Date.now() - (performance.now() - sentAt) },
   };
 }
 
@@ -333,6 +352,8 @@ async function runBroker(kind: BrokerKind, options: Options) {
     const bridge = await connectBridge(broker.url);
     const measured = await drive(bridge, machines, options, () => cpuSeconds(broker.pid, fleet));
     const rssFull = rssOf(broker.pid);
+    const { from, to } = measured.window;
+    const gc = (await broker.gcPauses?.())?.filter((pause) => pause.at >= from && pause.at <= to);
     const counts = await fleet.tell("count");
     await bridge.endAsync();
     await fleet.stop();
@@ -342,6 +363,11 @@ async function runBroker(kind: BrokerKind, options: Options) {
       ...measured,
       connectSeconds,
       retries: answers.reduce((sum, answer) => sum + Number(answer.retries), 0),
+      gc: gc && {
+        count: gc.length,
+        totalMs: gc.reduce((sum, pause) => sum + pause.ms, 0),
+        maxMs: Math.max(0, ...gc.map((pause) => pause.ms)),
+      },
       lostConnections: counts.reduce((sum, answer) => sum + Number(answer.lostConnections), 0),
       rssEmptyMb: rssEmpty / 1e6,
       rssFullMb: rssFull / 1e6,
@@ -388,6 +414,10 @@ async function main(): Promise<void> {
     console.log(
       `| ${r.kind} | ${r.connectSeconds.toFixed(2)} | ${r.sent} | ${r.answered} | ${r.lost} | ${r.duplicates} | ${ms(r.h.getValueAtPercentile(50))} | ${ms(r.h.getValueAtPercentile(99))} | ${ms(r.h.getValueAtPercentile(99.9))} | ${ms(r.h.maxValue)} | ${r.sendRate.toFixed(0)} | ${r.answerRate.toFixed(0)} | ${r.maxSendLagMs.toFixed(1)} | ${r.cpu.broker.toFixed(2)} / ${r.cpu.fleet.toFixed(2)} / ${r.cpu.bridge.toFixed(2)} | ${r.rssEmptyMb.toFixed(0)} -> ${r.rssFullMb.toFixed(0)} | ${load(r.loadBefore)} -> ${load(r.loadAfter)} |`,
     );
+    if (r.gc)
+      console.log(
+        `${r.kind} broker's GC over the measured window: ${r.gc.count} pauses, ${r.gc.totalMs.toFixed(0)} ms in all, longest ${r.gc.maxMs.toFixed(1)} ms`,
+      );
     if (r.retries > 0 || r.lostConnections > 0)
       console.log(`${r.kind}: ${r.retries} connect retries, ${r.lostConnections} connections lost and made again`);
   }
