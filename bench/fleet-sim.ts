@@ -53,6 +53,7 @@ export async function connectUntilAccepted(
 ): Promise<number> {
   const topics = machineTopics(rootTopic, machine.id);
   for (let attempt = 0; ; attempt++) {
+    let connected: { client: MqttClient; onClose: () => void } | undefined;
     try {
       const client = await mqtt.connectAsync(url, {
         protocolVersion: 4,
@@ -69,13 +70,15 @@ export async function connectUntilAccepted(
       // As the agent's link: QoS 1 exchanges otherwise wait for delayed ACKs.
       (client.stream as Partial<Socket>).setNoDelay?.(true);
       keep.push(client);
-      client.once("close", () => {
+      const onClose = () => {
         if (machineTally.stopping) return;
         machineTally.lost++;
         if (process.env.BENCH_DEBUG)
           console.error(`${machine.id}: connection lost after its CONNACK (${machineTally.lost} so far)`);
         void connectUntilAccepted(url, rootTopic, machine, keep, onConnected);
-      });
+      };
+      client.once("close", onClose);
+      connected = { client, onClose };
       onConnected(client);
       await client.subscribeAsync(topics.commandFilter, { qos: 1 });
       const availability = { state: "online", bootId: randomUUID(), bootSeq: 1, ts: Date.now() };
@@ -83,6 +86,12 @@ export async function connectUntilAccepted(
       machineTally.retries += attempt;
       return at;
     } catch (error) {
+      // Lost before its subscription or announcement: this loop tries again, not also the close handler, else two
+      // clients with the machine's id would take each other's session over in turn.
+      if (connected) {
+        connected.client.off("close", connected.onClose);
+        connected.client.end(true);
+      }
       const message = (error as Error).message;
       machineTally.failures.set(message, (machineTally.failures.get(message) ?? 0) + 1);
       await new Promise((wake) => setTimeout(wake, reconnectDelayMs(attempt, 1_000, 30_000, Math.random)));
