@@ -13,7 +13,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as hdr from "hdr-histogram-js";
 import mqtt, { type MqttClient } from "mqtt";
 import { startEmbeddedBroker } from "../backend-bridge/broker/embedded-broker.ts";
 import { InMemoryMachineCredentials } from "../backend-bridge/broker/machine-credentials.ts";
@@ -21,6 +20,7 @@ import { hashPassword } from "../backend-bridge/broker/password-hash.ts";
 import { silentLogger } from "../platform/logger.ts";
 import { signCommand } from "../protocol/signing.ts";
 import { machineTopics } from "../protocol/topics.ts";
+import { commandPayload, histogram } from "./round-trips.ts";
 
 const pings = Number(process.argv[2] ?? 2_000);
 const unlocks = Number(process.argv[3] ?? 300);
@@ -48,10 +48,6 @@ async function echo(url: string, root: string, machineId: string): Promise<never
     client.publish(topics.event("pong"), JSON.stringify({ commandId: command.commandId }), { qos: 1 });
   });
   return new Promise<never>(() => undefined);
-}
-
-function histogram() {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
 }
 
 interface Bridge {
@@ -152,10 +148,7 @@ async function measure(
 }
 
 function command(extra: object, signFor?: { machineId: string; name: string }) {
-  const now = Date.now();
-  const body: Record<string, unknown> = { commandId: randomUUID(), issuedAt: now, expiresAt: now + 30_000, ...extra };
-  if (signFor) body.signature = signCommand(commandKey, signFor.machineId, signFor.name, body);
-  return body as { commandId: string } & Record<string, unknown>;
+  return commandPayload(extra, signFor && { key: commandKey, ...signFor });
 }
 
 async function runAgainst(label: string, url: string, root: string, credentials: typeof bridgeUser | undefined) {

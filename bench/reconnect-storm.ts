@@ -20,30 +20,34 @@
  * logins' and createPurchase's p99 unloaded and under the flood, as ratios.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
 import YAML from "yaml";
-import { reconnectDelayMs } from "../agent/mqtt/link.ts";
 import { hashMachineSecret } from "../backend-bridge/broker/machine-secret.ts";
-import { mosquittoAclFile, mosquittoPasswordFile } from "../backend-bridge/broker/mosquitto-files.ts";
 import { startSeqrSandbox } from "../backend-bridge/sandbox/seqr-sandbox.ts";
 import { openStore } from "../backend-bridge/store/open-store.ts";
 import { freePort } from "../platform/free-port.ts";
-import { machineTopics } from "../protocol/topics.ts";
-import { canConnect } from "../test/helpers/system-tools.ts";
-import { childLines } from "./child-lines.ts";
+import {
+  connectUntilAccepted,
+  Fleet,
+  type Machine,
+  machineTally,
+  makeMachines,
+  benchRoot as root,
+  rssOf,
+  serveOrders,
+  stopMachines,
+  waitUntil,
+} from "./fleet-sim.ts";
+import { startPrivateMosquitto } from "./private-mosquitto.ts";
 
-const root = resolve(import.meta.dirname, "..");
 const rootTopic = "vending/v1";
 const catalog = { currency: "EUR", products: { A1: { name: "Water", sku: "W-05", priceMinor: 150 } } };
 const bridgeUser = { username: "vend-bridge", password: randomBytes(16).toString("hex") };
-
-type Machine = { id: string; password: string };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Child: a share of the fleet. JSON lines on stdio: {machines, url, mode} in, {connectedAt[]} / {logins[]} out.
@@ -56,82 +60,29 @@ type ChildOrder =
   | { kind: "stop" };
 
 async function child(): Promise<void> {
-  const send = (message: object) => process.stdout.write(`${JSON.stringify(message)}\n`);
-  send({ ready: true });
   const clients: MqttClient[] = [];
-  for await (const line of createInterface({ input: process.stdin })) {
-    const order = JSON.parse(line) as ChildOrder;
-    if (order.kind === "stop") {
-      stopping = true;
-      await Promise.all(clients.map((client) => client.endAsync(true).catch(() => undefined)));
-      send({ stopped: true });
-      process.exit(0);
-    }
+  await serveOrders<ChildOrder>(async (order) => {
+    if (order.kind === "stop") return stopMachines(clients);
     if (order.kind === "storm") {
-      const connectedAt = await Promise.all(order.machines.map((m) => connectUntilAccepted(order.url, m, clients)));
-      send({ connectedAt, retries, failures: Object.fromEntries(failures) });
-    } else if (order.kind === "flood") {
+      const connectedAt = await Promise.all(
+        order.machines.map((m) => connectUntilAccepted(order.url, rootTopic, m, clients)),
+      );
+      return { connectedAt, retries: machineTally.retries, failures: Object.fromEntries(machineTally.failures) };
+    }
+    if (order.kind === "flood") {
       // Wrong passwords for real ids, all at once, no retry: each is one refused CONNECT.
       const refused = await Promise.all(order.machines.map((m) => connectOnce(order.url, m.id, "wrong-password")));
-      send({ refused: refused.filter((outcome) => outcome !== "connected").length });
-    } else {
-      // Real machines log in again, one after the other: the time from CONNECT to CONNACK of each.
-      const logins: number[] = [];
-      for (const m of order.machines) {
-        const started = performance.now();
-        const outcome = await connectOnce(order.url, m.id, m.password);
-        if (outcome === "connected") logins.push(performance.now() - started);
-      }
-      send({ logins });
+      return { refused: refused.filter((outcome) => outcome !== "connected").length };
     }
-  }
-}
-
-let retries = 0;
-const failures = new Map<string, number>();
-/** Connections lost after their CONNACK (keepalive, takeover): each is made again, as the agent does. */
-let lost = 0;
-let stopping = false;
-
-/** Connects like an agent: on failure, waits a full-jitter backoff and tries again. Resolves with Date.now(). */
-async function connectUntilAccepted(url: string, machine: Machine, keep: MqttClient[]): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const client = await mqtt.connectAsync(url, {
-        protocolVersion: 4,
-        clientId: machine.id,
-        username: machine.id,
-        password: machine.password,
-        reconnectPeriod: 0,
-        connectTimeout: 30_000,
-        keepalive: 60,
-        clean: true,
-        will: {
-          topic: machineTopics(rootTopic, machine.id).availability,
-          payload: Buffer.from(""),
-          qos: 1,
-          retain: true,
-        },
-      });
-      const at = Date.now();
-      keep.push(client);
-      client.once("close", () => {
-        if (stopping) return;
-        lost++;
-        if (process.env.BENCH_DEBUG) console.error(`${machine.id}: connection lost after its CONNACK (${lost} so far)`);
-        void connectUntilAccepted(url, machine, keep);
-      });
-      const topics = machineTopics(rootTopic, machine.id);
-      await client.subscribeAsync(topics.commandFilter, { qos: 1 });
-      const availability = { state: "online", bootId: randomUUID(), bootSeq: 1, ts: Date.now() };
-      await client.publishAsync(topics.availability, JSON.stringify(availability), { qos: 1, retain: true });
-      retries += attempt;
-      return at;
-    } catch (error) {
-      failures.set((error as Error).message, (failures.get((error as Error).message) ?? 0) + 1);
-      await new Promise((wake) => setTimeout(wake, reconnectDelayMs(attempt, 1_000, 30_000, Math.random)));
+    // Real machines log in again, one after the other: the time from CONNECT to CONNACK of each.
+    const logins: number[] = [];
+    for (const m of order.machines) {
+      const started = performance.now();
+      const outcome = await connectOnce(order.url, m.id, m.password);
+      if (outcome === "connected") logins.push(performance.now() - started);
     }
-  }
+    return { logins };
+  });
 }
 
 function connectOnce(url: string, id: string, password: string): Promise<"connected" | "refused"> {
@@ -161,67 +112,10 @@ function connectOnce(url: string, id: string, password: string): Promise<"connec
 // Parent
 // ---------------------------------------------------------------------------------------------------------------
 
-class Fleet {
-  readonly #procs: { proc: ChildProcess; next: () => Promise<Record<string, unknown>> }[];
-
-  /** Resolves once every process has loaded, so that their start-up is not counted in the storm. */
-  ready(): Promise<unknown> {
-    return Promise.all(this.#procs.map(({ next }) => next()));
-  }
-
-  constructor(processes: number) {
-    this.#procs = Array.from({ length: processes }, () => {
-      const proc = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "--child"], {
-        cwd: root,
-        stdio: ["pipe", "pipe", "inherit"],
-      });
-      return { proc, next: childLines(proc) };
-    });
-  }
-
-  /** Splits `machines` over the processes, sends each its share, and gathers the answers. */
-  async order(
-    kind: "storm" | "flood" | "logins",
-    url: string,
-    machines: Machine[],
-  ): Promise<Record<string, unknown>[]> {
-    const shares = this.#procs.map((_, index) => machines.filter((__, i) => i % this.#procs.length === index));
-    return Promise.all(
-      this.#procs.map(({ proc, next }, index) => {
-        proc.stdin?.write(`${JSON.stringify({ kind, url, machines: shares[index] })}\n`);
-        return next();
-      }),
-    );
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(
-      this.#procs.map(({ proc, next }) => {
-        proc.stdin?.write(`${JSON.stringify({ kind: "stop" })}\n`);
-        return next();
-      }),
-    );
-  }
-}
-
-function rssOf(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) * 1024;
-}
-
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((wake) => setTimeout(wake, 20));
-  }
 }
 
 interface Scenario {
@@ -234,10 +128,7 @@ interface Scenario {
 
 async function runScenario(scenario: Scenario) {
   const dir = mkdtempSync(join(tmpdir(), "reconnect-storm-"));
-  const machines: Machine[] = Array.from({ length: scenario.count }, (_, i) => ({
-    id: `S${String(i).padStart(5, "0")}`,
-    password: randomBytes(16).toString("hex"),
-  }));
+  const machines = makeMachines(scenario.count);
   const hashes = machines.map((m) => hashMachineSecret(m.password));
   const storeUrl = `sqlite:${join(dir, "bridge.db")}`;
   {
@@ -257,43 +148,14 @@ async function runScenario(scenario: Scenario) {
   });
   let mosquitto: ChildProcess | undefined;
   if (scenario.broker === "mosquitto") {
-    // Started as root, Mosquitto reads its password and ACL files after it has become the `mosquitto` user.
-    chmodSync(dir, 0o755);
-    // The files `vend-bridge machines export-mosquitto` writes, from the same hashes the store holds.
-    writeFileSync(
-      join(dir, "passwd"),
-      mosquittoPasswordFile([
-        { username: bridgeUser.username, passwordHash: hashMachineSecret(bridgeUser.password) },
-        ...machines.map((m, i) => ({ username: m.id, passwordHash: hashes[i]! })),
-      ]),
-    );
-    writeFileSync(join(dir, "acl"), mosquittoAclFile(rootTopic, bridgeUser.username));
-    writeFileSync(
-      join(dir, "mosquitto.conf"),
-      [
-        `listener ${mqttPort} 127.0.0.1`,
-        "allow_anonymous false",
-        `password_file ${join(dir, "passwd")}`,
-        `acl_file ${join(dir, "acl")}`,
-        "set_tcp_nodelay true",
-        "persistence false",
-        // As docs/external-mosquitto.md: the bridge's queue holds the whole fleet's burst after a restart.
-        "max_inflight_messages 20",
-        "max_queued_messages 50000",
-        "log_dest stderr",
-        "log_type error",
-        // With BENCH_DEBUG, Mosquitto's notices (among them "Outgoing messages are being dropped for client ...")
-        // go to bench/results/mosquitto-storm.log.
-        ...(process.env.BENCH_DEBUG ? ["log_type warning", "log_type notice"] : []),
-        "",
-      ].join("\n"),
-    );
-    if (process.env.BENCH_DEBUG) mkdirSync(join(root, "bench", "results"), { recursive: true });
-    const mosquittoLog = process.env.BENCH_DEBUG
-      ? openSync(join(root, "bench", "results", "mosquitto-storm.log"), "w")
-      : "ignore";
-    mosquitto = spawn("mosquitto", ["-c", join(dir, "mosquitto.conf")], { stdio: ["ignore", "ignore", mosquittoLog] });
-    await waitUntil("mosquitto", () => canConnect("127.0.0.1", mqttPort, 500), 20_000);
+    mosquitto = await startPrivateMosquitto({
+      dir,
+      port: mqttPort,
+      rootTopic,
+      bridgeUser,
+      machines: machines.map((m, i) => ({ username: m.id, passwordHash: hashes[i]! })),
+      logName: "mosquitto-storm.log",
+    });
   }
   const configFile = join(dir, "bridge.yaml");
   writeFileSync(
@@ -311,7 +173,7 @@ async function runScenario(scenario: Scenario) {
       log: { level: "error" },
     }),
   );
-  const fleet = new Fleet(scenario.processes);
+  const fleet = new Fleet(import.meta.filename, scenario.processes);
   await fleet.ready();
   const url = `mqtt://127.0.0.1:${mqttPort}`;
   const brokerPid = () => (scenario.broker === "embedded" ? bridge.pid : mosquitto?.pid);
@@ -374,7 +236,7 @@ async function runScenario(scenario: Scenario) {
   };
   const load = setInterval(scanOne, scenario.rate > 0 ? 1_000 / scenario.rate : 2 ** 31 - 1);
 
-  const storm = fleet.order("storm", url, machines);
+  const storm = fleet.order("storm", machines, { url });
   let allOnlineAt = Number.NaN;
   let lastProgress = 0;
   await waitUntil(
@@ -433,7 +295,7 @@ async function runScenario(scenario: Scenario) {
     const probe = async () => {
       const started = purchaseTimes.length;
       const loadAgain = setInterval(scanOne, scenario.rate > 0 ? 1_000 / scenario.rate : 2 ** 31 - 1);
-      const logins = (await fleet.order("logins", url, real)).flatMap((answer) => answer.logins as number[]);
+      const logins = (await fleet.order("logins", real, { url })).flatMap((answer) => answer.logins as number[]);
       // The logins may be over in a fraction of a second: keep the purchases going until there are enough for a p99.
       while (scenario.rate > 0 && purchaseTimes.length - started < 20)
         await new Promise((wake) => setTimeout(wake, 100));
@@ -443,7 +305,7 @@ async function runScenario(scenario: Scenario) {
     };
     const unloaded = await probe();
     const victims = Array.from({ length: scenario.flood }, (_, i) => machines[i % machines.length]!);
-    const flood = fleet.order("flood", url, victims);
+    const flood = fleet.order("flood", victims, { url });
     const loaded = await probe();
     const refused = (await flood).reduce((sum, answer) => sum + Number(answer.refused), 0);
     result.flood = {
