@@ -20,6 +20,7 @@ export const mutationTests = [
   "test/agent/journal-write-errors.test.ts",
   "test/agent/motor-durability.test.ts",
   "test/agent/vend-session.test.ts",
+  "test/agent/vend-session-mutants.test.ts",
   "test/agent/decide.test.ts",
   "test/agent/journal-state.test.ts",
   "test/agent/record-file.test.ts",

@@ -437,7 +437,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 150,
+    line: 152,
     column: 83,
     mutator: "StringLiteral",
     replacement: '""',
@@ -448,7 +448,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 171,
+    line: 173,
     column: 77,
     mutator: "StringLiteral",
     replacement: '"Stryker was here!"',
@@ -459,7 +459,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 246,
+    line: 248,
     column: 11,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -468,7 +468,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 414,
+    line: 429,
     column: 11,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -477,7 +477,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 471,
+    line: 486,
     column: 13,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -488,7 +488,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 509,
+    line: 531,
     column: 29,
     mutator: "StringLiteral",
     replacement: '""',
@@ -499,7 +499,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 505,
+    line: 520,
     column: 21,
     mutator: "ConditionalExpression",
     replacement: "false",
@@ -510,7 +510,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 511,
+    line: 533,
     column: 14,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -521,7 +521,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 526,
+    line: 548,
     column: 9,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -532,7 +532,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 618,
+    line: 640,
     column: 17,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -544,18 +544,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 662,
-    column: 21,
-    mutator: "ConditionalExpression",
-    replacement: "false",
-    code: "if (!pending || pending.sessionId !== sessionId) return;",
-    reason:
-      "every caller passes the pending payment's own session id (cancel and customerCancel check it, #admitPayment " +
-      "reads it, and the payment timer of an older payment is cleared when a newer one arms its own)",
-  },
-  {
-    file: "agent/session/vend-session.ts",
-    line: 695,
+    line: 720,
     column: 23,
     mutator: "ConditionalExpression",
     replacement: "false",
@@ -565,11 +554,61 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 697,
+    line: 722,
     column: 9,
     mutator: "ConditionalExpression",
     replacement: "true",
     code: "if (this.#endScreen) {",
-    reason: "#endScreen was just set to an end screen (never idle, see line 695), so it is always set here",
+    reason: "#endScreen was just set to an end screen (never idle, see line 720), so it is always set here",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 527,
+    column: 27,
+    mutator: "BooleanLiteral",
+    replacement: "true",
+    code: "this.#creditPending = false;",
+    reason:
+      "#creditPending is set only for a held selection's session, which is single-vend: past the credit branch above, " +
+      "its vend was delivered or unknown (the session ends: single-vend-done), or failed with an end requested (it " +
+      "ends) or while stopping (stop() ends it), and #endSession clears the flag, so it is never read again as true",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 797,
+    column: 43,
+    mutator: "ArithmeticOperator",
+    replacement: "session.budgetMinor + session.spentMinor",
+    code: "await this.#o.mechanism.openSession(session.budgetMinor - session.spentMinor);",
+    reason:
+      "spentMinor grows only with a delivered or unknown vend, and #offerCredit runs only while #creditPending is " +
+      "set: at the unlock of a held selection (nothing vended yet) or after its one vend failed; so spentMinor is 0 " +
+      "here and budget + 0 = budget - 0 (test: a held selection that fails twice is offered its 200 once)",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 904,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: 'if (which === "selection") {',
+    reason:
+      "the mutant also forgets the selection timer when the payment or end-screen timer is cleared; a selection " +
+      "timer is armed only while a session is open, and then neither is cleared (no payment can be pending, the " +
+      "unlock clears the payment timer before it arms the selection timer, #endSession and stop() clear the " +
+      "selection timer first); the payment and end-screen handles it leaves set were cleared, so clearing them again " +
+      "does nothing",
+  },
+  {
+    file: "agent/session/vend-session.ts",
+    line: 907,
+    column: 16,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: '} else if (which === "payment") this.#paymentTimer = undefined;',
+    reason:
+      "the mutant forgets the payment timer when the end-screen timer is cleared (in #showEndScreen and stop()); " +
+      "no payment timer is armed then: #clearPayment clears it before it shows the end screen, a session end has no " +
+      "pending payment, and stop() clears the payment timer first; the end-screen handle it leaves set was cleared",
   },
 ];

@@ -1,7 +1,12 @@
-import { Writable } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createLogger } from "../../platform/logger.ts";
-import { envelope, openSessionHarness, type SessionHarness, testCatalog, until } from "./helpers/session-harness.ts";
+import {
+  capturingLogger,
+  envelope,
+  openSessionHarness,
+  type SessionHarness,
+  testCatalog,
+  until,
+} from "./helpers/session-harness.ts";
 
 /**
  * The vend session's edges that the flow tests do not reach (issue 16, mutation testing): catalog changes between
@@ -33,18 +38,6 @@ function unlockPayload(sessionId: string, budgetMinor: number, mode?: "single-ve
 function pendingPayload(sessionId: string, amountMinor: number) {
   const env = envelope();
   return { payload: { ...env, sessionId, amountMinor, currency: "EUR", signature }, seen: env };
-}
-
-/** A logger that keeps each line as parsed JSON, to check what the operator reads in the journal. */
-function capturingLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split("\n")) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger({ name: "vend-agent", level: "debug", destination, syslogPrefix: false }), lines };
 }
 
 const cheaper = {

@@ -1,12 +1,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { Journal } from "../../../agent/journal/journal.ts";
 import type { JournalFiles } from "../../../agent/journal/journal-files.ts";
 import type { StoredEvent } from "../../../agent/journal/journal-state.ts";
 import { VendSession } from "../../../agent/session/vend-session.ts";
 import { systemClock } from "../../../platform/clock.ts";
-import { type Logger, silentLogger } from "../../../platform/logger.ts";
+import { createLogger, type Logger, silentLogger } from "../../../platform/logger.ts";
 import type { Catalog } from "../../../protocol/catalog.ts";
 import { FakeMechanism } from "./fake-mechanism.ts";
 
@@ -117,4 +118,32 @@ export async function until(predicate: () => boolean, timeoutMs = 20_000, what =
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** Harnesses opened by a test file, closed together after each test. */
+export function harnessPool() {
+  const opened: SessionHarness[] = [];
+  return {
+    open: async (options: Parameters<typeof openSessionHarness>[0] = {}) => {
+      const harness = await openSessionHarness(options);
+      opened.push(harness);
+      return harness;
+    },
+    closeAll: async () => {
+      for (const harness of opened.splice(0)) await harness.close();
+    },
+  };
+}
+
+/** A logger that keeps each line as parsed JSON, to check what the operator reads in the journal. */
+export function capturingLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split("\n")) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const logger = createLogger({ name: "vend-agent", level: "debug", destination, syslogPrefix: false });
+  return { logger, lines, find: (msg: string) => lines.filter((line) => line.msg === msg) };
 }
