@@ -20,6 +20,8 @@ export const mutationTests = [
   "test/agent/journal-write-errors.test.ts",
   "test/agent/motor-durability.test.ts",
   "test/agent/vend-session.test.ts",
+  "test/agent/vend-session-edges.test.ts",
+  "test/agent/selection-first.test.ts",
   "test/agent/vend-session-mutants.test.ts",
   "test/agent/decide.test.ts",
   "test/agent/journal-state.test.ts",
