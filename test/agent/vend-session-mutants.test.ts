@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Journal } from "../../agent/journal/journal.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
+import { ManualClock } from "../helpers/manual-clock.ts";
 import { FakeMechanism } from "./helpers/fake-mechanism.ts";
 import {
   capturingLogger,
@@ -312,44 +313,49 @@ describe("timers", () => {
   });
 
   it("re-arming the selection timer replaces the old one: the session lasts the full time after the last vend", async () => {
-    const h = await harness({ mode: "multi-vend", timings: { selectionTimeoutMs: 600 } });
-    const start = Date.now();
+    const clock = new ManualClock();
+    const h = await harness({ mode: "multi-vend", timings: { selectionTimeoutMs: 600 }, clock });
     await unlock(h, "s-17", 1_000);
-    await sleep(300);
+    await clock.advance(300);
     h.mechanism.select({ selection: "A1" });
     await until(() => h.named("vended").length === 1);
-    await sleep(start + 750 - Date.now());
+    // 750 ms after the unlock: past the first arming (600), within the one the vend re-armed (900).
+    await clock.advance(450);
     expect(h.named("session-ended")).toHaveLength(0);
     expect(h.journal.state.session).toMatchObject({ sessionId: "s-17" });
+    await clock.advance(200);
+    await until(() => h.named("session-ended").length === 1);
   });
 
   it("an end screen replaced by a later one stays for its full time", async () => {
-    const h = await harness({ timings: { endScreenMs: 600 } });
+    const clock = new ManualClock();
+    const h = await harness({ timings: { endScreenMs: 600 }, clock });
     await paymentPending(h, "s-18", 200);
-    const start = Date.now();
-    await h.session.customerCancel(); // not-charged, until start + 600
-    await sleep(300);
+    await h.session.customerCancel(); // not-charged, until 600
+    await clock.advance(300);
     await unlock(h, "s-19", 500);
     h.mechanism.select({ selection: "A1" });
-    await until(() => h.named("session-ended").length === 2); // thank-you, until about start + 900
-    await sleep(start + 750 - Date.now());
+    await until(() => h.named("session-ended").length === 2); // thank-you, until 300 + 600
+    await clock.advance(450); // 750: the first screen's timer would have ended it at 600
     expect(h.session.displayState()).toMatchObject({ screen: "thank-you", vendedTotalMinor: 150 });
   });
 
   it("stop() clears the payment timer: the pending payment stays for the restart", async () => {
-    const h = await harness({ timings: { paymentPendingTimeoutMs: 150 } });
+    const clock = new ManualClock();
+    const h = await harness({ timings: { paymentPendingTimeoutMs: 150 }, clock });
     await paymentPending(h, "s-20", 200);
     await h.session.stop(0);
-    await sleep(300);
+    await clock.advance(300);
     expect(h.journal.state.pending).toMatchObject({ sessionId: "s-20" });
     expect(h.named("session-ended")).toHaveLength(0);
   });
 
   it("while stopping, the choose screen counts down from now, not from the last selection timer", async () => {
-    const h = await harness({ mode: "multi-vend" });
+    const clock = new ManualClock();
+    const h = await harness({ mode: "multi-vend", clock });
     await unlock(h, "s-21", 500);
-    await sleep(60);
-    const before = Date.now();
+    await clock.advance(60);
+    const before = clock.now();
     const stopped = h.session.stop(0);
     expect(h.session.displayState()).toMatchObject({ screen: "choose-product" });
     const shown = h.session.displayState() as { deadline: number };

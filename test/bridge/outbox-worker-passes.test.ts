@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type OutboxHandler, OutboxWorker } from "../../backend-bridge/outbox/outbox-worker.ts";
 import type { OutboxItem, Purchase, Store } from "../../backend-bridge/store/store.ts";
 import { capturedLogs } from "../helpers/captured-logs.ts";
-import { ManualClock } from "./helpers/manual-clock.ts";
+import { ManualClock } from "../helpers/manual-clock.ts";
 
 /**
  * When the outbox worker looks for due rows (design §4.6): never before start() nor after stop(), one pass at a time

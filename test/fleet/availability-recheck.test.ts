@@ -3,7 +3,7 @@ import { AvailabilityRecheck, machineFlagChange } from "../../backend-bridge/fle
 import type { FleetEvent } from "../../backend-bridge/fleet/fleet-link.ts";
 import { silentLogger } from "../../platform/logger.ts";
 import { harnessPerTest } from "../bridge/helpers/harness.ts";
-import { ManualClock } from "../bridge/helpers/manual-clock.ts";
+import { ManualClock } from "../helpers/manual-clock.ts";
 
 /**
  * Issue 15 defect 1: no out-of-service flag outlives its cause. The bridge clears a machine's flag when the agent says

@@ -6,7 +6,7 @@ import { Journal } from "../../../agent/journal/journal.ts";
 import type { JournalFiles } from "../../../agent/journal/journal-files.ts";
 import type { StoredEvent } from "../../../agent/journal/journal-state.ts";
 import { VendSession } from "../../../agent/session/vend-session.ts";
-import { systemClock } from "../../../platform/clock.ts";
+import { type Clock, systemClock } from "../../../platform/clock.ts";
 import { createLogger, type Logger, silentLogger } from "../../../platform/logger.ts";
 import type { Catalog } from "../../../protocol/catalog.ts";
 import { FakeMechanism } from "./fake-mechanism.ts";
@@ -54,13 +54,15 @@ export async function openSessionHarness(
     hardwareStarted?: boolean;
     /** Called when the screen or the session changed (the agent republishes its retained state then). */
     onChange?: () => void;
+    /** The journal's and the session's clock (the system clock by default); a ManualClock for timer tests. */
+    clock?: Clock;
   } = {},
 ): Promise<SessionHarness> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "vend-session-"));
   const journal = await Journal.open({
     dataDir: dir,
     logger: silentLogger(),
-    clock: systemClock,
+    clock: options.clock ?? systemClock,
     ...(options.files ? { files: options.files } : {}),
   });
   const mechanism = options.mechanism ?? new FakeMechanism();
@@ -74,7 +76,7 @@ export async function openSessionHarness(
     paymentPendingTimeoutMs: 180_000,
     ...options.timings,
     ...(options.chooseFirst ? { chooseFirst: options.chooseFirst } : {}),
-    clock: systemClock,
+    clock: options.clock ?? systemClock,
     logger: options.logger ?? silentLogger(),
     publish: (published) => events.push(...published),
     onChange: options.onChange ?? (() => undefined),

@@ -4,9 +4,9 @@ import type { Store } from "../../../backend-bridge/store/store.ts";
 import { type BridgeConfig, bridgeConfigSchema } from "../../../config/schema/bridge.ts";
 import { silentLogger } from "../../../platform/logger.ts";
 import { deepMerge, testOnlyInsecureChoices } from "../../helpers/bridge-test-config.ts";
+import { ManualClock, settle } from "../../helpers/manual-clock.ts";
 import { FakeFleet } from "./fake-fleet.ts";
 import { FakeSeqr } from "./fake-seqr.ts";
-import { ManualClock, settle } from "./manual-clock.ts";
 import { createTestStore, type StoreKind, storeKinds, type TestStore } from "./test-stores.ts";
 
 export const machineKey = "ab".repeat(32);

@@ -1,5 +1,5 @@
 import type { Clock, TimerHandle } from "../../../platform/clock.ts";
-import { ManualClock } from "./manual-clock.ts";
+import { ManualClock } from "../../helpers/manual-clock.ts";
 
 /**
  * The model test's clock: moved by hand like ManualClock (whose `nextDueAt` lets a step jump straight past the next

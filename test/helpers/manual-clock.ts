@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from "../../../platform/clock.ts";
+import type { Clock, TimerHandle } from "../../platform/clock.ts";
 
 interface Timer extends TimerHandle {
   id: number;
