@@ -1,0 +1,105 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { approvedWithoutResult, settle, startedMdbRig } from "./rigs.ts";
+
+/**
+ * Conditions of the MDB driver that the 07:51 mutation run (issue 16) showed untested: which adapter errors end an
+ * approved vend, the funds cap of a level-1 reader, and the session state after the VMC or the link ended it.
+ * Simulated VMC, fake clock.
+ */
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+async function inSession(options: Parameters<typeof startedMdbRig>[0] = {}) {
+  const rig = await startedMdbRig(options);
+  await Promise.all([rig.mechanism.openSession(1_000), settle(1)]);
+  expect(rig.vmc.state).toBe("IDLE");
+  return rig;
+}
+
+describe("MDB driver: adapter errors during an approved vend", () => {
+  it("only a whole `VEND -<n>` refuses the approval: other errors leave the vend to its VEND SUCCESS", async () => {
+    const rig = await inSession();
+    const { outcome } = await approvedWithoutResult(rig);
+    // An unrelated error, one that only ends in VEND -n, one that only starts with it: none is the adapter refusing
+    // our C,VEND, so none may settle the vend as not delivered (and the product then bill nothing).
+    rig.vmc.inject('c,ERR,"BUSY"\nc,ERR,"XVEND -3"\nc,ERR,"VEND -3 later"\n');
+    await settle(1);
+    rig.vmc.inject("c,VEND,SUCCESS\n");
+    await settle(1);
+    await expect(outcome).resolves.toEqual({ outcome: "delivered", evidence: "vend-success" });
+    await rig.mechanism.stop();
+  });
+
+  it("a refusal code of two digits (VEND -12) is a refusal too: nothing was vended", async () => {
+    const rig = await inSession();
+    const { outcome } = await approvedWithoutResult(rig);
+    rig.vmc.inject('c,ERR,"VEND -12"\n');
+    await settle(1);
+    await expect(outcome).resolves.toEqual({
+      outcome: "not-delivered",
+      evidence: "none",
+      detail: "the adapter refused the approval: VEND -12",
+    });
+    await rig.mechanism.stop();
+  });
+});
+
+describe("MDB driver: the funds cap of the bus", () => {
+  it("a level-1 reader offers at most 16-bit funds, however large the budget", async () => {
+    const rig = await startedMdbRig();
+    await Promise.all([rig.mechanism.openSession(10_000_000), settle(1)]);
+    expect(rig.vmc.received.filter((line) => line.startsWith("C,START"))).toEqual(["C,START,655.35"]);
+    await rig.mechanism.stop();
+  });
+});
+
+describe("MDB driver: the session after the VMC or the link ended it", () => {
+  it("a session the VMC ended is over: a later VEND REQUEST is denied, not offered to the agent", async () => {
+    const rig = await inSession();
+    rig.vmc.customerCancels();
+    await settle(1);
+    expect(rig.seen.closed).toEqual(["session complete"]);
+    rig.vmc.inject("c,STATUS,VEND,1.50,11\n");
+    await settle(1);
+    expect(rig.seen.selections).toEqual([]);
+    expect(rig.vmc.received.filter((line) => line === "C,VEND,-1")).toHaveLength(1);
+    await rig.mechanism.stop();
+  });
+
+  it("a session closed by DISABLED is told once: the VMC enabling the reader again ends nothing more", async () => {
+    const rig = await inSession();
+    rig.vmc.inject("c,STATUS,DISABLED\n");
+    await settle(1);
+    rig.vmc.inject("c,STATUS,ENABLED\n");
+    await settle(1);
+    expect(rig.seen.closed).toEqual(["reader disabled by the VMC"]);
+    await rig.mechanism.stop();
+  });
+
+  it("a session closed by a lost link is told once: the reconnect and ENABLED end nothing more", async () => {
+    const rig = await inSession();
+    rig.port.unplug();
+    await settle(1);
+    expect(rig.seen.closed).toEqual(["link lost"]);
+    rig.port.replug();
+    await settle(2_000);
+    expect(rig.mechanism.isUp()).toBe(true);
+    expect(rig.seen.closed).toEqual(["link lost"]);
+    await rig.mechanism.stop();
+  });
+
+  it("with no session, a lost link or a slave gone off the bus tells of no session closed by the machine", async () => {
+    const rig = await startedMdbRig();
+    rig.vmc.inject('c,ERR,"cashless is off"\n');
+    await settle(2_000);
+    rig.port.unplug();
+    await settle(1);
+    expect(rig.seen.closed).toEqual([]);
+    await rig.mechanism.stop();
+  });
+});
