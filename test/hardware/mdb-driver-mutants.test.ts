@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { approvedWithoutResult, settle, startedMdbRig } from "./rigs.ts";
+import { approvedWithoutResult, inSession, settle, startedMdbRig } from "./rigs.ts";
 
 /**
  * Conditions of the MDB driver that the 07:51 mutation run (issue 16) showed untested: which adapter errors end an
@@ -13,13 +13,6 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers();
 });
-
-async function inSession(options: Parameters<typeof startedMdbRig>[0] = {}) {
-  const rig = await startedMdbRig(options);
-  await Promise.all([rig.mechanism.openSession(1_000), settle(1)]);
-  expect(rig.vmc.state).toBe("IDLE");
-  return rig;
-}
 
 describe("MDB driver: adapter errors during an approved vend", () => {
   it("only a whole `VEND -<n>` refuses the approval: other errors leave the vend to its VEND SUCCESS", async () => {
