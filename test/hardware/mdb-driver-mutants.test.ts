@@ -96,3 +96,62 @@ describe("MDB driver: the session after the VMC or the link ended it", () => {
     await rig.mechanism.stop();
   });
 });
+
+describe("MDB driver: the answers a session start and end wait for", () => {
+  it("a bare IDLE (or any other line) before START's own answer does not fail the session start", async () => {
+    const rig = await startedMdbRig();
+    rig.vmc.setReplyDelay(50);
+    const opened = rig.mechanism.openSession(1_000);
+    rig.vmc.inject('c,STATUS,IDLE\nc,STATUS,ONLINE\nc,ERR,"BUSY"\n');
+    await settle(100);
+    await expect(opened).resolves.toBeUndefined();
+    expect(rig.vmc.received.filter((line) => line === "C,0")).toHaveLength(1);
+    await rig.mechanism.stop();
+  });
+
+  it("a session end waits for ENABLED or the adapter's STOP error, not any line", async () => {
+    const rig = await inSession();
+    rig.vmc.setReplyDelay(500);
+    let ended = false;
+    const closed = rig.mechanism.closeSession().then(() => {
+      ended = true;
+    });
+    await settle(1);
+    rig.vmc.inject('c,STATUS,ONLINE\nc,ERR,"NOSTOP"\n');
+    await settle(10);
+    expect(ended).toBe(false);
+    await settle(500);
+    await closed;
+    expect(ended).toBe(true);
+    await rig.mechanism.stop();
+  });
+
+  it("after the agent closed the session, a VEND REQUEST is denied: no session is open", async () => {
+    const rig = await inSession();
+    await Promise.all([rig.mechanism.closeSession(), settle(1)]);
+    rig.vmc.inject("c,STATUS,VEND,1.50,11\n");
+    await settle(1);
+    expect(rig.seen.selections).toEqual([]);
+    expect(rig.vmc.received.filter((line) => line === "C,VEND,-1")).toHaveLength(1);
+    await rig.mechanism.stop();
+  });
+});
+
+describe("MDB driver: what the link events say", () => {
+  it("link down tells why (the VMC set the reader DISABLED, stopped), and the reader is down when it is told", async () => {
+    const rig = await startedMdbRig();
+    const told: Array<[string, string | undefined, boolean]> = [];
+    rig.mechanism.on("link", (state, detail) => told.push([state, detail, rig.mechanism.isUp()]));
+    rig.vmc.inject("c,STATUS,DISABLED\n");
+    await settle(1);
+    rig.vmc.inject("c,STATUS,ENABLED\n");
+    await settle(1);
+    rig.vmc.inject('c,ERR,"cashless is off"\n');
+    await settle(1);
+    await rig.mechanism.stop();
+    expect(told[0]).toEqual(["down", "the VMC set the reader DISABLED", false]);
+    expect(told[1]).toEqual(["up", undefined, true]);
+    expect(told[2]).toEqual(["down", "the adapter says cashless is off", false]);
+    expect(told.at(-1)).toEqual(["down", "stopped", false]);
+  });
+});
