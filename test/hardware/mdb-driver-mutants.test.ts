@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { approvedWithoutResult, inSession, settle, startedMdbRig } from "./rigs.ts";
+import { capturedLogs } from "../helpers/captured-logs.ts";
+import { approvedWithoutResult, inSession, mdbRig, settle, startedMdbRig } from "./rigs.ts";
 
 /**
  * Conditions of the MDB driver that the 07:51 mutation run (issue 16) showed untested: which adapter errors end an
@@ -153,5 +154,34 @@ describe("MDB driver: what the link events say", () => {
     expect(told[1]).toEqual(["up", undefined, true]);
     expect(told[2]).toEqual(["down", "the adapter says cashless is off", false]);
     expect(told.at(-1)).toEqual(["down", "stopped", false]);
+  });
+});
+
+describe("MDB driver: what is sent and logged around the setup and the end", () => {
+  it("display text is not sent while the adapter is still being set up", async () => {
+    const rig = mdbRig({ vmc: { replyDelayMs: 50 } });
+    rig.mechanism.start().catch(() => {});
+    await settle(10);
+    await rig.mechanism.showText("HELLO");
+    await settle(500);
+    expect(rig.mechanism.isUp()).toBe(true);
+    expect(rig.vmc.received.filter((line) => line.startsWith("C,DISPLAY"))).toEqual([]);
+    await rig.mechanism.stop();
+  });
+
+  it("a request the driver denied itself and still holds is dropped with the reason: session closed, driver stopped", async () => {
+    const { logger, lines } = capturedLogs("debug");
+    const dropped = () =>
+      lines.filter((line) => line.msg === "pending vend request dropped").map((line) => line.reason);
+    const rig = await inSession({ logger, settings: { approvalTimeoutMs: 2_000 } });
+    rig.vmc.customerSelects(11, "1.50");
+    await settle(2_001);
+    await Promise.all([rig.mechanism.closeSession(), settle(1)]);
+    expect(dropped()).toEqual(["session closed by the agent"]);
+    await Promise.all([rig.mechanism.openSession(1_000), settle(1)]);
+    rig.vmc.customerSelects(11, "1.50");
+    await settle(2_001);
+    await rig.mechanism.stop();
+    expect(dropped()).toEqual(["session closed by the agent", "driver stopped"]);
   });
 });
