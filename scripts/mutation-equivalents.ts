@@ -36,6 +36,10 @@ const mdbReaderEnabledBeforeSetup =
   "setup) and by the transport's `up` handler (emitted after that setup); the setup sets it false first thing " +
   "(#runSetup), so a true left here while the transport is down is overwritten before anything reads it";
 
+const mdbHeldRequestOpenOrExpired =
+  "unreachable: a request held in #pending is open or expired (handled above); approving, #deny and #dropPending " +
+  "clear #pending when they set another answer (#deny is always given the held request, read in the same turn)";
+
 const mdbClosingByUsOnlyWithSession =
   "#closingByUs is read only in `#sessionOpen && !#closingByUs` (ENABLED), and every assignment " +
   "`#sessionOpen = true` (openSession) is followed at once by `#closingByUs = false`, so its value while no session " +
@@ -718,9 +722,7 @@ export const equivalentMutants: Equivalent[] = [
     mutator: "StringLiteral",
     replacement: "``",
     code: 'evidence: "none", detail: `the request was already',
-    reason:
-      "unreachable: a request held in #pending is open or expired (handled above); approving, #deny and #dropPending " +
-      "clear #pending when they set another answer (#deny is always given the held request, read in the same turn)",
+    reason: mdbHeldRequestOpenOrExpired,
   },
   {
     file: "hardware/mdb/mdb-cashless-mechanism.ts",
@@ -729,9 +731,7 @@ export const equivalentMutants: Equivalent[] = [
     mutator: "BlockStatement",
     replacement: "{}",
     code: 'if (pending.answered !== "open") {',
-    reason:
-      "unreachable: a request held in #pending is open or expired (handled above); approving, #deny and #dropPending " +
-      "clear #pending when they set another answer (#deny is always given the held request, read in the same turn)",
+    reason: mdbHeldRequestOpenOrExpired,
   },
   {
     file: "hardware/mdb/mdb-cashless-mechanism.ts",
