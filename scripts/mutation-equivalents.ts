@@ -832,4 +832,13 @@ export const equivalentMutants: Equivalent[] = [
     reason:
       "the epoch is only compared with `!==` against the value a setup step read; decrementing changes it just as well",
   },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 279,
+    column: 15,
+    mutator: "BlockStatement",
+    replacement: "{}",
+    code: "} finally {",
+    reason: `without the reset #closingByUs stays true only while #sessionOpen is false (set so at the start of closeSession, and a session opened meanwhile resets it itself); ${mdbClosingByUsOnlyWithSession}`,
+  },
 ];

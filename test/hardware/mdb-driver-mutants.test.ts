@@ -185,3 +185,24 @@ describe("MDB driver: what is sent and logged around the setup and the end", () 
     expect(dropped()).toEqual(["session closed by the agent", "driver stopped"]);
   });
 });
+
+describe("MDB driver: a session opened while the previous one is still being closed", () => {
+  it("its end by the VMC is told, even though the close before it ended without an answer", async () => {
+    const rig = await inSession();
+    rig.vmc.setReplyDelay(60_000);
+    const closed = rig.mechanism.closeSession();
+    await settle(1);
+    // The adapter never answers the C,STOP; the next customer's session starts meanwhile.
+    const opened = rig.mechanism.openSession(1_000);
+    await settle(1);
+    rig.vmc.inject("c,STATUS,IDLE,10.00\n");
+    await settle(1);
+    await opened;
+    await settle(1_000);
+    await closed;
+    rig.vmc.inject("c,STATUS,ENABLED\n");
+    await settle(1);
+    expect(rig.seen.closed).toEqual(["session complete"]);
+    await rig.mechanism.stop();
+  });
+});
