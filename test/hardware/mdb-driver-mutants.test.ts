@@ -12,6 +12,7 @@ beforeEach(() => {
   vi.useFakeTimers();
 });
 afterEach(() => {
+  vi.restoreAllMocks();
   vi.useRealTimers();
 });
 
@@ -203,6 +204,21 @@ describe("MDB driver: a session opened while the previous one is still being clo
     rig.vmc.inject("c,STATUS,ENABLED\n");
     await settle(1);
     expect(rig.seen.closed).toEqual(["session complete"]);
+    await rig.mechanism.stop();
+  });
+});
+
+describe("MDB driver: the reconnect pause", () => {
+  it("takes the random source it was given for the backoff's jitter (the rig's: 0.5, first pause 75 ms)", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(0);
+    const rig = await startedMdbRig();
+    const disables = () => rig.vmc.received.filter((line) => line === "C,0").length;
+    rig.port.unplug();
+    rig.port.replug();
+    await settle(70);
+    expect(disables()).toBe(1);
+    await settle(10);
+    expect(disables()).toBe(2);
     await rig.mechanism.stop();
   });
 });
