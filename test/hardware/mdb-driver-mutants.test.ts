@@ -222,3 +222,21 @@ describe("MDB driver: the reconnect pause", () => {
     await rig.mechanism.stop();
   });
 });
+
+describe("MDB driver: an approval that cannot be sent", () => {
+  it("is an unknown outcome that says the approval was not sent (the port closed just before)", async () => {
+    const rig = await inSession();
+    rig.vmc.customerSelects(11, "1.50");
+    await settle(1);
+    rig.port.unplug(); // the stream is destroyed now; the driver hears of it only on its close event
+    const outcome = rig.mechanism.vend("A1", 150, 1);
+    await settle(1);
+    await expect(outcome).resolves.toEqual({
+      outcome: "unknown",
+      evidence: "link-lost",
+      detail: `approval not sent: Error: serial link ${rig.port.path} is down`,
+    });
+    expect(rig.vmc.approvals).toEqual([]);
+    await rig.mechanism.stop();
+  });
+});
