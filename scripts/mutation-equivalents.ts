@@ -28,6 +28,23 @@ const resultErrorOutcomeKnown =
 const emptyEventList =
   "an empty `e` list applies nothing (applyRecord adds each event listed); the record is only 7 bytes longer";
 
+const mdbNothingInFlight =
+  "#finishInFlight returns at once when no vend is in flight, so calling it without the check does the same";
+
+const mdbReaderEnabledBeforeSetup =
+  "#readerEnabled is read only by isUp() (anded with the transport's isUp(), which turns true only after onOpen's " +
+  "setup) and by the transport's `up` handler (emitted after that setup); the setup sets it false first thing " +
+  "(#runSetup), so a true left here while the transport is down is overwritten before anything reads it";
+
+const mdbHeldRequestOpenOrExpired =
+  "unreachable: a request held in #pending is open or expired (handled above); approving, #deny and #dropPending " +
+  "clear #pending when they set another answer (#deny is always given the held request, read in the same turn)";
+
+const mdbClosingByUsOnlyWithSession =
+  "#closingByUs is read only in `#sessionOpen && !#closingByUs` (ENABLED), and every assignment " +
+  "`#sessionOpen = true` (openSession) is followed at once by `#closingByUs = false`, so its value while no session " +
+  "is open is never read";
+
 export const equivalentMutants: Equivalent[] = [
   {
     file: "protocol/signing.ts",
@@ -610,5 +627,218 @@ export const equivalentMutants: Equivalent[] = [
       "the mutant forgets the payment timer when the end-screen timer is cleared (in #showEndScreen and stop()); " +
       "no payment timer is armed then: #clearPayment clears it before it shows the end screen, a session end has no " +
       "pending payment, and stop() clears the payment timer first; the end-screen handle it leaves set was cleared",
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 127,
+    column: 20,
+    mutator: "BooleanLiteral",
+    replacement: "true",
+    code: "#readerEnabled = false;",
+    reason: mdbReaderEnabledBeforeSetup,
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 211,
+    column: 27,
+    mutator: "BooleanLiteral",
+    replacement: "true",
+    code: "this.#readerEnabled = false;",
+    reason: mdbReaderEnabledBeforeSetup,
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 791,
+    column: 27,
+    mutator: "BooleanLiteral",
+    replacement: "true",
+    code: "this.#readerEnabled = false;",
+    reason: mdbReaderEnabledBeforeSetup,
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 130,
+    column: 18,
+    mutator: "BooleanLiteral",
+    replacement: "true",
+    code: "#closingByUs = false;",
+    reason: mdbClosingByUsOnlyWithSession,
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 262,
+    column: 25,
+    mutator: "BooleanLiteral",
+    replacement: "false",
+    code: "this.#closingByUs = true;",
+    reason: "the line before sets #sessionOpen false; " + mdbClosingByUsOnlyWithSession,
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 143,
+    column: 16,
+    mutator: "BooleanLiteral",
+    replacement: "true",
+    code: "#settingUp = false;",
+    reason:
+      "#settingUp is read only on adapter data, on timers armed after a setup and in #slaveLost (reached from those); " +
+      "data can arrive only after the port opened, and onOpen (#setUpAdapter) sets it true synchronously, before any data event",
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 146,
+    column: 25,
+    mutator: "BooleanLiteral",
+    replacement: "true",
+    code: "#pollAckDuringSetup = false;",
+    reason: "#setUpAdapter sets it false before the setup and reads it only after; nothing else reads it",
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 212,
+    column: 37,
+    mutator: "StringLiteral",
+    replacement: '""',
+    code: 'this.#linkReport.report("down", "stopped");',
+    reason:
+      'when the transport was up, its stop() emits `down` with "stopped", whose handler (#onLinkDown) reports down first; ' +
+      "otherwise down was reported already; LinkReport emits only on a change, so this report never emits",
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 241,
+    column: 20,
+    mutator: "BooleanLiteral",
+    replacement: "false",
+    code: "slaveOff = true;",
+    reason:
+      "with slaveOff set `refused` is false, and the answer came over the open link, so the fallback " +
+      "`!refused && this.#transport.isUp()` calls #slaveLost alike (the link cannot close between the data event and the catch, both in one turn)",
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 313,
+    column: 68,
+    mutator: "StringLiteral",
+    replacement: "``",
+    code: 'evidence: "none", detail: `the request was already',
+    reason: mdbHeldRequestOpenOrExpired,
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 312,
+    column: 38,
+    mutator: "BlockStatement",
+    replacement: "{}",
+    code: 'if (pending.answered !== "open") {',
+    reason: mdbHeldRequestOpenOrExpired,
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 374,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (this.#pending === pending) this.#pending = undefined;",
+    reason:
+      "every caller (stop, closeSession, deny, vend) passes the request it read from #pending in the same turn, with no " +
+      "await in between, so the check always holds",
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 509,
+    column: 27,
+    mutator: "MethodExpression",
+    replacement: "this.#waiters",
+    code: "this.#waiters = this.#waiters.filter((w) => w !== waiter);",
+    reason:
+      "a timed-out waiter left in the list: a later line it accepts clears its spent timer, filters it out and calls " +
+      "resolve/reject of a promise already rejected, which do nothing; its accept's side effects (verdict, slaveOff, " +
+      "refused) go to variables their caller no longer reads after the rejection; #onLinkDown empties the list anyway",
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 509,
+    column: 55,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "this.#waiters = this.#waiters.filter((w) => w !== waiter);",
+    reason:
+      "the filter keeps every waiter, the same as leaving the timed-out waiter in the list (see the MethodExpression " +
+      "entry for this line): its later resolve/reject does nothing",
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 603,
+    column: 7,
+    mutator: "ConditionalExpression",
+    code: "default:",
+    reason: "the last case of the switch: falling out of it returns the same as `return;`",
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 610,
+    column: 11,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (this.#inFlight) {",
+    reason: mdbNothingInFlight,
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 627,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (this.#inFlight) {",
+    reason: mdbNothingInFlight,
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 644,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (this.#inFlight) {",
+    reason: mdbNothingInFlight,
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 651,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: 'if (existing) this.#dropPending("replaced by a new vend request");',
+    reason: "existing is #pending read in the same turn, and #dropPending returns at once when nothing is pending",
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 682,
+    column: 13,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: 'if (pending.answered !== "open") return;',
+    reason:
+      "the approval timer is cleared wherever the answer changes (vend clears it before `approved`, #deny before " +
+      "`denied`, #dropPending before `cancelled`), so it fires only while the request is open",
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 779,
+    column: 5,
+    mutator: "UpdateOperator",
+    replacement: "this.#linkEpoch--",
+    code: "this.#linkEpoch++;",
+    reason:
+      "the epoch is only compared with `!==` against the value a setup step read; decrementing changes it just as well",
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 279,
+    column: 15,
+    mutator: "BlockStatement",
+    replacement: "{}",
+    code: "} finally {",
+    reason: `without the reset #closingByUs stays true only while #sessionOpen is false (set so at the start of closeSession, and a session opened meanwhile resets it itself); ${mdbClosingByUsOnlyWithSession}`,
   },
 ];

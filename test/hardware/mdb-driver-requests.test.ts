@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { approvedWithoutResult, settle, startedMdbRig } from "./rigs.ts";
+import { approvedWithoutResult, inSession, settle, startedMdbRig } from "./rigs.ts";
 
 /**
  * The MDB driver's money decisions, one condition at a time (issue 16: mutation score of
@@ -17,13 +17,6 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers();
 });
-
-async function inSession(options: Parameters<typeof startedMdbRig>[0] = {}) {
-  const rig = await startedMdbRig(options);
-  await Promise.all([rig.mechanism.openSession(1_000), settle(1)]);
-  expect(rig.vmc.state).toBe("IDLE");
-  return rig;
-}
 
 /** The VMC's request is approved now and its VEND SUCCESS comes at once. */
 async function expectDelivered(

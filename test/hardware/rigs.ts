@@ -94,6 +94,14 @@ export async function startedMdbRig(options: Parameters<typeof mdbRig>[0] = {}) 
   return rig;
 }
 
+/** A started MDB rig with a session open on 10.00 of funds (the VMC shows the credit). */
+export async function inSession(options: Parameters<typeof startedMdbRig>[0] = {}) {
+  const rig = await startedMdbRig(options);
+  await Promise.all([rig.mechanism.openSession(1_000), settle(1)]);
+  expect(rig.vmc.state).toBe("IDLE");
+  return rig;
+}
+
 /**
  * In an open session on the fake clock: selection 11 at 1.50 asked and approved (request 1), and the VMC never reports
  * the result. Returns the vend's outcome, still to come (wrapped: awaiting this helper must not await the vend).
