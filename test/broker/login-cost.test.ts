@@ -1,4 +1,4 @@
-import { scrypt } from "node:crypto";
+import { pbkdf2Sync, scrypt } from "node:crypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { EmbeddedBroker } from "../../backend-bridge/broker/embedded-broker.ts";
 import { InMemoryMachineCredentials } from "../../backend-bridge/broker/machine-credentials.ts";
@@ -12,9 +12,11 @@ import { startTestBroker, testScryptCost, tryConnect } from "./helpers.ts";
 // The real scrypt, watched: how often a login makes the broker run it.
 vi.mock("node:crypto", async (importOriginal) => {
   const actual = await importOriginal<typeof import("node:crypto")>();
-  return { ...actual, scrypt: vi.fn(actual.scrypt) };
+  return { ...actual, scrypt: vi.fn(actual.scrypt), pbkdf2Sync: vi.fn(actual.pbkdf2Sync) };
 });
 const scryptCalls = vi.mocked(scrypt);
+// PBKDF2 (the current form) runs on the event loop, about 0.1 ms a login: 10,000 bad logins held HTTP for a second.
+const pbkdf2Calls = vi.mocked(pbkdf2Sync);
 
 /**
  * What a machine login costs the embedded broker (issue 17): machine ids are public (they are in the QR code), so a
@@ -30,6 +32,7 @@ describe("machine logins at the embedded broker: cost and throttling", () => {
     broker = undefined;
     store = undefined;
     scryptCalls.mockClear();
+    pbkdf2Calls.mockClear();
   });
 
   const url = () => `mqtt://127.0.0.1:${broker?.tcpPort}`;
@@ -47,6 +50,27 @@ describe("machine logins at the embedded broker: cost and throttling", () => {
     expect(real.ok).toBe(true);
     if (real.ok) await real.client.endAsync();
     expect(scryptCalls).not.toHaveBeenCalled();
+  });
+
+  it("once the machine has logged in, a wrong password for it costs no PBKDF2; a rotated one is checked and let in", async () => {
+    const credentials = new InMemoryMachineCredentials();
+    credentials.set("M1", { passwordHash: hashMachineSecret("real-secret-of-m1") });
+    broker = await startTestBroker({ credentials });
+    const first = await login("M1", "real-secret-of-m1");
+    expect(first.ok).toBe(true);
+    if (first.ok) await first.client.endAsync();
+    pbkdf2Calls.mockClear();
+    const flood = await Promise.all(Array.from({ length: 50 }, (_, i) => login("M1", `guess-${i}`)));
+    expect(flood.every((result) => !result.ok && result.code === 4)).toBe(true);
+    expect(pbkdf2Calls).not.toHaveBeenCalled();
+    // The password rotated in the store: the known one no longer speaks for the new hash, so the new one is checked.
+    credentials.set("M1", { passwordHash: hashMachineSecret("rotated-secret-of-m1") });
+    pbkdf2Calls.mockClear();
+    const rotated = await login("M1", "rotated-secret-of-m1");
+    expect(rotated.ok).toBe(true);
+    if (rotated.ok) await rotated.client.endAsync();
+    expect(pbkdf2Calls).toHaveBeenCalledTimes(1);
+    expect((await login("M1", "real-secret-of-m1")).ok).toBe(false);
   });
 
   it("failures are throttled: a flood against an old scrypt entry runs scrypt only up to the failure limit", async () => {
