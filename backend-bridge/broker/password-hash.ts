@@ -78,10 +78,7 @@ export class VerifiedPasswordCache {
   }
 
   has(machineId: string, stored: string, password: string | Buffer): boolean {
-    const known = this.#entries.get(machineId);
-    return (
-      known !== undefined && known.stored === stored && timingSafeEqual(known.digest, this.#digest(stored, password))
-    );
+    return this.#matchesKnown(machineId, stored, password) === true;
   }
 
   /**
@@ -90,10 +87,14 @@ export class VerifiedPasswordCache {
    * PBKDF2 that held the event loop for 0.1 ms per guess. After a rotation (another stored hash) nothing is known.
    */
   refutes(machineId: string, stored: string, password: string | Buffer): boolean {
+    return this.#matchesKnown(machineId, stored, password) === false;
+  }
+
+  /** Whether the password is the one verified against `stored`; undefined when none was verified against it. */
+  #matchesKnown(machineId: string, stored: string, password: string | Buffer): boolean | undefined {
     const known = this.#entries.get(machineId);
-    return (
-      known !== undefined && known.stored === stored && !timingSafeEqual(known.digest, this.#digest(stored, password))
-    );
+    if (known === undefined || known.stored !== stored) return undefined;
+    return timingSafeEqual(known.digest, this.#digest(stored, password));
   }
 
   remember(machineId: string, stored: string, password: string | Buffer): void {
