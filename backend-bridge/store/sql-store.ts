@@ -7,6 +7,7 @@ import type {
   OutboxItem,
   Purchase,
   PurchaseChanges,
+  PurchaseQuery,
   PurchaseState,
   Store,
   StoredMachine,
@@ -352,6 +353,59 @@ class SqlStoreOps implements StoreOps {
         )
       : await this.ex.all<PurchaseRow>("SELECT * FROM purchases ORDER BY created_at DESC, session_id LIMIT ?", [limit]);
     return rows.map(toPurchase);
+  }
+
+  async queryPurchases(query: PurchaseQuery): Promise<Purchase[]> {
+    const where: string[] = [];
+    const values: SqlValue[] = [];
+    if (query.machineId !== undefined) {
+      where.push("machine_id = ?");
+      values.push(query.machineId);
+    }
+    if (query.states !== undefined) {
+      // An empty state list matches nothing (IN () is not SQL).
+      if (query.states.length === 0) return [];
+      where.push(`state IN ${placeholders(query.states.length)}`);
+      values.push(...query.states);
+    }
+    if (query.from !== undefined) {
+      where.push("created_at >= ?");
+      values.push(query.from);
+    }
+    if (query.to !== undefined) {
+      where.push("created_at < ?");
+      values.push(query.to);
+    }
+    if (query.flagged) where.push("reconciliation IS NOT NULL AND reconciliation <> ''");
+    const limit = query.limit === undefined ? "" : " LIMIT ?";
+    if (query.limit !== undefined) values.push(query.limit);
+    const rows = await this.ex.all<PurchaseRow>(
+      `SELECT * FROM purchases${where.length > 0 ? ` WHERE ${where.join(" AND ")}` : ""}
+       ORDER BY created_at DESC, session_id${limit}`,
+      values,
+    );
+    return rows.map(toPurchase);
+  }
+
+  async findPurchaseByInvoiceReference(invoiceReference: string): Promise<Purchase | undefined> {
+    const rows = await this.ex.all<PurchaseRow>("SELECT * FROM purchases WHERE invoice_reference = ?", [
+      invoiceReference,
+    ]);
+    return rows[0] ? toPurchase(rows[0]) : undefined;
+  }
+
+  async listVendsOf(sessionIds: readonly string[]): Promise<VendRecord[]> {
+    const vends: VendRecord[] = [];
+    // In chunks: both databases cap the number of parameters of one statement.
+    for (let start = 0; start < sessionIds.length; start += 500) {
+      const chunk = sessionIds.slice(start, start + 500);
+      const rows = await this.ex.all<VendRow>(
+        `SELECT * FROM vends WHERE session_id IN ${placeholders(chunk.length)} ORDER BY session_id, at, vend_id`,
+        chunk,
+      );
+      vends.push(...rows.map(toVend));
+    }
+    return vends;
   }
 
   async markEventSeen(

@@ -154,6 +154,20 @@ export interface AuditEntry {
   at: number;
 }
 
+/** What the operator's purchase queries filter on; every field optional (no field: every purchase). */
+export interface PurchaseQuery {
+  machineId?: string;
+  states?: readonly PurchaseState[];
+  /** createdAt >= from (bridge clock, ms). */
+  from?: number;
+  /** createdAt < to. */
+  to?: number;
+  /** Only purchases with a reconciliation flag. */
+  flagged?: boolean;
+  /** Newest first; no limit when absent. */
+  limit?: number;
+}
+
 export interface StoredMachine {
   machineId: string;
   /** The registry entry as JSON (machineEntry schema, mqttPassword replaced by a hash). */
@@ -194,6 +208,11 @@ export interface StoreOps {
   listOpenPurchases(): Promise<Purchase[]>;
   holderOf(machineId: string): Promise<Purchase | undefined>;
   listPurchases(options?: { machineId?: string; limit?: number }): Promise<Purchase[]>;
+  /** The operator's purchase list: newest first, filtered (see PurchaseQuery). */
+  queryPurchases(query: PurchaseQuery): Promise<Purchase[]>;
+  findPurchaseByInvoiceReference(invoiceReference: string): Promise<Purchase | undefined>;
+  /** The vends of many purchases at once (reports), ordered by session, time and vend id. */
+  listVendsOf(sessionIds: readonly string[]): Promise<VendRecord[]>;
 
   /** True the first time an event id is seen for a machine; false for a duplicate. */
   markEventSeen(
