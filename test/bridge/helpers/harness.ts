@@ -86,6 +86,11 @@ export function vendedEvent(
   };
 }
 
+/** A `vend-unknown` event body: M1's cola (A2, 2.00 EUR) whose outcome the machine lost in a restart. */
+export function vendUnknownEvent(sessionId: string, vendId: string) {
+  return { sessionId, vendId, selection: "A2", priceMinor: 200, currency: "EUR", evidence: "restart" as const };
+}
+
 /** A `session-ended` event body: the customer is done after the given vends, in EUR. */
 export function sessionEndedEvent(sessionId: string, vendedCount: number, vendedTotalMinor: number, unknownCount = 0) {
   return {

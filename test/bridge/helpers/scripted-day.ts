@@ -1,5 +1,5 @@
 import type { Harness } from "./harness.ts";
-import { sessionEndedEvent, vendedEvent } from "./harness.ts";
+import { sessionEndedEvent, vendedEvent, vendUnknownEvent } from "./harness.ts";
 
 /**
  * A day of sales through the real bridge (createPurchase, SEQR confirmation, unlock, the machine's events, commits
@@ -57,14 +57,7 @@ export async function runScriptedDay(h: Harness): Promise<ScriptedDay> {
     evidence: "vend-failure",
   });
   await h.fleet.emit("M1", "vended", vendedEvent(p2, "v2", 150, "A1"));
-  await h.fleet.emit("M1", "vend-unknown", {
-    sessionId: p2,
-    vendId: "v3",
-    selection: "A2",
-    priceMinor: 200,
-    currency: "EUR",
-    evidence: "restart",
-  });
+  await h.fleet.emit("M1", "vend-unknown", vendUnknownEvent(p2, "v3"));
   await h.fleet.emit("M1", "session-ended", sessionEndedEvent(p2, 1, 150, 1));
   await h.drainOutbox();
   await h.waitForState(p2Reference, "committed");
