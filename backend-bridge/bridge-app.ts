@@ -50,10 +50,13 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
   const metrics = new BridgeMetrics({
     machinesOnline: () => fleet.onlineCount(),
     invalidMachineMessages: () => fleet.invalidMessageCount?.() ?? 0,
+    storeStats: deps.store.stats,
     ...(deps.defaultMetrics !== undefined ? { defaultMetrics: deps.defaultMetrics } : {}),
   });
   const seqr = metrics.instrumentSeqr(deps.seqr);
   const notificationUrl = (secret: string) => `${config.http.publicBaseUrl.replace(/\/+$/, "")}/notify/${secret}`;
+  // Longer than any SEQR call with its retries inside one attempt: a row still leased is still being worked on.
+  const outboxLeaseMs = config.seqr.requestTimeoutMs * 3 + 5_000;
   const outbox = new OutboxWorker({
     store,
     clock,
@@ -65,7 +68,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
       commitReservationTimeoutSeconds: config.seqr.commitReservationTimeoutSeconds,
       onClosed: (outcome) => metrics.sessions.inc({ outcome }),
     }),
-    leaseMs: config.seqr.requestTimeoutMs * 3 + 5_000,
+    leaseMs: outboxLeaseMs,
     ...(deps.outbox?.pollIntervalMs !== undefined ? { pollIntervalMs: deps.outbox.pollIntervalMs } : {}),
     ...(deps.outbox?.backoff ? { backoff: deps.outbox.backoff } : {}),
     onSettled: (item, outcome) => metrics.outboxSettled.inc({ kind: item.kind, result: outcome.result }),
@@ -118,6 +121,9 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     http,
     admin,
     async start() {
+      // Before any outbox row is leased: rows a dead process may have had in flight wait out a lease (SQLite).
+      const held = await deps.store.beginOutboxRun(clock.now(), outboxLeaseMs);
+      if (held > 0) logger.warn({ held, forMs: outboxLeaseMs }, "outbox rows of a bridge that died held back a lease");
       await purchases.start();
       outbox.start();
       await admin.listen();
@@ -128,6 +134,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
       await http.close();
       await purchases.stop();
       await outbox.stop();
+      await deps.store.endOutboxRun().catch(() => undefined);
       await admin.close();
     },
   };

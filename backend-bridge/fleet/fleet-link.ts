@@ -19,10 +19,17 @@ export interface FleetEvent<N extends EventName = EventName> {
 }
 
 /**
- * Handler of one event. It resolves once the event is durably stored (or recognised as a duplicate); only then does
- * the link acknowledge it to the agent (cmd/ack). A rejection means "not stored": no ack, the agent resends it.
+ * Handler of one event. It resolves once the event is stored (or recognised as a duplicate); the link acknowledges it
+ * to the agent (cmd/ack) once it is also durable: at once, or when `durable` resolves for an event stored with a
+ * deferred commit (one that moves no money: its loss in a power cut only means the agent, never acknowledged, sends it
+ * again). A rejection means "not stored": no ack, the agent resends it.
  */
-export type FleetEventHandler = (event: FleetEvent) => Promise<void>;
+// biome-ignore lint/suspicious/noConfusingVoidType: a handler that stores durably has nothing to say, and says nothing.
+export type FleetEventHandler = (event: FleetEvent) => Promise<void | DeferredDurability>;
+
+export interface DeferredDurability {
+  durable: Promise<void>;
+}
 
 export type CommandBody<N extends CommandName> = Omit<
   CommandPayload<N>,

@@ -521,20 +521,25 @@ export class MqttFleetLink implements FleetLink {
     this.#inFlight.add(key);
     const previous = this.#chains.get(machineId) ?? Promise.resolve();
     const run = previous.then(() => handler(event));
-    const tail = run.then(
-      () => {
+    const notStored = (error: unknown) =>
+      this.#logger.warn(
+        { machineId, event: name, eventId: payload.eventId, err: String(error) },
+        "event not stored durably: not acknowledged, the agent will resend it",
+      );
+    // Acknowledged once stored and durable; the machine's next event is handled as soon as this one is stored.
+    void run
+      .then(async (stored) => {
+        if (stored) await stored.durable;
         this.#handled.add(key);
         this.#acks.add(machineId, payload.eventId);
-      },
-      (error: unknown) => {
-        this.#logger.warn(
-          { machineId, event: name, eventId: payload.eventId, err: String(error) },
-          "event not stored: not acknowledged, the agent will resend it",
-        );
-      },
+      })
+      .catch(notStored)
+      .finally(() => this.#inFlight.delete(key));
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
     );
-    const settled = tail.finally(() => {
-      this.#inFlight.delete(key);
+    void settled.then(() => {
       if (this.#chains.get(machineId) === settled) this.#chains.delete(machineId);
     });
     this.#chains.set(machineId, settled);

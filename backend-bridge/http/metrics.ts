@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { SeqrApi } from "../seqr/seqr-api.ts";
 import { SeqrError, seqrOperations } from "../seqr/seqr-errors.ts";
+import type { SqlDriverStats } from "../store/sql-driver.ts";
 
 /**
  * The bridge's Prometheus metrics, on a registry of its own (no process-wide state): createPurchase answers, sessions
@@ -15,10 +16,13 @@ export class BridgeMetrics {
   readonly outboxSettled: Counter<"kind" | "result">;
   readonly machinesOnline: Gauge;
   readonly invalidMachineMessages: Gauge;
+  readonly store: Gauge<"counter">;
 
   constructor(options: {
     machinesOnline: () => number;
     invalidMachineMessages?: () => number;
+    /** The store driver's counters (round trips, durable and deferred commits, WAL fsyncs). */
+    storeStats?: Readonly<SqlDriverStats>;
     defaultMetrics?: boolean;
   }) {
     const registers = [this.registry];
@@ -70,6 +74,18 @@ export class BridgeMetrics {
       registers,
       collect() {
         this.set(invalidMachineMessages());
+      },
+    });
+    const storeStats = options.storeStats;
+    // What the money costs in disk flushes: durable commits per purchase is the figure to watch (6 at one vend).
+    this.store = new Gauge({
+      name: "vend_bridge_store_operations",
+      help: "Store work since start: statements (round trips), durableCommits, deferredCommits, syncs (SQLite WAL fsyncs)",
+      labelNames: ["counter"],
+      registers,
+      collect() {
+        if (!storeStats) return;
+        for (const [counter, value] of Object.entries(storeStats)) this.set({ counter }, value);
       },
     });
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: "vend_bridge_" });

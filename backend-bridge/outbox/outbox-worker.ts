@@ -24,6 +24,11 @@ export interface OutboxHandler {
   attempt(item: OutboxItem, purchase: Purchase): Promise<OutboxAttempt>;
   /** Inside the transaction that marks the row done or dead: the purchase's resulting transition. */
   settled(tx: StoreOps, item: OutboxItem, purchase: Purchase, outcome: OutboxAttempt, at: number): Promise<void>;
+  /**
+   * Its success is recorded without waiting for the fsync: lost in a power cut, the row is pending again and sent
+   * again, which repeats nothing harmful (updateInvoice sets the same rows). Failures are always recorded durably.
+   */
+  successMayBeRedone?: boolean;
   /** Attempts after which the row is given up even before its deadline (updateInvoice must not block the commit). */
   maxAttempts?: number;
   /**
@@ -202,17 +207,20 @@ export class OutboxWorker {
     // The record of a given-up row says how many calls were made: this run's, if one was made, and the earlier ones.
     const settledOutcome: OutboxAttempt =
       outcome.result === "give-up" ? { ...outcome, attempts: item.attempts + (attempted ? 1 : 0) } : outcome;
-    await this.#store.transaction(async (tx) => {
-      // The purchase's row before the outbox row, the order every orchestrator transaction takes them in.
-      const current = (await tx.lockPurchase(item.sessionId)) ?? purchase;
-      if (settledOutcome.result === "done") {
-        // A re-armed updateInvoice (a vend arrived meanwhile) stays pending and is sent again with the newer rows.
-        if (!(await tx.completeOutbox(item, this.#owner, now))) return;
-      } else {
-        await tx.abandonOutbox(item, this.#owner, settledOutcome.error, now);
-      }
-      await handler.settled(tx, item, current, settledOutcome, now);
-    });
+    await this.#store.transaction(
+      async (tx) => {
+        // The purchase's row before the outbox row, the order every orchestrator transaction takes them in.
+        const current = (await tx.lockPurchase(item.sessionId)) ?? purchase;
+        if (settledOutcome.result === "done") {
+          // A re-armed updateInvoice (a vend arrived meanwhile) stays pending and is sent again with the newer rows.
+          if (!(await tx.completeOutbox(item, this.#owner, now))) return;
+        } else {
+          await tx.abandonOutbox(item, this.#owner, settledOutcome.error, now);
+        }
+        await handler.settled(tx, item, current, settledOutcome, now);
+      },
+      { durable: !(settledOutcome.result === "done" && handler.successMayBeRedone) },
+    );
     if (settledOutcome.result === "done") log.info("SEQR call done");
     else log.error({ error: settledOutcome.error }, "SEQR call given up: flagged for reconciliation");
     this.#onSettled?.(item, settledOutcome);

@@ -55,6 +55,7 @@ export function seqrCallHandlers(context: SeqrCallContext): Record<OutboxItem["k
   const updateInvoice: OutboxHandler = {
     // The rows are what the customer sees; the money is in the commit, which must not wait for ever behind them.
     maxAttempts: 5,
+    successMayBeRedone: true,
     async attempt(_item, purchase) {
       if (!purchase.invoiceReference) return { result: "give-up", error: "no invoice reference" };
       // Rows are read now, not when the row was queued: the latest vends are always what is sent.

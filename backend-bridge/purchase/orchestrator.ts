@@ -5,10 +5,11 @@ import { maskMsisdn } from "../../platform/redact.ts";
 import { type Catalog, cheapestPriceMinor } from "../../protocol/catalog.ts";
 import type { EventPayload } from "../../protocol/messages.ts";
 import { AvailabilityRecheck, machineFlagChange } from "../fleet/availability-recheck.ts";
-import type { FleetEvent, FleetLink } from "../fleet/fleet-link.ts";
+import type { DeferredDurability, FleetEvent, FleetLink } from "../fleet/fleet-link.ts";
 import type { RegisteredMachine } from "../registry/machine-registry.ts";
 import type { PaymentStatus, SeqrApi } from "../seqr/seqr-api.ts";
 import { machineHoldingStates } from "../store/migrations.ts";
+import type { TransactionOptions } from "../store/sql-driver.ts";
 import type { Purchase, PurchaseChanges, PurchaseState, Store, StoreOps } from "../store/store.ts";
 import { newNotifySecret, newSessionId, unlockCommandIdFor } from "./ids.ts";
 import { billableVends, reservationInvoice, sumMinor } from "./invoice.ts";
@@ -972,12 +973,14 @@ export class PurchaseOrchestrator {
    * One event from a machine. Resolves once its effect is stored (then the link acknowledges it to the agent);
    * rejects when it could not be stored (no ack: the agent resends it). Replays are recognised by event id.
    */
-  handleEvent(event: FleetEvent): Promise<void> {
+  handleEvent(event: FleetEvent): Promise<DeferredDurability | undefined> {
     const sessionId = (event.payload as { sessionId?: string | null }).sessionId ?? null;
     return this.#locks.run(sessionId ?? `machine:${event.machineId}`, async () => {
       // The price list a vend is billed against, read before the transaction (the registry may read the store).
       const catalog = event.name === "vended" ? (await this.#machines.get(event.machineId))?.catalog : undefined;
-      await this.#inTransaction((tx, after) => this.#applyEvent(tx, after, event, sessionId, catalog));
+      const durable = !eventsMovingNoMoney.has(event.name);
+      await this.#inTransaction((tx, after) => this.#applyEvent(tx, after, event, sessionId, catalog), { durable });
+      return durable ? undefined : { durable: this.#store.whenDurable() };
     });
   }
 
@@ -1464,9 +1467,12 @@ export class PurchaseOrchestrator {
   // ------------------------------------------------------------------------------------------------ plumbing
 
   /** Runs `work` in one store transaction; the actions it queues run only after the commit. */
-  async #inTransaction(work: (tx: StoreOps, after: AfterCommit[]) => Promise<void>): Promise<void> {
+  async #inTransaction(
+    work: (tx: StoreOps, after: AfterCommit[]) => Promise<void>,
+    options?: TransactionOptions,
+  ): Promise<void> {
     const after: AfterCommit[] = [];
-    await this.#store.transaction((tx) => work(tx, after));
+    await this.#store.transaction((tx) => work(tx, after), options);
     for (const action of after) {
       try {
         await action();
@@ -1494,6 +1500,14 @@ function withoutReason(reconciliation: string | null, reason: string): string | 
   const left = (reconciliation ?? "").split(",").filter((entry) => entry !== "" && entry !== reason);
   return left.length > 0 ? left.join(",") : null;
 }
+
+/**
+ * Events stored with a deferred commit (design §4.4 binds the changes that move money): the machine took the unlock,
+ * or a vend began. Lost in a power cut before the next fsync, they are not lost to the bridge: they were not yet
+ * acknowledged (the link acks once durable), so the agent sends them again. A vend's outcome, a session's end and
+ * anything a bill is built from are always durable before they are acknowledged or acted on.
+ */
+const eventsMovingNoMoney: ReadonlySet<FleetEvent["name"]> = new Set(["unlocked", "vend-started"]);
 
 type OverdueDeadline =
   | "stale-claim"

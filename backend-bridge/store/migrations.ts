@@ -129,12 +129,38 @@ ALTER TABLE vends ADD COLUMN reported_price_minor {int8};
 ALTER TABLE purchases ADD COLUMN committed_minor {int8};
 `,
   },
+  {
+    version: 4,
+    name: "outbox leases apart from the outbox, and not logged",
+    // A lease is taken before every SEQR call: in the outbox it cost a durable commit each time. PostgreSQL keeps it
+    // in an UNLOGGED table (no WAL, so its commit waits for no flush; emptied by a server crash, after which rows are
+    // retaken and a commit checks SEQR's status first as after any unknown outcome). SQLite, one process per file,
+    // keeps it in a TEMP table created at every open (outboxLeasesTemp), so this migration has nothing for it.
+    // store_meta: on SQLite, whether the last outbox worker stopped cleanly (its TEMP leases died with it otherwise).
+    sql: `
+CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+{unlogged-leases}
+`,
+  },
 ];
+
+const outboxLeasesColumns = `(
+  outbox_id {int8} PRIMARY KEY,
+  owner TEXT NOT NULL,
+  lease_until {int8} NOT NULL,
+  retaken INTEGER NOT NULL DEFAULT 0
+)`;
+
+/** SQLite's leases: a TEMP table lives in the connection, so SQLite never syncs its writes. */
+export const outboxLeasesTemp = `CREATE TEMP TABLE IF NOT EXISTS outbox_leases ${outboxLeasesColumns.replace(/\{int8\}/g, "INTEGER")}`;
 
 export function migrationSql(migration: Migration, dialect: SqlDialect): string {
   const words =
     dialect === "sqlite"
       ? { id: "INTEGER PRIMARY KEY AUTOINCREMENT", int8: "INTEGER" }
       : { id: "BIGSERIAL PRIMARY KEY", int8: "BIGINT" };
-  return migration.sql.replace(/\{(id|int8)\}/g, (_, word: "id" | "int8") => words[word]);
+  const leases = dialect === "postgres" ? `CREATE UNLOGGED TABLE outbox_leases ${outboxLeasesColumns}` : "";
+  return migration.sql
+    .replace("{unlogged-leases}", leases)
+    .replace(/\{(id|int8)\}/g, (_, word: "id" | "int8") => words[word]);
 }

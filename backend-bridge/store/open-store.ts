@@ -1,4 +1,4 @@
-import { type Migration, migrationSql, migrations } from "./migrations.ts";
+import { type Migration, migrationSql, migrations, outboxLeasesTemp } from "./migrations.ts";
 import { PostgresDriver } from "./postgres-driver.ts";
 import { preparePrivateStoreFile } from "./private-files.ts";
 import type { SqlDriver } from "./sql-driver.ts";
@@ -27,6 +27,7 @@ export async function openStore(url: string): Promise<OpenedStore> {
     const driver = new SqliteDriver(file);
     try {
       await migrate(driver, (sql) => driver.exec(sql));
+      await driver.exec(outboxLeasesTemp);
     } catch (error) {
       await driver.close();
       throw error;

@@ -1,5 +1,11 @@
 import { machineHoldingStates } from "./migrations.ts";
-import { placeholders, type SqlDriver, type SqlExecutor, type SqlValue } from "./sql-driver.ts";
+import {
+  placeholders,
+  type SqlDriver,
+  type SqlExecutor,
+  type SqlValue,
+  type TransactionOptions,
+} from "./sql-driver.ts";
 import type {
   AuditEntry,
   NewOutboxItem,
@@ -166,6 +172,11 @@ function toOutbox(row: OutboxRow): OutboxItem {
 }
 
 const holding = placeholders(machineHoldingStates.length);
+/**
+ * Marks a statement that writes only outbox_leases (TEMP on SQLite, UNLOGGED on PostgreSQL): the drivers do not count
+ * it as a write, so alone it waits for no fsync.
+ */
+const ephemeral = "/* ephemeral: outbox_leases */";
 const terminal = placeholders(terminalStates.length);
 
 class SqlStoreOps implements StoreOps {
@@ -489,35 +500,47 @@ class SqlStoreOps implements StoreOps {
 
   async leaseDueOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<OutboxItem[]> {
     // commitReservation and cancelInvoice wait for the session's pending updateInvoice: the final rows go first.
-    const lock = this.#dialect === "postgres" ? "FOR UPDATE OF o SKIP LOCKED" : "";
-    // A row still carrying an owner was retaken from a worker that died (or hung) inside its attempt: that call may
-    // have reached SEQR, so the new attempt treats its outcome as unknown (a commit checks the status first).
-    const rows = await this.ex.all<OutboxRow>(
-      `UPDATE outbox SET lease_owner = ?, lease_until = ?,
-         outcome_unknown = CASE WHEN lease_owner IS NULL THEN outcome_unknown ELSE 1 END WHERE id IN (
-         SELECT o.id FROM outbox o
-         WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND (o.lease_until IS NULL OR o.lease_until < ?)
-           AND NOT EXISTS (SELECT 1 FROM outbox u WHERE u.session_id = o.session_id AND o.kind <> 'updateInvoice'
-                           AND u.kind = 'updateInvoice' AND u.status = 'pending')
-         ORDER BY o.next_attempt_at, o.id LIMIT ? ${lock})
-       RETURNING *`,
-      [owner, now + leaseMs, now, now, limit],
+    // The lease row is taken with an upsert: of two instances after the same row, the second finds the first's lease
+    // current and takes nothing. A lease that ran out belonged to a worker that died (or hung) inside its attempt: that
+    // call may have reached SEQR, so the new attempt treats its outcome as unknown (a commit checks the status first).
+    const leased = await this.ex.all<{ outbox_id: number; retaken: number }>(
+      `${ephemeral} INSERT INTO outbox_leases (outbox_id, owner, lease_until, retaken)
+       SELECT o.id, ?, ?, 0 FROM outbox o LEFT JOIN outbox_leases l ON l.outbox_id = o.id
+       WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND (l.lease_until IS NULL OR l.lease_until < ?)
+         AND NOT EXISTS (SELECT 1 FROM outbox u WHERE u.session_id = o.session_id AND o.kind <> 'updateInvoice'
+                         AND u.kind = 'updateInvoice' AND u.status = 'pending')
+       ORDER BY o.next_attempt_at, o.id LIMIT ?
+       ON CONFLICT (outbox_id) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until, retaken = 1
+         WHERE outbox_leases.lease_until < ?
+       RETURNING outbox_id, retaken`,
+      [owner, now + leaseMs, now, now, limit, now],
     );
-    return rows.map(toOutbox).sort((a, b) => a.id - b.id);
+    if (leased.length === 0) return [];
+    const retaken = new Set(leased.filter((row) => Number(row.retaken) === 1).map((row) => Number(row.outbox_id)));
+    const rows = await this.ex.all<OutboxRow>(
+      `SELECT * FROM outbox WHERE id IN ${placeholders(leased.length)} ORDER BY id`,
+      leased.map((row) => Number(row.outbox_id)),
+    );
+    return rows.map((row) => {
+      const item = toOutbox(row);
+      return retaken.has(item.id) ? { ...item, outcomeUnknown: true } : item;
+    });
   }
+
+  async #releaseLease(item: OutboxItem, owner: string): Promise<void> {
+    await this.ex.run(`${ephemeral} DELETE FROM outbox_leases WHERE outbox_id = ? AND owner = ?`, [item.id, owner]);
+  }
+
+  #holds = "EXISTS (SELECT 1 FROM outbox_leases l WHERE l.outbox_id = outbox.id AND l.owner = ?)";
 
   async completeOutbox(item: OutboxItem, owner: string, at: number): Promise<boolean> {
     const { changes } = await this.ex.run(
-      `UPDATE outbox SET status = 'done', lease_owner = NULL, lease_until = NULL, last_error = NULL, updated_at = ?
-       WHERE id = ? AND lease_owner = ? AND generation = ?`,
-      [at, item.id, owner, item.generation],
+      `UPDATE outbox SET status = 'done', last_error = NULL, updated_at = ?
+       WHERE id = ? AND generation = ? AND ${this.#holds}`,
+      [at, item.id, item.generation, owner],
     );
-    if (changes === 1) return true;
-    await this.ex.run("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?", [
-      item.id,
-      owner,
-    ]);
-    return false;
+    await this.#releaseLease(item, owner);
+    return changes === 1;
   }
 
   async retryOutbox(
@@ -526,9 +549,8 @@ class SqlStoreOps implements StoreOps {
     next: { at: number; nextAttemptAt: number; error: string; outcomeUnknown: boolean; countAttempt?: boolean },
   ): Promise<void> {
     await this.ex.run(
-      `UPDATE outbox SET attempts = attempts + ?, next_attempt_at = ?, last_error = ?, outcome_unknown = ?,
-         lease_owner = NULL, lease_until = NULL, updated_at = ?
-       WHERE id = ? AND lease_owner = ? AND generation = ?`,
+      `UPDATE outbox SET attempts = attempts + ?, next_attempt_at = ?, last_error = ?, outcome_unknown = ?, updated_at = ?
+       WHERE id = ? AND generation = ? AND ${this.#holds}`,
       [
         next.countAttempt === false ? 0 : 1,
         next.nextAttemptAt,
@@ -536,22 +558,19 @@ class SqlStoreOps implements StoreOps {
         next.outcomeUnknown ? 1 : 0,
         next.at,
         item.id,
-        owner,
         item.generation,
+        owner,
       ],
     );
-    await this.ex.run("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?", [
-      item.id,
-      owner,
-    ]);
+    await this.#releaseLease(item, owner);
   }
 
   async abandonOutbox(item: OutboxItem, owner: string, error: string, at: number): Promise<void> {
     await this.ex.run(
-      `UPDATE outbox SET status = 'dead', last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
-       WHERE id = ? AND lease_owner = ?`,
+      `UPDATE outbox SET status = 'dead', last_error = ?, updated_at = ? WHERE id = ? AND ${this.#holds}`,
       [error.slice(0, 500), at, item.id, owner],
     );
+    await this.#releaseLease(item, owner);
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
@@ -678,11 +697,14 @@ function assignments(changes: PurchaseChanges): { sets: string; values: SqlValue
 
 export class SqlStore extends SqlStoreOps implements Store {
   readonly dialect: SqlDriver["dialect"];
+  /** The driver's counters (one object, updated as it works). */
+  readonly stats: SqlDriver["stats"];
   readonly #driver: SqlDriver;
 
   constructor(driver: SqlDriver) {
     super(driver, driver.dialect);
     this.dialect = driver.dialect;
+    this.stats = driver.stats;
     this.#driver = driver;
   }
 
@@ -690,8 +712,43 @@ export class SqlStore extends SqlStoreOps implements Store {
     return this.#driver.transaction((tx) => work(new SqlStoreOps(tx, this.dialect)));
   }
 
-  transaction<T>(work: (tx: StoreOps) => Promise<T>): Promise<T> {
-    return this.#driver.transaction((tx) => work(new SqlStoreOps(tx, this.dialect)));
+  transaction<T>(work: (tx: StoreOps) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    return this.#driver.transaction((tx) => work(new SqlStoreOps(tx, this.dialect)), options);
+  }
+
+  whenDurable(): Promise<void> {
+    return this.#driver.whenDurable();
+  }
+
+  /** Outbox workers running on this store, and whether the first one looked at how the last process ended. */
+  #outboxWorkers = 0;
+  #outboxRunChecked = false;
+
+  async beginOutboxRun(now: number, leaseMs: number): Promise<number> {
+    this.#outboxWorkers++;
+    if (this.dialect !== "sqlite" || this.#outboxRunChecked) return 0;
+    this.#outboxRunChecked = true;
+    return this.#driver.transaction(async (ex) => {
+      const marker = await ex.all<{ value: string }>("SELECT value FROM store_meta WHERE key = 'outbox-run'");
+      await ex.run(
+        `INSERT INTO store_meta (key, value) VALUES ('outbox-run', 'running')
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      );
+      if (marker[0]?.value !== "running") return 0;
+      const held = await ex.all<{ outbox_id: number }>(
+        `${ephemeral} INSERT INTO outbox_leases (outbox_id, owner, lease_until, retaken)
+         SELECT id, 'a worker that died', ?, 0 FROM outbox WHERE status = 'pending'
+         ON CONFLICT (outbox_id) DO NOTHING RETURNING outbox_id`,
+        [now + leaseMs],
+      );
+      return held.length;
+    });
+  }
+
+  async endOutboxRun(): Promise<void> {
+    this.#outboxWorkers = Math.max(0, this.#outboxWorkers - 1);
+    if (this.dialect !== "sqlite" || this.#outboxWorkers > 0) return;
+    await this.#driver.run("UPDATE store_meta SET value = 'stopped' WHERE key = 'outbox-run'");
   }
 
   async ping(): Promise<void> {

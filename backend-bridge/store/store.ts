@@ -1,4 +1,4 @@
-import type { SqlDialect } from "./sql-driver.ts";
+import type { SqlDialect, SqlDriverStats, TransactionOptions } from "./sql-driver.ts";
 
 /**
  * The bridge's durable store: purchases and their state machine, vends, seen events (deduplication), the outbox of
@@ -259,8 +259,25 @@ export interface StoreOps {
 
 export interface Store extends StoreOps {
   readonly dialect: SqlDialect;
-  /** Runs `work` atomically: all of its writes or none. */
-  transaction<T>(work: (tx: StoreOps) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` atomically: all of its writes or none. Resolves once the commit is durable, unless `durable: false`
+   * (see TransactionOptions: only for a change whose loss in a power cut is harmless).
+   */
+  transaction<T>(work: (tx: StoreOps) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * Called by an outbox worker when it starts. SQLite keeps leases in a TEMP table, gone with a process that died:
+   * on the first call for this store, if the workers of the last process that opened it did not all stop cleanly, every pending row may have had a SEQR call in flight, so each gets a
+   * lease of a dead owner for `leaseMs` (retaken after it, with the outcome unknown, as a dead worker's row always is).
+   * PostgreSQL's leases outlive a dead process: nothing to do. Returns how many rows were held back.
+   */
+  beginOutboxRun(now: number, leaseMs: number): Promise<number>;
+  /** An outbox worker stopped cleanly (no SEQR call in flight); once none runs, the store is marked stopped. */
+  endOutboxRun(): Promise<void>;
+
+  /** Resolves once every commit made so far is durable, deferred ones included (an acknowledgement waits for it). */
+  whenDurable(): Promise<void>;
+  /** Round trips and commits since the store opened (tests and benchmarks count what a purchase costs). */
+  readonly stats: Readonly<SqlDriverStats>;
   /** A cheap round trip, for /healthz. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -179,6 +179,12 @@ describe("the HTTP edge", () => {
     expect(metrics).toMatch(/vend_bridge_seqr_call_duration_seconds_count\{operation="sendInvoice",outcome="ok"\} 1/);
     expect(metrics).toContain("vend_bridge_machines_online 2");
     expect(metrics).toContain("vend_bridge_invalid_machine_messages 0");
+    // The store's own counters: two createPurchase answers, one claim and one invoice stored durably.
+    const storeCounter = (name: string) =>
+      Number(new RegExp(`vend_bridge_store_operations\\{counter="${name}"\\} (\\d+)`).exec(metrics)?.[1]);
+    expect(storeCounter("durableCommits")).toBe(h.store.stats.durableCommits);
+    expect(storeCounter("durableCommits")).toBeGreaterThanOrEqual(2);
+    expect(storeCounter("statements")).toBeGreaterThan(storeCounter("durableCommits"));
     h.fleet.invalidMessages = 7;
     expect(await (await fetch(`${h.app.admin.url}/metrics`)).text()).toContain(
       "vend_bridge_invalid_machine_messages 7",

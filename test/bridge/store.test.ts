@@ -207,7 +207,7 @@ describe.each(storeKinds)("store on %s", (kind) => {
 });
 
 describe("the SQLite store's durability settings", () => {
-  it("uses WAL with synchronous=FULL", async () => {
+  it("uses WAL, with the fsyncs its driver's (synchronous=OFF, see sqlite-durability.test.ts)", async () => {
     const t = await createTestStore("sqlite");
     try {
       const file = t.url.slice("sqlite:".length);
@@ -217,7 +217,7 @@ describe("the SQLite store's durability settings", () => {
       // synchronous is per connection: check the store's own.
       const { store } = await openStore(t.url);
       const driver = (store as unknown as { ex: { all<T>(sql: string): Promise<T[]> } }).ex;
-      expect(await driver.all<{ synchronous: number }>("PRAGMA synchronous")).toEqual([{ synchronous: 2 }]);
+      expect(await driver.all<{ synchronous: number }>("PRAGMA synchronous")).toEqual([{ synchronous: 0 }]);
       await store.close();
     } finally {
       await t.cleanup();
@@ -226,5 +226,43 @@ describe("the SQLite store's durability settings", () => {
 
   it("refuses an unknown store URL scheme", async () => {
     await expect(openStore("mysql://x/y")).rejects.toThrow(/sqlite: or postgres:/);
+  });
+});
+
+describe("SQLite outbox leases across processes (TEMP table: they die with the process)", () => {
+  let t: TestStore;
+  afterEach(async () => {
+    await t?.cleanup();
+  });
+
+  async function pendingRow(store: Store, sessionId: string): Promise<void> {
+    await store.claimMachine(purchase(sessionId));
+    await store.enqueueOutbox({ sessionId, kind: "commitReservation", payload: {}, at: 1_000, deadlineAt: 900_000 });
+  }
+
+  it("after a bridge that died, its pending rows wait out a lease and are retaken with the outcome unknown", async () => {
+    t = await createTestStore("sqlite");
+    expect(await t.store.beginOutboxRun(1_000, 60_000)).toBe(0);
+    await pendingRow(t.store, "s1");
+    expect(await t.store.leaseDueOutbox("w-dead", 1_000, 60_000, 10)).toHaveLength(1);
+    // The process dies: no endOutboxRun; its TEMP leases go with its connection.
+    const next = await t.open();
+    expect(await next.beginOutboxRun(2_000, 60_000)).toBe(1);
+    expect(await next.leaseDueOutbox("w-new", 2_000, 60_000, 10)).toEqual([]);
+    expect(await next.leaseDueOutbox("w-new", 61_999, 60_000, 10)).toEqual([]);
+    const retaken = await next.leaseDueOutbox("w-new", 62_001, 60_000, 10);
+    expect(retaken.map((row) => [row.sessionId, row.outcomeUnknown])).toEqual([["s1", true]]);
+  });
+
+  it("after a clean stop nothing is held back, and a second start in the same process checks nothing again", async () => {
+    t = await createTestStore("sqlite");
+    expect(await t.store.beginOutboxRun(1_000, 60_000)).toBe(0);
+    await pendingRow(t.store, "s1");
+    await t.store.endOutboxRun();
+    const next = await t.open();
+    expect(await next.beginOutboxRun(2_000, 60_000)).toBe(0);
+    const taken = await next.leaseDueOutbox("w-new", 2_000, 60_000, 10);
+    expect(taken.map((row) => [row.sessionId, row.outcomeUnknown])).toEqual([["s1", false]]);
+    expect(await next.beginOutboxRun(3_000, 60_000)).toBe(0);
   });
 });

@@ -200,6 +200,43 @@ export function fleetLinkSuite(env: FleetEnvironment): void {
     expect(handled[1]).toMatchObject({ machineId: machineA, name: "pong", payload: event });
   });
 
+  it("acknowledges an event stored with a deferred commit only once it is durable, and handles the next one meanwhile", async () => {
+    const a = await agent(machineA);
+    let makeDurable: () => void = () => {};
+    const durable = new Promise<void>((resolve) => (makeDurable = resolve));
+    link.onEvent(async (event) => {
+      handled.push(event);
+      return handled.length === 1 ? { durable } : undefined;
+    });
+    const first = a.pong();
+    const second = a.pong();
+    await a.event("pong", first);
+    await a.event("pong", second);
+    // The second event is handled (and acknowledged) while the first waits for its fsync.
+    await waitFor(() => handled.length === 2 && a.acks().length === 1, 3_000, "the second handled and acknowledged");
+    expect(a.acks()).toEqual([[second.eventId]]);
+    // A copy of the first, resent meanwhile, is not handled again and not acknowledged before it is durable.
+    await a.event("pong", first);
+    await sleep(150);
+    expect(handled).toHaveLength(2);
+    expect(a.acks()).toEqual([[second.eventId]]);
+    makeDurable();
+    await waitFor(() => a.acks().length === 2, 3_000, "the first's ack");
+    expect(a.acks()[1]).toEqual([first.eventId]);
+  });
+
+  it("never acknowledges an event whose deferred commit could not be made durable", async () => {
+    const a = await agent(machineA);
+    link.onEvent(async (event) => {
+      handled.push(event);
+      return { durable: Promise.reject(new Error("fsync: EIO")) };
+    });
+    await a.event("pong", a.pong());
+    await waitFor(() => handled.length === 1, 3_000, "the delivery");
+    await sleep(150);
+    expect(a.acks()).toEqual([]);
+  });
+
   it("hands a duplicate event to the handler once and acknowledges every copy", async () => {
     const a = await agent(machineA);
     const event = a.pong();

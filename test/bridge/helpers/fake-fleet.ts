@@ -89,16 +89,37 @@ export class FakeFleet implements FleetLink {
     name: N,
     fields: Omit<EventPayload<N>, "eventId" | "seq" | "ts"> & { eventId?: string },
   ): Promise<void> {
+    return this.#stored(this.#event(machineId, name, fields));
+  }
+
+  /** Delivers an event and resolves with what the handler answered (a deferred commit's durability, or nothing). */
+  handled<N extends EventName>(
+    machineId: string,
+    name: N,
+    fields: Omit<EventPayload<N>, "eventId" | "seq" | "ts">,
+  ): ReturnType<FleetEventHandler> {
     if (!this.#handler) throw new Error("no event handler registered");
+    return this.#handler(this.#event(machineId, name, fields));
+  }
+
+  #event<N extends EventName>(
+    machineId: string,
+    name: N,
+    fields: Omit<EventPayload<N>, "eventId" | "seq" | "ts"> & { eventId?: string },
+  ): FleetEvent {
     const seq = ++this.#seq;
     const payload = { eventId: `e${seq}-${Math.random().toString(36).slice(2, 8)}`, seq, ts: Date.now(), ...fields };
-    const event: FleetEvent = { machineId, name, payload: payload as unknown as EventPayload<N> };
-    return this.#handler(event);
+    return { machineId, name, payload: payload as unknown as EventPayload<N> } as FleetEvent;
   }
 
   /** Delivers exactly this event again (same eventId), as a QoS 1 redelivery would. */
   redeliver(event: FleetEvent): Promise<void> {
+    return this.#stored(event);
+  }
+
+  /** Resolves once the bridge stored the event (a deferred commit's durability is the MQTT link's concern). */
+  async #stored(event: FleetEvent): Promise<void> {
     if (!this.#handler) throw new Error("no event handler registered");
-    return this.#handler(event);
+    await this.#handler(event);
   }
 }

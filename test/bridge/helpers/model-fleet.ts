@@ -215,6 +215,7 @@ export class FleetView implements FleetLink {
       name: event.name,
       payload: event.payload as unknown as EventPayload<"fault">,
     } as FleetEvent;
-    return this.#handler(fleetEvent);
+    // Stored is acknowledged here: the model's bridge dies but its disk never loses power.
+    return this.#handler(fleetEvent).then(() => undefined);
   }
 }
