@@ -1,26 +1,32 @@
 /**
  * Bridge memory per connected machine: N simulated machines (MQTT.js clients in this process) connect, publish
  * their retained availability and state; the bridge (a child process: the embedded aedes + the fleet link, or the
- * fleet link alone against Mosquitto) reports its RSS before and after. Usage:
+ * fleet link alone against a private Mosquitto the bench starts, configured as docs/external-mosquitto.md) reports its
+ * RSS before and after, and so does that Mosquitto (its own process: not a shared broker's other clients). Usage:
  *   npx tsx bench/fleet-connect.ts [machines=1000]
  * The embedded run hashes machine passwords with a cheap scrypt (log2N 10) so that N logins do not measure scrypt;
  * the login cost at the default cost is printed separately.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import mqtt, { type MqttClient } from "mqtt";
 import { startEmbeddedBroker } from "../backend-bridge/broker/embedded-broker.ts";
 import { InMemoryMachineCredentials } from "../backend-bridge/broker/machine-credentials.ts";
+import { hashMachineSecret } from "../backend-bridge/broker/machine-secret.ts";
 import { hashPassword, verifyPassword } from "../backend-bridge/broker/password-hash.ts";
 import { InMemoryMachineKeys } from "../backend-bridge/fleet/machine-keys.ts";
 import { MqttFleetLink } from "../backend-bridge/fleet/mqtt-fleet-link.ts";
+import { freePort } from "../platform/free-port.ts";
 import { silentLogger } from "../platform/logger.ts";
 import { machineTopics } from "../protocol/topics.ts";
 import { childLines } from "./child-lines.ts";
+import { rssOf } from "./fleet-sim.ts";
+import { startPrivateMosquitto } from "./private-mosquitto.ts";
 
-const mosquittoUrl = process.env.TEST_MOSQUITTO_URL ?? "mqtt://127.0.0.1:1883";
 const password = "bench-machine-password";
 const bridgeUser = { username: "vend-bridge", password: "bench-bridge-password" };
 
@@ -30,7 +36,7 @@ function memory() {
 }
 
 /** The bridge side, in its own process so that its RSS is its own. Talks JSON lines on stdio. */
-async function child(mode: "embedded" | "external", count: number, root: string) {
+async function child(mode: "embedded" | "external", count: number, root: string, mosquittoUrl: string) {
   const send = (message: object) => process.stdout.write(`${JSON.stringify(message)}\n`);
   let url = mosquittoUrl;
   let close = async () => {};
@@ -57,7 +63,8 @@ async function child(mode: "embedded" | "external", count: number, root: string)
     keys: new InMemoryMachineKeys(),
     commandTtlMs: 30_000,
     logger: silentLogger(),
-    ...(mode === "embedded" ? bridgeUser : { sharedSubscriptionGroup: `bench-${root.replaceAll("/", "-")}` }),
+    ...bridgeUser,
+    ...(mode === "embedded" ? {} : { sharedSubscriptionGroup: `bench-${root.replaceAll("/", "-")}` }),
   });
   await link.start();
   global.gc?.();
@@ -75,21 +82,42 @@ async function child(mode: "embedded" | "external", count: number, root: string)
   }
 }
 
-function mosquittoRss(): number | undefined {
-  try {
-    const pid = readFileSync("/run/mosquitto/mosquitto.pid", "utf8").trim();
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) * 1024;
-  } catch {
-    return undefined;
-  }
+/** A Mosquitto of the bench's own, with every machine's login: its RSS is the broker's alone. */
+async function privateMosquitto(
+  count: number,
+  root: string,
+): Promise<{ url: string; process: ChildProcess; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), "fleet-connect-"));
+  const port = await freePort();
+  const passwordHash = hashMachineSecret(password);
+  const broker = await startPrivateMosquitto({
+    dir,
+    port,
+    rootTopic: root,
+    bridgeUser,
+    machines: Array.from({ length: count }, (_, i) => ({ username: `M${i}`, passwordHash })),
+    logName: "mosquitto-fleet-connect.log",
+  });
+  return { url: `mqtt://127.0.0.1:${port}`, process: broker, dir };
 }
 
 async function run(mode: "embedded" | "external", count: number) {
   const root = `bench-${randomUUID().slice(0, 8)}/v1`;
+  const mosquitto = mode === "external" ? await privateMosquitto(count, root) : undefined;
+  const mosquittoRss = () => (mosquitto ? rssOf(mosquitto.process.pid) : undefined);
   const proc = spawn(
     process.execPath,
-    ["--expose-gc", "--import", "tsx", import.meta.filename, "--child", mode, String(count), root],
+    [
+      "--expose-gc",
+      "--import",
+      "tsx",
+      import.meta.filename,
+      "--child",
+      mode,
+      String(count),
+      root,
+      mosquitto?.url ?? "",
+    ],
     {
       stdio: ["pipe", "pipe", "inherit"],
     },
@@ -104,12 +132,13 @@ async function run(mode: "embedded" | "external", count: number) {
   for (let i = 0; i < count; i += batch) {
     await Promise.all(
       Array.from({ length: Math.min(batch, count - i) }, async (_, j) => {
-        const id = mode === "embedded" ? `M${i + j}` : `M${i + j}-${root.slice(6, 14)}`;
+        const id = `M${i + j}`;
         const topics = machineTopics(root, id);
         const client = await mqtt.connectAsync(url, {
           protocolVersion: 4,
           clientId: id,
-          ...(mode === "embedded" ? { username: id, password } : {}),
+          username: id,
+          password,
           reconnectPeriod: 0,
           keepalive: 60,
           will: { topic: topics.availability, payload: Buffer.from(""), qos: 1, retain: true },
@@ -132,7 +161,7 @@ async function run(mode: "embedded" | "external", count: number) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const mosquittoAfter = mode === "external" ? mosquittoRss() : undefined;
-  // Leave the shared Mosquitto clean: delete the retained availabilities.
+  // Clear the retained availabilities (the embedded broker's, or the private Mosquitto's before it stops).
   await Promise.all(
     clients.map(async (client) => {
       await client.publishAsync(machineTopics(root, client.options.clientId ?? "").availability, "", {
@@ -144,6 +173,11 @@ async function run(mode: "embedded" | "external", count: number) {
   );
   proc.stdin?.write("stop\n");
   await next();
+  if (mosquitto) {
+    mosquitto.process.kill("SIGTERM");
+    await new Promise((resolve) => mosquitto.process.once("exit", resolve));
+    rmSync(mosquitto.dir, { recursive: true, force: true });
+  }
   const empty = ready.empty as { rss: number };
   return {
     mode,
@@ -170,7 +204,12 @@ async function loginCost() {
 }
 
 if (process.argv[2] === "--child") {
-  await child(process.argv[3] as "embedded" | "external", Number(process.argv[4]), String(process.argv[5]));
+  await child(
+    process.argv[3] as "embedded" | "external",
+    Number(process.argv[4]),
+    String(process.argv[5]),
+    String(process.argv[6] ?? ""),
+  );
 } else {
   const count = Number(process.argv[2] ?? 1_000);
   const results = [await run("embedded", count), await run("external", count)];
