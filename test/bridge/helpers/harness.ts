@@ -139,6 +139,7 @@ export class Harness {
     this.testStore = testStore;
     this.config = config;
     this.#logger = logger;
+    this.seqr.now = () => this.clock.now();
   }
 
   static async start(
