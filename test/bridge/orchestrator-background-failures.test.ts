@@ -3,6 +3,7 @@ import type { Store } from "../../backend-bridge/store/store.ts";
 import { capturedLogs } from "../helpers/captured-logs.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { describeEachStore, type StartHarness } from "./helpers/harness.ts";
+import { failTransitionsTo } from "./helpers/orchestrator-faults.ts";
 
 /**
  * Work the orchestrator runs in the background (timers, the sweep, reactions to a machine coming online, cancels of
@@ -160,15 +161,10 @@ describeEachStore("orchestrator: background work that fails", (start) => {
     );
 
     // The invoice reference cannot be stored.
-    const store = h.testStore.store;
-    const { transition } = store;
-    store.transition = (sessionId, from, to, changes, audit) =>
-      to === "invoiced"
-        ? Promise.reject(new Error("disk I/O error"))
-        : transition.call(store, sessionId, from, to, changes, audit);
+    const restore = failTransitionsTo(h.testStore.store, ["invoiced"]);
     h.seqr.fail("cancelInvoice");
     expect((await h.createPurchase(body)).json).toEqual({ errorCode: "INVOICING_ERROR" });
-    store.transition = transition;
+    restore();
     await eventually(() =>
       expect(failures().at(-1)).toEqual({ msg: "cancel unrecorded invoice failed", err: sendFailure }),
     );

@@ -3,6 +3,7 @@ import type { Store } from "../../backend-bridge/store/store.ts";
 import { capturedLogs } from "../helpers/captured-logs.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { describeEachStore, type Harness, type StartHarness } from "./helpers/harness.ts";
+import { failTransitionsTo, sendInvoiceAnsweredAtDeadline } from "./helpers/orchestrator-faults.ts";
 
 /**
  * createPurchase's edges that the orchestrator's mutation run (issue 16) found untested: the deadline reached exactly
@@ -65,12 +66,7 @@ describeEachStore("orchestrator: createPurchase edges", (start) => {
 
   it("sendInvoice answering exactly at the deadline: INVOICING_ERROR, the invoice cancelled, the operator told", async () => {
     const { h, logged } = await loggedHarness(start);
-    const release = h.seqr.hold("sendInvoice");
-    const pending = h.createPurchase(body);
-    await eventually(() => expect(h.seqr.count("sendInvoice")).toBe(1));
-    h.clock.jump(h.config.timeouts.createPurchaseMs);
-    release();
-    expect((await pending).json).toEqual({ errorCode: "INVOICING_ERROR" });
+    expect(await sendInvoiceAnsweredAtDeadline(h, body)).toEqual({ errorCode: "INVOICING_ERROR" });
     const reference = h.seqr.only().reference;
     await eventually(async () => {
       await h.drainOutbox();
@@ -106,14 +102,11 @@ describeEachStore("orchestrator: createPurchase edges", (start) => {
   it("the store failing at each step of a release: logged, and the stale claim retried 5 s later", async () => {
     const { h, logged } = await loggedHarness(start);
     const store = h.testStore.store;
-    const { transition, transaction } = store;
+    const { transaction } = store;
     // The invoice reference cannot be stored, nor the claim released at once.
-    store.transition = (sessionId, from, to, changes, audit) =>
-      to === "invoiced" || to === "failed"
-        ? Promise.reject(new Error("disk I/O error"))
-        : transition.call(store, sessionId, from, to, changes, audit);
+    const restore = failTransitionsTo(store, ["invoiced", "failed"]);
     expect((await h.createPurchase(body)).json).toEqual({ errorCode: "INVOICING_ERROR" });
-    store.transition = transition;
+    restore();
     const claimed = await onlyPurchase(h);
     const reference = h.seqr.only().reference;
     const storeError = expect.objectContaining({ message: "disk I/O error" });

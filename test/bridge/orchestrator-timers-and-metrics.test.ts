@@ -1,6 +1,6 @@
 import { expect, it } from "vitest";
-import { eventually } from "../helpers/eventually.ts";
 import { describeEachStore, type Harness, sessionEndedEvent, vendedEvent } from "./helpers/harness.ts";
+import { failTransitionsTo, sendInvoiceAnsweredAtDeadline } from "./helpers/orchestrator-faults.ts";
 
 /**
  * The timers a purchase holds in each state, and the closed-purchase counter by outcome (issue 16: the mutation run
@@ -78,25 +78,15 @@ describeEachStore("orchestrator: timers and the closed-purchase counter", (start
     expect(await closedCount(h, "cancelled")).toBe(1);
 
     // sendInvoice answers just as the deadline passes: the claimed purchase fails with the late invoice.
-    const release = h.seqr.hold("sendInvoice");
-    const pending = h.createPurchase(body);
-    await eventually(() => expect(h.seqr.count("sendInvoice")).toBe(3));
-    h.clock.jump(h.config.timeouts.createPurchaseMs);
-    release();
-    expect((await pending).json).toEqual({ errorCode: "INVOICING_ERROR" });
+    expect(await sendInvoiceAnsweredAtDeadline(h, body, 3)).toEqual({ errorCode: "INVOICING_ERROR" });
     await h.quiesce();
     expect(await timers()).toBe(0);
     expect(await closedCount(h, "failed")).toBe(2);
 
     // A claim the store could not release at once: the stale-claim timer fails it.
-    const store = h.testStore.store;
-    const { transition } = store;
-    store.transition = (sessionId, from, to, changes, audit) =>
-      to === "invoiced" || to === "failed"
-        ? Promise.reject(new Error("disk I/O error"))
-        : transition.call(store, sessionId, from, to, changes, audit);
+    const restore = failTransitionsTo(h.testStore.store, ["invoiced", "failed"]);
     expect((await h.createPurchase(body)).json).toEqual({ errorCode: "INVOICING_ERROR" });
-    store.transition = transition;
+    restore();
     expect(await timers()).toBe(1);
     await h.clock.advance(15_000);
     expect(await timers()).toBe(0);
