@@ -12,6 +12,8 @@ export interface SentCommand {
   name: CommandName;
   body: Record<string, unknown>;
   commandId: string;
+  /** The command's lifetime as asked for (the link turns it into the envelope's expiresAt). */
+  ttlMs?: number;
 }
 
 export class FakeFleet implements FleetLink {
@@ -36,7 +38,13 @@ export class FakeFleet implements FleetLink {
   ): Promise<string> {
     if (this.failSends) throw new Error("broker unavailable");
     const commandId = options?.commandId ?? `c${++this.#seq}`;
-    const command = { machineId, name, body: body as Record<string, unknown>, commandId };
+    const command: SentCommand = {
+      machineId,
+      name,
+      body: body as Record<string, unknown>,
+      commandId,
+      ...(options?.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
+    };
     this.sent.push(command);
     this.onCommand?.(command);
     return commandId;

@@ -27,7 +27,9 @@ type Injection = { when: "before" | "after"; error: () => Error; times: number }
 
 export class FakeSeqr extends SeqrCallsBridgeSkips implements SeqrApi {
   readonly invoices = new Map<string, FakeInvoice>();
-  readonly calls: { operation: SeqrOperation; reference?: string; version?: number }[] = [];
+  readonly calls: { operation: SeqrOperation; reference?: string; version?: number; at?: number }[] = [];
+  /** The bridge's clock, when set: each call records when it was made (`at`). */
+  now: (() => number) | undefined;
   readonly #injections = new Map<SeqrOperation, Injection[]>();
   readonly #hangs = new Map<SeqrOperation, number>();
   readonly #holds = new Map<SeqrOperation, Promise<void>[]>();
@@ -108,6 +110,7 @@ export class FakeSeqr extends SeqrCallsBridgeSkips implements SeqrApi {
       operation,
       ...(reference !== undefined ? { reference } : {}),
       ...(version !== undefined ? { version } : {}),
+      ...(this.now ? { at: this.now() } : {}),
     });
     await Promise.resolve();
     const held = this.#holds.get(operation)?.shift();

@@ -2,7 +2,7 @@ import { afterEach, describe } from "vitest";
 import { type BridgeApp, createBridgeApp } from "../../../backend-bridge/bridge-app.ts";
 import type { Store } from "../../../backend-bridge/store/store.ts";
 import { type BridgeConfig, bridgeConfigSchema } from "../../../config/schema/bridge.ts";
-import { silentLogger } from "../../../platform/logger.ts";
+import { type Logger, silentLogger } from "../../../platform/logger.ts";
 import { deepMerge, testOnlyInsecureChoices } from "../../helpers/bridge-test-config.ts";
 import { ManualClock, settle } from "../../helpers/manual-clock.ts";
 import { FakeFleet } from "./fake-fleet.ts";
@@ -103,24 +103,29 @@ export function sessionEndedEvent(sessionId: string, vendedCount: number, vended
   };
 }
 
+/** How a Harness is built beyond its configuration. */
+export interface HarnessOptions {
+  /** The bridge's logger (silent unless given): a test that checks what the operator reads passes capturedLogs(). */
+  logger?: Logger;
+}
+
+export type StartHarness = (overrides?: Record<string, unknown>, options?: HarnessOptions) => Promise<Harness>;
+
 /** Registers an afterEach that closes the test's Harness; the returned function starts it (one per test). */
-export function harnessPerTest(kind: StoreKind): (overrides?: Record<string, unknown>) => Promise<Harness> {
+export function harnessPerTest(kind: StoreKind): StartHarness {
   let current: Harness | undefined;
   afterEach(async () => {
     await current?.close();
     current = undefined;
   });
-  return async (overrides = {}) => {
-    current = await Harness.start(kind, overrides);
+  return async (overrides = {}, options = {}) => {
+    current = await Harness.start(kind, overrides, options);
     return current;
   };
 }
 
 /** `describe.each(storeKinds)` with a fresh Harness per test: the title gets " on sqlite" / " on postgres". */
-export function describeEachStore(
-  title: string,
-  body: (start: (overrides?: Record<string, unknown>) => Promise<Harness>, kind: StoreKind) => void,
-): void {
+export function describeEachStore(title: string, body: (start: StartHarness, kind: StoreKind) => void): void {
   describe.each(storeKinds)(`${title} on %s`, (kind) => body(harnessPerTest(kind), kind));
 }
 
@@ -133,14 +138,21 @@ export class Harness {
   store!: Store;
   readonly config: BridgeConfig;
   readonly testStore: TestStore;
+  readonly #logger: Logger;
 
-  private constructor(testStore: TestStore, config: BridgeConfig) {
+  private constructor(testStore: TestStore, config: BridgeConfig, logger: Logger) {
     this.testStore = testStore;
     this.config = config;
+    this.#logger = logger;
+    this.seqr.now = () => this.clock.now();
   }
 
-  static async start(kind: StoreKind, overrides: Record<string, unknown> = {}): Promise<Harness> {
-    const harness = new Harness(await createTestStore(kind), testConfig(overrides));
+  static async start(
+    kind: StoreKind,
+    overrides: Record<string, unknown> = {},
+    options: HarnessOptions = {},
+  ): Promise<Harness> {
+    const harness = new Harness(await createTestStore(kind), testConfig(overrides), options.logger ?? silentLogger());
     harness.fleet.setOnline("M1");
     harness.fleet.setOnline("M2");
     await harness.#boot(harness.testStore.store);
@@ -194,7 +206,7 @@ export class Harness {
       seqr: this.seqr,
       fleet: this.fleet,
       clock: this.clock,
-      logger: silentLogger(),
+      logger: this.#logger,
       defaultMetrics: false,
       outbox: { pollIntervalMs: 1_000, backoff: { baseMs: 1_000, maxMs: 30_000 } },
     });
