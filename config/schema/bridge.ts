@@ -264,6 +264,16 @@ export const bridgeConfigSchema = z
           z.number().int().min(60).max(86_400).default(600),
           "How long SEQR holds a reservation",
         ),
+        resellerUser: field(
+          z
+            .strictObject({
+              id: field(z.string().min(1), "resellerId from the start-up kit (e.g. public_test_shop)"),
+              userId: field(z.string().min(1), "The reseller user's fixed userId (e.g. 9900)"),
+              password: field(z.string().min(4), "The reseller user's password", { secret: true }),
+            })
+            .optional(),
+          "RESELLERUSER principal for the period close (markTransactionPeriod, executeReport); without it the bridge closes no period",
+        ),
       }),
       "SEQR merchant API",
     ),

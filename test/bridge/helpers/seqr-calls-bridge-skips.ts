@@ -11,4 +11,8 @@ export class SeqrCallsBridgeSkips {
   markTransactionPeriod(): Promise<{ transactionPeriodId: string }> {
     return Promise.reject(new Error("not used by the bridge"));
   }
+
+  executeReport(): Promise<{ report: { content: string } }> {
+    return Promise.reject(new Error("not used by the bridge"));
+  }
 }
