@@ -2,6 +2,7 @@ import { vendedInvoice } from "../purchase/invoice.ts";
 import { CallTimeoutError } from "../purchase/with-timeout.ts";
 import type { SeqrApi } from "../seqr/seqr-api.ts";
 import { SeqrError, SeqrResultError } from "../seqr/seqr-errors.ts";
+import { purchaseNote } from "../store/audit-entry.ts";
 import type { OutboxItem, Purchase, StoreOps, VendRecord } from "../store/store.ts";
 import type { OutboxAttempt, OutboxHandler } from "./outbox-worker.ts";
 
@@ -242,13 +243,5 @@ function errorOf(outcome: OutboxAttempt): string {
 }
 
 function audit(purchase: Purchase, item: OutboxItem, reason: string, at: number) {
-  return {
-    sessionId: purchase.sessionId,
-    machineId: purchase.machineId,
-    fromState: purchase.state,
-    toState: purchase.state,
-    reason,
-    detail: { outboxId: item.id, attempts: item.attempts + 1 },
-    at,
-  };
+  return purchaseNote(purchase, reason, at, { outboxId: item.id, attempts: item.attempts + 1 });
 }

@@ -129,6 +129,28 @@ ALTER TABLE vends ADD COLUMN reported_price_minor {int8};
 ALTER TABLE purchases ADD COLUMN committed_minor {int8};
 `,
   },
+  {
+    version: 4,
+    name: "refunds of committed purchases",
+    sql: `
+CREATE TABLE refunds (
+  refund_id TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL REFERENCES purchases (session_id),
+  amount_minor {int8} NOT NULL,
+  currency TEXT NOT NULL,
+  status TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  note TEXT,
+  ers_reference TEXT,
+  result_code INTEGER,
+  error TEXT,
+  created_at {int8} NOT NULL,
+  updated_at {int8} NOT NULL
+);
+CREATE INDEX refunds_by_session ON refunds (session_id);
+CREATE INDEX refunds_by_update ON refunds (status, updated_at);
+`,
+  },
 ];
 
 export function migrationSql(migration: Migration, dialect: SqlDialect): string {

@@ -1,4 +1,5 @@
 import { machineHoldingStates } from "./migrations.ts";
+import * as refundRows from "./refund-rows.ts";
 import { placeholders, type SqlDriver, type SqlExecutor, type SqlValue } from "./sql-driver.ts";
 import type {
   AuditEntry,
@@ -8,6 +9,8 @@ import type {
   Purchase,
   PurchaseChanges,
   PurchaseState,
+  RefundChanges,
+  RefundRecord,
   Store,
   StoredMachine,
   StoreOps,
@@ -498,6 +501,22 @@ class SqlStoreOps implements StoreOps {
        WHERE id = ? AND lease_owner = ?`,
       [error.slice(0, 500), at, item.id, owner],
     );
+  }
+
+  insertRefund(refund: Omit<RefundRecord, "updatedAt">): Promise<boolean> {
+    return refundRows.insertRefund(this.ex, refund);
+  }
+
+  updateRefund(refundId: string, changes: RefundChanges, at: number): Promise<void> {
+    return refundRows.updateRefund(this.ex, refundId, changes, at);
+  }
+
+  getRefund(refundId: string): Promise<RefundRecord | undefined> {
+    return refundRows.getRefund(this.ex, refundId);
+  }
+
+  listRefunds(sessionId: string): Promise<RefundRecord[]> {
+    return refundRows.listRefunds(this.ex, sessionId);
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {

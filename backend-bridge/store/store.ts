@@ -154,6 +154,32 @@ export interface AuditEntry {
   at: number;
 }
 
+/**
+ * A refund of a committed purchase. `pending`: written before SEQR is asked; `refunded`: SEQR answered 0 with the
+ * refund's ersReference; `failed`: SEQR refused (nothing was refunded); `unknown`: no answer (a timeout): it may have
+ * gone through, so it counts as refunded until a person or the period close says otherwise.
+ */
+export type RefundStatus = "pending" | "refunded" | "failed" | "unknown";
+
+export interface RefundRecord {
+  refundId: string;
+  sessionId: string;
+  amountMinor: number;
+  currency: string;
+  status: RefundStatus;
+  /** Who asked for it (an operator's name, a script). */
+  actor: string;
+  note: string | null;
+  /** The refund's own ersReference, once SEQR answered 0. */
+  ersReference: string | null;
+  resultCode: number | null;
+  error: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type RefundChanges = Partial<Pick<RefundRecord, "status" | "ersReference" | "resultCode" | "error">>;
+
 export interface StoredMachine {
   machineId: string;
   /** The registry entry as JSON (machineEntry schema, mqttPassword replaced by a hash). */
@@ -220,6 +246,12 @@ export interface StoreOps {
     next: { at: number; nextAttemptAt: number; error: string; outcomeUnknown: boolean; countAttempt?: boolean },
   ): Promise<void>;
   abandonOutbox(item: OutboxItem, owner: string, error: string, at: number): Promise<void>;
+
+  /** False when a refund with this id exists already (it is kept as it is). */
+  insertRefund(refund: Omit<RefundRecord, "updatedAt">): Promise<boolean>;
+  updateRefund(refundId: string, changes: RefundChanges, at: number): Promise<void>;
+  getRefund(refundId: string): Promise<RefundRecord | undefined>;
+  listRefunds(sessionId: string): Promise<RefundRecord[]>;
 
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(sessionId: string): Promise<AuditEntry[]>;
