@@ -63,6 +63,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
       store,
       notificationUrl: (purchase) => notificationUrl(purchase.notifySecret),
       commitReservationTimeoutSeconds: config.seqr.commitReservationTimeoutSeconds,
+      submitReceipts: config.seqr.submitReceipts,
       onClosed: (outcome) => metrics.sessions.inc({ outcome }),
     }),
     leaseMs: config.seqr.requestTimeoutMs * 3 + 5_000,

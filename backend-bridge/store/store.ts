@@ -112,7 +112,7 @@ export interface VendRecord {
   at: number;
 }
 
-export const outboxKinds = ["updateInvoice", "commitReservation", "cancelInvoice"] as const;
+export const outboxKinds = ["updateInvoice", "commitReservation", "cancelInvoice", "submitPaymentReceipt"] as const;
 export type OutboxKind = (typeof outboxKinds)[number];
 export type OutboxStatus = "pending" | "done" | "dead";
 

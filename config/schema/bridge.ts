@@ -274,6 +274,10 @@ export const bridgeConfigSchema = z
             .optional(),
           "RESELLERUSER principal for the period close (markTransactionPeriod, executeReport); without it the bridge closes no period",
         ),
+        submitReceipts: field(
+          z.boolean().default(true),
+          "After a commit, send the billed rows to SEQR as the customer's receipt (submitPaymentReceipt; best effort)",
+        ),
       }),
       "SEQR merchant API",
     ),

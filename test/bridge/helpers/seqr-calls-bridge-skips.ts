@@ -4,10 +4,6 @@ export class SeqrCallsBridgeSkips {
     return Promise.reject(new Error("not used by the bridge"));
   }
 
-  submitPaymentReceipt(): Promise<void> {
-    return Promise.reject(new Error("not used by the bridge"));
-  }
-
   markTransactionPeriod(): Promise<{ transactionPeriodId: string }> {
     return Promise.reject(new Error("not used by the bridge"));
   }
