@@ -5,6 +5,8 @@ import type { FleetLink } from "./fleet/fleet-link.ts";
 import { AdminHttpServer } from "./http/admin-server.ts";
 import { BridgeMetrics } from "./http/metrics.ts";
 import { BridgeHttpServer } from "./http/server.ts";
+import { PeriodCloseScheduler } from "./operator/period-close-scheduler.ts";
+import { periodCloseSettings } from "./operator/period-close-settings.ts";
 import { OutboxWorker } from "./outbox/outbox-worker.ts";
 import { seqrCallHandlers } from "./outbox/seqr-calls.ts";
 import { PurchaseOrchestrator } from "./purchase/orchestrator.ts";
@@ -102,6 +104,10 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     logger,
     now: () => clock.now(),
   });
+  // The period close needs the RESELLERUSER principal; without it the bridge reconciles nothing with SEQR.
+  const periodClose = config.seqr.resellerUser
+    ? new PeriodCloseScheduler({ store, seqr, clock, logger, settings: periodCloseSettings(config) })
+    : undefined;
   const admin = new AdminHttpServer({
     admin: config.admin,
     metrics,
@@ -121,6 +127,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     async start() {
       await purchases.start();
       outbox.start();
+      await periodClose?.start();
       await admin.listen();
       await http.listen();
     },
@@ -129,6 +136,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
       await http.close();
       await purchases.stop();
       await outbox.stop();
+      await periodClose?.stop();
       await admin.close();
     },
   };

@@ -94,3 +94,19 @@ export async function listRefunds(ex: SqlExecutor, sessionId: string): Promise<R
   ]);
   return rows.map(toRefund);
 }
+
+export async function findRefundByErsReference(
+  ex: SqlExecutor,
+  ersReference: string,
+): Promise<RefundRecord | undefined> {
+  const rows = await ex.all<RefundRow>("SELECT * FROM refunds WHERE ers_reference = ?", [ersReference]);
+  return rows[0] ? toRefund(rows[0]) : undefined;
+}
+
+export async function listRefundsSettledBetween(ex: SqlExecutor, from: number, to: number): Promise<RefundRecord[]> {
+  const rows = await ex.all<RefundRow>(
+    "SELECT * FROM refunds WHERE status = 'refunded' AND updated_at > ? AND updated_at <= ? ORDER BY updated_at",
+    [from, to],
+  );
+  return rows.map(toRefund);
+}

@@ -180,6 +180,38 @@ export interface RefundRecord {
 
 export type RefundChanges = Partial<Pick<RefundRecord, "status" | "ersReference" | "resultCode" | "error">>;
 
+/** One run of the period close: SEQR's period it closed, and the window of our ledger it checked up to. */
+export interface PeriodCloseRecord {
+  transactionPeriodId: string | null;
+  status: "closed" | "failed";
+  startedAt: number;
+  /** Our purchases and refunds settled up to this time were checked against SEQR's reports. */
+  windowTo: number;
+  differences: number;
+  error: string | null;
+  finishedAt: number;
+}
+
+/** A payment or refund as SEQR's report of a closed period listed it. */
+export interface SeqrSettlement {
+  ersReference: string;
+  kind: "payment" | "refund";
+  paymentErsReference: string | null;
+  amountMinor: number;
+  currency: string;
+  transactionPeriodId: string;
+  reportedAt: number;
+}
+
+/** A difference with SEQR that no purchase of ours can carry (SEQR knows money the bridge never saw). */
+export interface ReconciliationItem {
+  kind: string;
+  ersReference: string;
+  transactionPeriodId: string;
+  detail: Record<string, unknown>;
+  createdAt: number;
+}
+
 export interface StoredMachine {
   machineId: string;
   /** The registry entry as JSON (machineEntry schema, mqttPassword replaced by a hash). */
@@ -252,6 +284,20 @@ export interface StoreOps {
   updateRefund(refundId: string, changes: RefundChanges, at: number): Promise<void>;
   getRefund(refundId: string): Promise<RefundRecord | undefined>;
   listRefunds(sessionId: string): Promise<RefundRecord[]>;
+
+  findPurchaseByErsReference(ersReference: string): Promise<Purchase | undefined>;
+  findRefundByErsReference(ersReference: string): Promise<RefundRecord | undefined>;
+  /** Committed purchases whose session closed in (from, to]. */
+  listCommittedClosedBetween(from: number, to: number): Promise<Purchase[]>;
+  /** Refunds SEQR confirmed (status refunded) in (from, to]. */
+  listRefundsSettledBetween(from: number, to: number): Promise<RefundRecord[]>;
+  recordPeriodClose(close: PeriodCloseRecord): Promise<void>;
+  /** The latest successful close. */
+  lastPeriodClose(): Promise<PeriodCloseRecord | undefined>;
+  insertSeqrSettlements(settlements: readonly SeqrSettlement[]): Promise<void>;
+  reportedBySeqr(ersReferences: readonly string[]): Promise<Set<string>>;
+  addReconciliationItem(item: ReconciliationItem): Promise<boolean>;
+  listReconciliationItems(): Promise<ReconciliationItem[]>;
 
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(sessionId: string): Promise<AuditEntry[]>;

@@ -281,6 +281,34 @@ export const bridgeConfigSchema = z
       }),
       "SEQR merchant API",
     ),
+    reconciliation: field(
+      z
+        .strictObject({
+          periodCloseIntervalMs: field(
+            z
+              .number()
+              .int()
+              .min(60_000)
+              .max(7 * 86_400_000)
+              .default(86_400_000),
+            "How often the bridge closes SEQR's transaction period and compares SEQR's report with its own ledger (needs seqr.resellerUser); daily by default",
+          ),
+          reportId: field(
+            z.string().min(1).default("Reconciliation/Shop.xml"),
+            "The SEQR report run on the closed period (executeReport)",
+          ),
+          reportRetryMs: field(
+            z.number().int().min(100).max(60_000).default(3_000),
+            "Wait before asking for the report, and between tries while SEQR answers 2 REPORT_NOT_READY",
+          ),
+          reportAttempts: field(
+            z.number().int().min(1).max(20).default(5),
+            "How many times the report is asked for before the close is recorded as failed",
+          ),
+        })
+        .prefault({}),
+      "Reconciliation of the bridge's ledger with SEQR's (the period close)",
+    ),
     broker: field(
       z.discriminatedUnion("mode", [embeddedBroker, externalBroker]),
       "MQTT: the embedded aedes broker, or an existing broker by URL",
