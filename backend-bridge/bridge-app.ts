@@ -5,6 +5,8 @@ import type { FleetLink } from "./fleet/fleet-link.ts";
 import { AdminHttpServer } from "./http/admin-server.ts";
 import { BridgeMetrics } from "./http/metrics.ts";
 import { BridgeHttpServer } from "./http/server.ts";
+import { PeriodCloseScheduler } from "./operator/period-close-scheduler.ts";
+import { periodCloseSettings } from "./operator/period-close-settings.ts";
 import { OutboxWorker } from "./outbox/outbox-worker.ts";
 import { seqrCallHandlers } from "./outbox/seqr-calls.ts";
 import { PurchaseOrchestrator } from "./purchase/orchestrator.ts";
@@ -66,6 +68,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
       store,
       notificationUrl: (purchase) => notificationUrl(purchase.notifySecret),
       commitReservationTimeoutSeconds: config.seqr.commitReservationTimeoutSeconds,
+      submitReceipts: config.seqr.submitReceipts,
       onClosed: (outcome) => metrics.sessions.inc({ outcome }),
     }),
     leaseMs: outboxLeaseMs,
@@ -104,6 +107,10 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     logger,
     now: () => clock.now(),
   });
+  // The period close needs the RESELLERUSER principal; without it the bridge reconciles nothing with SEQR.
+  const periodClose = config.seqr.resellerUser
+    ? new PeriodCloseScheduler({ store, seqr, clock, logger, settings: periodCloseSettings(config) })
+    : undefined;
   const admin = new AdminHttpServer({
     admin: config.admin,
     metrics,
@@ -126,6 +133,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
       if (held > 0) logger.warn({ held, forMs: outboxLeaseMs }, "outbox rows of a bridge that died held back a lease");
       await purchases.start();
       outbox.start();
+      await periodClose?.start();
       await admin.listen();
       await http.listen();
     },
@@ -135,6 +143,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
       await purchases.stop();
       await outbox.stop();
       await deps.store.endOutboxRun().catch(() => undefined);
+      await periodClose?.stop();
       await admin.close();
     },
   };

@@ -30,6 +30,8 @@ export interface DemoMachine {
 export const demoMerchantId = "seqr-vend-demo";
 export const demoCustomer = { msisdn: "46700000001", pin: "1234", name: "Demo customer" } as const;
 export const demoTerminal = { id: "demo_terminal_0001", password: randomHex(12) } as const;
+/** The RESELLERUSER the bridge closes SEQR's periods as: `vend-bridge report reconcile` runs against the sandbox. */
+export const demoResellerUser = { id: "seqr-vend-demo", userId: "9900", password: randomHex(12) } as const;
 
 function randomHex(bytes: number): string {
   return randomBytes(bytes).toString("hex");
@@ -110,6 +112,7 @@ export function bridgeConfig(
       terminalId: demoTerminal.id,
       password: demoTerminal.password,
       clientId: "seqr-vend demo",
+      resellerUser: demoResellerUser,
     },
     // Plain MQTT on loopback: the demo has no certificate for the agents to verify; nothing leaves this computer.
     broker: {

@@ -17,6 +17,7 @@ import {
   demoCreatePurchaseUrl,
   demoCustomer,
   demoMachines,
+  demoResellerUser,
   demoTerminal,
 } from "./demo-setup.ts";
 import { FlowFeed } from "./flow-feed.ts";
@@ -94,6 +95,7 @@ const sandbox = await startSeqrSandbox({
   host,
   port: ports.sandbox.port,
   terminals: [{ id: demoTerminal.id, password: demoTerminal.password, currency: "EUR", name: "seqr-vend demo" }],
+  resellerUsers: [demoResellerUser],
   customers: [demoCustomer],
   ups: { createPurchaseUrl: demoCreatePurchaseUrl(host, ports.bridgeHttp.port, demoCaller) },
   logger: createLogger({ name: "seqr-sandbox", level: "info", destination: sandboxLogStream }),

@@ -2,6 +2,7 @@ import type { ParseArgsConfig } from "node:util";
 import { type CliCommand, type CliContext, parseCommandArgs, UsageError } from "../../platform/cli.ts";
 import type { ExitCodeValue } from "../../platform/exit-codes.ts";
 import { reportDex } from "./report-dex.ts";
+import { reportReconcile } from "./report-reconcile.ts";
 import { reportSales } from "./report-sales.ts";
 
 /**
@@ -21,6 +22,7 @@ export interface ReportSubcommand {
 export const reportSubcommands: Record<string, ReportSubcommand> = {
   sales: reportSales,
   dex: reportDex,
+  reconcile: reportReconcile,
 };
 
 export function reportCommand(subcommands: Record<string, ReportSubcommand> = reportSubcommands): CliCommand {

@@ -1,7 +1,9 @@
 import { vendedInvoice } from "../purchase/invoice.ts";
+import { paymentReceipt } from "../purchase/receipt.ts";
 import { CallTimeoutError } from "../purchase/with-timeout.ts";
 import type { SeqrApi } from "../seqr/seqr-api.ts";
 import { SeqrError, SeqrResultError } from "../seqr/seqr-errors.ts";
+import { purchaseNote } from "../store/audit-entry.ts";
 import type { OutboxItem, Purchase, StoreOps, VendRecord } from "../store/store.ts";
 import type { OutboxAttempt, OutboxHandler } from "./outbox-worker.ts";
 
@@ -10,6 +12,9 @@ import type { OutboxAttempt, OutboxHandler } from "./outbox-worker.ts";
  * seqr-protocol.md §4, §7, §9: cancelInvoice treats 95 (already cancelled) as done; commitReservation is never
  * repeated blindly after an outcome-unknown failure: getPaymentStatus says whether it went through (PAID).
  */
+
+/** How long a receipt is retried after its commit; it is a courtesy, the payment stands without it. */
+const receiptWindowMs = 3_600_000;
 
 const resultCodes = {
   cannotCancelPaid: 50,
@@ -26,6 +31,8 @@ export interface SeqrCallContext {
   /** The notification URL of a purchase (kept on updateInvoice). */
   notificationUrl(purchase: Purchase): string;
   commitReservationTimeoutSeconds: number;
+  /** After a commit, send the customer's receipt (best effort, seqr.submitReceipts). */
+  submitReceipts?: boolean;
   /** A purchase reached a final state through the outbox (metrics). */
   onClosed?(outcome: "committed" | "failed"): void;
 }
@@ -139,7 +146,18 @@ export function seqrCallHandlers(context: SeqrCallContext): Record<OutboxItem["k
             at,
           },
         );
-        if (committed) context.onClosed?.("committed");
+        if (committed) {
+          context.onClosed?.("committed");
+          if (context.submitReceipts && typeof ersReference === "string") {
+            await tx.enqueueOutbox({
+              sessionId: purchase.sessionId,
+              kind: "submitPaymentReceipt",
+              payload: { ersReference },
+              at,
+              deadlineAt: at + receiptWindowMs,
+            });
+          }
+        }
         return;
       }
       // Recorded as it happened: how many calls, what was to be billed, that nothing was taken, and why.
@@ -235,7 +253,41 @@ export function seqrCallHandlers(context: SeqrCallContext): Record<OutboxItem["k
     return context.store.listVends(purchase.sessionId);
   }
 
-  return { updateInvoice, commitReservation, cancelInvoice };
+  return { updateInvoice, commitReservation, cancelInvoice, submitPaymentReceipt: receiptHandler(context) };
+}
+
+/**
+ * The customer's receipt after a commit (seqr-protocol.md §7 submitPaymentReceipt). Best effort: a bounded number of
+ * attempts, and a failure is only written to the audit log; it never touches the purchase or its billing. SEQR accepts
+ * a receipt again (repeatable per type), so a retry after a lost answer is harmless.
+ */
+function receiptHandler(context: SeqrCallContext): OutboxHandler {
+  return {
+    maxAttempts: 5,
+    // Sent again after a power cut took its record: harmless (above), and no money hangs on it.
+    successMayBeRedone: true,
+    async attempt(item, purchase) {
+      const ersReference = String(item.payload.ersReference ?? "");
+      if (!ersReference) return { result: "give-up", error: "no payment reference" };
+      try {
+        const vends = await context.store.listVends(purchase.sessionId);
+        await context.seqr.submitPaymentReceipt(ersReference, paymentReceipt(purchase, vends, ersReference));
+        return { result: "done" };
+      } catch (error) {
+        if (error instanceof SeqrResultError && !error.transient) return { result: "give-up", error: describe(error) };
+        return { result: "retry", error: describe(error), outcomeUnknown: false };
+      }
+    },
+    async settled(tx, item, purchase, outcome, at) {
+      const reason = outcome.result === "done" ? "receipt-submitted" : "receipt-not-submitted";
+      const detail = {
+        outboxId: item.id,
+        attempts: item.attempts + 1,
+        ...(outcome.result === "done" ? {} : { error: errorOf(outcome) }),
+      };
+      await tx.appendAudit(purchaseNote(purchase, reason, at, detail));
+    },
+  };
 }
 
 function errorOf(outcome: OutboxAttempt): string {
@@ -243,13 +295,5 @@ function errorOf(outcome: OutboxAttempt): string {
 }
 
 function audit(purchase: Purchase, item: OutboxItem, reason: string, at: number) {
-  return {
-    sessionId: purchase.sessionId,
-    machineId: purchase.machineId,
-    fromState: purchase.state,
-    toState: purchase.state,
-    reason,
-    detail: { outboxId: item.id, attempts: item.attempts + 1 },
-    at,
-  };
+  return purchaseNote(purchase, reason, at, { outboxId: item.id, attempts: item.attempts + 1 });
 }

@@ -54,6 +54,11 @@ export function sumMinor(vends: readonly VendRecord[]): number {
 
 /** updateInvoice: the vended products, grouped by SKU and unit price, with the new total. */
 export function vendedInvoice(purchase: Purchase, vends: readonly VendRecord[], context: InvoiceContext): Invoice {
+  return { ...baseInvoice(purchase, context), ...vendedRows(purchase, vends) };
+}
+
+/** The billed rows and their total: what updateInvoice shows and the customer's receipt repeats. */
+export function vendedRows(purchase: Purchase, vends: readonly VendRecord[]): Pick<Invoice, "rows" | "total"> {
   const groups = new Map<string, { vend: VendRecord; quantity: number }>();
   // A vend billed at nothing (a selection the registry does not know) is flagged, not shown as a free row.
   for (const vend of billableVends(purchase, vends).filter((each) => each.priceMinor > 0)) {
@@ -77,5 +82,5 @@ export function vendedInvoice(purchase: Purchase, vends: readonly VendRecord[], 
     rows.push({ description: "Above the reservation, not charged", quantity: 1, total: { minor: -excess, currency } });
     totalMinor = purchase.amountMinor;
   }
-  return { ...baseInvoice(purchase, context), rows, total: { minor: totalMinor, currency } };
+  return { rows, total: { minor: totalMinor, currency } };
 }

@@ -2,6 +2,7 @@ import type { Clock, TimerHandle } from "../../platform/clock.ts";
 import { seqrResultCodes } from "../seqr/result-codes.ts";
 import type { InvoiceStatus, Money } from "../seqr/seqr-api.ts";
 import type { SandboxOptions, SandboxTerminal } from "./sandbox-options.ts";
+import { TransactionPeriods } from "./transaction-periods.ts";
 
 /**
  * SEQR's invoices as the sandbox keeps them: the state machine of seqr-protocol.md §8 with its timing rules.
@@ -130,6 +131,8 @@ export class InvoiceLedger {
   private readonly settings: LedgerSettings;
   private readonly clock: Clock;
   private readonly hooks: LedgerHooks;
+  /** What SEQR settled, period by period: the reconciliation report's source. */
+  readonly periods = new TransactionPeriods();
 
   constructor(settings: LedgerSettings, clock: Clock, hooks: LedgerHooks) {
     this.settings = settings;
@@ -287,6 +290,10 @@ export class InvoiceLedger {
     }
     const refundReference = this.newErsReference();
     invoice.refunds.push({ ersReference: refundReference, amount, at: this.clock.now() });
+    this.periods.recordRefund({
+      ...settlement(invoice, refundReference, amount),
+      paymentErsReference: ersReference,
+    });
     invoice.history.push({
       at: this.clock.now(),
       status: invoice.status,
@@ -310,7 +317,9 @@ export class InvoiceLedger {
   }
 
   markTransactionPeriod(): string {
-    return this.newErsReference();
+    const transactionPeriodId = this.newErsReference();
+    this.periods.close(transactionPeriodId);
+    return transactionPeriodId;
   }
 
   // ---- customer side (the app) ---------------------------------------------------------------------------------
@@ -491,6 +500,7 @@ export class InvoiceLedger {
     invoice.ersReference = this.newErsReference();
     invoice.paymentDate = new Date(this.clock.now()).toISOString();
     this.byErsReference.set(invoice.ersReference, invoice);
+    this.periods.recordPayment(settlement(invoice, invoice.ersReference, amount));
     this.clearTimer(invoice.invoiceReference, "expiry");
     if (event === "commitReservation") {
       // The reseller evidently knows the outcome; a commit also ends the wait for the status fetch.
@@ -507,6 +517,7 @@ export class InvoiceLedger {
       if (invoice.paid && invoice.ersReference) {
         // A reversed immediate payment gives the money back: no payment remains to refund.
         this.byErsReference.delete(invoice.ersReference);
+        this.periods.withdrawPayment(invoice.ersReference);
         invoice.paid = undefined;
         invoice.ersReference = undefined;
       }
@@ -560,6 +571,18 @@ export class InvoiceLedger {
     const stamp = new Date(this.clock.now()).toISOString().replace(/\D/g, "").slice(0, 17);
     return `${stamp}${String(this.referenceSequence).padStart(8, "0")}`;
   }
+}
+
+/** One line of the settlement book for a payment or refund of `invoice`. */
+function settlement(invoice: SandboxInvoice, ersReference: string, amount: Money) {
+  return {
+    ersReference,
+    invoiceReference: invoice.invoiceReference,
+    clientInvoiceId: invoice.clientInvoiceId,
+    terminalId: invoice.terminalId,
+    amountMinor: amount.minor,
+    currency: amount.currency,
+  };
 }
 
 /** Why the app cannot confirm this invoice now, or undefined when it can. */

@@ -35,7 +35,8 @@ export type SandboxRequest =
       ersReference: string;
       receipt: { mimeType: string; receiptType: string; bytes: number };
     }
-  | { operation: "markTransactionPeriod"; context: RequestContext; parameters: Record<string, string> };
+  | { operation: "markTransactionPeriod"; context: RequestContext; parameters: Record<string, string> }
+  | { operation: "executeReport"; context: RequestContext; reportId: string; parameters: Record<string, string> };
 
 export function isSandboxOperation(name: string): name is SeqrOperation {
   return (seqrOperations as readonly string[]).includes(name);
@@ -95,18 +96,29 @@ export function readRequest(operation: SeqrOperation, wrapper: XmlElement): Sand
         },
       };
     }
-    case "markTransactionPeriod": {
-      const parameters: Record<string, string> = {};
-      const map = childElement(wrapper, "parameters");
-      for (const parameter of map ? childElements(map, "parameter") : []) {
-        for (const entry of childElements(parameter, "entry")) {
-          const key = childText(entry, "key");
-          if (key) parameters[key] = childText(entry, "value") ?? "";
-        }
-      }
-      return { operation, context, parameters };
+    case "markTransactionPeriod":
+      return { operation, context, parameters: readParameters(wrapper) };
+    case "executeReport":
+      return {
+        operation,
+        context,
+        reportId: childText(wrapper, "reportId") ?? "",
+        parameters: readParameters(wrapper),
+      };
+  }
+}
+
+/** parameterMap: `<parameters><parameter><entry><key/><value/></entry>...`, as a plain record. */
+function readParameters(wrapper: XmlElement): Record<string, string> {
+  const parameters: Record<string, string> = {};
+  const map = childElement(wrapper, "parameters");
+  for (const parameter of map ? childElements(map, "parameter") : []) {
+    for (const entry of childElements(parameter, "entry")) {
+      const key = childText(entry, "key");
+      if (key) parameters[key] = childText(entry, "value") ?? "";
     }
   }
+  return parameters;
 }
 
 export function readContext(wrapper: XmlElement): RequestContext {

@@ -140,11 +140,11 @@ export class SeqrSoapService {
     record.principalId = context.principal.id;
     try {
       const principal = this.authenticate(context);
-      if (operation === "markTransactionPeriod") {
+      if (operation === "markTransactionPeriod" || operation === "executeReport") {
         if (principal.kind !== "reseller") {
-          throw new SeqrFailure(codes.ACCESS_DENIED, "markTransactionPeriod needs the RESELLERUSER principal");
+          throw new SeqrFailure(codes.ACCESS_DENIED, `${operation} needs the RESELLERUSER principal`);
         }
-        return this.respond(record, operation, { transactionPeriodId: this.deps.ledger.markTransactionPeriod() });
+        return this.respond(record, operation, this.applyAsReseller(readRequest(operation, wrapper)));
       }
       if (principal.kind !== "terminal") {
         throw new SeqrFailure(codes.ACCESS_DENIED, `${operation} needs the TERMINALID principal`);
@@ -156,6 +156,26 @@ export class SeqrSoapService {
         return this.respond(record, operation, { resultCode: error.code }, error.message);
       throw error;
     }
+  }
+
+  private applyAsReseller(request: SandboxRequest): ReturnFields {
+    const { ledger } = this.deps;
+    if (request.operation === "markTransactionPeriod") {
+      return { transactionPeriodId: ledger.markTransactionPeriod() };
+    }
+    if (request.operation !== "executeReport") {
+      throw new SeqrFailure(codes.ACCESS_DENIED, `${request.operation} needs the TERMINALID principal`);
+    }
+    const content = ledger.periods.report(request.reportId, request.parameters);
+    // report{title, mimeType, content(base64), contentString} (seqr-protocol.md §6).
+    return {
+      report: {
+        title: request.reportId,
+        mimeType: "text/csv",
+        content: Buffer.from(content, "utf8").toString("base64"),
+        contentString: content,
+      },
+    };
   }
 
   private apply(terminal: SandboxTerminal, request: SandboxRequest): ReturnFields {
@@ -183,7 +203,8 @@ export class SeqrSoapService {
         ledger.submitPaymentReceipt(terminal, request.ersReference, request.receipt);
         return {};
       case "markTransactionPeriod":
-        throw new SeqrFailure(codes.ACCESS_DENIED, "markTransactionPeriod needs the RESELLERUSER principal");
+      case "executeReport":
+        throw new SeqrFailure(codes.ACCESS_DENIED, `${request.operation} needs the RESELLERUSER principal`);
     }
   }
 
@@ -223,6 +244,7 @@ export class SeqrSoapService {
       receipt: fields.receipt,
       version: fields.version === undefined ? undefined : String(fields.version),
       transactionPeriodId: fields.transactionPeriodId,
+      report: fields.report,
     };
     const body = buildSoapEnvelope(
       `${operation}Response`,
@@ -274,6 +296,7 @@ interface ReturnFields {
   receipt?: XmlObject;
   version?: number;
   transactionPeriodId?: string;
+  report?: XmlObject;
 }
 
 function statusFields(invoice: SandboxInvoice, terminal: SandboxTerminal): ReturnFields {

@@ -33,7 +33,8 @@ export type SeqrRequest =
       ersReference: string;
       receipt: { mimeType: string; data: Buffer; type: string };
     }
-  | { operation: "markTransactionPeriod"; parameters?: Record<string, string> };
+  | { operation: "markTransactionPeriod"; parameters?: Record<string, string> }
+  | { operation: "executeReport"; reportId: string; parameters?: Record<string, string> };
 
 export function encodeRequest(request: SeqrRequest, context: ClientContext, namespace?: string): string {
   const children = { context: encodeContext(context, request.operation), ...encodeArguments(request) };
@@ -99,21 +100,31 @@ function encodeArguments(request: SeqrRequest): XmlObject {
           receiptType: text(operation, "receiptType", request.receipt.type),
         },
       };
-    case "markTransactionPeriod": {
-      const entries = Object.entries(request.parameters ?? {});
-      if (entries.length === 0) return {};
+    case "markTransactionPeriod":
+      return encodeParameters(operation, request.parameters);
+    case "executeReport":
+      // WSDL order: context, reportId, language, parameters (no language: SEQR's default).
       return {
-        parameters: {
-          parameter: {
-            entry: entries.map(([key, value]) => ({
-              key: text(operation, "parameter key", key),
-              value: text(operation, "parameter value", value, { allowEmpty: true }),
-            })),
-          },
-        },
+        reportId: text(operation, "reportId", request.reportId),
+        ...encodeParameters(operation, request.parameters),
       };
-    }
   }
+}
+
+/** parameterMap: `<parameters><parameter><entry><key/><value/></entry>...` (seqr-protocol.md §6); absent when empty. */
+function encodeParameters(operation: SeqrOperation, parameters: Record<string, string> | undefined): XmlObject {
+  const entries = Object.entries(parameters ?? {});
+  if (entries.length === 0) return {};
+  return {
+    parameters: {
+      parameter: {
+        entry: entries.map(([key, value]) => ({
+          key: text(operation, "parameter key", key),
+          value: text(operation, "parameter value", value, { allowEmpty: true }),
+        })),
+      },
+    },
+  };
 }
 
 function encodeInvoice(operation: SeqrOperation, invoice: Invoice, issueDate: string): XmlObject {

@@ -1,4 +1,4 @@
-import type { InvoiceStatus, PaymentStatus } from "./seqr-api.ts";
+import type { InvoiceStatus, PaymentStatus, SeqrReport } from "./seqr-api.ts";
 import {
   type SeqrError,
   SeqrFaultError,
@@ -25,6 +25,7 @@ export interface SeqrResults {
   refundPayment: { ersReference: string };
   submitPaymentReceipt: Record<string, never>;
   markTransactionPeriod: { transactionPeriodId: string };
+  executeReport: { report: SeqrReport };
 }
 
 export interface ResponseContext {
@@ -100,6 +101,8 @@ function readResult(
       return { ersReference: required("ersReference") };
     case "markTransactionPeriod":
       return { transactionPeriodId: required("transactionPeriodId") };
+    case "executeReport":
+      return { report: readReport(result, fail) };
     case "updateInvoice":
     case "cancelInvoice":
     case "submitPaymentReceipt":
@@ -143,6 +146,26 @@ function readPaymentStatus(result: XmlElement, fail: (reason: string) => SeqrErr
     payment.receipt = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
   }
   return payment;
+}
+
+/** report{title, mimeType, content(base64), contentString}: the text of contentString, else content decoded. */
+function readReport(result: XmlElement, fail: (reason: string) => SeqrError): SeqrReport {
+  const report = childElement(result, "report");
+  if (!report) throw fail("no <report> in a successful executeReport response");
+  const contentString = childText(report, "contentString");
+  const base64 = childText(report, "content");
+  let content: string;
+  if (contentString) content = contentString;
+  else if (base64 !== undefined) {
+    const compact = base64.replace(/\s+/g, "");
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 !== 0) {
+      throw fail("<report><content> is not base64");
+    }
+    content = Buffer.from(compact, "base64").toString("utf8");
+  } else throw fail("<report> has neither <content> nor <contentString>");
+  const title = childText(report, "title") || undefined;
+  const mimeType = childText(report, "mimeType") || undefined;
+  return { ...(title ? { title } : {}), ...(mimeType ? { mimeType } : {}), content };
 }
 
 function integer(text: string | undefined): number | undefined {

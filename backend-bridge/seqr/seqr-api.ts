@@ -54,6 +54,13 @@ export interface PaymentStatus {
   receipt?: { paymentReference?: string; paymentDate?: string; invoiceReference?: string };
 }
 
+/** executeReport's `report`: the document SEQR made, its content already decoded from base64 (or contentString). */
+export interface SeqrReport {
+  title?: string;
+  mimeType?: string;
+  content: string;
+}
+
 export interface SeqrApi {
   sendInvoice(invoice: Invoice): Promise<{ invoiceReference: string; invoiceQRCode?: string }>;
   updateInvoice(invoiceReference: string, invoice: Invoice): Promise<void>;
@@ -63,5 +70,8 @@ export interface SeqrApi {
   cancelInvoice(invoiceReference: string): Promise<void>;
   refundPayment(ersReference: string, invoice: Invoice): Promise<{ ersReference: string }>;
   submitPaymentReceipt(ersReference: string, receipt: { mimeType: string; data: Buffer; type: string }): Promise<void>;
+  /** RESELLERUSER principal: closes SEQR's current transaction period (the day's payments) and names it. */
   markTransactionPeriod(parameters?: Record<string, string>): Promise<{ transactionPeriodId: string }>;
+  /** RESELLERUSER principal: runs one of SEQR's reports, e.g. Reconciliation/Shop.xml with a transactionPeriodId. */
+  executeReport(reportId: string, parameters?: Record<string, string>): Promise<{ report: SeqrReport }>;
 }

@@ -7,13 +7,14 @@ import { SeqrSoapClient } from "./soap-client.ts";
 export const lateInvoiceAnswerMs = 60_000;
 
 /**
- * The SOAP client as the bridge's `seqr` configuration section describes it. markTransactionPeriod needs the
- * RESELLERUSER principal, which the section does not carry: pass it here if the bridge ever closes periods.
+ * The SOAP client as the bridge's `seqr` configuration section describes it, with the RESELLERUSER principal of
+ * `seqr.resellerUser` for the period close when it is configured.
  */
 export function createSeqrClient(
   config: BridgeConfig["seqr"],
   dependencies: { logger: Logger; clock?: Clock; resellerUser?: { id: string; userId: string; password: string } },
 ): SeqrSoapClient {
+  const resellerUser = dependencies.resellerUser ?? config.resellerUser;
   return new SeqrSoapClient({
     endpointUrl: config.endpointUrl,
     terminalId: config.terminalId,
@@ -27,6 +28,6 @@ export function createSeqrClient(
     operationTimeoutsMs: { sendInvoice: Math.max(config.requestTimeoutMs, lateInvoiceAnswerMs) },
     logger: dependencies.logger,
     ...(dependencies.clock ? { clock: dependencies.clock } : {}),
-    ...(dependencies.resellerUser ? { resellerUser: dependencies.resellerUser } : {}),
+    ...(resellerUser ? { resellerUser } : {}),
   });
 }

@@ -15,6 +15,7 @@ export const seqrOperations = [
   "refundPayment",
   "submitPaymentReceipt",
   "markTransactionPeriod",
+  "executeReport",
 ] as const;
 
 export type SeqrOperation = (typeof seqrOperations)[number];

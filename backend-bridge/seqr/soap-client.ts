@@ -5,7 +5,7 @@ import { createHttpTransport, HttpBodyTooLarge, HttpDeadlineExceeded, type SoapT
 import { seqrIssueDate } from "./issue-date.ts";
 import { type ClientContext, encodeRequest, type Principal, type SeqrRequest } from "./request-encoder.ts";
 import { decodeSeqrResponse, type SeqrResults } from "./response-decoder.ts";
-import type { Invoice, Money, PaymentStatus, SeqrApi } from "./seqr-api.ts";
+import type { Invoice, Money, PaymentStatus, SeqrApi, SeqrReport } from "./seqr-api.ts";
 import {
   SeqrError,
   SeqrInvalidRequestError,
@@ -18,7 +18,7 @@ import { soapRequestHeaders } from "./soap-envelope.ts";
 
 /**
  * SeqrApi over SOAP 1.1: one envelope per call with a fresh ClientContext (unique clientReference, timeout 0, the
- * TERMINALID principal, or the RESELLERUSER one for markTransactionPeriod), one typed error per kind of failure.
+ * TERMINALID principal, or the RESELLERUSER one for markTransactionPeriod and executeReport), one typed error per kind of failure.
  * The password goes into the envelope and nowhere else: not into logs, not into errors.
  */
 
@@ -31,7 +31,7 @@ export interface SeqrSoapClientOptions {
   clientId: string;
   channel?: string;
   clientComment?: string;
-  /** Needed only for markTransactionPeriod (seqr-protocol.md §5). */
+  /** Needed only for markTransactionPeriod and executeReport (seqr-protocol.md §5). */
   resellerUser?: { id: string; userId: string; password: string };
   /** Deadline of one call, whole exchange; default 10 s. */
   requestTimeoutMs?: number;
@@ -48,6 +48,9 @@ export interface SeqrSoapClientOptions {
   /** Unique per call, <= 32 characters; default a random UUID without dashes. */
   newClientReference?: () => string;
 }
+
+/** The period-close calls, made as the reseller user rather than the terminal (seqr-protocol.md §5). */
+const resellerOperations: ReadonlySet<SeqrOperation> = new Set(["markTransactionPeriod", "executeReport"]);
 
 /** How many reservations the client remembers to refuse a commit or update above them. */
 const rememberedReservations = 10_000;
@@ -113,6 +116,10 @@ export class SeqrSoapClient implements SeqrApi {
     return this.call({ operation: "markTransactionPeriod", ...(parameters ? { parameters } : {}) });
   }
 
+  executeReport(reportId: string, parameters?: Record<string, string>): Promise<{ report: SeqrReport }> {
+    return this.call({ operation: "executeReport", reportId, ...(parameters ? { parameters } : {}) });
+  }
+
   /** Closes the keep-alive connections. */
   close(): void {
     this.transport.close();
@@ -173,10 +180,13 @@ export class SeqrSoapClient implements SeqrApi {
     const { options } = this;
     let principal: Principal = { type: "TERMINALID", id: options.terminalId };
     let password = options.password;
-    if (operation === "markTransactionPeriod") {
+    if (resellerOperations.has(operation)) {
       const user = options.resellerUser;
       if (!user) {
-        throw new SeqrInvalidRequestError(operation, "markTransactionPeriod needs the RESELLERUSER principal");
+        throw new SeqrInvalidRequestError(
+          operation,
+          `${operation} needs the RESELLERUSER principal (seqr.resellerUser in the config)`,
+        );
       }
       principal = { type: "RESELLERUSER", id: user.id, userId: user.userId };
       password = user.password;

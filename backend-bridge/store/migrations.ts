@@ -142,6 +142,64 @@ CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 {unlogged-leases}
 `,
   },
+  {
+    version: 5,
+    name: "refunds of committed purchases",
+    sql: `
+CREATE TABLE refunds (
+  refund_id TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL REFERENCES purchases (session_id),
+  amount_minor {int8} NOT NULL,
+  currency TEXT NOT NULL,
+  status TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  note TEXT,
+  ers_reference TEXT,
+  result_code INTEGER,
+  error TEXT,
+  created_at {int8} NOT NULL,
+  updated_at {int8} NOT NULL
+);
+CREATE INDEX refunds_by_session ON refunds (session_id);
+CREATE INDEX refunds_by_update ON refunds (status, updated_at);
+`,
+  },
+  {
+    version: 6,
+    name: "SEQR period closes, what SEQR reported, reconciliation items without a purchase",
+    sql: `
+CREATE TABLE seqr_period_closes (
+  id {id},
+  transaction_period_id TEXT,
+  status TEXT NOT NULL,
+  started_at {int8} NOT NULL,
+  window_to {int8} NOT NULL,
+  differences INTEGER NOT NULL DEFAULT 0,
+  error TEXT,
+  finished_at {int8} NOT NULL
+);
+CREATE TABLE seqr_settlements (
+  ers_reference TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  payment_ers_reference TEXT,
+  amount_minor {int8} NOT NULL,
+  currency TEXT NOT NULL,
+  transaction_period_id TEXT NOT NULL,
+  reported_at {int8} NOT NULL
+);
+CREATE TABLE reconciliation_items (
+  id {id},
+  kind TEXT NOT NULL,
+  ers_reference TEXT NOT NULL,
+  transaction_period_id TEXT NOT NULL,
+  detail TEXT,
+  created_at {int8} NOT NULL,
+  UNIQUE (kind, ers_reference)
+);
+CREATE INDEX purchases_by_ers_reference ON purchases (ers_reference);
+CREATE INDEX refunds_by_ers_reference ON refunds (ers_reference);
+`,
+  },
 ];
 
 const outboxLeasesColumns = `(

@@ -1,4 +1,6 @@
 import { machineHoldingStates } from "./migrations.ts";
+import * as reconciliationRows from "./reconciliation-rows.ts";
+import * as refundRows from "./refund-rows.ts";
 import {
   placeholders,
   type SqlDriver,
@@ -11,10 +13,15 @@ import type {
   NewOutboxItem,
   NewPurchase,
   OutboxItem,
+  PeriodCloseRecord,
   Purchase,
   PurchaseChanges,
   PurchaseQuery,
   PurchaseState,
+  ReconciliationItem,
+  RefundChanges,
+  RefundRecord,
+  SeqrSettlement,
   Store,
   StoredMachine,
   StoreOps,
@@ -571,6 +578,67 @@ class SqlStoreOps implements StoreOps {
       [error.slice(0, 500), at, item.id, owner],
     );
     await this.#releaseLease(item, owner);
+  }
+
+  insertRefund(refund: Omit<RefundRecord, "updatedAt">): Promise<boolean> {
+    return refundRows.insertRefund(this.ex, refund);
+  }
+
+  updateRefund(refundId: string, changes: RefundChanges, at: number): Promise<void> {
+    return refundRows.updateRefund(this.ex, refundId, changes, at);
+  }
+
+  getRefund(refundId: string): Promise<RefundRecord | undefined> {
+    return refundRows.getRefund(this.ex, refundId);
+  }
+
+  listRefunds(sessionId: string): Promise<RefundRecord[]> {
+    return refundRows.listRefunds(this.ex, sessionId);
+  }
+
+  async findPurchaseByErsReference(ersReference: string): Promise<Purchase | undefined> {
+    const rows = await this.ex.all<PurchaseRow>("SELECT * FROM purchases WHERE ers_reference = ?", [ersReference]);
+    return rows[0] ? toPurchase(rows[0]) : undefined;
+  }
+
+  async listCommittedClosedBetween(from: number, to: number): Promise<Purchase[]> {
+    const rows = await this.ex.all<PurchaseRow>(
+      "SELECT * FROM purchases WHERE state = 'committed' AND closed_at > ? AND closed_at <= ? ORDER BY closed_at",
+      [from, to],
+    );
+    return rows.map(toPurchase);
+  }
+
+  findRefundByErsReference(ersReference: string): Promise<RefundRecord | undefined> {
+    return refundRows.findRefundByErsReference(this.ex, ersReference);
+  }
+
+  listRefundsSettledBetween(from: number, to: number): Promise<RefundRecord[]> {
+    return refundRows.listRefundsSettledBetween(this.ex, from, to);
+  }
+
+  recordPeriodClose(close: PeriodCloseRecord): Promise<void> {
+    return reconciliationRows.recordPeriodClose(this.ex, close);
+  }
+
+  lastPeriodClose(): Promise<PeriodCloseRecord | undefined> {
+    return reconciliationRows.lastPeriodClose(this.ex);
+  }
+
+  insertSeqrSettlements(settlements: readonly SeqrSettlement[]): Promise<void> {
+    return reconciliationRows.insertSeqrSettlements(this.ex, settlements);
+  }
+
+  reportedBySeqr(ersReferences: readonly string[]): Promise<Set<string>> {
+    return reconciliationRows.reportedBySeqr(this.ex, ersReferences);
+  }
+
+  addReconciliationItem(item: ReconciliationItem): Promise<boolean> {
+    return reconciliationRows.addReconciliationItem(this.ex, item);
+  }
+
+  listReconciliationItems(): Promise<ReconciliationItem[]> {
+    return reconciliationRows.listReconciliationItems(this.ex);
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {

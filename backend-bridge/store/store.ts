@@ -112,7 +112,7 @@ export interface VendRecord {
   at: number;
 }
 
-export const outboxKinds = ["updateInvoice", "commitReservation", "cancelInvoice"] as const;
+export const outboxKinds = ["updateInvoice", "commitReservation", "cancelInvoice", "submitPaymentReceipt"] as const;
 export type OutboxKind = (typeof outboxKinds)[number];
 export type OutboxStatus = "pending" | "done" | "dead";
 
@@ -166,6 +166,64 @@ export interface PurchaseQuery {
   flagged?: boolean;
   /** Newest first; no limit when absent. */
   limit?: number;
+}
+
+/**
+ * A refund of a committed purchase. `pending`: written before SEQR is asked; `refunded`: SEQR answered 0 with the
+ * refund's ersReference; `failed`: SEQR refused (nothing was refunded); `unknown`: no answer (a timeout): it may have
+ * gone through, so it counts as refunded until a person or the period close says otherwise.
+ */
+export type RefundStatus = "pending" | "refunded" | "failed" | "unknown";
+
+export interface RefundRecord {
+  refundId: string;
+  sessionId: string;
+  amountMinor: number;
+  currency: string;
+  status: RefundStatus;
+  /** Who asked for it (an operator's name, a script). */
+  actor: string;
+  note: string | null;
+  /** The refund's own ersReference, once SEQR answered 0. */
+  ersReference: string | null;
+  resultCode: number | null;
+  error: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type RefundChanges = Partial<Pick<RefundRecord, "status" | "ersReference" | "resultCode" | "error">>;
+
+/** One run of the period close: SEQR's period it closed, and the window of our ledger it checked up to. */
+export interface PeriodCloseRecord {
+  transactionPeriodId: string | null;
+  status: "closed" | "failed";
+  startedAt: number;
+  /** Our purchases and refunds settled up to this time were checked against SEQR's reports. */
+  windowTo: number;
+  differences: number;
+  error: string | null;
+  finishedAt: number;
+}
+
+/** A payment or refund as SEQR's report of a closed period listed it. */
+export interface SeqrSettlement {
+  ersReference: string;
+  kind: "payment" | "refund";
+  paymentErsReference: string | null;
+  amountMinor: number;
+  currency: string;
+  transactionPeriodId: string;
+  reportedAt: number;
+}
+
+/** A difference with SEQR that no purchase of ours can carry (SEQR knows money the bridge never saw). */
+export interface ReconciliationItem {
+  kind: string;
+  ersReference: string;
+  transactionPeriodId: string;
+  detail: Record<string, unknown>;
+  createdAt: number;
 }
 
 export interface StoredMachine {
@@ -239,6 +297,26 @@ export interface StoreOps {
     next: { at: number; nextAttemptAt: number; error: string; outcomeUnknown: boolean; countAttempt?: boolean },
   ): Promise<void>;
   abandonOutbox(item: OutboxItem, owner: string, error: string, at: number): Promise<void>;
+
+  /** False when a refund with this id exists already (it is kept as it is). */
+  insertRefund(refund: Omit<RefundRecord, "updatedAt">): Promise<boolean>;
+  updateRefund(refundId: string, changes: RefundChanges, at: number): Promise<void>;
+  getRefund(refundId: string): Promise<RefundRecord | undefined>;
+  listRefunds(sessionId: string): Promise<RefundRecord[]>;
+
+  findPurchaseByErsReference(ersReference: string): Promise<Purchase | undefined>;
+  findRefundByErsReference(ersReference: string): Promise<RefundRecord | undefined>;
+  /** Committed purchases whose session closed in (from, to]. */
+  listCommittedClosedBetween(from: number, to: number): Promise<Purchase[]>;
+  /** Refunds SEQR confirmed (status refunded) in (from, to]. */
+  listRefundsSettledBetween(from: number, to: number): Promise<RefundRecord[]>;
+  recordPeriodClose(close: PeriodCloseRecord): Promise<void>;
+  /** The latest successful close. */
+  lastPeriodClose(): Promise<PeriodCloseRecord | undefined>;
+  insertSeqrSettlements(settlements: readonly SeqrSettlement[]): Promise<void>;
+  reportedBySeqr(ersReferences: readonly string[]): Promise<Set<string>>;
+  addReconciliationItem(item: ReconciliationItem): Promise<boolean>;
+  listReconciliationItems(): Promise<ReconciliationItem[]>;
 
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(sessionId: string): Promise<AuditEntry[]>;

@@ -264,8 +264,50 @@ export const bridgeConfigSchema = z
           z.number().int().min(60).max(86_400).default(600),
           "How long SEQR holds a reservation",
         ),
+        resellerUser: field(
+          z
+            .strictObject({
+              id: field(z.string().min(1), "resellerId from the start-up kit (e.g. public_test_shop)"),
+              userId: field(z.string().min(1), "The reseller user's fixed userId (e.g. 9900)"),
+              password: field(z.string().min(4), "The reseller user's password", { secret: true }),
+            })
+            .optional(),
+          "RESELLERUSER principal for the period close (markTransactionPeriod, executeReport); without it the bridge closes no period",
+        ),
+        submitReceipts: field(
+          z.boolean().default(true),
+          "After a commit, send the billed rows to SEQR as the customer's receipt (submitPaymentReceipt; best effort)",
+        ),
       }),
       "SEQR merchant API",
+    ),
+    reconciliation: field(
+      z
+        .strictObject({
+          periodCloseIntervalMs: field(
+            z
+              .number()
+              .int()
+              .min(60_000)
+              .max(7 * 86_400_000)
+              .default(86_400_000),
+            "How often the bridge closes SEQR's transaction period and compares SEQR's report with its own ledger (needs seqr.resellerUser); daily by default",
+          ),
+          reportId: field(
+            z.string().min(1).default("Reconciliation/Shop.xml"),
+            "The SEQR report run on the closed period (executeReport)",
+          ),
+          reportRetryMs: field(
+            z.number().int().min(100).max(60_000).default(3_000),
+            "Wait before asking for the report, and between tries while SEQR answers 2 REPORT_NOT_READY",
+          ),
+          reportAttempts: field(
+            z.number().int().min(1).max(20).default(5),
+            "How many times the report is asked for before the close is recorded as failed",
+          ),
+        })
+        .prefault({}),
+      "Reconciliation of the bridge's ledger with SEQR's (the period close)",
     ),
     broker: field(
       z.discriminatedUnion("mode", [embeddedBroker, externalBroker]),

@@ -108,7 +108,12 @@ describeEachStore("outbox lease", (start) => {
         store: h.store,
         clock: h.clock,
         logger: silentLogger(),
-        handlers: { commitReservation: commit, cancelInvoice: commit, updateInvoice: updateDone },
+        handlers: {
+          commitReservation: commit,
+          cancelInvoice: commit,
+          updateInvoice: updateDone,
+          submitPaymentReceipt: commit,
+        },
       });
     const waiting = recordingHandler(async () => ({ result: "later", error: "status not settled" }));
     expect(await defaults(waiting.handler).runDue()).toBe(2);
@@ -140,7 +145,12 @@ describeEachStore("outbox lease", (start) => {
       store: h.store,
       clock: h.clock,
       logger: silentLogger(),
-      handlers: { commitReservation: waiting.handler, cancelInvoice: waiting.handler, updateInvoice: updateDone },
+      handlers: {
+        commitReservation: waiting.handler,
+        cancelInvoice: waiting.handler,
+        updateInvoice: updateDone,
+        submitPaymentReceipt: waiting.handler,
+      },
     });
     polling.start();
     await until(() => waiting.calls.length === 1, "the first pass");
@@ -166,6 +176,7 @@ describeEachStore("outbox lease", (start) => {
         commitReservation: { ...failing.handler, maxAttempts: 2 },
         cancelInvoice: failing.handler,
         updateInvoice: updateDone,
+        submitPaymentReceipt: failing.handler,
       },
       backoff: { baseMs: 1_000, maxMs: 1_000 },
       onSettled: (item, outcome) => reported.push([item.kind, outcome]),

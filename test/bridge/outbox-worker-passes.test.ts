@@ -67,7 +67,12 @@ function worker(store: Store, clock: ManualClock, logger = capturedLogs().logger
     store,
     clock,
     logger,
-    handlers: { commitReservation: neverCalled, cancelInvoice: neverCalled, updateInvoice: neverCalled },
+    handlers: {
+      commitReservation: neverCalled,
+      cancelInvoice: neverCalled,
+      updateInvoice: neverCalled,
+      submitPaymentReceipt: neverCalled,
+    },
     pollIntervalMs: 1_000,
   });
 }

@@ -33,8 +33,10 @@ describeEachStore("SEQR protocol details", (start) => {
     await h.vendAndEnd(sessionId, [150]);
     await h.drainOutbox();
     const done = await h.waitForState(reference, "committed");
-    const last = h.seqr.calls.at(-1);
-    expect(last).toMatchObject({ operation: "getPaymentStatus", reference });
+    // The customer's receipt follows the commit, with the payment reference the status call gave.
+    const [beforeReceipt, receipt] = h.seqr.calls.slice(-2);
+    expect(beforeReceipt).toMatchObject({ operation: "getPaymentStatus", reference });
+    expect(receipt).toMatchObject({ operation: "submitPaymentReceipt", reference: `ers${reference}` });
     expect(done.ersReference).toBe(`ers${reference}`);
   });
 

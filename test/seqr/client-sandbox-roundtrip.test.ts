@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parsePeriodReport } from "../../backend-bridge/seqr/period-report.ts";
 import {
   SeqrFaultError,
   SeqrHttpError,
@@ -138,6 +139,45 @@ describe("every operation succeeds with the real semantics", () => {
     expect(transactionPeriodId).toMatch(/^\d{25}$/);
     const call = kit.sandbox.soap.calls().at(-1);
     expect(call).toMatchObject({ operation: "markTransactionPeriod", principalId: resellerUser.id, resultCode: 0 });
+  });
+
+  it("reports a closed period's payments and refunds from the sandbox's book, and what a test planted in it", async () => {
+    const before = await reserved();
+    await kit.client.commitReservation(before, { minor: 100, currency: "EUR" });
+    const first = await kit.client.markTransactionPeriod();
+    const reference = await reserved();
+    const { ersReference } = await kit.client.commitReservation(reference, { minor: 500, currency: "EUR" });
+    const refund = await kit.client.refundPayment(ersReference!, vendedInvoice([200]));
+    kit.sandbox.ledger.periods.plantPayment({
+      ersReference: "2026120300000000099999999",
+      invoiceReference: "1",
+      clientInvoiceId: "not-ours",
+      terminalId: terminal.id,
+      amountMinor: 999,
+      currency: "EUR",
+    });
+    const { transactionPeriodId } = await kit.client.markTransactionPeriod();
+    const { report } = await kit.client.executeReport("Reconciliation/Shop.xml", { transactionPeriodId });
+    expect(report.mimeType).toBe("text/csv");
+    const read = parsePeriodReport(report.content);
+    expect(read.payments.map((payment) => [payment.ersReference, payment.amountMinor])).toEqual([
+      [ersReference, 500],
+      ["2026120300000000099999999", 999],
+    ]);
+    expect(read.refunds).toMatchObject([
+      { ersReference: refund.ersReference, paymentErsReference: ersReference, amountMinor: 200, currency: "EUR" },
+    ]);
+    const earlier = parsePeriodReport(
+      (await kit.client.executeReport("Reconciliation/Shop.xml", { transactionPeriodId: first.transactionPeriodId }))
+        .report.content,
+    );
+    expect(earlier.payments.map((payment) => payment.amountMinor)).toEqual([100]);
+    await expectResult(
+      kit.client.executeReport("Reconciliation/Shop.xml", { transactionPeriodId: "1" }),
+      10,
+      "REJECTED_BUSINESS_LOGIC",
+    );
+    expect(kit.sandbox.soap.calls().at(-1)).toMatchObject({ operation: "executeReport", principalId: resellerUser.id });
   });
 
   it("records which caller made each call (the clientId of its ClientContext)", async () => {

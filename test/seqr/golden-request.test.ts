@@ -39,6 +39,7 @@ const extras: Record<string, string> = {
   getPaymentStatus: "<status>ISSUED</status><version>0</version>",
   refundPayment: "<ersReference>2015102910184861801032678</ersReference>",
   markTransactionPeriod: "<transactionPeriodId>2015102910184861801032679</transactionPeriodId>",
+  executeReport: "<report><contentString>kind</contentString></report>",
 };
 
 let server: RawServer;
@@ -279,6 +280,44 @@ describe("request envelopes match the documented wire format", () => {
         },
       ]),
     );
+  });
+
+  it("executeReport: the RESELLERUSER principal, reportId, then the parameter map", async () => {
+    await client.executeReport("Reconciliation/Shop.xml", { transactionPeriodId: "2015102910184861801032679" });
+    const shape = lastRequest().shape as { children: { children: Shape[] }[] };
+    const wrapper = shape.children[1]!.children[0] as { ns?: string; name: string; children: Shape[] };
+    expect(wrapper).toMatchObject({ ns: E, name: "executeReport" });
+    expect(wrapper.children.map((child) => (child as { name: string }).name)).toEqual([
+      "context",
+      "reportId",
+      "parameters",
+    ]);
+    expect(wrapper.children[0]).toMatchObject({
+      children: expect.arrayContaining([
+        {
+          name: "initiatorPrincipalId",
+          children: [leaf("id", "public_test_shop"), leaf("type", "RESELLERUSER"), leaf("userId", "9900")],
+        },
+        leaf("password", "1234"),
+      ]),
+    });
+    expect(wrapper.children.slice(1)).toEqual([
+      leaf("reportId", "Reconciliation/Shop.xml"),
+      {
+        name: "parameters",
+        children: [
+          {
+            name: "parameter",
+            children: [
+              {
+                name: "entry",
+                children: [leaf("key", "transactionPeriodId"), leaf("value", "2015102910184861801032679")],
+              },
+            ],
+          },
+        ],
+      },
+    ]);
   });
 
   it("escapes markup in values instead of breaking the document", async () => {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createSeqrClient } from "../../backend-bridge/seqr/seqr-client-factory.ts";
 import { SeqrTimeoutError } from "../../backend-bridge/seqr/seqr-errors.ts";
 import { silentLogger } from "../../platform/logger.ts";
-import { type Kit, reservationInvoice, startKit, terminal } from "./seqr-test-kit.ts";
+import { type Kit, resellerUser, reservationInvoice, startKit, terminal } from "./seqr-test-kit.ts";
 
 /**
  * The client as the bridge composes it. A sendInvoice that SEQR answers after requestTimeoutMs must still deliver its
@@ -55,6 +55,27 @@ describe("the SEQR client as the bridge composes it", () => {
       await expect(client.getPaymentStatus(invoiceReference, 0)).rejects.toBeInstanceOf(SeqrTimeoutError);
     } finally {
       client.close();
+    }
+  });
+
+  it("closes a period as the RESELLERUSER of seqr.resellerUser, and refuses to without one", async () => {
+    const config = {
+      endpointUrl: kit.sandbox.soapUrl,
+      terminalId: terminal.id,
+      password: terminal.password,
+      clientId: "Acme Vending 1.0",
+      channel: "WS",
+      requestTimeoutMs: 2_000,
+      commitReservationTimeoutSeconds: 300,
+    } as Parameters<typeof createSeqrClient>[0];
+    const withUser = createSeqrClient({ ...config, resellerUser }, { logger: silentLogger() });
+    const without = createSeqrClient(config, { logger: silentLogger() });
+    try {
+      expect((await withUser.markTransactionPeriod()).transactionPeriodId).toMatch(/^\d{25}$/);
+      await expect(without.executeReport("Reconciliation/Shop.xml")).rejects.toThrow(/seqr\.resellerUser/);
+    } finally {
+      withUser.close();
+      without.close();
     }
   });
 });

@@ -192,6 +192,20 @@ export class FakeSeqr extends SeqrCallsBridgeSkips implements SeqrApi {
     });
   }
 
+  /** Receipts SEQR accepted, in order (submitPaymentReceipt, after a commit). */
+  readonly receipts: { ersReference: string; mimeType: string; text: string; type: string }[] = [];
+
+  submitPaymentReceipt(ersReference: string, receipt: { mimeType: string; data: Buffer; type: string }): Promise<void> {
+    return this.#call("submitPaymentReceipt", ersReference, () => {
+      this.receipts.push({
+        ersReference,
+        mimeType: receipt.mimeType,
+        text: receipt.data.toString("utf8"),
+        type: receipt.type,
+      });
+    });
+  }
+
   cancelInvoice(invoiceReference: string): Promise<void> {
     return this.#call("cancelInvoice", invoiceReference, () => {
       const stored = this.#invoice("cancelInvoice", invoiceReference);

@@ -137,7 +137,8 @@ export async function checkStep(world: ModelWorld): Promise<void> {
   }
 
   // The bridge's SEQR calls (and so its commit deadline) are scheduled within the reservation SEQR holds.
-  for (const row of await world.bridge.store.listOutbox()) {
+  // The receipt follows a commit SEQR accepted: the reservation is spent by then, so no deadline binds it.
+  for (const row of (await world.bridge.store.listOutbox()).filter((each) => each.kind !== "submitPaymentReceipt")) {
     const purchase = await world.bridge.store.getPurchase(row.sessionId);
     const invoice = purchase?.invoiceReference ? seqr.invoices.get(purchase.invoiceReference) : undefined;
     if (invoice && row.deadlineAt > invoice.expiresAt) {

@@ -89,6 +89,14 @@ export class ModelSeqr extends SeqrCallsBridgeSkips implements SeqrApi {
     this.#requestTimeoutMs = requestTimeoutMs;
   }
 
+  /** Receipts are accepted and counted: the model checks money, and a receipt moves none. */
+  receiptCount = 0;
+
+  submitPaymentReceipt(): Promise<void> {
+    this.receiptCount += 1;
+    return Promise.resolve();
+  }
+
   inject(operation: SeqrOperation, fault: SeqrFault): void {
     this.#faults.set(operation, [...(this.#faults.get(operation) ?? []), fault]);
     this.faultsInjected.set(operation, (this.faultsInjected.get(operation) ?? 0) + 1);

@@ -34,7 +34,12 @@ export function outboxWorker(
     store: h.store,
     clock: h.clock,
     logger: options.logger ?? silentLogger(),
-    handlers: { commitReservation: commit, cancelInvoice: commit, updateInvoice: updateDone },
+    handlers: {
+      commitReservation: commit,
+      cancelInvoice: commit,
+      updateInvoice: updateDone,
+      submitPaymentReceipt: commit,
+    },
     leaseMs: testLeaseMs,
     backoff: options.backoff ?? { baseMs: 1_000, maxMs: 30_000 },
   });

@@ -4,11 +4,11 @@ export class SeqrCallsBridgeSkips {
     return Promise.reject(new Error("not used by the bridge"));
   }
 
-  submitPaymentReceipt(): Promise<void> {
+  markTransactionPeriod(): Promise<{ transactionPeriodId: string }> {
     return Promise.reject(new Error("not used by the bridge"));
   }
 
-  markTransactionPeriod(): Promise<{ transactionPeriodId: string }> {
+  executeReport(): Promise<{ report: { content: string } }> {
     return Promise.reject(new Error("not used by the bridge"));
   }
 }
