@@ -6,7 +6,7 @@
  * medians over the repetitions are printed with their spread (min-max), the ratio agent RSS / bare node RSS, and the
  * load average before and after. The build runs first and a failed build stops the bench with its errors (a bench
  * of stale or half-built JavaScript measures nothing).
- *   npx tsx bench/agent-idle.ts [seconds=30] [--repetitions 3] [--node-flags "--max-semi-space-size=1"]
+ *   npx tsx bench/agent-idle.ts [seconds=30] [--repetitions 3] [--node-flags="--max-semi-space-size=1"]
  * --node-flags are given to both processes (as the systemd unit would give them to node).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
