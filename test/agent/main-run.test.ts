@@ -109,7 +109,7 @@ describe("vend-agent run (agent/main.ts) with the simulator driver", () => {
     expect(run.output.join("")).toContain("crash-test hook armed");
   }, 60_000);
 
-  it("loads only what its configuration names: no serial port, GPIO, QR code or screen code for a simulator without a screen", async () => {
+  it("loads only what its configuration names: no serial port, GPIO, QR code, screen or WebSocket code for a simulator without a screen", async () => {
     // What an idle agent holds in memory is mostly the code it loaded (issue 20: idle RSS <= 1.5x bare node).
     const run = startMain({}, { moduleLog: true });
     try {
@@ -125,7 +125,7 @@ describe("vend-agent run (agent/main.ts) with the simulator driver", () => {
     expect(loaded.filter((url) => url.endsWith("/hardware/mdb/mdb-cashless-mechanism.ts"))).not.toEqual([]);
     expect(loaded.filter((url) => url.includes("/node_modules/mqtt/"))).not.toEqual([]);
     const notConfigured = [
-      /\/node_modules\/(serialport|@serialport\/[^/]+|onoff|epoll|qrcode|pngjs)\//,
+      /\/node_modules\/(serialport|@serialport\/[^/]+|onoff|epoll|qrcode|pngjs|ws|socks)\//,
       /\/hardware\/gpio\/(onoff-gpio-factory|sysfs-gpio-chips)\.ts$/,
       /\/agent\/display\/(kiosk-server|kiosk-page|framebuffer|terminal|qr|png|raster-screen)\.ts$/,
       /\/agent\/cli\/(doctor|qr|ports|test-vend|mqtt)-command\.ts$/,
