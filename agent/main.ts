@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createVendMechanism } from "../hardware/index.ts";
-import { type CliCommand, parseCommandArgs, runCli } from "../platform/cli.ts";
+import { type CliCommand, parseCommandArgs, requestedCommand, runCli } from "../platform/cli.ts";
 import { systemClock } from "../platform/clock.ts";
 import { createLogger } from "../platform/logger.ts";
 import { openSystemdNotify } from "../platform/systemd-service.ts";
@@ -10,7 +10,6 @@ import { hardwareLinkCheck } from "../platform/watchdog.ts";
 import type { Agent } from "./agent.ts";
 import { loadSavedCatalog } from "./catalog-store.ts";
 import { loadAgentConfig } from "./cli/agent-config.ts";
-import { agentToolCommands } from "./cli/commands.ts";
 import { createScreenOutput } from "./display/create-display.ts";
 import { installedJournalHooks } from "./journal/journal-hooks.ts";
 import { runAgent } from "./run-agent.ts";
@@ -81,4 +80,11 @@ function packageVersion(): string {
   return "0.0.0";
 }
 
-process.exitCode = await runCli("vend-agent", [runCommand, ...agentToolCommands], process.argv.slice(2));
+// The daemon loads only what `run` needs: the technician's tools (QR stickers, serial probing, MQTT and doctor
+// checks) cost the idle agent memory it keeps for as long as it runs (issue 20), so they load for their own commands.
+const argv = process.argv.slice(2);
+const commands =
+  requestedCommand(argv) === runCommand.name
+    ? [runCommand]
+    : [runCommand, ...(await import("./cli/commands.ts")).agentToolCommands];
+process.exitCode = await runCli("vend-agent", commands, argv);

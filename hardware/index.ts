@@ -4,8 +4,6 @@ import type { Logger } from "../platform/logger.ts";
 import type { Catalog } from "../protocol/catalog.ts";
 import type { GpioFactory } from "./gpio/gpio-line.ts";
 import { GpioMechanism } from "./gpio/gpio-mechanism.ts";
-import { createOnoffGpioFactory } from "./gpio/onoff-gpio-factory.ts";
-import { resolveGpioChip } from "./gpio/sysfs-gpio-chips.ts";
 import { MdbCashlessMechanism } from "./mdb/mdb-cashless-mechanism.ts";
 import type { SerialBinding } from "./serial/serial-types.ts";
 import { nativeSerialBinding, serialPortConnector } from "./serial/stream-connector.ts";
@@ -84,6 +82,9 @@ export function createVendMechanism(
       const gpio =
         deps.gpioFactory ??
         (async () => {
+          // Loaded here, by start(), so that only an agent driving GPIO holds the sysfs and onoff code.
+          const { resolveGpioChip } = await import("./gpio/sysfs-gpio-chips.ts");
+          const { createOnoffGpioFactory } = await import("./gpio/onoff-gpio-factory.ts");
           const chip = resolveGpioChip({
             labels: hardware.chipLabel,
             ...(hardware.chipBase !== undefined ? { chipBase: hardware.chipBase } : {}),

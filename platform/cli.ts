@@ -55,6 +55,16 @@ export function parseCommandArgs<O extends NonNullable<ParseArgsConfig["options"
   }
 }
 
+/**
+ * The command an argument list asks for: "help" for `help`, `--help` or `-h` first, the default command when it is
+ * empty or starts with an option, else its first word. (A program can load only what that command needs.)
+ */
+export function requestedCommand(argv: readonly string[], defaultCommand = "run"): string {
+  const first = argv[0];
+  if (first === "--help" || first === "-h" || first === "help") return "help";
+  return first === undefined || first.startsWith("-") ? defaultCommand : first;
+}
+
 export async function runCli(
   program: string,
   commands: readonly CliCommand[],
@@ -64,13 +74,12 @@ export async function runCli(
 ): Promise<ExitCodeValue> {
   const out = io.out ?? createOutput();
   const env = io.env ?? process.env;
-  const first = argv[0];
-  if (first === "--help" || first === "-h" || first === "help") {
+  const name = requestedCommand(argv, defaultCommand);
+  if (name === "help") {
     out.line(helpText(program, commands));
     return ExitCode.ok;
   }
-  const name = first === undefined || first.startsWith("-") ? defaultCommand : first;
-  const rest = first === undefined || first.startsWith("-") ? argv : argv.slice(1);
+  const rest = argv[0] === name ? argv.slice(1) : argv;
   const command = commands.find((candidate) => candidate.name === name);
   if (!command) {
     out.error(`${program}: unknown command '${name}'\n\n${helpText(program, commands)}`);

@@ -2,14 +2,14 @@ import type { AgentConfig } from "../../config/schema/agent.ts";
 import type { Clock } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
-import { createFramebufferDisplay } from "./framebuffer.ts";
-import { type KioskAction, startKioskServer } from "./kiosk-server.ts";
+import type { KioskAction } from "./kiosk-server.ts";
 import { createNullDisplay, type Display, type DisplayState, describeScreen, type ScreenContext } from "./screens.ts";
-import { createTerminalDisplay } from "./terminal.ts";
 
 /**
  * Builds the renderer named by config display.renderer. The agent core gets back a `show(state)` that turns agent
  * state into a screen (the pure screen model) and draws it, plus the kiosk's touch actions when there is a kiosk.
+ * Only the configured renderer's code is loaded (import() below): the others, and the QR encoder when no renderer
+ * draws a QR, would sit in the idle agent's memory for nothing.
  */
 
 export interface ScreenOutput {
@@ -41,6 +41,7 @@ export async function createScreenOutput(
   let onAction: ScreenOutput["onAction"] = () => () => {};
   switch (config.display.renderer) {
     case "kiosk": {
+      const { startKioskServer } = await import("./kiosk-server.ts");
       const kiosk = await startKioskServer({
         host: config.display.kioskHost,
         port: config.display.kioskPort,
@@ -53,7 +54,8 @@ export async function createScreenOutput(
       onAction = (listener) => kiosk.hub.onAction(listener);
       break;
     }
-    case "framebuffer":
+    case "framebuffer": {
+      const { createFramebufferDisplay } = await import("./framebuffer.ts");
       display = createFramebufferDisplay({
         device: config.display.framebufferDevice,
         panelDiagonalInches: config.display.panelDiagonalInches,
@@ -61,13 +63,16 @@ export async function createScreenOutput(
         logger: deps.logger,
       });
       break;
-    case "terminal":
+    }
+    case "terminal": {
+      const { createTerminalDisplay } = await import("./terminal.ts");
       display = createTerminalDisplay({
         stream: deps.stdout ?? process.stdout,
         env: deps.env ?? process.env,
         clock: deps.clock,
       });
       break;
+    }
     case "none":
       display = createNullDisplay();
       break;

@@ -1,7 +1,7 @@
 import { formatMinor } from "../../platform/money.ts";
 import type { Catalog } from "../../protocol/catalog.ts";
 import type { ScreenName } from "../../protocol/messages.ts";
-import { seqrQrPayload } from "./qr.ts";
+import { seqrQrPayload } from "./seqr-qr-payload.ts";
 
 /**
  * The screen model: a pure function from what the agent is doing (`DisplayState`) to what the customer sees

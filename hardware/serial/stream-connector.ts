@@ -1,7 +1,8 @@
 import type { Duplex } from "node:stream";
 // @serialport/stream is the binding-agnostic stream of serialport 13 (a dependency of it): it lets us inject the real
-// binding or MockBinding, where the `SerialPort` class always auto-detects the native one.
-import { SerialPortStream } from "@serialport/stream";
+// binding or MockBinding, where the `SerialPort` class always auto-detects the native one. Loaded by the first open
+// (below), so an agent configured without a serial device never holds it in memory.
+import type { SerialPortStream } from "@serialport/stream";
 import { explainSerialError } from "./serial-errors.ts";
 import type { SerialBinding } from "./serial-types.ts";
 
@@ -18,10 +19,11 @@ export interface SerialPortConnectorOptions {
 export function serialPortConnector(options: SerialPortConnectorOptions): StreamConnector {
   return async () => {
     const binding = typeof options.binding === "function" ? await options.binding() : options.binding;
+    const { SerialPortStream: PortStream } = await import("@serialport/stream");
     return new Promise<Duplex>((resolve, reject) => {
       let port: SerialPortStream;
       try {
-        port = new SerialPortStream({
+        port = new PortStream({
           binding,
           path: options.path,
           baudRate: options.baudRate,

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -33,8 +33,9 @@ afterAll(async () => {
 });
 
 const crashPreload = pathToFileURL(join(import.meta.dirname, "helpers", "crash-preload.ts")).href;
+const moduleLogPreload = pathToFileURL(join(import.meta.dirname, "helpers", "module-log-preload.ts")).href;
 
-function startMain(env: Record<string, string> = {}, options: { crashPreload?: boolean } = {}) {
+function startMain(env: Record<string, string> = {}, options: { crashPreload?: boolean; moduleLog?: boolean } = {}) {
   const machineId = uniqueMachineId();
   keys[machineId] = commandKey;
   broker.addMachine(machineId, "pw");
@@ -54,14 +55,18 @@ function startMain(env: Record<string, string> = {}, options: { crashPreload?: b
       log: { level: "info" },
     }),
   );
-  const preload = options.crashPreload ? ["--import", crashPreload] : [];
+  const moduleLog = join(dir, "modules.log");
+  const preload = [
+    ...(options.crashPreload ? ["--import", crashPreload] : []),
+    ...(options.moduleLog ? ["--import", moduleLogPreload] : []),
+  ];
   const child = spawn(
     process.execPath,
     ["--import", "tsx", ...preload, "agent/main.ts", "run", "--config", configFile],
     {
       cwd: join(import.meta.dirname, "../.."),
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...env, ...(options.moduleLog ? { MODULE_LOG: moduleLog } : {}) },
     },
   );
   const output: string[] = [];
@@ -70,7 +75,7 @@ function startMain(env: Record<string, string> = {}, options: { crashPreload?: b
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
-  return { machineId, child, output, exited };
+  return { machineId, child, output, exited, loadedModules: () => readFileSync(moduleLog, "utf8").split("\n") };
 }
 
 describe("vend-agent run (agent/main.ts) with the simulator driver", () => {
@@ -102,5 +107,29 @@ describe("vend-agent run (agent/main.ts) with the simulator driver", () => {
     const run = startMain({ VEND_AGENT_CRASH_AT: "boot" }, { crashPreload: true });
     expect(await run.exited).toMatchObject({ signal: "SIGKILL" });
     expect(run.output.join("")).toContain("crash-test hook armed");
+  }, 60_000);
+
+  it("loads only what its configuration names: no serial port, GPIO, QR code, screen or WebSocket code for a simulator without a screen", async () => {
+    // What an idle agent holds in memory is mostly the code it loaded (issue 20: idle RSS <= 1.5x bare node).
+    const run = startMain({}, { moduleLog: true });
+    try {
+      await until(() => bridge.fleet.isOnline(run.machineId), 45_000, `online; output: ${run.output.join("")}`);
+      run.child.kill("SIGTERM");
+      expect(await run.exited).toMatchObject({ code: 0 });
+    } finally {
+      run.child.kill("SIGKILL");
+    }
+    const loaded = run.loadedModules();
+    // The log works: the configured driver, its simulator and the MQTT client are in it.
+    expect(loaded.filter((url) => url.endsWith("/hardware/simulators/simulated-mechanism.ts"))).not.toEqual([]);
+    expect(loaded.filter((url) => url.endsWith("/hardware/mdb/mdb-cashless-mechanism.ts"))).not.toEqual([]);
+    expect(loaded.filter((url) => url.includes("/node_modules/mqtt/"))).not.toEqual([]);
+    const notConfigured = [
+      /\/node_modules\/(serialport|@serialport\/[^/]+|onoff|epoll|qrcode|pngjs|ws|socks)\//,
+      /\/hardware\/gpio\/(onoff-gpio-factory|sysfs-gpio-chips)\.ts$/,
+      /\/agent\/display\/(kiosk-server|kiosk-page|framebuffer|terminal|qr|png|raster-screen)\.ts$/,
+      /\/agent\/cli\/(doctor|qr|ports|test-vend|mqtt)-command\.ts$/,
+    ];
+    expect(loaded.filter((url) => notConfigured.some((pattern) => pattern.test(url)))).toEqual([]);
   }, 60_000);
 });

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
+import mqtt, { type IClientOptions } from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { createAgent } from "../../agent/agent.ts";
 import { describeConnectError } from "../../agent/mqtt/connect-errors.ts";
@@ -173,5 +174,36 @@ describe("availability", () => {
     cleanups.push(() => again.stop());
     await until(() => availability.some((value) => value.state === "online" && value.bootSeq === 2), 5_000, "boot 2");
     expect(again.bootSeq).toBe(2);
+  });
+});
+
+describe("memory", () => {
+  it("opens its client without mqtt.js's write cache (65,536 pre-made number Buffers, 6.5 MB of an idle agent)", () => {
+    const config = agentConfig({
+      machineId: "MEM1",
+      url: "mqtt://127.0.0.1:1",
+      rootTopic: uniqueRoot(),
+      commandKey: "aa".repeat(32),
+      dataDir: "/unused",
+    });
+    const opened: IClientOptions[] = [];
+    const link = new AgentLink({
+      mqtt: config.mqtt,
+      machineId: "MEM1",
+      bootId: "b1",
+      bootSeq: 1,
+      clock: systemClock,
+      logger: silentLogger(),
+      onCommand: () => undefined,
+      onConnected: () => undefined,
+      connect: (url, options) => {
+        opened.push(options);
+        return mqtt.connect(url, options);
+      },
+    });
+    link.start();
+    cleanups.push(() => link.stop(0));
+    expect(opened).toHaveLength(1);
+    expect(opened[0]?.writeCache).toBe(false);
   });
 });

@@ -70,6 +70,9 @@ describe("createVendMechanism", () => {
   });
 
   it("mdb driver over MockBinding: an absent device is retried and reported as a fault, not thrown", async () => {
+    // The serial connector loads @serialport/stream on its first open (an idle agent without a port never holds it);
+    // fake time does not advance that file I/O, so it is loaded before the clock is faked.
+    await import("@serialport/stream");
     vi.useFakeTimers();
     try {
       const mdb = hardware({ driver: "mdb", serial: { path: "/dev/serial/by-id/usb-absent-if00" } });
