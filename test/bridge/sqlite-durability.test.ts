@@ -14,7 +14,10 @@ import { SqliteDriver, type SqliteDriverOptions } from "../../backend-bridge/sto
 
 const dirs: string[] = [];
 const drivers: SqliteDriver[] = [];
+const gates: SyncGate[] = [];
 afterEach(async () => {
+  // Closing syncs what is pending: let every fsync through now.
+  for (const gate of gates.splice(0)) gate.passThrough();
   for (const driver of drivers.splice(0)) await driver.close().catch(() => undefined);
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
@@ -22,16 +25,25 @@ afterEach(async () => {
 /** Each fsync waits for the test: `open()` lets the oldest one finish, `fail()` makes it fail. */
 class SyncGate {
   readonly calls: { fd: number; release(): void; fail(error: Error): void }[] = [];
+  #open = false;
   readonly syncFile = (fd: number) =>
-    new Promise<void>((resolve, reject) => this.calls.push({ fd, release: resolve, fail: reject }));
+    this.#open
+      ? Promise.resolve()
+      : new Promise<void>((resolve, reject) => this.calls.push({ fd, release: resolve, fail: reject }));
+  passThrough(): void {
+    this.#open = true;
+    for (const call of this.calls.splice(0)) call.release();
+  }
   async open(): Promise<void> {
     await until(() => this.calls.length > 0);
     this.calls.shift()?.release();
   }
 }
 
+/** Waits for `condition` (a timer of the driver's may be involved: real time, with a deadline far off). */
 async function until(condition: () => boolean): Promise<void> {
-  for (let turn = 0; turn < 1000 && !condition(); turn++) await new Promise((resolve) => setImmediate(resolve));
+  const deadline = Date.now() + 20_000;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
   expect(condition()).toBe(true);
 }
 
@@ -51,6 +63,7 @@ async function openDriver(options: SqliteDriverOptions = {}) {
   dirs.push(dir);
   const file = join(dir, "bridge.db");
   const gate = new SyncGate();
+  gates.push(gate);
   const driver = new SqliteDriver(file, { syncFile: gate.syncFile, ...options });
   drivers.push(driver);
   const created = driver.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
