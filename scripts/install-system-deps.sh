@@ -8,10 +8,11 @@
 #   systemd            systemd-analyze verify for the unit files
 #   openssl            throwaway CA and certificates for the TLS tests (MQTT and HTTPS)
 #   iproute2           ss, which shows the embedded broker's accept queue
+#   strace             bench/purchase-cost.ts counts the bridge's fsync calls with it
 set -euo pipefail
 declare -A probe=(
   [socat]=socat [mosquitto]=mosquitto [mosquitto-clients]=mosquitto_pub [zbar-tools]=zbarimg
-  [chromium]=chromium [postgresql]=pg_ctlcluster [systemd]=systemd-analyze [openssl]=openssl [iproute2]=ss
+  [chromium]=chromium [postgresql]=pg_ctlcluster [systemd]=systemd-analyze [openssl]=openssl [iproute2]=ss [strace]=strace
 )
 missing=()
 for package in "${!probe[@]}"; do
