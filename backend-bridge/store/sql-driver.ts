@@ -24,10 +24,12 @@ export interface SqlDriverStats {
   durableCommits: number;
   deferredCommits: number;
   syncs: number;
+  /** SQLite: checkpoints the driver ran (each fsyncs the WAL and the database on the event loop). */
+  checkpoints: number;
 }
 
 export function emptyDriverStats(): SqlDriverStats {
-  return { statements: 0, durableCommits: 0, deferredCommits: 0, syncs: 0 };
+  return { statements: 0, durableCommits: 0, deferredCommits: 0, syncs: 0, checkpoints: 0 };
 }
 
 export interface TransactionOptions {

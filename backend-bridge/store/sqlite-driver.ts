@@ -44,6 +44,8 @@ export class SqliteDriver implements SqlDriver {
   readonly #statements = new Map<string, Database.Statement>();
   readonly #syncer: WalSyncer;
   readonly #checkpointBytes: number;
+  /** WAL size at which the next checkpoint is tried. */
+  #nextCheckpointAt: number;
   #queue: Promise<unknown> = Promise.resolve();
   /** Rows changed by the open transaction: it costs a commit only if some were. */
   #changedInTransaction = 0;
@@ -61,8 +63,12 @@ export class SqliteDriver implements SqlDriver {
     if (!inMemory) {
       this.#db.pragma("wal_autocheckpoint = 0");
       this.#db.pragma("synchronous = OFF");
+      // SQLite reuses the WAL from its start after a complete checkpoint but keeps the file's size: truncated to 0
+      // then, the file's size is what was written since, which is what #checkpointIfLarge measures.
+      this.#db.pragma("journal_size_limit = 0");
     }
     this.#checkpointBytes = options.checkpointBytes ?? 4 * 1024 * 1024;
+    this.#nextCheckpointAt = this.#checkpointBytes;
     const syncFile = options.syncFile ?? defaultSyncFile;
     this.#syncer = new WalSyncer({
       sync: async () => {
@@ -175,16 +181,32 @@ export class SqliteDriver implements SqlDriver {
     return this.#syncer.whenAllDurable();
   }
 
-  /** After an fsync: a large WAL is copied into the database, with both files fsync'd, before SQLite reuses it. */
+  /**
+   * After an fsync: a large WAL is copied into the database, with both files fsync'd, before SQLite reuses it. A
+   * checkpoint a reader kept from completing leaves the file as large: the next try waits for as much again.
+   */
   #checkpointIfLarge(): Promise<void> | undefined {
-    if (this.#walFd === undefined || fstatSync(this.#walFd).size < this.#checkpointBytes) return undefined;
-    return this.#exclusive(() => this.#checkpoint());
+    if (this.#walFd === undefined) return undefined;
+    const size = fstatSync(this.#walFd).size;
+    if (size < this.#checkpointBytes) this.#nextCheckpointAt = this.#checkpointBytes;
+    if (size < this.#nextCheckpointAt) return undefined;
+    return this.#exclusive(() => {
+      const complete = this.#checkpoint();
+      this.#nextCheckpointAt = complete ? this.#checkpointBytes : size + this.#checkpointBytes;
+    });
   }
 
-  #checkpoint(): void {
+  /** A PASSIVE checkpoint with synchronous=FULL; true when every frame of the WAL reached the database. */
+  #checkpoint(): boolean {
+    this.stats.checkpoints++;
     this.#db.pragma("synchronous = FULL");
     try {
-      this.#db.pragma("wal_checkpoint(PASSIVE)");
+      const [result] = this.#db.pragma("wal_checkpoint(PASSIVE)") as {
+        busy: number;
+        log: number;
+        checkpointed: number;
+      }[];
+      return result !== undefined && result.busy === 0 && result.log === result.checkpointed;
     } finally {
       this.#db.pragma("synchronous = OFF");
     }

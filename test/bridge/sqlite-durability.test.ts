@@ -174,3 +174,18 @@ it("checkpoints the WAL into the database itself once it is large (SQLite's own 
     return result[0]!.log === result[0]!.checkpointed;
   });
 });
+
+it("checkpoints once per checkpointBytes of WAL, not at every commit once the WAL file has once grown that large", async () => {
+  const { driver, gate } = await openDriver({ checkpointBytes: 32 * 1024 });
+  gate.passThrough();
+  // A small row: one page (4 KiB) of WAL per commit, so about 8 commits to pass 32 KiB.
+  const write = (id: number) => driver.run("INSERT INTO t (id, v) VALUES (?, ?)", [id, `row ${id}`]);
+  let id = 0;
+  while (driver.stats.checkpoints === 0 && id < 100) await write(++id);
+  await until(() => driver.stats.checkpoints === 1);
+  const commitsToFirst = id;
+  expect(commitsToFirst).toBeGreaterThanOrEqual(6);
+  // The WAL starts again from its beginning after a complete checkpoint: half as many commits stay below 32 KiB.
+  for (let more = 0; more < commitsToFirst / 2; more++) await write(++id);
+  expect(driver.stats.checkpoints).toBe(1);
+});
