@@ -1,6 +1,7 @@
 import type { BridgeConfig } from "../config/schema/bridge.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/logger.ts";
+import { OperatorConsole } from "./console/operator-console.ts";
 import type { FleetLink } from "./fleet/fleet-link.ts";
 import { AdminHttpServer } from "./http/admin-server.ts";
 import { BridgeMetrics } from "./http/metrics.ts";
@@ -36,8 +37,9 @@ export interface BridgeApp {
   orchestrator: PurchaseOrchestrator;
   outbox: OutboxWorker;
   http: BridgeHttpServer;
-  /** /healthz and /metrics, on the admin listener. */
+  /** /healthz, /metrics and the web console, on the admin listener. */
   admin: AdminHttpServer;
+  console: OperatorConsole;
   /** Resumes open purchases, starts the outbox and listens. The fleet link is started by the caller, after this. */
   start(): Promise<void>;
   /** Graceful stop: no new requests, requests and checks in flight finish, timers stop, the outbox pass ends. */
@@ -101,6 +103,8 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     logger,
     now: () => clock.now(),
   });
+  // The admin listener is plain HTTP (loopback by default): the session cookie is not Secure there.
+  const operatorConsole = new OperatorConsole({ store, registry, fleet, clock, logger, tls: false });
   const admin = new AdminHttpServer({
     admin: config.admin,
     metrics,
@@ -109,6 +113,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
       return { machinesOnline: fleet.onlineCount() };
     },
     logger,
+    console: operatorConsole,
   });
   return {
     registry,
@@ -117,6 +122,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     outbox,
     http,
     admin,
+    console: operatorConsole,
     async start() {
       await purchases.start();
       outbox.start();

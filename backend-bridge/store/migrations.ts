@@ -129,6 +129,18 @@ ALTER TABLE vends ADD COLUMN reported_price_minor {int8};
 ALTER TABLE purchases ADD COLUMN committed_minor {int8};
 `,
   },
+  {
+    version: 5,
+    name: "operator accounts of the web console",
+    sql: `
+CREATE TABLE operators (
+  name TEXT PRIMARY KEY,
+  password_hash TEXT NOT NULL,
+  created_at {int8} NOT NULL,
+  updated_at {int8} NOT NULL
+);
+`,
+  },
 ];
 
 export function migrationSql(migration: Migration, dialect: SqlDialect): string {
