@@ -25,3 +25,8 @@ form.filters label { display: flex; flex-direction: column; font-size: .9em; }
 textarea { width: 100%; min-height: 4em; }
 pre { white-space: pre-wrap; margin: 0; font-size: .9em; }
 `;
+
+/** The tab's icon, so the browser does not ask for /favicon.ico (a 404 outside the console). */
+export const consoleIcon =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#12324a"/>' +
+  '<rect x="4" y="3" width="8" height="10" rx="1" fill="#dbe9f5"/></svg>';

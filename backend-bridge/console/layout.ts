@@ -16,6 +16,7 @@ export function page(title: string, session: ConsoleSession | undefined, body: H
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · SEQR vend console</title>
+<link rel="icon" href="/console/favicon.svg">
 <link rel="stylesheet" href="/console/console.css">
 </head>
 <body>

@@ -8,7 +8,7 @@ import { purchaseTimeline } from "../operator/purchases-query.ts";
 import { salesCsv } from "../operator/sales-csv.ts";
 import type { MachineRegistry } from "../registry/machine-registry.ts";
 import type { Store } from "../store/store.ts";
-import { consoleCss } from "./console.css.ts";
+import { consoleCss, consoleIcon } from "./console.css.ts";
 import { ConsoleAuth, type ConsoleAuthDeps } from "./console-auth.ts";
 import { fleetBody, fleetRows } from "./fleet-page.ts";
 import { html } from "./html.ts";
@@ -57,6 +57,7 @@ export class OperatorConsole {
     if (path === "/console/console.css" && method === "GET") {
       return send(response, 200, "text/css;charset=UTF-8", consoleCss);
     }
+    if (path === "/console/favicon.svg" && method === "GET") return send(response, 200, "image/svg+xml", consoleIcon);
     let form = new URLSearchParams();
     if (method === "POST") {
       try {
