@@ -1,9 +1,9 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Harness } from "../bridge/helpers/harness.ts";
+import type { Harness } from "../bridge/helpers/harness.ts";
 import { launchChromium } from "../helpers/browser.ts";
 import { hasTool } from "../helpers/system-tools.ts";
-import { addOperator, flaggedPurchase, operatorPassword } from "./console-client.ts";
+import { operatorPassword, startConsoleBridge } from "./console-client.ts";
 
 /**
  * The console in Debian's Chromium against a bridge in the harness: an operator logs in, finds the purchase a real
@@ -17,10 +17,7 @@ describe.runIf(hasTool("chromium"))("web console in Chromium", () => {
   let flagged: string;
 
   beforeAll(async () => {
-    h = await Harness.start("sqlite");
-    base = h.app.admin.url;
-    await addOperator(h.store);
-    flagged = await flaggedPurchase(h);
+    ({ h, base, flagged } = await startConsoleBridge());
     browser = await launchChromium();
   }, 120_000);
 

@@ -1,6 +1,6 @@
 import { hashPassword } from "../../backend-bridge/broker/password-hash.ts";
 import type { Store } from "../../backend-bridge/store/store.ts";
-import type { Harness } from "../bridge/helpers/harness.ts";
+import { Harness } from "../bridge/helpers/harness.ts";
 
 export const operatorPassword = "correct horse battery";
 
@@ -16,6 +16,13 @@ export async function flaggedPurchase(h: Harness): Promise<string> {
   await h.drainOutbox();
   await h.waitForState(reference, "committed");
   return sessionId;
+}
+
+/** A bridge in the harness (SQLite) with the operator "ops" and one flagged purchase: the console's test bed. */
+export async function startConsoleBridge(): Promise<{ h: Harness; base: string; flagged: string }> {
+  const h = await Harness.start("sqlite");
+  await addOperator(h.store);
+  return { h, base: h.app.admin.url, flagged: await flaggedPurchase(h) };
 }
 
 /** A client of the console: fetch without following redirects, with the session cookie once logged in. */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Harness } from "../bridge/helpers/harness.ts";
-import { addOperator, ConsoleClient, flaggedPurchase, operatorPassword } from "./console-client.ts";
+import type { Harness } from "../bridge/helpers/harness.ts";
+import { addOperator, ConsoleClient, operatorPassword, startConsoleBridge } from "./console-client.ts";
 
 /**
  * The web console over HTTP on the admin listener of a bridge in the harness (SQLite): login, the session and CSRF
@@ -12,11 +12,8 @@ describe("web console over HTTP", () => {
   let flagged: string;
 
   beforeAll(async () => {
-    h = await Harness.start("sqlite");
-    base = h.app.admin.url;
-    await addOperator(h.store);
+    ({ h, base, flagged } = await startConsoleBridge());
     await addOperator(h.store, "second");
-    flagged = await flaggedPurchase(h);
   }, 120_000);
 
   afterAll(async () => {
