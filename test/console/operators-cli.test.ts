@@ -8,7 +8,7 @@ import { operatorsCommand } from "../../backend-bridge/console/operators-command
 import { openStore } from "../../backend-bridge/store/open-store.ts";
 import { runCli } from "../../platform/cli.ts";
 import { captureOutput } from "../cli/capture-output.ts";
-import { testOnlyInsecureChoices } from "../helpers/bridge-test-config.ts";
+import { deepMerge, minimalTestBridgeConfig } from "../helpers/bridge-test-config.ts";
 
 /** `vend-bridge operators add|remove|list` on a SQLite store: the password comes from stdin and only its hash is kept. */
 describe("vend-bridge operators", () => {
@@ -21,15 +21,7 @@ describe("vend-bridge operators", () => {
     dir = mkdtempSync(join(tmpdir(), "vend-bridge-operators-"));
     config = join(dir, "bridge.yaml");
     storeUrl = `sqlite:${join(dir, "bridge.db")}`;
-    writeFileSync(
-      config,
-      YAML.stringify({
-        ...testOnlyInsecureChoices(),
-        http: { plainHttp: true, publicBaseUrl: "http://127.0.0.1:1/seqr" },
-        seqr: { endpointUrl: "http://127.0.0.1:1/soap", terminalId: "t", password: "secret-terminal-password" },
-        store: { url: storeUrl },
-      }),
-    );
+    writeFileSync(config, YAML.stringify(deepMerge(minimalTestBridgeConfig(), { store: { url: storeUrl } })));
   });
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
