@@ -1,6 +1,7 @@
 import type { BridgeConfig } from "../config/schema/bridge.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/logger.ts";
+import { OperatorConsole } from "./console/operator-console.ts";
 import type { FleetLink } from "./fleet/fleet-link.ts";
 import { AdminHttpServer } from "./http/admin-server.ts";
 import { BridgeMetrics } from "./http/metrics.ts";
@@ -38,8 +39,9 @@ export interface BridgeApp {
   orchestrator: PurchaseOrchestrator;
   outbox: OutboxWorker;
   http: BridgeHttpServer;
-  /** /healthz and /metrics, on the admin listener. */
+  /** /healthz, /metrics and the web console, on the admin listener. */
   admin: AdminHttpServer;
+  console: OperatorConsole;
   /** Resumes open purchases, starts the outbox and listens. The fleet link is started by the caller, after this. */
   start(): Promise<void>;
   /** Graceful stop: no new requests, requests and checks in flight finish, timers stop, the outbox pass ends. */
@@ -111,6 +113,8 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
   const periodClose = config.seqr.resellerUser
     ? new PeriodCloseScheduler({ store, seqr, clock, logger, settings: periodCloseSettings(config) })
     : undefined;
+  // The admin listener is plain HTTP (loopback by default): the session cookie is not Secure there.
+  const operatorConsole = new OperatorConsole({ store, registry, fleet, clock, logger, tls: false });
   const admin = new AdminHttpServer({
     admin: config.admin,
     metrics,
@@ -119,6 +123,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
       return { machinesOnline: fleet.onlineCount() };
     },
     logger,
+    console: operatorConsole,
   });
   return {
     registry,
@@ -127,6 +132,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     outbox,
     http,
     admin,
+    console: operatorConsole,
     async start() {
       // Before any outbox row is leased: rows a dead process may have had in flight wait out a lease (SQLite).
       const held = await deps.store.beginOutboxRun(clock.now(), outboxLeaseMs);

@@ -1,6 +1,7 @@
 import { configCommand } from "../../config/command.ts";
 import { bridgeConfigSpec } from "../../config/schema/bridge.ts";
 import type { CliCommand } from "../../platform/cli.ts";
+import { operatorsCommand } from "../console/operators-command.ts";
 import { purchasesCommand } from "../operator/purchases-command.ts";
 import { refundCommand } from "../operator/refund-command.ts";
 import { reportCommand } from "../operator/report-command.ts";
@@ -14,5 +15,6 @@ export const bridgeToolCommands: CliCommand[] = [
   machinesCommand,
   purchasesCommand,
   refundCommand,
+  operatorsCommand(),
   reportCommand(),
 ];

@@ -3,10 +3,11 @@ import type { AddressInfo } from "node:net";
 import type { BridgeConfig } from "../../config/schema/bridge.ts";
 import { listenOn, serverOrigin } from "../../platform/http-listen.ts";
 import type { Logger } from "../../platform/logger.ts";
+import { OperatorConsole } from "../console/operator-console.ts";
 import type { BridgeMetrics } from "./metrics.ts";
 
 /**
- * The operations listener: GET /healthz and GET /metrics, on its own address (loopback by default), apart from the
+ * The operations listener: GET /healthz, GET /metrics and the operator's console (/console), on its own address (loopback by default), apart from the
  * public API that SEQR reaches. Metrics name machines, outcomes and error rates: nothing a stranger should read, and
  * nothing SEQR needs. Plain HTTP, since it is meant for the host itself or a scraper on a private network.
  */
@@ -16,6 +17,8 @@ export interface AdminServerDeps {
   /** Resolves when the store answers; /healthz reports 503 otherwise. */
   health: () => Promise<{ machinesOnline: number }>;
   logger: Logger;
+  /** The operator's web console under /console; absent, those paths are 404 like any other. */
+  console?: OperatorConsole;
 }
 
 export class AdminHttpServer {
@@ -60,8 +63,10 @@ export class AdminHttpServer {
   }
 
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? "/", "http://admin");
+    const path = url.pathname;
+    if (this.#deps.console && OperatorConsole.owns(path)) return this.#deps.console.handle(request, response, url);
     request.resume();
-    const path = new URL(request.url ?? "/", "http://admin").pathname;
     if (path === "/healthz" && request.method === "GET") return this.#health(response);
     if (path === "/metrics" && request.method === "GET") {
       const body = await this.#deps.metrics.registry.metrics();

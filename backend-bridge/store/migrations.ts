@@ -200,6 +200,18 @@ CREATE INDEX purchases_by_ers_reference ON purchases (ers_reference);
 CREATE INDEX refunds_by_ers_reference ON refunds (ers_reference);
 `,
   },
+  {
+    version: 7,
+    name: "operator accounts of the web console",
+    sql: `
+CREATE TABLE operators (
+  name TEXT PRIMARY KEY,
+  password_hash TEXT NOT NULL,
+  created_at {int8} NOT NULL,
+  updated_at {int8} NOT NULL
+);
+`,
+  },
 ];
 
 const outboxLeasesColumns = `(

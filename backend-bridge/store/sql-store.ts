@@ -12,6 +12,7 @@ import type {
   AuditEntry,
   NewOutboxItem,
   NewPurchase,
+  OperatorAccount,
   OutboxItem,
   PeriodCloseRecord,
   Purchase,
@@ -749,6 +750,39 @@ class SqlStoreOps implements StoreOps {
       [],
     );
     return rows.map((row) => ({ machineId: row.machine_id, reason: row.unavailable_reason, since: Number(row.since) }));
+  }
+
+  async putOperator(name: string, passwordHash: string, at: number): Promise<void> {
+    await this.ex.run(
+      `INSERT INTO operators (name, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at`,
+      [name, passwordHash, at, at],
+    );
+  }
+
+  async deleteOperator(name: string): Promise<boolean> {
+    return (await this.ex.run("DELETE FROM operators WHERE name = ?", [name])).changes === 1;
+  }
+
+  async getOperator(name: string): Promise<OperatorAccount | undefined> {
+    return (await this.#operators("SELECT * FROM operators WHERE name = ?", [name]))[0];
+  }
+
+  listOperators(): Promise<OperatorAccount[]> {
+    return this.#operators("SELECT * FROM operators ORDER BY name", []);
+  }
+
+  async #operators(sql: string, params: SqlValue[]): Promise<OperatorAccount[]> {
+    const rows = await this.ex.all<{ name: string; password_hash: string; created_at: number; updated_at: number }>(
+      sql,
+      params,
+    );
+    return rows.map((row) => ({
+      name: row.name,
+      passwordHash: row.password_hash,
+      createdAt: Number(row.created_at),
+      updatedAt: Number(row.updated_at),
+    }));
   }
 }
 

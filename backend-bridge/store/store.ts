@@ -234,6 +234,14 @@ export interface StoredMachine {
   updatedAt: number;
 }
 
+/** An operator of the web console: a name and a password hash (broker/password-hash.ts), never the password. */
+export interface OperatorAccount {
+  name: string;
+  passwordHash: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
 /** Operations available both on the store and inside one of its transactions. */
 export interface StoreOps {
   /** Inserts a purchase in state `claimed` unless the machine is held by another; undefined when it is. */
@@ -333,6 +341,12 @@ export interface StoreOps {
   machineUnavailableReason(machineId: string): Promise<string | undefined>;
   /** Every machine flagged unavailable, for the periodic re-check (fleet/availability-recheck.ts). */
   listUnavailableMachines(): Promise<{ machineId: string; reason: string; since: number }[]>;
+  /** Adds an operator or replaces its password hash. */
+  putOperator(name: string, passwordHash: string, at: number): Promise<void>;
+  /** False when there was no such operator. */
+  deleteOperator(name: string): Promise<boolean>;
+  getOperator(name: string): Promise<OperatorAccount | undefined>;
+  listOperators(): Promise<OperatorAccount[]>;
 }
 
 export interface Store extends StoreOps {

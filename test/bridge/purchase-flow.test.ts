@@ -1,5 +1,5 @@
 import { expect, it } from "vitest";
-import { describeEachStore, sessionEndedEvent, vendedEvent, vendUnknownEvent } from "./helpers/harness.ts";
+import { describeEachStore, sessionEndedEvent, vendedEvent } from "./helpers/harness.ts";
 
 describeEachStore("purchase flow", (start) => {
   it("bills exactly the confirmed vends: sendInvoice, unlock, updateInvoice rows, commit of the sum", async () => {
@@ -90,10 +90,7 @@ describeEachStore("purchase flow", (start) => {
   it("does not bill an unknown outcome and flags it for reconciliation", async () => {
     const h = await start();
     const { reference, sessionId } = await h.reservedPurchase();
-    await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
-    await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1"));
-    await h.fleet.emit("M1", "vend-unknown", vendUnknownEvent(sessionId, "v2"));
-    await h.fleet.emit("M1", "session-ended", sessionEndedEvent(sessionId, 1, 150, 1));
+    await h.vendOneAndOneUnknown(sessionId);
     await h.drainOutbox();
     const purchase = await h.waitForState(reference, "committed");
     expect(h.seqr.only().committed?.minor).toBe(150);

@@ -1,0 +1,178 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Clock } from "../../platform/clock.ts";
+import type { Logger } from "../../platform/logger.ts";
+import type { FleetLink } from "../fleet/fleet-link.ts";
+import { DexError } from "../operator/dex-counters.ts";
+import { dexExport } from "../operator/dex-export.ts";
+import { purchaseTimeline } from "../operator/purchases-query.ts";
+import { salesCsv } from "../operator/sales-csv.ts";
+import type { MachineRegistry } from "../registry/machine-registry.ts";
+import type { Store } from "../store/store.ts";
+import { consoleCss, consoleIcon } from "./console.css.ts";
+import { ConsoleAuth, type ConsoleAuthDeps } from "./console-auth.ts";
+import { fleetBody, fleetRows } from "./fleet-page.ts";
+import { html } from "./html.ts";
+import { BodyTooLarge, readForm, redirect, send, sendHtml } from "./http-io.ts";
+import { page } from "./layout.ts";
+import { loginPage } from "./login-page.ts";
+import { purchaseBody } from "./purchase-page.ts";
+import { purchasesBody } from "./purchases-page.ts";
+import { ResolveError, reconciliationQueue, resolveReconciliation } from "./reconciliation.ts";
+import { reconciliationBody } from "./reconciliation-page.ts";
+import { salesBody, salesOf, salesSelection } from "./sales-page.ts";
+import type { ConsoleSession } from "./sessions.ts";
+
+export interface OperatorConsoleDeps extends ConsoleAuthDeps {
+  store: Store;
+  registry: Pick<MachineRegistry, "list" | "get">;
+  fleet: Pick<FleetLink, "isOnline" | "lastState">;
+  clock: Clock;
+  logger: Logger;
+}
+
+const purchasePath = /^\/console\/purchases\/([^/]+)$/;
+const resolvePath = /^\/console\/purchases\/([^/]+)\/resolve$/;
+const dexPath = /^\/console\/machines\/([^/]+)\/dex$/;
+
+/**
+ * The web console under /console on the admin listener: login, then fleet, purchases, sales and the reconciliation
+ * queue, server-rendered. A request without a live session goes to the login page (GET) or is refused with 401.
+ */
+export class OperatorConsole {
+  readonly #deps: OperatorConsoleDeps;
+  readonly auth: ConsoleAuth;
+
+  constructor(deps: OperatorConsoleDeps) {
+    this.#deps = deps;
+    this.auth = new ConsoleAuth(deps);
+  }
+
+  static owns(path: string): boolean {
+    return path === "/console" || path.startsWith("/console/");
+  }
+
+  async handle(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname;
+    const method = request.method ?? "GET";
+    if (path === "/console/console.css" && method === "GET") {
+      return send(response, 200, "text/css;charset=UTF-8", consoleCss);
+    }
+    if (path === "/console/favicon.svg" && method === "GET") return send(response, 200, "image/svg+xml", consoleIcon);
+    let form = new URLSearchParams();
+    if (method === "POST") {
+      try {
+        form = await readForm(request);
+      } catch (error) {
+        if (!(error instanceof BodyTooLarge)) throw error;
+        return send(response, 413, "text/plain;charset=UTF-8", "form too large");
+      }
+    } else request.resume();
+    if (path === "/console/login") {
+      if (method === "POST") return this.auth.login(request, response, form);
+      if (method === "GET") return sendHtml(response, 200, loginPage());
+    }
+    const session = await this.auth.sessionOf(request);
+    if (session === undefined) {
+      if (method === "GET") return redirect(response, "/console/login");
+      return send(response, 401, "text/plain;charset=UTF-8", "log in first");
+    }
+    if (method === "POST") {
+      if (!this.auth.isGenuinePost(request, session, form)) {
+        this.#deps.logger.warn({ operator: session.operator, path }, "console POST refused: cross-site or no token");
+        return send(response, 403, "text/plain;charset=UTF-8", "refused: cross-site request or missing form token");
+      }
+      return this.#post(response, path, session, form);
+    }
+    if (method !== "GET") return send(response, 405, "text/plain;charset=UTF-8", "method not allowed");
+    return this.#get(response, url, session);
+  }
+
+  async #post(response: ServerResponse, path: string, session: ConsoleSession, form: URLSearchParams): Promise<void> {
+    if (path === "/console/logout") return this.auth.logout(response, session);
+    const resolving = resolvePath.exec(path);
+    if (resolving) {
+      const sessionId = decodeURIComponent(resolving[1] as string);
+      try {
+        await resolveReconciliation(this.#deps.store, {
+          sessionId,
+          operator: session.operator,
+          note: form.get("note") ?? "",
+          at: this.#deps.clock.now(),
+        });
+      } catch (error) {
+        if (!(error instanceof ResolveError)) throw error;
+        return this.#purchase(response, sessionId, session, error.message, 400);
+      }
+      this.#deps.logger.info({ operator: session.operator, sessionId }, "reconciliation item resolved");
+      return redirect(response, `/console/purchases/${encodeURIComponent(sessionId)}`);
+    }
+    return send(response, 404, "text/plain;charset=UTF-8", "not found");
+  }
+
+  async #get(response: ServerResponse, url: URL, session: ConsoleSession): Promise<void> {
+    const { store, registry, fleet } = this.#deps;
+    const path = url.pathname;
+    if (path === "/console" || path === "/console/") return redirect(response, "/console/fleet");
+    if (path === "/console/fleet") {
+      return sendHtml(response, 200, page("Fleet", session, fleetBody(await fleetRows(store, registry, fleet))));
+    }
+    if (path === "/console/purchases") {
+      return sendHtml(response, 200, page("Purchases", session, await purchasesBody(store, url.searchParams)));
+    }
+    const purchase = purchasePath.exec(path);
+    if (purchase) return this.#purchase(response, decodeURIComponent(purchase[1] as string), session);
+    if (path === "/console/sales" || path === "/console/sales.csv") {
+      const selection = salesSelection(url.searchParams);
+      const report = await salesOf(store, selection);
+      if (path === "/console/sales.csv" && selection.error === undefined) {
+        return send(response, 200, "text/csv;charset=UTF-8", salesCsv(report), {
+          "Content-Disposition": `attachment; filename="sales-by-${report.by}.csv"`,
+        });
+      }
+      return sendHtml(response, 200, page("Sales", session, salesBody(report, url.searchParams, selection.error)));
+    }
+    const dex = dexPath.exec(path);
+    if (dex) return this.#dex(response, decodeURIComponent(dex[1] as string));
+    if (path === "/console/reconciliation") {
+      return sendHtml(
+        response,
+        200,
+        page("Reconciliation queue", session, reconciliationBody(await reconciliationQueue(store))),
+      );
+    }
+    return sendHtml(response, 404, page("Not found", session, html`<p>No such page.</p>`));
+  }
+
+  async #purchase(
+    response: ServerResponse,
+    key: string,
+    session: ConsoleSession,
+    message?: string,
+    status = 200,
+  ): Promise<void> {
+    const found = await purchaseTimeline(this.#deps.store, key);
+    if (!found) return sendHtml(response, 404, page("Not found", session, html`<p>No purchase '${key}'.</p>`));
+    const audit = await this.#deps.store.listAudit(found.purchase.sessionId);
+    return sendHtml(
+      response,
+      status,
+      page(`Purchase ${found.purchase.sessionId}`, session, purchaseBody(found, audit, session, message)),
+    );
+  }
+
+  async #dex(response: ServerResponse, machineId: string): Promise<void> {
+    const { store, registry, clock } = this.#deps;
+    if ((await registry.get(machineId)) === undefined) {
+      return send(response, 404, "text/plain;charset=UTF-8", "no such machine");
+    }
+    try {
+      const dex = await dexExport(store, registry, machineId, {}, clock.now());
+      return send(response, 200, "text/plain;charset=US-ASCII", dex, {
+        "Content-Disposition": `attachment; filename="${machineId}.dex"`,
+      });
+    } catch (error) {
+      if (!(error instanceof DexError)) throw error;
+      return send(response, 409, "text/plain;charset=UTF-8", error.message);
+    }
+  }
+}

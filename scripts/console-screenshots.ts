@@ -1,0 +1,55 @@
+/**
+ * `npm run docs:console`: screenshots of the web console's pages into docs/console/*.png, from a bridge in the test
+ * harness (SQLite in a temp dir, the fake fleet and SEQR) with a few sales and one purchase flagged by a vend of
+ * unknown outcome. Needs Chromium (CHROMIUM_PATH, default /usr/bin/chromium).
+ */
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { Harness } from "../test/bridge/helpers/harness.ts";
+import { addOperator, flaggedPurchase, operatorPassword } from "../test/console/console-client.ts";
+import { launchChromium } from "../test/helpers/browser.ts";
+
+const out = resolve(import.meta.dirname, "../docs/console");
+mkdirSync(out, { recursive: true });
+
+const h = await Harness.start("sqlite");
+const browser = await launchChromium();
+try {
+  await addOperator(h.store);
+  for (const prices of [[150], [200, 150]]) {
+    const { reference, sessionId } = await h.reservedPurchase();
+    await h.vendAndEnd(sessionId, prices);
+    await h.drainOutbox();
+    await h.waitForState(reference, "committed");
+  }
+  const flagged = await flaggedPurchase(h);
+  h.fleet.setOnline("M2", false);
+  await h.store.setMachineUnavailable("M2", "refilling", h.clock.now());
+
+  const base = h.app.admin.url;
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const shoot = async (name: string) => {
+    await page.screenshot({ path: resolve(out, `${name}.png`), fullPage: true });
+    console.log(`docs/console/${name}.png`);
+  };
+  await page.goto(`${base}/console/login`);
+  await page.fill('input[name="name"]', "ops");
+  await shoot("01-login");
+  await page.fill('input[name="password"]', operatorPassword);
+  await Promise.all([page.waitForURL(`${base}/console/fleet`), page.click('button[type="submit"]')]);
+  await shoot("02-fleet");
+  await page.goto(`${base}/console/purchases`);
+  await shoot("03-purchases");
+  await page.goto(`${base}/console/reconciliation`);
+  await shoot("04-reconciliation");
+  await page.goto(`${base}/console/purchases/${flagged}`);
+  await shoot("05-purchase-flagged");
+  await page.fill('textarea[name="note"]', "Spiral checked: the product was stuck; customer refunded in cash");
+  await Promise.all([page.waitForLoadState("load"), page.click('button:has-text("Mark resolved")')]);
+  await shoot("06-purchase-resolved");
+  await page.goto(`${base}/console/sales?by=product`);
+  await shoot("07-sales-by-product");
+} finally {
+  await browser.close();
+  await h.close();
+}
