@@ -4,7 +4,8 @@
  * purchase's time is the bridge's (or the floor's), not SEQR's.
  *
  *   POST /soap                         sendInvoice, getPaymentStatus (ISSUED, then RESERVED once confirmed, then PAID
- *                                      after the commit), updateInvoice, commitReservation, cancelInvoice
+ *                                      after the commit), updateInvoice, commitReservation, cancelInvoice,
+ *                                      submitPaymentReceipt
  *   POST /control/confirm/<reference>  the customer confirms; answers {notificationUrl} for the load generator to call
  *   GET  /control/committed/<reference> long poll: answers {committedAt} (process.hrtime in ns, a clock every process
  *                                      of the machine shares) once commitReservation for it has been received
@@ -70,6 +71,8 @@ export class FakeSeqrState {
       this.invoices.set(invoiceReference, { status: "ISSUED", notificationUrl, waiters: [] });
       return answerEnvelope(operation, { invoiceQRCode: `HTTP://SEQR.SE/R${invoiceReference}`, invoiceReference });
     }
+    // The customer's receipt after a commit names the payment (ersReference), not the invoice: accepted as it comes.
+    if (operation === "submitPaymentReceipt") return answerEnvelope(operation, {});
     const invoiceReference = referencePattern.exec(body)?.[1] ?? "";
     const invoice = this.invoices.get(invoiceReference);
     if (!invoice) return undefined;
