@@ -13,8 +13,21 @@ import type { PurchaseMachines } from "./purchase-machines.ts";
 
 const agent = new Agent({ keepAlive: true, maxSockets: 512 });
 
-/** One HTTP exchange with a JSON (or empty) answer, over keep-alive connections. */
-export function httpJson(url: string, method: "GET" | "POST", body?: object): Promise<Record<string, unknown>> {
+/**
+ * One HTTP exchange with a JSON (or empty) answer, over keep-alive connections. A request sent on a kept-alive socket
+ * the server was closing at that moment (its keep-alive timeout) fails with ECONNRESET before the server read it: it
+ * is sent once more on a fresh socket, as Node's documentation of `request.reusedSocket` advises.
+ */
+export async function httpJson(url: string, method: "GET" | "POST", body?: object): Promise<Record<string, unknown>> {
+  try {
+    return await httpJsonOnce(url, method, body);
+  } catch (error) {
+    if ((error as { code?: string; reusedSocket?: boolean }).reusedSocket !== true) throw error;
+    return httpJsonOnce(url, method, body);
+  }
+}
+
+function httpJsonOnce(url: string, method: "GET" | "POST", body?: object): Promise<Record<string, unknown>> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const call = request(
@@ -37,7 +50,9 @@ export function httpJson(url: string, method: "GET" | "POST", body?: object): Pr
         });
       },
     );
-    call.on("error", reject);
+    call.on("error", (error: NodeJS.ErrnoException) =>
+      reject(error.code === "ECONNRESET" && call.reusedSocket ? Object.assign(error, { reusedSocket: true }) : error),
+    );
     call.end(payload);
   });
 }
