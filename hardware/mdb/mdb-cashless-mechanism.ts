@@ -185,7 +185,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
   }
 
   isUp(): boolean {
-    return this.#transport.isUp() && this.#readerEnabled;
+    return this.#transport.isUp() && this.#readerEnabled && !this.#settingUp;
   }
 
   /** When the adapter last sent a protocol line (garbage does not count as life). */
@@ -385,6 +385,9 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     } finally {
       this.#settingUp = false;
     }
+    // Set up again behind a port that stayed open (the transport's "up" came long ago): the VMC may already have
+    // enabled the reader after our C,1.
+    if (this.isUp()) this.#linkReport.report("up");
     // The adapter printed r,ACK right after C,1 (it does, docs/mdb-adapters.md): the silence check starts now.
     if (this.#pollAckDuringSetup) this.#armPollSilence();
   }
@@ -397,6 +400,8 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
     // An adapter that answers in the older dialect most likely also wants the older spelling of the address key.
     const preferredKey = this.#addressKey ?? (disabled.legacy ? "mdb-addr" : undefined);
     for (const setting of plannedSettings(this.#settingValues(), preferredKey)) await this.#applySetting(setting);
+    // An ENABLED printed before our C,1 (a line from before an adapter reboot) says nothing about this setup.
+    this.#readerEnabled = false;
     const enabled = await this.#converse("enable", { kind: "enable" }, "C,1");
     if ("refused" in enabled) throw new Error(`the adapter refused C,1: ${enabled.refused}`);
     const s = this.#settings;
@@ -620,7 +625,7 @@ export class MdbCashlessMechanism extends MechanismEmitter implements VendMechan
         this.emit("sessionClosedByMachine", "session complete");
       }
       this.#readerEnabled = true;
-      if (this.#transport.isUp()) this.#linkReport.report("up");
+      if (this.isUp()) this.#linkReport.report("up");
       return;
     }
     // INACTIVE/DISABLED: the VMC (or the adapter after a reset) took the reader out of service.

@@ -76,6 +76,26 @@ describe("MDB driver: a vend request while the reader is not set up", () => {
   });
 });
 
+describe("MDB driver: a stale ENABLED while the adapter is set up again on the open port", () => {
+  it("reports no link up while the setup runs; up once the setup is done and the VMC enables the reader again", async () => {
+    const rig = await startedMdbRig({ vmc: { pollAckIntervalMs: 200 }, settings: { pollSilenceMs: 1_000 } });
+    expect(rig.seen.links).toEqual(["up"]);
+    rig.vmc.setReplyDelay(50);
+    rig.vmc.reboot();
+    await settle(1_100); // the r,ACK silence shows the reboot: down, and the setup runs again (C,0 answered)
+    expect(rig.seen.links).toEqual(["up", "down"]);
+    rig.vmc.inject("c,STATUS,ENABLED\n"); // from before the reboot, or a line the adapter printed out of turn
+    await settle(1);
+    expect(rig.mechanism.isUp()).toBe(false);
+    expect(rig.seen.links).toEqual(["up", "down"]);
+    await settle(2_000); // setup done (C,1 answered), and the simulated VMC enables the reader again
+    expect(rig.vmc.setupCount).toBe(2);
+    expect(rig.mechanism.isUp()).toBe(true);
+    expect(rig.seen.links).toEqual(["up", "down", "up"]);
+    await rig.mechanism.stop();
+  });
+});
+
 describe("MDB driver: the setup conversation", () => {
   /** When each C,0 went out, in ms after the first. */
   function disablesAt(sent: ReturnType<typeof timeline>): number[] {
