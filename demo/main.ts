@@ -5,8 +5,10 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { PassThrough } from "node:stream";
 import { parseArgs } from "node:util";
+import { hashPassword } from "../backend-bridge/broker/password-hash.ts";
 import { startSeqrSandbox } from "../backend-bridge/sandbox/seqr-sandbox.ts";
 import { insecureChoices } from "../backend-bridge/security/insecure-choices.ts";
+import { openStore } from "../backend-bridge/store/open-store.ts";
 import { bridgeConfigSchema } from "../config/schema/bridge.ts";
 import { type ChosenPort, choosePort } from "../platform/free-port.ts";
 import { createLogger } from "../platform/logger.ts";
@@ -166,6 +168,13 @@ console.log(
     "  (docs/security.md).",
   ].join("\n"),
 );
+// The operator's web console (refunds, sales, reconciliation) needs an account: one for this run, in the bridge's store.
+const demoOperator = { name: "demo", password: randomBytes(12).toString("base64url") };
+{
+  const { store } = await openStore(bridgeSettings.store.url);
+  await store.putOperator(demoOperator.name, hashPassword(demoOperator.password), Date.now());
+  await store.close();
+}
 const bridgeFile = writeConfig("bridge.json", bridgeSettings);
 tree.start("bridge", "backend-bridge/main.ts", ["run", "--config", bridgeFile]);
 await waitFor(`http://${host}:${ports.bridgeAdmin.port}/healthz`, "the bridge");
@@ -198,6 +207,7 @@ console.log(
     "",
     `  SEQR sandbox:  ${sandbox.url} (customer app ${sandbox.appUrl}, phone ${demoCustomer.msisdn}, PIN ${demoCustomer.pin})`,
     `  Bridge:        http://${host}:${ports.bridgeHttp.port}/seqr/createPurchase (basic auth: ${demoCaller.username})`,
+    `  Console:       http://${host}:${ports.bridgeAdmin.port}/console/ (operator ${demoOperator.name}, password ${demoOperator.password})`,
     `  Metrics:       http://${host}:${ports.bridgeAdmin.port}/metrics and /healthz (loopback only)`,
     `  MQTT broker:   mqtt://${host}:${ports.broker.port} (embedded aedes)`,
     ...machines.map((machine) => `  ${machine.id.padEnd(13)}  screen ${kioskUrls[machine.id]}`),

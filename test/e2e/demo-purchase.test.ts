@@ -304,6 +304,23 @@ describe.runIf(hasTool("chromium"))("the demo page, end to end in Chromium", () 
     await page.close();
   }, 90_000);
 
+  it("the operator console: the banner's operator logs in, sees both machines online and the apple's purchase committed", async () => {
+    const found = /Console:\s+(http:\/\/\S+) \(operator (\S+), password (\S+)\)/.exec(output);
+    expect(found, output).not.toBeNull();
+    const [, consoleUrl, name, password] = found as unknown as [string, string, string, string];
+    const page = await browser.newPage();
+    await page.goto(consoleUrl);
+    await page.fill('input[name="name"]', name);
+    await page.fill('input[name="password"]', password);
+    await Promise.all([page.waitForURL(/\/console\/fleet/), page.click('button[type="submit"]')]);
+    for (const machine of ["DEMO-SPIRAL", "DEMO-MDB"]) {
+      expect(await page.locator(`tr[data-machine="${machine}"] td.online`).textContent()).toBe("online");
+    }
+    await page.goto(new URL("/console/purchases?machine=DEMO-SPIRAL", consoleUrl).href);
+    expect(await page.locator("tbody tr", { hasText: "committed" }).filter({ hasText: "0.90" }).count()).toBe(1);
+    await page.close();
+  }, 60_000);
+
   it("stops cleanly on Ctrl-C", async () => {
     const exited = new Promise<number | null>((done) => demo.once("exit", (code) => done(code)));
     demo.kill("SIGINT");
