@@ -114,7 +114,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     ? new PeriodCloseScheduler({ store, seqr, clock, logger, settings: periodCloseSettings(config) })
     : undefined;
   // The admin listener is plain HTTP (loopback by default): the session cookie is not Secure there.
-  const operatorConsole = new OperatorConsole({ store, registry, fleet, clock, logger, tls: false });
+  const operatorConsole = new OperatorConsole({ store, registry, fleet, seqr, clock, logger, tls: false });
   const admin = new AdminHttpServer({
     admin: config.admin,
     metrics,

@@ -1,7 +1,7 @@
 /**
  * `npm run docs:console`: screenshots of the web console's pages into docs/console/*.png, from a bridge in the test
  * harness (SQLite in a temp dir, the fake fleet and SEQR) with a few sales and one purchase flagged by a vend of
- * unknown outcome. Needs Chromium (CHROMIUM_PATH, default /usr/bin/chromium).
+ * unknown outcome, then refunded in part. Needs Chromium (CHROMIUM_PATH, default /usr/bin/chromium).
  */
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
@@ -47,6 +47,11 @@ try {
   await page.fill('textarea[name="note"]', "Spiral checked: the product was stuck; customer refunded in cash");
   await Promise.all([page.waitForLoadState("load"), page.click('button:has-text("Mark resolved")')]);
   await shoot("06-purchase-resolved");
+  // A partial refund of the flagged purchase from its page (the harness's SEQR answers refundPayment).
+  await page.fill('#refund-form input[name="amount"]', "0.50");
+  await page.fill('#refund-form textarea[name="note"]', "Cola stuck in the spiral: refunded what was billed for it");
+  await Promise.all([page.waitForLoadState("load"), page.click('button:has-text("Refund through SEQR")')]);
+  await shoot("08-purchase-refund");
   await page.goto(`${base}/console/sales?by=product`);
   await shoot("07-sales-by-product");
 } finally {

@@ -21,6 +21,10 @@ form.filters { display: flex; flex-wrap: wrap; gap: .8em; align-items: end; marg
 form.filters label { display: flex; flex-direction: column; font-size: .9em; }
 .card { background: #fff; border: 1px solid #e1e4e8; padding: 1em; margin-bottom: 1em; max-width: 40em; }
 .error { color: #b3261e; }
+#refund-form label { display: block; margin-bottom: .6em; }
+.refund-done { background: #dff3e4; color: #17603a; padding: .5em .8em; }
+.refund-refused { background: #fbe4e2; color: #8c1d18; padding: .5em .8em; }
+.refund-unknown { background: #fde7c2; color: #7a4b00; padding: .5em .8em; }
 .placeholder { border: 1px dashed #9aa4ae; padding: .8em; color: #5a6570; }
 textarea { width: 100%; min-height: 4em; }
 pre { white-space: pre-wrap; margin: 0; font-size: .9em; }

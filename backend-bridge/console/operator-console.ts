@@ -7,6 +7,7 @@ import { dexExport } from "../operator/dex-export.ts";
 import { purchaseTimeline } from "../operator/purchases-query.ts";
 import { salesCsv } from "../operator/sales-csv.ts";
 import type { MachineRegistry } from "../registry/machine-registry.ts";
+import type { SeqrApi } from "../seqr/seqr-api.ts";
 import type { Store } from "../store/store.ts";
 import { consoleCss, consoleIcon } from "./console.css.ts";
 import { ConsoleAuth, type ConsoleAuthDeps } from "./console-auth.ts";
@@ -19,6 +20,8 @@ import { purchaseBody } from "./purchase-page.ts";
 import { purchasesBody } from "./purchases-page.ts";
 import { ResolveError, reconciliationQueue, resolveReconciliation } from "./reconciliation.ts";
 import { reconciliationBody } from "./reconciliation-page.ts";
+import { type RefundAnswer, refundFromConsole, refundPanel } from "./refund-action.ts";
+import { refundSection } from "./refund-form.ts";
 import { salesBody, salesOf, salesSelection } from "./sales-page.ts";
 import type { ConsoleSession } from "./sessions.ts";
 
@@ -26,12 +29,15 @@ export interface OperatorConsoleDeps extends ConsoleAuthDeps {
   store: Store;
   registry: Pick<MachineRegistry, "list" | "get">;
   fleet: Pick<FleetLink, "isOnline" | "lastState">;
+  /** For refunds from a purchase's page (operator/refund.ts). */
+  seqr: Pick<SeqrApi, "refundPayment">;
   clock: Clock;
   logger: Logger;
 }
 
 const purchasePath = /^\/console\/purchases\/([^/]+)$/;
 const resolvePath = /^\/console\/purchases\/([^/]+)\/resolve$/;
+const refundPath = /^\/console\/purchases\/([^/]+)\/refund$/;
 const dexPath = /^\/console\/machines\/([^/]+)\/dex$/;
 
 /**
@@ -106,6 +112,14 @@ export class OperatorConsole {
       this.#deps.logger.info({ operator: session.operator, sessionId }, "reconciliation item resolved");
       return redirect(response, `/console/purchases/${encodeURIComponent(sessionId)}`);
     }
+    const refunding = refundPath.exec(path);
+    if (refunding) {
+      const sessionId = decodeURIComponent(refunding[1] as string);
+      const { store, seqr, clock, logger } = this.#deps;
+      const answer = await refundFromConsole({ store, seqr, clock }, { sessionId, operator: session.operator, form });
+      logger.info({ operator: session.operator, sessionId, refund: answer.notice.kind }, "console refund");
+      return this.#purchase(response, sessionId, session, undefined, answer.status, answer);
+    }
     return send(response, 404, "text/plain;charset=UTF-8", "not found");
   }
 
@@ -149,14 +163,18 @@ export class OperatorConsole {
     session: ConsoleSession,
     message?: string,
     status = 200,
+    refundAnswer?: RefundAnswer,
   ): Promise<void> {
     const found = await purchaseTimeline(this.#deps.store, key);
     if (!found) return sendHtml(response, 404, page("Not found", session, html`<p>No purchase '${key}'.</p>`));
-    const audit = await this.#deps.store.listAudit(found.purchase.sessionId);
+    const { sessionId } = found.purchase;
+    const audit = await this.#deps.store.listAudit(sessionId);
+    const panel = await refundPanel(this.#deps.store, sessionId);
+    const refund = panel ? refundSection(sessionId, panel, session, refundAnswer) : undefined;
     return sendHtml(
       response,
       status,
-      page(`Purchase ${found.purchase.sessionId}`, session, purchaseBody(found, audit, session, message)),
+      page(`Purchase ${sessionId}`, session, purchaseBody(found, audit, session, message, refund)),
     );
   }
 

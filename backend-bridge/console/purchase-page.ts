@@ -6,12 +6,17 @@ import { csrfField } from "./layout.ts";
 import { resolutionOf } from "./reconciliation.ts";
 import type { ConsoleSession } from "./sessions.ts";
 
-/** One purchase: its figures, its flags with the resolve form (or who resolved them), its timeline and SEQR calls. */
+/**
+ * One purchase: its figures, its flags with the resolve form (or who resolved them), the refund section of a committed
+ * purchase, its timeline and SEQR calls.
+ */
 export function purchaseBody(
   found: PurchaseTimeline,
   audit: readonly AuditEntry[],
   session: ConsoleSession,
   message?: string,
+  /** The refund section (console/refund-form.ts) of a committed purchase. */
+  refund?: Html,
 ): Html {
   const { purchase } = found;
   const resolution = resolutionOf(audit, purchase.flags);
@@ -41,10 +46,9 @@ ${
 <label>Note (what was checked or done)<br><textarea name="note" required maxlength="2000"></textarea></label>
 <p><button type="submit">Mark resolved</button></p>
 </form>`
+}`
 }
-<!-- REFUND FORM: the refund helper's form (backend-bridge/operator/ refund) goes here, beside "mark resolved". -->
-<div class="placeholder" id="refund-placeholder">Refunds: not in the console yet.</div>`
-}
+${refund ?? ""}
 <h2>Timeline</h2>
 <table>
 <thead><tr><th>At</th><th>What</th><th>Detail</th></tr></thead>

@@ -1,9 +1,10 @@
 import { type CliCommand, parseCommandArgs, UsageError } from "../../platform/cli.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { ExitCode } from "../../platform/exit-codes.ts";
-import { formatMinor, parseDecimalToMinor } from "../../platform/money.ts";
+import { formatMinor } from "../../platform/money.ts";
 import { withOperatorSession } from "./operator-session.ts";
 import { isRefundId, type RefundOutcome, refundPurchase } from "./refund.ts";
+import { parseRefundAmount } from "./refund-amount.ts";
 
 /**
  * `vend-bridge refund <purchase> [--amount 1.50] [--refund-id ID] [--actor NAME] [--note TEXT] [--json]`: gives a
@@ -30,9 +31,6 @@ export const refundCommand: CliCommand = {
     if (refundId !== undefined && !isRefundId(refundId)) {
       throw new UsageError(`--refund-id '${refundId}' is not 1-40 characters of A-Z a-z 0-9 . _ -`);
     }
-    if (values.amount !== undefined && !/^\d+(\.\d+)?$/.test(values.amount)) {
-      throw new UsageError(`--amount '${values.amount}' is not a positive decimal such as 1.50`);
-    }
     const actor = values.actor ?? env.SUDO_USER ?? env.USER ?? "cli";
     return withOperatorSession(
       { out, env },
@@ -41,11 +39,9 @@ export const refundCommand: CliCommand = {
         const purchase = await session.store.getPurchase(sessionId);
         let amountMinor: number | undefined;
         if (values.amount !== undefined && purchase) {
-          try {
-            amountMinor = parseDecimalToMinor(values.amount, purchase.currency);
-          } catch (error) {
-            throw new UsageError(`--amount ${values.amount}: ${(error as Error).message}`);
-          }
+          const amount = parseRefundAmount(values.amount, purchase.currency);
+          if (!amount.ok) throw new UsageError(`--amount ${values.amount}: ${amount.reason}`);
+          amountMinor = amount.amountMinor;
         }
         const result = await refundPurchase(
           { store: session.store, seqr: session.seqr, clock: systemClock },

@@ -27,6 +27,8 @@ export interface ClusterOptions {
   machines: number;
   /** Log level of the bridge and agents (their last lines are kept for failure messages). */
   logLevel?: "warn" | "info";
+  /** How long the simulated motor turns (1.5 s unless said): a test that kills an agent mid-vend wants a long one. */
+  vendDurationMs?: number;
 }
 
 export const chaosCatalog = {
@@ -59,6 +61,8 @@ export interface MachineSlot {
   configFile: string;
   kioskPort: number;
   ledgerFile: string;
+  /** The agent's data directory (its journal). */
+  dataDir: string;
   proxy: ChaosProxy;
   agent: AgentProcess | undefined;
   /** A restart in progress: the nemesis and heal must not start a second one. */
@@ -176,6 +180,7 @@ export class ChaosCluster {
       mkdirSync(machineDir);
       const ledgerFile = join(machineDir, "physical-ledger.jsonl");
       const configFile = join(machineDir, "agent.yaml");
+      const dataDir = join(machineDir, "data");
       writeFileSync(
         configFile,
         YAML.stringify({
@@ -191,7 +196,7 @@ export class ChaosCluster {
           hardware: {
             driver: "simulator",
             simulate: simulatedKinds[index % simulatedKinds.length],
-            vendDurationMs: 1_500,
+            vendDurationMs: options.vendDurationMs ?? 1_500,
             ledgerFile,
           },
           catalog: chaosCatalog,
@@ -201,11 +206,11 @@ export class ChaosCluster {
             paymentPendingTimeoutMs: chaosTimeouts.agentPaymentPendingTimeoutMs,
           },
           display: { renderer: "kiosk", kioskHost: "127.0.0.1", kioskPort },
-          dataDir: join(machineDir, "data"),
+          dataDir,
           log: { level: options.logLevel ?? "warn" },
         }),
       );
-      this.machines.push({ id: s.id, configFile, kioskPort, ledgerFile, proxy, agent: undefined });
+      this.machines.push({ id: s.id, configFile, kioskPort, ledgerFile, dataDir, proxy, agent: undefined });
     }
     await Promise.all([bridgeStarted, ...this.machines.map((slot) => this.restartAgent(slot))]);
     // Opened after the bridge has created and migrated it.
@@ -216,6 +221,11 @@ export class ChaosCluster {
       240_000,
       () => this.describe(),
     );
+  }
+
+  /** The bridge's store (SQLite), opened beside the bridge process: what a test checks and an operator account. */
+  get store(): Store {
+    return this.#store;
   }
 
   slot(id: string): MachineSlot {

@@ -4,15 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { expect } from "vitest";
-import {
-  applyRecord,
-  emptyState,
-  type JournalRecord,
-  type JournalState,
-} from "../../../agent/journal/journal-state.ts";
-import { readRecordFile } from "../../../agent/journal/record-file.ts";
+import type { JournalState } from "../../../agent/journal/journal-state.ts";
 import type { FleetEvent } from "../../../backend-bridge/fleet/fleet-link.ts";
 import { readPhysicalLedger } from "../../../hardware/simulators/physical-ledger.ts";
+import { journalOnDisk } from "../../helpers/agent-journal.ts";
 import { type BridgeSide, uniqueMachineId } from "./mqtt-harness.ts";
 import { testCatalog } from "./session-harness.ts";
 
@@ -158,11 +153,7 @@ export class CrashScenario {
 
   /** The journal as the last process left it on disk (what the next start recovers). */
   journalOnDisk(): JournalState {
-    let state = emptyState();
-    for (const record of readRecordFile(join(this.dataDir, "journal.log")).records) {
-      state = applyRecord(state, record as JournalRecord);
-    }
-    return state;
+    return journalOnDisk(this.dataDir);
   }
 
   /** Products that physically dropped (the simulator's ledger), across all processes. */

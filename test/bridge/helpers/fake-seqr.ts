@@ -206,6 +206,28 @@ export class FakeSeqr extends SeqrCallsBridgeSkips implements SeqrApi {
     });
   }
 
+  /** Refunds SEQR accepted, in order (refundPayment, the operator's console or CLI). */
+  readonly refunds: { ersReference: string; invoice: Invoice; refundReference: string }[] = [];
+
+  /** A paid invoice's payment (`ers<reference>`), never refunded above what was committed (SEQR's 98). */
+  override refundPayment(ersReference: string, invoice: Invoice): Promise<{ ersReference: string }> {
+    return this.#call("refundPayment", ersReference, () => {
+      const paid = [...this.invoices.values()].find(
+        (stored) => stored.status === "PAID" && `ers${stored.reference}` === ersReference,
+      );
+      if (!paid) throw new SeqrResultError("refundPayment", 23, "INVALID_ERS_REFERENCE");
+      const earlier = this.refunds
+        .filter((refund) => refund.ersReference === ersReference)
+        .reduce((sum, refund) => sum + refund.invoice.total.minor, 0);
+      if (earlier + invoice.total.minor > (paid.committed?.minor ?? 0)) {
+        throw new SeqrResultError("refundPayment", 98, undefined);
+      }
+      const refundReference = `refund${this.#next++}`;
+      this.refunds.push({ ersReference, invoice, refundReference });
+      return { ersReference: refundReference };
+    });
+  }
+
   cancelInvoice(invoiceReference: string): Promise<void> {
     return this.#call("cancelInvoice", invoiceReference, () => {
       const stored = this.#invoice("cancelInvoice", invoiceReference);
