@@ -104,3 +104,12 @@ export function alarmChanges(
     cleared: previous.filter((alarm) => !after.has(episode(alarm))),
   };
 }
+
+/** The earliest time a threshold not crossed yet will be: the shell evaluates then, so alarms are raised on time. */
+export function nextAlarmDue(facts: AlarmFacts, thresholds: AlarmThresholds): number | undefined {
+  const due = [
+    ...facts.presence.filter((machine) => !machine.online).map((machine) => machine.since + thresholds.offlineAfterMs),
+    ...facts.reconciliation.map((item) => item.flaggedAt + thresholds.reconciliationStuckAfterMs),
+  ].filter((at) => at > facts.now);
+  return due.length === 0 ? undefined : Math.min(...due);
+}

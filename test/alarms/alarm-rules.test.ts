@@ -4,6 +4,7 @@ import {
   type AlarmThresholds,
   activeAlarms,
   alarmChanges,
+  nextAlarmDue,
 } from "../../backend-bridge/alarms/alarm-rules.ts";
 import { PresenceLog } from "../../backend-bridge/alarms/presence-log.ts";
 
@@ -115,5 +116,23 @@ describe("presence log", () => {
     expect(presence.get("M1")).toEqual({ online: true, since: t0, sinceBridgeStart: true });
     expect(presence.observe("M1", false, t0 + 2 * minute)).toBe(true);
     expect(presence.get("M1")).toEqual({ online: false, since: t0 + 2 * minute, sinceBridgeStart: false });
+  });
+});
+
+describe("next alarm due", () => {
+  it("is the earliest time a threshold will be crossed, so that the shell wakes exactly then", () => {
+    const presence = new PresenceLog(t0);
+    presence.observe("M1", true, t0);
+    presence.observe("M1", false, t0 + minute);
+    presence.observe("M2", true, t0);
+    const item = { sessionId: "S1", machineId: "M2", flaggedAt: t0, flags: ["unknown-vend"] };
+    expect(nextAlarmDue(facts(t0 + 2 * minute, presence, { reconciliation: [item] }), thresholds)).toBe(
+      t0 + 11 * minute,
+    );
+    // Already raised: nothing more is due for M1; the reconciliation item is next.
+    expect(nextAlarmDue(facts(t0 + 12 * minute, presence, { reconciliation: [item] }), thresholds)).toBe(
+      t0 + 24 * hour,
+    );
+    expect(nextAlarmDue(facts(t0 + 25 * hour, presence, { reconciliation: [item] }), thresholds)).toBeUndefined();
   });
 });

@@ -1,12 +1,11 @@
 import { createHmac } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Alarm } from "../../backend-bridge/alarms/alarm-rules.ts";
 import { AlarmWebhook, type WebhookSettings } from "../../backend-bridge/alarms/alarm-webhook.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { capturedLogs } from "../helpers/captured-logs.ts";
 import { eventually } from "../helpers/eventually.ts";
+import { closeReceivers, type Received, receiver } from "./webhook-receiver.ts";
 
 const alarm: Alarm = {
   id: "machine-offline:M1",
@@ -17,38 +16,11 @@ const alarm: Alarm = {
 };
 const secret = "a shared secret of the receiver";
 
-interface Received {
-  headers: IncomingMessage["headers"];
-  body: string;
-}
-
-/** A local receiver: answers each request with the next of `answers` (a status, or "hang" to never answer). */
-async function receiver(answers: (number | "hang")[]): Promise<{ url: string; received: Received[] }> {
-  const received: Received[] = [];
-  const hanging: ServerResponse[] = [];
-  const server = createServer(async (request, response) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of request) chunks.push(chunk as Buffer);
-    received.push({ headers: request.headers, body: Buffer.concat(chunks).toString("utf8") });
-    const answer = answers.shift() ?? 204;
-    if (answer === "hang") hanging.push(response);
-    else response.writeHead(answer).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  servers.push({ server, hanging });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received };
-}
-
-const servers: { server: Server; hanging: ServerResponse[] }[] = [];
 const hooks: AlarmWebhook[] = [];
 
 afterEach(async () => {
   for (const hook of hooks.splice(0)) await hook.stop();
-  for (const { server, hanging } of servers.splice(0)) {
-    for (const response of hanging) response.destroy();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
+  await closeReceivers();
 });
 
 function webhook(settings: Partial<WebhookSettings> & { url: string }) {
