@@ -22,7 +22,8 @@ export async function machineHistory(
 ): Promise<{ purchases: PurchaseView[]; events: AuditEntry[] }> {
   const purchases = await listPurchases(store, { machineId, limit: recentPurchases });
   const events: AuditEntry[] = [];
-  for (const purchase of purchases) events.push(...(await store.listAudit(purchase.sessionId)));
+  // Each purchase's log newest first, then a stable sort: entries of the same millisecond keep the log's order.
+  for (const purchase of purchases) events.push(...(await store.listAudit(purchase.sessionId)).reverse());
   events.sort((a, b) => b.at - a.at);
   return { purchases, events: events.slice(0, recentEvents) };
 }
