@@ -65,9 +65,13 @@ export class AlarmMonitor {
     if (!this.#listening) {
       this.#listening = true;
       const { fleet, clock } = this.#deps;
-      fleet.onAvailability((machineId) => {
-        // The time of the change is now, not at the next evaluation.
-        this.presence.observe(machineId, fleet.isOnline(machineId), clock.now());
+      fleet.onAvailability((machineId, availability) => {
+        // The time of the change is now, not at the next evaluation; an online message says when the agent came online
+        // (never later than now: its clock may run ahead of ours).
+        const online = fleet.isOnline(machineId);
+        const agentTime = online && availability.state === "online";
+        const at = agentTime ? Math.min(clock.now(), availability.ts) : clock.now();
+        this.presence.observe(machineId, online, at, { exact: agentTime });
         void this.evaluate();
       });
       fleet.onConnectionChange?.(() => void this.evaluate());

@@ -1,9 +1,10 @@
 /**
  * Since when each machine is online or offline, as this bridge process saw it. The fleet link only knows the current
- * availability; the time of the last change is tracked here, in memory. It does not survive a restart on purpose: the
- * retained availability a restarted bridge reads carries the time of the agent's CONNECT (also in its will), not the
- * time the connection died, so no since-time from before the start would be true. The first state seen is marked
- * `sinceBridgeStart` and the console says so.
+ * availability; the time of the last change is tracked here, in memory. An `online` message carries the time the agent
+ * came online (retained, so a restarted bridge reads it too): that time is exact. An offline machine's time is not
+ * kept across a restart: its retained will carries the time of the agent's CONNECT, not the time the connection
+ * died, so no since-time from before the start would be true. Such a first state is marked `sinceBridgeStart` and the
+ * console says so.
  */
 export interface Presence {
   online: boolean;
@@ -24,13 +25,16 @@ export class PresenceLog {
     this.#startedAt = startedAt;
   }
 
-  /** Records what the link says now; true when the machine's state changed (or was first seen). */
-  observe(machineId: string, online: boolean, at: number): boolean {
+  /**
+   * Records what the link says now; true when the machine's state changed (or was first seen). `exact`: `at` is the
+   * true start of this state even for a machine seen first (the agent's own time in an `online` message).
+   */
+  observe(machineId: string, online: boolean, at: number, options: { exact?: boolean } = {}): boolean {
     const known = this.#machines.get(machineId);
     if (known?.online === online) return false;
     this.#machines.set(
       machineId,
-      known === undefined
+      known === undefined && !options.exact
         ? { online, since: this.#startedAt, sinceBridgeStart: true }
         : { online, since: at, sinceBridgeStart: false },
     );

@@ -136,3 +136,14 @@ describe("next alarm due", () => {
     expect(nextAlarmDue(facts(t0 + 25 * hour, presence, { reconciliation: [item] }), thresholds)).toBeUndefined();
   });
 });
+
+describe("presence log with the agent's own online time", () => {
+  it("takes an exact time even for a machine seen first (a retained online after a bridge restart)", () => {
+    const presence = new PresenceLog(t0 + hour);
+    expect(presence.observe("M1", true, t0, { exact: true })).toBe(true);
+    expect(presence.get("M1")).toEqual({ online: true, since: t0, sinceBridgeStart: false });
+    presence.observe("M2", false, t0 + hour);
+    presence.observe("M2", true, t0 + 2 * hour, { exact: true });
+    expect(presence.get("M2")).toEqual({ online: true, since: t0 + 2 * hour, sinceBridgeStart: false });
+  });
+});
