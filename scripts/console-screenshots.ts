@@ -64,7 +64,7 @@ try {
   await page.goto(`${base}/console/sales?by=product`);
   await shoot("07-sales-by-product");
   await page.goto(`${base}/console/machines/M1`);
-  await shoot("08-machine");
+  await shoot("09-machine");
 } finally {
   await browser.close();
   await h.close();
