@@ -1,6 +1,7 @@
 import type { BridgeConfig } from "../config/schema/bridge.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/logger.ts";
+import { AlarmMonitor } from "./alarms/alarm-monitor.ts";
 import { OperatorConsole } from "./console/operator-console.ts";
 import type { FleetLink } from "./fleet/fleet-link.ts";
 import { AdminHttpServer } from "./http/admin-server.ts";
@@ -42,6 +43,8 @@ export interface BridgeApp {
   /** /healthz, /metrics and the web console, on the admin listener. */
   admin: AdminHttpServer;
   console: OperatorConsole;
+  /** Machine offline, jammed slot, stuck reconciliation item: shown in the console, posted to the webhook. */
+  alarms: AlarmMonitor;
   /** Resumes open purchases, starts the outbox and listens. The fleet link is started by the caller, after this. */
   start(): Promise<void>;
   /** Graceful stop: no new requests, requests and checks in flight finish, timers stop, the outbox pass ends. */
@@ -114,7 +117,8 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     ? new PeriodCloseScheduler({ store, seqr, clock, logger, settings: periodCloseSettings(config) })
     : undefined;
   // The admin listener is plain HTTP (loopback by default): the session cookie is not Secure there.
-  const operatorConsole = new OperatorConsole({ store, registry, fleet, seqr, clock, logger, tls: false });
+  const alarms = new AlarmMonitor({ store, registry, fleet, clock, logger, settings: config.alarms });
+  const operatorConsole = new OperatorConsole({ store, registry, fleet, seqr, alarms, clock, logger, tls: false });
   const admin = new AdminHttpServer({
     admin: config.admin,
     metrics,
@@ -133,6 +137,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     http,
     admin,
     console: operatorConsole,
+    alarms,
     async start() {
       // Before any outbox row is leased: rows a dead process may have had in flight wait out a lease (SQLite).
       const held = await deps.store.beginOutboxRun(clock.now(), outboxLeaseMs);
@@ -140,6 +145,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
       await purchases.start();
       outbox.start();
       await periodClose?.start();
+      alarms.start();
       await admin.listen();
       await http.listen();
     },
@@ -150,6 +156,7 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
       await outbox.stop();
       await deps.store.endOutboxRun().catch(() => undefined);
       await periodClose?.stop();
+      await alarms.stop();
       await admin.close();
     },
   };

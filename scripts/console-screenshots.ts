@@ -23,8 +23,22 @@ try {
     await h.waitForState(reference, "committed");
   }
   const flagged = await flaggedPurchase(h);
+  for (const machineId of ["M1", "M2"]) {
+    h.fleet.states.set(machineId, {
+      screen: "idle",
+      session: null,
+      hardware: { driver: "spiral-board", link: "up" },
+      lastFault: null,
+      versions: { agent: "0.9.0", contract: 1 },
+      ts: h.clock.now(),
+    });
+  }
+  await h.app.alarms.evaluate();
   h.fleet.setOnline("M2", false);
   await h.store.setMachineUnavailable("M2", "refilling", h.clock.now());
+  // Past alarms.offlineAfterMs (10 minutes): M2's "machine offline" alarm is on every page.
+  await h.clock.advance(11 * 60_000);
+  await h.app.alarms.evaluate();
 
   const base = h.app.admin.url;
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
@@ -54,6 +68,8 @@ try {
   await shoot("08-purchase-refund");
   await page.goto(`${base}/console/sales?by=product`);
   await shoot("07-sales-by-product");
+  await page.goto(`${base}/console/machines/M1`);
+  await shoot("09-machine");
 } finally {
   await browser.close();
   await h.close();

@@ -28,6 +28,8 @@ form.filters label { display: flex; flex-direction: column; font-size: .9em; }
 .placeholder { border: 1px dashed #9aa4ae; padding: .8em; color: #5a6570; }
 textarea { width: 100%; min-height: 4em; }
 pre { white-space: pre-wrap; margin: 0; font-size: .9em; }
+a.alarm-banner { background: #b3261e; color: #fff; font-weight: 600; border-radius: 3px; padding: .15em .6em; }
+table.alarms tr { background: #fdecea; }
 `;
 
 /** The tab's icon, so the browser does not ask for /favicon.ico (a 404 outside the console). */

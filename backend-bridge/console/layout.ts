@@ -1,5 +1,12 @@
+import type { Alarm } from "../alarms/alarm-rules.ts";
+import { alarmBanner } from "./alarm-view.ts";
 import { type Html, html } from "./html.ts";
 import type { ConsoleSession } from "./sessions.ts";
+
+/** Who looks at a page, with the alarms active now: the header shows their count on every page. */
+export interface PageViewer extends ConsoleSession {
+  alarms?: readonly Alarm[] | undefined;
+}
 
 const navigation = [
   ["/console/fleet", "Fleet"],
@@ -9,7 +16,7 @@ const navigation = [
 ] as const;
 
 /** A console page: the navigation, the operator and the logout form (with the session's CSRF token) around `body`. */
-export function page(title: string, session: ConsoleSession | undefined, body: Html): Html {
+export function page(title: string, session: PageViewer | undefined, body: Html): Html {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -25,6 +32,7 @@ export function page(title: string, session: ConsoleSession | undefined, body: H
 ${
   session
     ? html`<nav>${navigation.map(([href, label]) => html`<a href="${href}">${label}</a>`)}</nav>
+${alarmBanner(session.alarms)}
 <form method="post" action="/console/logout" class="logout">${csrfField(session)}<span>${session.operator}</span>
 <button type="submit">Log out</button></form>`
     : ""

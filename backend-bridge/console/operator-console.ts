@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Clock } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
+import type { AlarmMonitor } from "../alarms/alarm-monitor.ts";
 import type { FleetLink } from "../fleet/fleet-link.ts";
 import { DexError } from "../operator/dex-counters.ts";
 import { dexExport } from "../operator/dex-export.ts";
@@ -11,11 +12,12 @@ import type { SeqrApi } from "../seqr/seqr-api.ts";
 import type { Store } from "../store/store.ts";
 import { consoleCss, consoleIcon } from "./console.css.ts";
 import { ConsoleAuth, type ConsoleAuthDeps } from "./console-auth.ts";
-import { fleetBody, fleetRows } from "./fleet-page.ts";
+import { type FleetRow, filterFleet, fleetBody, fleetFilter, fleetRows } from "./fleet-page.ts";
 import { html } from "./html.ts";
 import { BodyTooLarge, readForm, redirect, send, sendHtml } from "./http-io.ts";
-import { page } from "./layout.ts";
+import { type PageViewer, page } from "./layout.ts";
 import { loginPage } from "./login-page.ts";
+import { machineBody, machineHistory } from "./machine-page.ts";
 import { purchaseBody } from "./purchase-page.ts";
 import { purchasesBody } from "./purchases-page.ts";
 import { ResolveError, reconciliationQueue, resolveReconciliation } from "./reconciliation.ts";
@@ -31,6 +33,8 @@ export interface OperatorConsoleDeps extends ConsoleAuthDeps {
   fleet: Pick<FleetLink, "isOnline" | "lastState">;
   /** For refunds from a purchase's page (operator/refund.ts). */
   seqr: Pick<SeqrApi, "refundPayment">;
+  /** The active alarms and the machines' presence since-times (absent in tests of other pages). */
+  alarms?: Pick<AlarmMonitor, "active" | "presence">;
   clock: Clock;
   logger: Logger;
 }
@@ -39,6 +43,7 @@ const purchasePath = /^\/console\/purchases\/([^/]+)$/;
 const resolvePath = /^\/console\/purchases\/([^/]+)\/resolve$/;
 const refundPath = /^\/console\/purchases\/([^/]+)\/refund$/;
 const dexPath = /^\/console\/machines\/([^/]+)\/dex$/;
+const machinePath = /^\/console\/machines\/([^/]+)$/;
 
 /**
  * The web console under /console on the admin listener: login, then fleet, purchases, sales and the reconciliation
@@ -77,7 +82,8 @@ export class OperatorConsole {
       if (method === "POST") return this.auth.login(request, response, form);
       if (method === "GET") return sendHtml(response, 200, loginPage());
     }
-    const session = await this.auth.sessionOf(request);
+    const found = await this.auth.sessionOf(request);
+    const session = found && { ...found, alarms: this.#deps.alarms?.active() };
     if (session === undefined) {
       if (method === "GET") return redirect(response, "/console/login");
       return send(response, 401, "text/plain;charset=UTF-8", "log in first");
@@ -124,12 +130,12 @@ export class OperatorConsole {
   }
 
   async #get(response: ServerResponse, url: URL, session: ConsoleSession): Promise<void> {
-    const { store, registry, fleet } = this.#deps;
+    const { store } = this.#deps;
     const path = url.pathname;
     if (path === "/console" || path === "/console/") return redirect(response, "/console/fleet");
-    if (path === "/console/fleet") {
-      return sendHtml(response, 200, page("Fleet", session, fleetBody(await fleetRows(store, registry, fleet))));
-    }
+    if (path === "/console/fleet") return this.#fleet(response, url, session);
+    const machine = machinePath.exec(path);
+    if (machine) return this.#machine(response, decodeURIComponent(machine[1] as string), session);
     if (path === "/console/purchases") {
       return sendHtml(response, 200, page("Purchases", session, await purchasesBody(store, url.searchParams)));
     }
@@ -176,6 +182,26 @@ export class OperatorConsole {
       status,
       page(`Purchase ${sessionId}`, session, purchaseBody(found, audit, session, message, refund)),
     );
+  }
+
+  async #fleet(response: ServerResponse, url: URL, session: PageViewer): Promise<void> {
+    const { store, registry, fleet, alarms } = this.#deps;
+    const { filter, error } = fleetFilter(url.searchParams);
+    const rows = filterFleet(await fleetRows(store, registry, fleet, alarms?.presence), filter);
+    const body = fleetBody(rows, { filter, error, alarms: alarms?.active() ?? [] });
+    return sendHtml(response, error === undefined ? 200 : 400, page("Fleet", session, body));
+  }
+
+  async #machine(response: ServerResponse, machineId: string, session: PageViewer): Promise<void> {
+    const { store, registry, fleet, alarms } = this.#deps;
+    const machine = await registry.get(machineId);
+    if (machine === undefined) {
+      return sendHtml(response, 404, page("Not found", session, html`<p>No machine '${machineId}'.</p>`));
+    }
+    const [row] = await fleetRows(store, { list: async () => [machine] }, fleet, alarms?.presence);
+    const open = (alarms?.active() ?? []).filter((alarm) => alarm.machineId === machineId);
+    const body = machineBody(row as FleetRow, await machineHistory(store, machineId), open);
+    return sendHtml(response, 200, page(`Machine ${machineId}`, session, body));
   }
 
   async #dex(response: ServerResponse, machineId: string): Promise<void> {

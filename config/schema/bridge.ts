@@ -1,8 +1,19 @@
 import { z } from "zod";
+import { isLoopbackHost } from "../../backend-bridge/security/insecure-choices.ts";
 import { logLevels } from "../../platform/logger.ts";
 import { catalog } from "../../protocol/catalog.ts";
 import { field, tokenId, urlWithScheme } from "../field.ts";
 import type { ProgramConfigSpec } from "../load.ts";
+
+/** HTTPS anywhere; plain HTTP only to this host (a receiver on the bridge's own machine): alarms name the fleet. */
+const webhookUrl = urlWithScheme(["https:", "http:"]).refine(
+  (value) => {
+    if (!URL.canParse(value)) return true; // urlWithScheme has said what is wrong
+    const url = new URL(value);
+    return url.protocol === "https:" || isLoopbackHost(url.hostname.replace(/^\[|\]$/g, ""));
+  },
+  { message: "must be https://, or http:// to a loopback address (127.0.0.1, ::1, localhost)" },
+);
 
 const hexKey = z.string().regex(/^[0-9a-fA-F]{64,128}$/, "must be 32 to 64 bytes written as hex");
 
@@ -308,6 +319,60 @@ export const bridgeConfigSchema = z
         })
         .prefault({}),
       "Reconciliation of the bridge's ledger with SEQR's (the period close)",
+    ),
+    alarms: field(
+      z
+        .strictObject({
+          offlineAfterMs: field(
+            z
+              .number()
+              .int()
+              .min(1_000)
+              .max(7 * 86_400_000)
+              .default(600_000),
+            "Raise 'machine offline' when a machine has been offline this long (10 minutes by default); counted from the bridge's start for a machine already offline then",
+          ),
+          reconciliationStuckAfterMs: field(
+            z
+              .number()
+              .int()
+              .min(60_000)
+              .max(30 * 86_400_000)
+              .default(86_400_000),
+            "Raise 'reconciliation item stuck' when a flagged purchase stays unresolved this long (24 hours by default)",
+          ),
+          evaluateIntervalMs: field(
+            z.number().int().min(200).max(600_000).default(30_000),
+            "How often the alarms are evaluated (also at every change of a machine's availability)",
+          ),
+          webhook: field(
+            z
+              .strictObject({
+                url: field(
+                  webhookUrl.optional(),
+                  "POST every alarm raised and cleared to this URL as JSON; HTTPS, or plain HTTP to a loopback address only; no webhook when absent (the default)",
+                ),
+                secret: field(
+                  z.string().min(16).optional(),
+                  "Shared secret: each POST carries X-Seqr-Vend-Signature: sha256=<HMAC-SHA256 of the body, hex>",
+                  { secret: true },
+                ),
+                timeoutMs: field(z.number().int().min(100).max(60_000).default(5_000), "Timeout of one POST"),
+                attempts: field(
+                  z.number().int().min(1).max(20).default(6),
+                  "Tries per notification (network error, timeout, 408, 429 or 5xx) before it is dropped with an error in the log",
+                ),
+                retryBaseMs: field(
+                  z.number().int().min(10).max(60_000).default(1_000),
+                  "Wait before the second try, doubled for each further try (at most one minute)",
+                ),
+              })
+              .prefault({}),
+            "Webhook for alarms (off by default)",
+          ),
+        })
+        .prefault({}),
+      "Alarms shown in the console and posted to a webhook: machine offline, jammed slot, reconciliation item stuck",
     ),
     broker: field(
       z.discriminatedUnion("mode", [embeddedBroker, externalBroker]),
