@@ -2,6 +2,7 @@ import type { BridgeConfig } from "../config/schema/bridge.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/logger.ts";
 import { OperatorConsole } from "./console/operator-console.ts";
+import { CatalogPush } from "./fleet/catalog-push.ts";
 import type { FleetLink } from "./fleet/fleet-link.ts";
 import { AdminHttpServer } from "./http/admin-server.ts";
 import { BridgeMetrics } from "./http/metrics.ts";
@@ -42,6 +43,8 @@ export interface BridgeApp {
   /** /healthz, /metrics and the web console, on the admin listener. */
   admin: AdminHttpServer;
   console: OperatorConsole;
+  /** Catalog changes from the console: stored, audited and pushed to the machine as cmd/config (again on reconnect). */
+  catalogs: CatalogPush;
   /** Resumes open purchases, starts the outbox and listens. The fleet link is started by the caller, after this. */
   start(): Promise<void>;
   /** Graceful stop: no new requests, requests and checks in flight finish, timers stop, the outbox pass ends. */
@@ -113,8 +116,9 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
   const periodClose = config.seqr.resellerUser
     ? new PeriodCloseScheduler({ store, seqr, clock, logger, settings: periodCloseSettings(config) })
     : undefined;
+  const catalogs = new CatalogPush({ fleet, registry, clock, logger, ttlMs: config.timeouts.commandTtlMs });
   // The admin listener is plain HTTP (loopback by default): the session cookie is not Secure there.
-  const operatorConsole = new OperatorConsole({ store, registry, fleet, clock, logger, tls: false });
+  const operatorConsole = new OperatorConsole({ store, registry, fleet, catalogs, clock, logger, tls: false });
   const admin = new AdminHttpServer({
     admin: config.admin,
     metrics,
@@ -133,10 +137,12 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     http,
     admin,
     console: operatorConsole,
+    catalogs,
     async start() {
       // Before any outbox row is leased: rows a dead process may have had in flight wait out a lease (SQLite).
       const held = await deps.store.beginOutboxRun(clock.now(), outboxLeaseMs);
       if (held > 0) logger.warn({ held, forMs: outboxLeaseMs }, "outbox rows of a bridge that died held back a lease");
+      catalogs.start();
       await purchases.start();
       outbox.start();
       await periodClose?.start();

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Clock } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
+import type { CatalogPush } from "../fleet/catalog-push.ts";
 import type { FleetLink } from "../fleet/fleet-link.ts";
 import { DexError } from "../operator/dex-counters.ts";
 import { dexExport } from "../operator/dex-export.ts";
@@ -26,6 +27,7 @@ export interface OperatorConsoleDeps extends ConsoleAuthDeps {
   store: Store;
   registry: Pick<MachineRegistry, "list" | "get">;
   fleet: Pick<FleetLink, "isOnline" | "lastState">;
+  catalogs: CatalogPush;
   clock: Clock;
   logger: Logger;
 }

@@ -66,6 +66,18 @@ export class FakeFleet implements FleetLink {
     return this.states.get(machineId);
   }
 
+  #stateListeners: ((machineId: string, state: MachineState) => void)[] = [];
+
+  onState(listener: (machineId: string, state: MachineState) => void): void {
+    this.#stateListeners.push(listener);
+  }
+
+  /** A retained state arrives, as the MQTT link delivers it: stored for lastState() and heard by the listeners. */
+  setState(machineId: string, state: MachineState): void {
+    this.states.set(machineId, state);
+    for (const listener of this.#stateListeners) listener(machineId, state);
+  }
+
   onlineCount(): number {
     return this.online.size;
   }
