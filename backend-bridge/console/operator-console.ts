@@ -7,8 +7,10 @@ import { DexError } from "../operator/dex-counters.ts";
 import { dexExport } from "../operator/dex-export.ts";
 import { purchaseTimeline } from "../operator/purchases-query.ts";
 import { salesCsv } from "../operator/sales-csv.ts";
-import type { MachineRegistry } from "../registry/machine-registry.ts";
+import type { MachineRegistry, RegisteredMachine } from "../registry/machine-registry.ts";
 import type { Store } from "../store/store.ts";
+import { parseCatalogForm } from "./catalog-form.ts";
+import { type CatalogView, catalogListBody, catalogMachineBody, catalogPath } from "./catalog-page.ts";
 import { consoleCss, consoleIcon } from "./console.css.ts";
 import { ConsoleAuth, type ConsoleAuthDeps } from "./console-auth.ts";
 import { fleetBody, fleetRows } from "./fleet-page.ts";
@@ -35,6 +37,7 @@ export interface OperatorConsoleDeps extends ConsoleAuthDeps {
 const purchasePath = /^\/console\/purchases\/([^/]+)$/;
 const resolvePath = /^\/console\/purchases\/([^/]+)\/resolve$/;
 const dexPath = /^\/console\/machines\/([^/]+)\/dex$/;
+const machineCatalogPath = /^\/console\/machines\/([^/]+)\/catalog$/;
 
 /**
  * The web console under /console on the admin listener: login, then fleet, purchases, sales and the reconciliation
@@ -108,6 +111,8 @@ export class OperatorConsole {
       this.#deps.logger.info({ operator: session.operator, sessionId }, "reconciliation item resolved");
       return redirect(response, `/console/purchases/${encodeURIComponent(sessionId)}`);
     }
+    const catalog = machineCatalogPath.exec(path);
+    if (catalog) return this.#editCatalog(response, decodeURIComponent(catalog[1] as string), session, form);
     return send(response, 404, "text/plain;charset=UTF-8", "not found");
   }
 
@@ -135,6 +140,12 @@ export class OperatorConsole {
     }
     const dex = dexPath.exec(path);
     if (dex) return this.#dex(response, decodeURIComponent(dex[1] as string));
+    if (path === "/console/catalog") {
+      const views = (await registry.list()).map((machine) => this.#catalogView(machine));
+      return sendHtml(response, 200, page("Catalog", session, catalogListBody(views)));
+    }
+    const catalog = machineCatalogPath.exec(path);
+    if (catalog) return this.#machineCatalog(response, decodeURIComponent(catalog[1] as string), session);
     if (path === "/console/reconciliation") {
       return sendHtml(
         response,
@@ -160,6 +171,49 @@ export class OperatorConsole {
       status,
       page(`Purchase ${found.purchase.sessionId}`, session, purchaseBody(found, audit, session, message)),
     );
+  }
+
+  #catalogView(machine: RegisteredMachine): CatalogView {
+    return { machine, confirmation: this.#deps.catalogs.confirmation(machine.machineId, machine.catalog) };
+  }
+
+  async #machineCatalog(
+    response: ServerResponse,
+    machineId: string,
+    session: ConsoleSession,
+    errors: string[] = [],
+    status = 200,
+  ): Promise<void> {
+    const machine = await this.#deps.registry.get(machineId);
+    if (!machine) return sendHtml(response, 404, page("Not found", session, html`<p>No machine '${machineId}'.</p>`));
+    const changes = await this.#deps.store.listMachineAudit(machineId, 20);
+    const body = catalogMachineBody(
+      this.#catalogView(machine),
+      changes.filter((entry) => entry.reason === "catalog-changed"),
+      session,
+      errors,
+    );
+    return sendHtml(response, status, page(`Catalog of ${machineId}`, session, body));
+  }
+
+  /** The edit form: validated, stored with the audit entry, pushed as cmd/config; a config-file machine is refused. */
+  async #editCatalog(
+    response: ServerResponse,
+    machineId: string,
+    session: ConsoleSession,
+    form: URLSearchParams,
+  ): Promise<void> {
+    const machine = await this.#deps.registry.get(machineId);
+    if (!machine) return send(response, 404, "text/plain;charset=UTF-8", "no such machine");
+    if (machine.source !== "store") {
+      const refusal = "This machine's catalog is in the config file; edit it there.";
+      return this.#machineCatalog(response, machineId, session, [refusal], 409);
+    }
+    const parsed = parseCatalogForm(form, machine.catalog);
+    if (!parsed.ok) return this.#machineCatalog(response, machineId, session, parsed.errors, 400);
+    await this.#deps.catalogs.change(machineId, parsed.catalog, session.operator);
+    this.#deps.logger.info({ operator: session.operator, machineId }, "catalog changed in the console");
+    return redirect(response, catalogPath(machineId));
   }
 
   async #dex(response: ServerResponse, machineId: string): Promise<void> {
