@@ -5,11 +5,30 @@
  */
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { Harness } from "../test/bridge/helpers/harness.ts";
+import { type Catalog, catalogHash } from "../protocol/catalog.ts";
+import type { MachineState } from "../protocol/messages.ts";
+import { Harness, machineKey } from "../test/bridge/helpers/harness.ts";
 import { addOperator, flaggedPurchase, operatorPassword } from "../test/console/console-client.ts";
 import { launchChromium } from "../test/helpers/browser.ts";
 
 const out = resolve(import.meta.dirname, "../docs/console");
+const canteen: Catalog = {
+  currency: "EUR",
+  products: {
+    A1: { name: "Still water", sku: "WATER-05", priceMinor: 150 },
+    A2: { name: "Cola", sku: "COLA-033", priceMinor: 200 },
+  },
+};
+/** The retained state of a machine selling with `catalog`, idle. */
+const idleWith = (catalog: Catalog): MachineState => ({
+  screen: "idle",
+  session: null,
+  hardware: { driver: "fake", link: "up" },
+  lastFault: null,
+  catalogHash: catalogHash(catalog),
+  versions: { agent: "demo", contract: 1 },
+  ts: Date.now(),
+});
 mkdirSync(out, { recursive: true });
 
 const h = await Harness.start("sqlite");
@@ -49,6 +68,26 @@ try {
   await shoot("06-purchase-resolved");
   await page.goto(`${base}/console/sales?by=product`);
   await shoot("07-sales-by-product");
+  // The catalog page: a store machine whose price was changed and pushed, the machine still selling the old one.
+  await h.app.registry.add("S1", { name: "Canteen", commandKey: machineKey, catalog: canteen });
+  h.fleet.setOnline("S1");
+  h.fleet.setState("S1", idleWith(canteen));
+  await page.goto(`${base}/console/catalog`);
+  await shoot("08-catalog");
+  await page.goto(`${base}/console/machines/S1/catalog`);
+  await page.fill('tr[data-selection="A1"] input[name="price"]', "1.20");
+  await page.fill('input[name="new-selection"]', "B7");
+  await page.fill('input[name="new-name"]', "Crisps");
+  await page.fill('input[name="new-sku"]', "CRISP-1");
+  await page.fill('input[name="new-price"]', "0.95");
+  await Promise.all([page.waitForLoadState("load"), page.click('button:has-text("Save and push")')]);
+  await shoot("09-catalog-pushed");
+  const changed = (await h.app.registry.get("S1"))?.catalog;
+  if (changed) h.fleet.setState("S1", idleWith(changed));
+  await page.reload();
+  await shoot("10-catalog-confirmed");
+  await page.goto(`${base}/console/machines/M1/catalog`);
+  await shoot("11-catalog-config-file");
 } finally {
   await browser.close();
   await h.close();
