@@ -6,7 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { type Catalog, catalogHash } from "../protocol/catalog.ts";
-import type { MachineState } from "../protocol/messages.ts";
+import { machineStateWith } from "../test/bridge/helpers/fake-fleet.ts";
 import { Harness, machineKey } from "../test/bridge/helpers/harness.ts";
 import { addOperator, flaggedPurchase, operatorPassword } from "../test/console/console-client.ts";
 import { launchChromium } from "../test/helpers/browser.ts";
@@ -19,16 +19,6 @@ const canteen: Catalog = {
     A2: { name: "Cola", sku: "COLA-033", priceMinor: 200 },
   },
 };
-/** The retained state of a machine selling with `catalog`, idle. */
-const idleWith = (catalog: Catalog): MachineState => ({
-  screen: "idle",
-  session: null,
-  hardware: { driver: "fake", link: "up" },
-  lastFault: null,
-  catalogHash: catalogHash(catalog),
-  versions: { agent: "demo", contract: 1 },
-  ts: Date.now(),
-});
 mkdirSync(out, { recursive: true });
 
 const h = await Harness.start("sqlite");
@@ -71,7 +61,7 @@ try {
   // The catalog page: a store machine whose price was changed and pushed, the machine still selling the old one.
   await h.app.registry.add("S1", { name: "Canteen", commandKey: machineKey, catalog: canteen });
   h.fleet.setOnline("S1");
-  h.fleet.setState("S1", idleWith(canteen));
+  h.fleet.setState("S1", machineStateWith(catalogHash(canteen)));
   await page.goto(`${base}/console/catalog`);
   await shoot("08-catalog");
   await page.goto(`${base}/console/machines/S1/catalog`);
@@ -83,7 +73,7 @@ try {
   await Promise.all([page.waitForLoadState("load"), page.click('button:has-text("Save and push")')]);
   await shoot("09-catalog-pushed");
   const changed = (await h.app.registry.get("S1"))?.catalog;
-  if (changed) h.fleet.setState("S1", idleWith(changed));
+  if (changed) h.fleet.setState("S1", machineStateWith(catalogHash(changed)));
   await page.reload();
   await shoot("10-catalog-confirmed");
   await page.goto(`${base}/console/machines/M1/catalog`);

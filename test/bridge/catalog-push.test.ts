@@ -1,6 +1,6 @@
 import { expect, it } from "vitest";
 import { type Catalog, catalogHash } from "../../protocol/catalog.ts";
-import type { MachineState } from "../../protocol/messages.ts";
+import { machineStateWith } from "./helpers/fake-fleet.ts";
 import { describeEachStore, type Harness, machineKey } from "./helpers/harness.ts";
 
 /**
@@ -12,18 +12,6 @@ import { describeEachStore, type Harness, machineKey } from "./helpers/harness.t
 
 const first: Catalog = { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 150 } } };
 const second: Catalog = { currency: "EUR", products: { A1: { name: "Water", sku: "W", priceMinor: 120 } } };
-
-function idleState(hash: string | undefined, session: MachineState["session"] = null): MachineState {
-  return {
-    screen: session ? "dispensing" : "idle",
-    session,
-    hardware: { driver: "fake", link: "up" },
-    lastFault: null,
-    ...(hash ? { catalogHash: hash } : {}),
-    versions: { agent: "test", contract: 1 },
-    ts: Date.now(),
-  };
-}
 
 async function editedS1(h: Harness): Promise<void> {
   await h.app.registry.add("S1", { name: "Store machine", commandKey: machineKey, catalog: first });
@@ -53,7 +41,7 @@ describeEachStore("pushing a changed catalog", (start) => {
   it("a machine that reports the catalog's hash is not sent it again on reconnect", async () => {
     const h = await start();
     await editedS1(h);
-    h.fleet.setState("S1", idleState(catalogHash(second)));
+    h.fleet.setState("S1", machineStateWith(catalogHash(second)));
     const sent = configsTo(h).length;
     h.fleet.setOnline("S1");
     await h.quiesce();
@@ -64,17 +52,17 @@ describeEachStore("pushing a changed catalog", (start) => {
     const h = await start();
     h.fleet.setOnline("S1");
     const session = { sessionId: "s-1", phase: "vending", budgetMinor: 500, spentMinor: 0, currency: "EUR" } as const;
-    h.fleet.setState("S1", idleState(catalogHash(first), session));
+    h.fleet.setState("S1", machineStateWith(catalogHash(first), session));
     await editedS1(h);
     const sent = configsTo(h).length;
-    h.fleet.setState("S1", idleState(catalogHash(first), session));
+    h.fleet.setState("S1", machineStateWith(catalogHash(first), session));
     await h.quiesce();
     expect(configsTo(h).length).toBe(sent);
-    h.fleet.setState("S1", idleState(catalogHash(first)));
+    h.fleet.setState("S1", machineStateWith(catalogHash(first)));
     await h.quiesce();
     expect(configsTo(h).length).toBe(sent + 1);
     // Taken: the state shows the new hash, nothing more is sent.
-    h.fleet.setState("S1", idleState(catalogHash(second)));
+    h.fleet.setState("S1", machineStateWith(catalogHash(second)));
     await h.quiesce();
     expect(configsTo(h).length).toBe(sent + 1);
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Catalog } from "../../protocol/catalog.ts";
 import { catalogHash } from "../../protocol/catalog.ts";
-import type { MachineState } from "../../protocol/messages.ts";
+import { machineStateWith } from "../bridge/helpers/fake-fleet.ts";
 import { type Harness, machineKey } from "../bridge/helpers/harness.ts";
 import { ConsoleClient, startConsoleBridge } from "./console-client.ts";
 
@@ -18,19 +18,6 @@ const s1Catalog: Catalog = {
     A2: { name: "Cola", sku: "COLA-033", priceMinor: 200, mdbItem: 2 },
   },
 };
-
-/** S1's retained state once its agent sells with `catalog`. */
-function idleWith(catalog: Catalog): MachineState {
-  return {
-    screen: "idle",
-    session: null,
-    hardware: { driver: "fake", link: "up" },
-    lastFault: null,
-    catalogHash: catalogHash(catalog),
-    versions: { agent: "test", contract: 1 },
-    ts: Date.now(),
-  };
-}
 
 /** The edit form as the page posts it: one row per selection, prices in major units. */
 function form(csrf: string, rows: [string, string, string, string][], extra: Record<string, string> = {}) {
@@ -202,13 +189,13 @@ describe("catalog page over HTTP", () => {
     expect(pushed).toContain("not yet confirmed");
     expect(pushed).toContain("Changed by ops");
     // The machine applies it: its retained state shows the new catalog's hash.
-    h.fleet.setState("S1", idleWith(expected));
+    h.fleet.setState("S1", machineStateWith(catalogHash(expected)));
     const confirmed = await (await client.get("/console/machines/S1/catalog")).text();
     expect(confirmed).toContain('class="status confirmed"');
   });
 
   it("shows which prices the machine still sells with when it reports an older catalog, highlighting differences", async () => {
-    h.fleet.setState("S1", idleWith(s1Catalog));
+    h.fleet.setState("S1", machineStateWith(catalogHash(s1Catalog)));
     const page = await (await client.get("/console/machines/S1/catalog")).text();
     expect(page).toMatch(/<tr class="differs"[^>]*data-selection="A1"/);
     expect(page).toContain("1.50 EUR");

@@ -143,3 +143,19 @@ export class FakeFleet implements FleetLink {
     await this.#handler(event);
   }
 }
+
+/** A machine's retained state, idle (or in `session`), selling with the catalog of `catalogHash` if given. */
+export function machineStateWith(
+  catalogHash: string | undefined,
+  session: MachineState["session"] = null,
+): MachineState {
+  return {
+    screen: session ? "dispensing" : "idle",
+    session,
+    hardware: { driver: "fake", link: "up" },
+    lastFault: null,
+    ...(catalogHash ? { catalogHash } : {}),
+    versions: { agent: "test", contract: 1 },
+    ts: Date.now(),
+  };
+}
