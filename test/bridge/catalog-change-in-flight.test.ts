@@ -1,5 +1,6 @@
 import { expect, it } from "vitest";
-import type { Catalog } from "../../protocol/catalog.ts";
+import { type Catalog, catalogHash } from "../../protocol/catalog.ts";
+import { machineStateWith } from "./helpers/fake-fleet.ts";
 import { describeEachStore, type Harness, machineKey } from "./helpers/harness.ts";
 
 /**
@@ -74,6 +75,26 @@ describeEachStore("a price change racing a purchase in flight", (start) => {
     // A machine that claims the new price for a session reserved under the old one is capped at the old one.
     const done = await changedInFlight(await start(), 300, 300);
     expect(done.billedMinor).toBe(150);
+    expect(done.reconciliation).toContain("vend-price-above-catalog");
+  });
+
+  it("selection first: a selection held at the old price is not reserved at it once the price is lowered", async () => {
+    const h = await start();
+    await storeMachine(h);
+    // The machine holds A1 at 1.50 for payment; it refuses the new catalog while it holds it.
+    h.fleet.setState("S1", {
+      ...machineStateWith(catalogHash(before)),
+      screen: "pay-for-selection",
+      pendingSelection: { selection: "A1", priceMinor: 150, currency: "EUR", expiresAt: h.clock.now() + 60_000 },
+    });
+    await h.app.registry.setCatalog("S1", priced(120), { operator: "ops", at: h.clock.now() });
+    await h.clock.advance(1_000);
+    const { reference, sessionId } = await reservedOnS1(h);
+    // Not the held 1.50: the customer's offer, as in the ordinary flow; the vend is capped at the new 1.20.
+    expect((await h.purchaseFor(reference)).amountMinor).toBe(2000);
+    await vendWater(h, sessionId, 150);
+    const done = await h.waitForState(reference, "committed");
+    expect(done.billedMinor).toBe(120);
     expect(done.reconciliation).toContain("vend-price-above-catalog");
   });
 
