@@ -82,6 +82,8 @@ export function catalogMachineBody(
   changes: readonly AuditEntry[],
   session: ConsoleSession,
   errors: readonly string[] = [],
+  /** The session of a purchase open on the machine now, if any. */
+  inProgress?: string,
 ): Html {
   const { machine, confirmation } = view;
   const { currency, products } = machine.catalog;
@@ -123,6 +125,13 @@ ${editable ? html`<td>${configured ? html`<label><input type="checkbox" name="re
 </table>`;
   return html`<p>${machine.name ?? ""} · currency ${currency} · ${statusBadge(confirmation)}</p>
 <p id="catalog-status">${statusDetail(confirmation)}</p>
+${
+  inProgress === undefined
+    ? ""
+    : html`<p id="in-progress" class="card">A purchase is in progress on this machine
+(<a href="/console/purchases/${encodeURIComponent(inProgress)}">${inProgress}</a>): it is billed at the prices in force
+when it started, and the machine takes a new catalog when its session ends.</p>`
+}
 ${errors.length > 0 ? html`<ul class="error">${errors.map((error) => html`<li>${error}</li>`)}</ul>` : ""}
 ${
   editable

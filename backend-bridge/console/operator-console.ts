@@ -187,11 +187,13 @@ export class OperatorConsole {
     const machine = await this.#deps.registry.get(machineId);
     if (!machine) return sendHtml(response, 404, page("Not found", session, html`<p>No machine '${machineId}'.</p>`));
     const changes = await this.#deps.store.listMachineAudit(machineId, 20);
+    const holder = await this.#deps.store.holderOf(machineId);
     const body = catalogMachineBody(
       this.#catalogView(machine),
       changes.filter((entry) => entry.reason === "catalog-changed"),
       session,
       errors,
+      holder?.sessionId,
     );
     return sendHtml(response, status, page(`Catalog of ${machineId}`, session, body));
   }

@@ -200,4 +200,13 @@ describe("catalog page over HTTP", () => {
     expect(page).toMatch(/<tr class="differs"[^>]*data-selection="A1"/);
     expect(page).toContain("1.50 EUR");
   });
+
+  it("says when a purchase is in progress on the machine: it takes new prices when the session ends", async () => {
+    expect(await (await client.get("/console/machines/S1/catalog")).text()).not.toContain('id="in-progress"');
+    const reference = await h.purchase("S1");
+    await h.reserve(reference);
+    const page = await (await client.get("/console/machines/S1/catalog")).text();
+    expect(page).toContain('id="in-progress"');
+    expect(page).toContain((await h.purchaseFor(reference)).sessionId);
+  });
 });
