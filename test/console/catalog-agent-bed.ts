@@ -86,6 +86,15 @@ export class CatalogAgentBed {
     });
     await new Promise<void>((resolve) => this.#tap.once("connect", () => resolve()));
     await this.#tap.subscribeAsync(machineTopics(this.root, "S1").command("config"), { qos: 1 });
+    await this.startAgent();
+    // The agent's first retained state has reached the bridge: it reports the catalog it sells with.
+    await eventually(() => {
+      if (this.fleet.lastState("S1")?.catalogHash === undefined) throw new Error("no state from S1 yet");
+    }, 30_000);
+  }
+
+  /** A new agent for S1 (a fresh data dir: it starts with its config file's catalog, the test catalog). */
+  async startAgent(): Promise<void> {
     this.agent = await startInProcessAgent({
       machineId: "S1",
       url: this.broker.url,
@@ -93,10 +102,6 @@ export class CatalogAgentBed {
       password: s1Password,
       commandKey: s1Key,
     });
-    // The agent's first retained state has reached the bridge: it reports the catalog it sells with.
-    await eventually(() => {
-      if (this.fleet.lastState("S1")?.catalogHash === undefined) throw new Error("no state from S1 yet");
-    }, 30_000);
   }
 
   async close(): Promise<void> {

@@ -100,4 +100,21 @@ describe("catalog changes confirmed by a real agent", () => {
     },
     120_000,
   );
+
+  it("a machine offline when its catalog changed gets it when it reconnects, and confirms it", async () => {
+    await bed.agent.cleanup();
+    await eventually(() => expect(bed.fleet.isOnline("S1")).toBe(false), 30_000);
+    const current = (await bed.app.registry.get("S1"))?.catalog;
+    if (!current) throw new Error("S1 has no catalog");
+    const changed = {
+      ...current,
+      products: { ...current.products, B1: { name: "Chocolate", sku: "CHOC", priceMinor: 175 } },
+    };
+    await bed.app.catalogs.change("S1", changed, "ops");
+    // Sent into the void: the machine is offline and its session is clean.
+    await bed.startAgent();
+    await eventually(() => expect(bed.agent.agent.catalog().products.B1?.priceMinor).toBe(175), 30_000);
+    await eventually(() => expect(bed.fleet.lastState("S1")?.catalogHash).toBe(catalogHash(changed)), 30_000);
+    expect(bed.app.catalogs.confirmation("S1", changed).status).toBe("confirmed");
+  }, 120_000);
 });
