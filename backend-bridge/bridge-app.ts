@@ -3,6 +3,7 @@ import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/logger.ts";
 import { AlarmMonitor } from "./alarms/alarm-monitor.ts";
 import { OperatorConsole } from "./console/operator-console.ts";
+import { CatalogPush } from "./fleet/catalog-push.ts";
 import type { FleetLink } from "./fleet/fleet-link.ts";
 import { AdminHttpServer } from "./http/admin-server.ts";
 import { BridgeMetrics } from "./http/metrics.ts";
@@ -45,6 +46,8 @@ export interface BridgeApp {
   console: OperatorConsole;
   /** Machine offline, jammed slot, stuck reconciliation item: shown in the console, posted to the webhook. */
   alarms: AlarmMonitor;
+  /** Catalog changes from the console: stored, audited and pushed to the machine as cmd/config (again on reconnect). */
+  catalogs: CatalogPush;
   /** Resumes open purchases, starts the outbox and listens. The fleet link is started by the caller, after this. */
   start(): Promise<void>;
   /** Graceful stop: no new requests, requests and checks in flight finish, timers stop, the outbox pass ends. */
@@ -116,9 +119,20 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
   const periodClose = config.seqr.resellerUser
     ? new PeriodCloseScheduler({ store, seqr, clock, logger, settings: periodCloseSettings(config) })
     : undefined;
+  const catalogs = new CatalogPush({ fleet, registry, clock, logger, ttlMs: config.timeouts.commandTtlMs });
   // The admin listener is plain HTTP (loopback by default): the session cookie is not Secure there.
   const alarms = new AlarmMonitor({ store, registry, fleet, clock, logger, settings: config.alarms });
-  const operatorConsole = new OperatorConsole({ store, registry, fleet, seqr, alarms, clock, logger, tls: false });
+  const operatorConsole = new OperatorConsole({
+    store,
+    registry,
+    fleet,
+    seqr,
+    alarms,
+    catalogs,
+    clock,
+    logger,
+    tls: false,
+  });
   const admin = new AdminHttpServer({
     admin: config.admin,
     metrics,
@@ -138,10 +152,12 @@ export function createBridgeApp(deps: BridgeAppDeps): BridgeApp {
     admin,
     console: operatorConsole,
     alarms,
+    catalogs,
     async start() {
       // Before any outbox row is leased: rows a dead process may have had in flight wait out a lease (SQLite).
       const held = await deps.store.beginOutboxRun(clock.now(), outboxLeaseMs);
       if (held > 0) logger.warn({ held, forMs: outboxLeaseMs }, "outbox rows of a bridge that died held back a lease");
+      catalogs.start();
       await purchases.start();
       outbox.start();
       await periodClose?.start();

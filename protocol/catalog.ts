@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { isSupportedCurrency, supportedCurrencies } from "../platform/money.ts";
+import { canonicalJson } from "./signing.ts";
 
 /** ISO 4217 code of a currency we can convert to and from minor units. */
 export const currencyCode = z
@@ -42,4 +44,17 @@ export type Product = z.infer<typeof product>;
 
 export function cheapestPriceMinor(value: Catalog): number {
   return Math.min(...Object.values(value.products).map((item) => item.priceMinor));
+}
+
+/** The form of a catalog hash: 16 lower-case hex digits. */
+export const catalogHashText = z.string().regex(/^[0-9a-f]{16}$/);
+
+/**
+ * A short fingerprint of a catalog (SHA-256 of its canonical JSON, first 64 bits): the agent reports the one it sells
+ * with in its retained state, and the bridge compares it with the catalog it bills against, without the whole price
+ * list travelling in every state message. Key order does not matter; any change of a price, name, SKU, MDB item,
+ * selection or the currency does.
+ */
+export function catalogHash(value: Catalog): string {
+  return createHash("sha256").update(canonicalJson(value)).digest("hex").slice(0, 16);
 }

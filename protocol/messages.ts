@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { catalog, currencyCode, selectionId } from "./catalog.ts";
+import { catalog, catalogHashText, currencyCode, selectionId } from "./catalog.ts";
 
 /**
  * The payloads of the MQTT contract v1, as zod schemas shared by agent and bridge. MQTT 3.1.1 is the floor (aedes 1.x),
@@ -66,6 +66,12 @@ export const machineState = z.strictObject({
     .describe(
       "Selection first (MDB always idle): the customer chose a product before paying and the machine holds the request; " +
         "a purchase started now reserves exactly this price. Absent when nothing is held.",
+    ),
+  catalogHash: catalogHashText
+    .optional()
+    .describe(
+      "The catalog the machine sells with now (protocol/catalog.ts catalogHash): once a `config` is applied, its hash " +
+        "shows here, which is how the backend knows the machine took it. Absent from agents older than this field.",
     ),
   versions: z.strictObject({ agent: z.string(), contract: z.literal(1) }),
   ts: epochMs,

@@ -5,11 +5,20 @@
  */
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { Harness } from "../test/bridge/helpers/harness.ts";
+import { type Catalog, catalogHash } from "../protocol/catalog.ts";
+import { machineStateWith } from "../test/bridge/helpers/fake-fleet.ts";
+import { Harness, machineKey } from "../test/bridge/helpers/harness.ts";
 import { addOperator, flaggedPurchase, operatorPassword } from "../test/console/console-client.ts";
 import { launchChromium } from "../test/helpers/browser.ts";
 
 const out = resolve(import.meta.dirname, "../docs/console");
+const canteen: Catalog = {
+  currency: "EUR",
+  products: {
+    A1: { name: "Still water", sku: "WATER-05", priceMinor: 150 },
+    A2: { name: "Cola", sku: "COLA-033", priceMinor: 200 },
+  },
+};
 mkdirSync(out, { recursive: true });
 
 const h = await Harness.start("sqlite");
@@ -70,6 +79,26 @@ try {
   await shoot("07-sales-by-product");
   await page.goto(`${base}/console/machines/M1`);
   await shoot("09-machine");
+  // The catalog page: a store machine whose price was changed and pushed, the machine still selling the old one.
+  await h.app.registry.add("S1", { name: "Canteen", commandKey: machineKey, catalog: canteen });
+  h.fleet.setOnline("S1");
+  h.fleet.setState("S1", machineStateWith(catalogHash(canteen)));
+  await page.goto(`${base}/console/catalog`);
+  await shoot("20-catalog");
+  await page.goto(`${base}/console/machines/S1/catalog`);
+  await page.fill('tr[data-selection="A1"] input[name="price"]', "1.20");
+  await page.fill('input[name="new-selection"]', "B7");
+  await page.fill('input[name="new-name"]', "Crisps");
+  await page.fill('input[name="new-sku"]', "CRISP-1");
+  await page.fill('input[name="new-price"]', "0.95");
+  await Promise.all([page.waitForLoadState("load"), page.click('button:has-text("Save and push")')]);
+  await shoot("21-catalog-pushed");
+  const changed = (await h.app.registry.get("S1"))?.catalog;
+  if (changed) h.fleet.setState("S1", machineStateWith(catalogHash(changed)));
+  await page.reload();
+  await shoot("22-catalog-confirmed");
+  await page.goto(`${base}/console/machines/M1/catalog`);
+  await shoot("23-catalog-config-file");
 } finally {
   await browser.close();
   await h.close();

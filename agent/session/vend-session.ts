@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { SelectionRequest, VendMechanism, VendOutcome } from "../../hardware/vend-mechanism.ts";
 import type { Clock, TimerHandle } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
-import { type Catalog, cheapestPriceMinor } from "../../protocol/catalog.ts";
+import { type Catalog, catalogHash, cheapestPriceMinor } from "../../protocol/catalog.ts";
 import type { CommandPayload, MachineState, ScreenName } from "../../protocol/messages.ts";
 import { contractScreenName, type DisplayState, sessionEndState } from "../display/screens.ts";
 import type { EventDraft, Journal } from "../journal/journal.ts";
@@ -105,7 +105,7 @@ export class VendSession {
   }
 
   /** What the retained `state` topic shows about the session. */
-  view(): Pick<MachineState, "screen" | "session" | "lastFault" | "pendingSelection"> {
+  view(): Pick<MachineState, "screen" | "session" | "lastFault" | "pendingSelection" | "catalogHash"> {
     const state = this.#o.journal.state;
     const session = state.session;
     const held = session ? null : this.#held;
@@ -121,6 +121,7 @@ export class VendSession {
           }
         : {}),
       screen: this.#screen(),
+      catalogHash: catalogHash(this.#catalog),
       session: session
         ? {
             sessionId: session.sessionId,
@@ -268,6 +269,8 @@ export class VendSession {
     // Its price was checked against the current catalog, and the customer may be paying it right now.
     if (this.#held) return { reason: "busy", detail: "a selection is held for payment; prices change after it" };
     this.#catalog = catalog;
+    // The retained state carries the catalog's hash: republished now, it tells the backend the new prices are in force.
+    this.#o.onChange();
     return undefined;
   }
 

@@ -30,6 +30,12 @@ textarea { width: 100%; min-height: 4em; }
 pre { white-space: pre-wrap; margin: 0; font-size: .9em; }
 a.alarm-banner { background: #b3261e; color: #fff; font-weight: 600; border-radius: 3px; padding: .15em .6em; }
 table.alarms tr { background: #fdecea; }
+tr.differs td { background: #fff4d6; }
+tr.differs td.machine-price { color: #7a4b00; font-weight: 600; }
+.status { border-radius: 3px; padding: 0 .4em; }
+.status.confirmed { background: #dff3e4; color: #17603a; }
+.status.pushed { background: #e3edf9; color: #12324a; }
+.status.unconfirmed { background: #fde7c2; color: #7a4b00; }
 `;
 
 /** The tab's icon, so the browser does not ask for /favicon.ico (a 404 outside the console). */

@@ -12,6 +12,7 @@ const navigation = [
   ["/console/fleet", "Fleet"],
   ["/console/purchases", "Purchases"],
   ["/console/sales", "Sales"],
+  ["/console/catalog", "Catalog"],
   ["/console/reconciliation", "Reconciliation"],
 ] as const;
 

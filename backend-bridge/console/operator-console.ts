@@ -2,14 +2,17 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Clock } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import type { AlarmMonitor } from "../alarms/alarm-monitor.ts";
+import type { CatalogPush } from "../fleet/catalog-push.ts";
 import type { FleetLink } from "../fleet/fleet-link.ts";
 import { DexError } from "../operator/dex-counters.ts";
 import { dexExport } from "../operator/dex-export.ts";
 import { purchaseTimeline } from "../operator/purchases-query.ts";
 import { salesCsv } from "../operator/sales-csv.ts";
-import type { MachineRegistry } from "../registry/machine-registry.ts";
+import type { MachineRegistry, RegisteredMachine } from "../registry/machine-registry.ts";
 import type { SeqrApi } from "../seqr/seqr-api.ts";
 import type { Store } from "../store/store.ts";
+import { parseCatalogForm } from "./catalog-form.ts";
+import { type CatalogView, catalogListBody, catalogMachineBody, catalogPath } from "./catalog-page.ts";
 import { consoleCss, consoleIcon } from "./console.css.ts";
 import { ConsoleAuth, type ConsoleAuthDeps } from "./console-auth.ts";
 import { type FleetRow, filterFleet, fleetBody, fleetFilter, fleetRows } from "./fleet-page.ts";
@@ -35,6 +38,7 @@ export interface OperatorConsoleDeps extends ConsoleAuthDeps {
   seqr: Pick<SeqrApi, "refundPayment">;
   /** The active alarms and the machines' presence since-times (absent in tests of other pages). */
   alarms?: Pick<AlarmMonitor, "active" | "presence">;
+  catalogs: CatalogPush;
   clock: Clock;
   logger: Logger;
 }
@@ -44,6 +48,7 @@ const resolvePath = /^\/console\/purchases\/([^/]+)\/resolve$/;
 const refundPath = /^\/console\/purchases\/([^/]+)\/refund$/;
 const dexPath = /^\/console\/machines\/([^/]+)\/dex$/;
 const machinePath = /^\/console\/machines\/([^/]+)$/;
+const machineCatalogPath = /^\/console\/machines\/([^/]+)\/catalog$/;
 
 /**
  * The web console under /console on the admin listener: login, then fleet, purchases, sales and the reconciliation
@@ -126,6 +131,8 @@ export class OperatorConsole {
       logger.info({ operator: session.operator, sessionId, refund: answer.notice.kind }, "console refund");
       return this.#purchase(response, sessionId, session, undefined, answer.status, answer);
     }
+    const catalog = machineCatalogPath.exec(path);
+    if (catalog) return this.#editCatalog(response, decodeURIComponent(catalog[1] as string), session, form);
     return send(response, 404, "text/plain;charset=UTF-8", "not found");
   }
 
@@ -153,6 +160,12 @@ export class OperatorConsole {
     }
     const dex = dexPath.exec(path);
     if (dex) return this.#dex(response, decodeURIComponent(dex[1] as string));
+    if (path === "/console/catalog") {
+      const views = (await this.#deps.registry.list()).map((machine) => this.#catalogView(machine));
+      return sendHtml(response, 200, page("Catalog", session, catalogListBody(views)));
+    }
+    const catalog = machineCatalogPath.exec(path);
+    if (catalog) return this.#machineCatalog(response, decodeURIComponent(catalog[1] as string), session);
     if (path === "/console/reconciliation") {
       return sendHtml(
         response,
@@ -202,6 +215,51 @@ export class OperatorConsole {
     const open = (alarms?.active() ?? []).filter((alarm) => alarm.machineId === machineId);
     const body = machineBody(row as FleetRow, await machineHistory(store, machineId), open);
     return sendHtml(response, 200, page(`Machine ${machineId}`, session, body));
+  }
+
+  #catalogView(machine: RegisteredMachine): CatalogView {
+    return { machine, confirmation: this.#deps.catalogs.confirmation(machine.machineId, machine.catalog) };
+  }
+
+  async #machineCatalog(
+    response: ServerResponse,
+    machineId: string,
+    session: ConsoleSession,
+    errors: string[] = [],
+    status = 200,
+  ): Promise<void> {
+    const machine = await this.#deps.registry.get(machineId);
+    if (!machine) return sendHtml(response, 404, page("Not found", session, html`<p>No machine '${machineId}'.</p>`));
+    const changes = await this.#deps.store.listMachineAudit(machineId, 20);
+    const holder = await this.#deps.store.holderOf(machineId);
+    const body = catalogMachineBody(
+      this.#catalogView(machine),
+      changes.filter((entry) => entry.reason === "catalog-changed"),
+      session,
+      errors,
+      holder?.sessionId,
+    );
+    return sendHtml(response, status, page(`Catalog of ${machineId}`, session, body));
+  }
+
+  /** The edit form: validated, stored with the audit entry, pushed as cmd/config; a config-file machine is refused. */
+  async #editCatalog(
+    response: ServerResponse,
+    machineId: string,
+    session: ConsoleSession,
+    form: URLSearchParams,
+  ): Promise<void> {
+    const machine = await this.#deps.registry.get(machineId);
+    if (!machine) return send(response, 404, "text/plain;charset=UTF-8", "no such machine");
+    if (machine.source !== "store") {
+      const refusal = "This machine's catalog is in the config file; edit it there.";
+      return this.#machineCatalog(response, machineId, session, [refusal], 409);
+    }
+    const parsed = parseCatalogForm(form, machine.catalog);
+    if (!parsed.ok) return this.#machineCatalog(response, machineId, session, parsed.errors, 400);
+    await this.#deps.catalogs.change(machineId, parsed.catalog, session.operator);
+    this.#deps.logger.info({ operator: session.operator, machineId }, "catalog changed in the console");
+    return redirect(response, catalogPath(machineId));
   }
 
   async #dex(response: ServerResponse, machineId: string): Promise<void> {

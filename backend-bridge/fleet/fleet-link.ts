@@ -63,6 +63,8 @@ export interface FleetLink {
    */
   onConnectionChange?(listener: (connected: boolean) => void): void;
   lastState(machineId: string): MachineState | undefined;
+  /** Hears of each newer retained state of a machine (the catalog push resends once a busy machine is idle). */
+  onState?(listener: (machineId: string, state: MachineState) => void): void;
   onlineCount(): number;
   /** Messages from machines refused as outside the contract since start (for /metrics). Optional for fakes. */
   invalidMessageCount?(): number;

@@ -105,6 +105,7 @@ export class MqttFleetLink implements FleetLink {
   readonly #inFlight = new Set<string>();
   readonly #chains = new Map<string, Promise<void>>();
   readonly #availabilityListeners: AvailabilityListener[] = [];
+  readonly #stateListeners: ((machineId: string, state: MachineState) => void)[] = [];
   readonly #connectionListeners: ((connected: boolean) => void)[] = [];
   readonly #acks: AckBatcher;
   #handler: FleetEventHandler | undefined;
@@ -340,6 +341,10 @@ export class MqttFleetLink implements FleetLink {
     this.#availabilityListeners.push(listener);
   }
 
+  onState(listener: (machineId: string, state: MachineState) => void): void {
+    this.#stateListeners.push(listener);
+  }
+
   lastState(machineId: string): MachineState | undefined {
     return this.#states.get(machineId);
   }
@@ -445,6 +450,13 @@ export class MqttFleetLink implements FleetLink {
     // Retained copies may arrive again after a resubscribe: never go back in time.
     if (previous && previous.ts > decoded.value.ts) return;
     this.#states.set(machineId, decoded.value);
+    for (const listener of this.#stateListeners) {
+      try {
+        listener(machineId, decoded.value);
+      } catch (error) {
+        this.#logger.error({ machineId, err: String(error) }, "state listener failed");
+      }
+    }
     const held = decoded.value.pendingSelection;
     if (held && held.expiresAt !== previous?.pendingSelection?.expiresAt) {
       // Selection first: the next createPurchase for this machine reserves exactly this price (operators see why).

@@ -2,11 +2,11 @@ import type { Clock, TimerHandle } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { parseDecimalToMinor } from "../../platform/money.ts";
 import { maskMsisdn } from "../../platform/redact.ts";
-import { type Catalog, cheapestPriceMinor } from "../../protocol/catalog.ts";
+import { cheapestPriceMinor } from "../../protocol/catalog.ts";
 import type { EventPayload } from "../../protocol/messages.ts";
 import { AvailabilityRecheck, machineFlagChange } from "../fleet/availability-recheck.ts";
 import type { DeferredDurability, FleetEvent, FleetLink } from "../fleet/fleet-link.ts";
-import type { RegisteredMachine } from "../registry/machine-registry.ts";
+import { catalogInForce, type RegisteredMachine } from "../registry/machine-registry.ts";
 import type { PaymentStatus, SeqrApi } from "../seqr/seqr-api.ts";
 import { machineHoldingStates } from "../store/migrations.ts";
 import type { TransactionOptions } from "../store/sql-driver.ts";
@@ -976,10 +976,10 @@ export class PurchaseOrchestrator {
   handleEvent(event: FleetEvent): Promise<DeferredDurability | undefined> {
     const sessionId = (event.payload as { sessionId?: string | null }).sessionId ?? null;
     return this.#locks.run(sessionId ?? `machine:${event.machineId}`, async () => {
-      // The price list a vend is billed against, read before the transaction (the registry may read the store).
-      const catalog = event.name === "vended" ? (await this.#machines.get(event.machineId))?.catalog : undefined;
+      // The price lists a vend is billed against, read before the transaction (the registry may read the store).
+      const machine = event.name === "vended" ? await this.#machines.get(event.machineId) : undefined;
       const durable = !eventsMovingNoMoney.has(event.name);
-      await this.#inTransaction((tx, after) => this.#applyEvent(tx, after, event, sessionId, catalog), { durable });
+      await this.#inTransaction((tx, after) => this.#applyEvent(tx, after, event, sessionId, machine), { durable });
       return durable ? undefined : { durable: this.#store.whenDurable() };
     });
   }
@@ -989,7 +989,7 @@ export class PurchaseOrchestrator {
     after: AfterCommit[],
     event: FleetEvent,
     sessionId: string | null,
-    catalog: Catalog | undefined,
+    machine: RegisteredMachine | undefined,
   ): Promise<void> {
     const now = this.#clock.now();
     const { machineId } = event;
@@ -1031,7 +1031,7 @@ export class PurchaseOrchestrator {
         }
         return;
       case "vended":
-        return this.#onVended(tx, after, purchase, event.payload as EventPayload<"vended">, catalog);
+        return this.#onVended(tx, after, purchase, event.payload as EventPayload<"vended">, machine);
       case "vend-failed":
       case "vend-unknown":
         return this.#onVendNotBilled(tx, purchase, event.name, event.payload as EventPayload<"vend-failed">);
@@ -1079,9 +1079,12 @@ export class PurchaseOrchestrator {
     after: AfterCommit[],
     purchase: Purchase,
     vend: EventPayload<"vended">,
-    catalog: Catalog | undefined,
+    machine: RegisteredMachine | undefined,
   ): Promise<void> {
     const now = this.#clock.now();
+    // The catalog of the purchase's creation: a price changed in the console meanwhile applies to the next purchase
+    // (the agent, too, refuses a new catalog while a session is open).
+    const catalog = machine ? catalogInForce(machine, purchase.createdAt) : undefined;
     const price = vendPrice(catalog, vend.selection, vend.priceMinor);
     const stored = await tx.insertVend({
       sessionId: purchase.sessionId,

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { type BridgeConfig, machineEntry } from "../../config/schema/bridge.ts";
 import type { Clock } from "../../platform/clock.ts";
-import type { Catalog } from "../../protocol/catalog.ts";
+import { type Catalog, catalog as catalogSchema } from "../../protocol/catalog.ts";
 import type { MachineCredentialRecord, MachineCredentials } from "../broker/machine-credentials.ts";
 import { hashMachineSecret, isMachineSecretHash, needsRehash } from "../broker/machine-secret.ts";
 import type { MachineKeys } from "../fleet/machine-keys.ts";
@@ -20,11 +20,29 @@ export interface RegisteredMachine {
   commandKey: string;
   certificateCn: string | undefined;
   source: "config" | "store";
+  /**
+   * The catalogs this one replaced (store machines edited in the console), oldest first, each with the time it stopped
+   * being in force: a purchase is billed against the catalog of its creation (see catalogInForce).
+   */
+  catalogHistory?: readonly CatalogPeriod[];
 }
+
+export interface CatalogPeriod {
+  catalog: Catalog;
+  /** Bridge clock (ms): the catalog was replaced at this time. */
+  until: number;
+}
+
+/** How many replaced catalogs a machine keeps: far more than change during one purchase (minutes at most). */
+const catalogHistoryLimit = 10;
 
 /** A machine entry as stored: the password replaced by its hash ($7$, or scrypt$ in entries written before issue 17). */
 export const storedMachineEntry = machineEntry.omit({ mqttPassword: true }).extend({
   mqttPasswordHash: z.string().refine(isMachineSecretHash, "must be a $7$ (or older scrypt$) hash").optional(),
+  catalogHistory: z
+    .array(z.strictObject({ catalog: catalogSchema, until: z.number().int().nonnegative() }))
+    .max(catalogHistoryLimit)
+    .optional(),
 });
 export type StoredMachineEntry = z.output<typeof storedMachineEntry>;
 export type MachineEntry = z.output<typeof machineEntry>;
@@ -142,6 +160,40 @@ export class MachineRegistry implements MachineCredentials, MachineKeys {
     return parsed.success ? parsed.data : undefined;
   }
 
+  /**
+   * Replaces a stored machine's catalog (the console's catalog page) and writes the audit entry with the operator, in
+   * one transaction. The catalog it replaces is kept with the time it ended, for purchases created under it.
+   */
+  async setCatalog(machineId: string, catalog: Catalog, by: { operator: string; at: number }): Promise<void> {
+    if (this.isInConfig(machineId)) {
+      throw new RegistryError(`machine ${machineId} is defined in the config file; change its catalog there`);
+    }
+    const next = catalogSchema.parse(catalog);
+    await this.#store.transaction(async (tx) => {
+      const stored = await tx.getMachine(machineId);
+      const parsed = stored ? storedMachineEntry.safeParse(JSON.parse(stored.entry)) : undefined;
+      if (!parsed?.success) throw new RegistryError(`machine ${machineId} is not in the store`);
+      const current = parsed.data;
+      const history = [...(current.catalogHistory ?? []), { catalog: current.catalog, until: by.at }];
+      const entry = storedMachineEntry.parse({
+        ...current,
+        catalog: next,
+        catalogHistory: history.slice(-catalogHistoryLimit),
+      });
+      await tx.putMachine(machineId, JSON.stringify(entry), by.at);
+      await tx.appendAudit({
+        sessionId: null,
+        machineId,
+        fromState: null,
+        toState: null,
+        reason: "catalog-changed",
+        detail: { operator: by.operator, before: current.catalog, after: next },
+        at: by.at,
+      });
+    });
+    this.#cache.delete(machineId);
+  }
+
   /** Replaces a stored machine's command key, keeping everything else (catalog, login). */
   async rotateKey(machineId: string, commandKey: string): Promise<void> {
     if (this.isInConfig(machineId)) {
@@ -228,7 +280,7 @@ export class RegistryError extends Error {}
 
 function fromEntry(
   machineId: string,
-  entry: Omit<MachineEntry, "mqttPassword">,
+  entry: Omit<MachineEntry, "mqttPassword"> | StoredMachineEntry,
   source: RegisteredMachine["source"],
 ): RegisteredMachine {
   return {
@@ -238,5 +290,14 @@ function fromEntry(
     commandKey: entry.commandKey,
     certificateCn: entry.certificateCn,
     source,
+    ...("catalogHistory" in entry && entry.catalogHistory ? { catalogHistory: entry.catalogHistory } : {}),
   };
+}
+
+/**
+ * The catalog that was in force at `at` (bridge clock): the first replaced one that ended after `at`, else the current
+ * one. The bill cap of a purchase is the catalog of its creation: the agent changes prices only between sessions.
+ */
+export function catalogInForce(machine: Pick<RegisteredMachine, "catalog" | "catalogHistory">, at: number): Catalog {
+  return machine.catalogHistory?.find((period) => period.until > at)?.catalog ?? machine.catalog;
 }

@@ -212,6 +212,13 @@ CREATE TABLE operators (
 );
 `,
   },
+  {
+    version: 8,
+    name: "a machine's own audit entries (catalog changes), found without a scan",
+    sql: `
+CREATE INDEX audit_log_by_machine ON audit_log (machine_id, id) WHERE session_id IS NULL;
+`,
+  },
 ];
 
 const outboxLeasesColumns = `(

@@ -659,24 +659,17 @@ class SqlStoreOps implements StoreOps {
   }
 
   async listAudit(sessionId: string): Promise<AuditEntry[]> {
-    const rows = await this.ex.all<{
-      session_id: string | null;
-      machine_id: string | null;
-      from_state: string | null;
-      to_state: string | null;
-      reason: string;
-      detail: string | null;
-      at: number;
-    }>("SELECT * FROM audit_log WHERE session_id = ? ORDER BY id", [sessionId]);
-    return rows.map((row) => ({
-      sessionId: row.session_id,
-      machineId: row.machine_id,
-      fromState: row.from_state,
-      toState: row.to_state,
-      reason: row.reason,
-      ...(row.detail ? { detail: JSON.parse(row.detail) as Record<string, unknown> } : {}),
-      at: Number(row.at),
-    }));
+    return auditEntries(
+      await this.ex.all<AuditRow>("SELECT * FROM audit_log WHERE session_id = ? ORDER BY id", [sessionId]),
+    );
+  }
+
+  async listMachineAudit(machineId: string, limit: number): Promise<AuditEntry[]> {
+    const rows = await this.ex.all<AuditRow>(
+      "SELECT * FROM audit_log WHERE session_id IS NULL AND machine_id = ? ORDER BY id DESC LIMIT ?",
+      [machineId, limit],
+    );
+    return auditEntries(rows);
   }
 
   async putMachine(machineId: string, entry: string, at: number): Promise<void> {
@@ -860,4 +853,26 @@ export class SqlStore extends SqlStoreOps implements Store {
   close(): Promise<void> {
     return this.#driver.close();
   }
+}
+
+interface AuditRow {
+  session_id: string | null;
+  machine_id: string | null;
+  from_state: string | null;
+  to_state: string | null;
+  reason: string;
+  detail: string | null;
+  at: number;
+}
+
+function auditEntries(rows: AuditRow[]): AuditEntry[] {
+  return rows.map((row) => ({
+    sessionId: row.session_id,
+    machineId: row.machine_id,
+    fromState: row.from_state,
+    toState: row.to_state,
+    reason: row.reason,
+    ...(row.detail ? { detail: JSON.parse(row.detail) as Record<string, unknown> } : {}),
+    at: Number(row.at),
+  }));
 }

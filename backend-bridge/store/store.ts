@@ -328,6 +328,8 @@ export interface StoreOps {
 
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(sessionId: string): Promise<AuditEntry[]>;
+  /** A machine's own entries (no purchase: a catalog change, say), newest first. */
+  listMachineAudit(machineId: string, limit: number): Promise<AuditEntry[]>;
 
   putMachine(machineId: string, entry: string, at: number): Promise<void>;
   deleteMachine(machineId: string): Promise<boolean>;

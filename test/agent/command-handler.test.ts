@@ -4,6 +4,7 @@ import { Outbox } from "../../agent/events/outbox.ts";
 import type { StoredEvent } from "../../agent/journal/journal-state.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { silentLogger } from "../../platform/logger.ts";
+import { catalogHash } from "../../protocol/catalog.ts";
 import { signCommand } from "../../protocol/signing.ts";
 import { capturedLogs } from "../helpers/captured-logs.ts";
 import { envelope, openSessionHarness, type SessionHarness, until } from "./helpers/session-harness.ts";
@@ -253,6 +254,20 @@ describe("command handler", () => {
     expect(reasons(published)).toEqual(["busy"]);
     expect(published.at(-1)?.payload).toMatchObject({ command: "config", sessionId: null });
     expect(saved).toHaveLength(1);
+  });
+
+  it("an applied config shows in the retained state: the catalog's hash, republished at once (what the bridge confirms)", async () => {
+    let changes = 0;
+    const h = await openSessionHarness({ onChange: () => changes++ });
+    harnesses.push(h);
+    const { handler } = await rig({ session: h.session, journal: h.journal });
+    expect(h.session.view().catalogHash).toBe(catalogHash(h.session.catalog));
+    const catalog = { currency: "EUR", products: { A1: { name: "Tea", sku: "T", priceMinor: 90 } } };
+    const before = changes;
+    await handler.handle("config", signed("config", { catalog }));
+    expect(h.session.view().catalogHash).toBe(catalogHash(catalog));
+    expect(h.session.view().catalogHash).toMatch(/^[0-9a-f]{16}$/);
+    expect(changes).toBeGreaterThan(before);
   });
 
   it("a refused unlock names its session and command in the rejection", async () => {

@@ -66,6 +66,18 @@ export class FakeFleet implements FleetLink {
     return this.states.get(machineId);
   }
 
+  #stateListeners: ((machineId: string, state: MachineState) => void)[] = [];
+
+  onState(listener: (machineId: string, state: MachineState) => void): void {
+    this.#stateListeners.push(listener);
+  }
+
+  /** A retained state arrives, as the MQTT link delivers it: stored for lastState() and heard by the listeners. */
+  setState(machineId: string, state: MachineState): void {
+    this.states.set(machineId, state);
+    for (const listener of this.#stateListeners) listener(machineId, state);
+  }
+
   onlineCount(): number {
     return this.online.size;
   }
@@ -130,4 +142,20 @@ export class FakeFleet implements FleetLink {
     if (!this.#handler) throw new Error("no event handler registered");
     await this.#handler(event);
   }
+}
+
+/** A machine's retained state, idle (or in `session`), selling with the catalog of `catalogHash` if given. */
+export function machineStateWith(
+  catalogHash: string | undefined,
+  session: MachineState["session"] = null,
+): MachineState {
+  return {
+    screen: session ? "dispensing" : "idle",
+    session,
+    hardware: { driver: "fake", link: "up" },
+    lastFault: null,
+    ...(catalogHash ? { catalogHash } : {}),
+    versions: { agent: "test", contract: 1 },
+    ts: Date.now(),
+  };
 }
