@@ -84,7 +84,7 @@ try {
   h.fleet.setOnline("S1");
   h.fleet.setState("S1", machineStateWith(catalogHash(canteen)));
   await page.goto(`${base}/console/catalog`);
-  await shoot("20-catalog");
+  await shoot("10-catalog");
   await page.goto(`${base}/console/machines/S1/catalog`);
   await page.fill('tr[data-selection="A1"] input[name="price"]', "1.20");
   await page.fill('input[name="new-selection"]', "B7");
@@ -92,13 +92,13 @@ try {
   await page.fill('input[name="new-sku"]', "CRISP-1");
   await page.fill('input[name="new-price"]', "0.95");
   await Promise.all([page.waitForLoadState("load"), page.click('button:has-text("Save and push")')]);
-  await shoot("21-catalog-pushed");
+  await shoot("11-catalog-pushed");
   const changed = (await h.app.registry.get("S1"))?.catalog;
   if (changed) h.fleet.setState("S1", machineStateWith(catalogHash(changed)));
   await page.reload();
-  await shoot("22-catalog-confirmed");
+  await shoot("12-catalog-confirmed");
   await page.goto(`${base}/console/machines/M1/catalog`);
-  await shoot("23-catalog-config-file");
+  await shoot("13-catalog-config-file");
 } finally {
   await browser.close();
   await h.close();
