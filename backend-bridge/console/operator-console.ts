@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Clock } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
+import { selectionId } from "../../protocol/catalog.ts";
 import type { AlarmMonitor } from "../alarms/alarm-monitor.ts";
 import type { CatalogPush } from "../fleet/catalog-push.ts";
 import type { FleetLink } from "../fleet/fleet-link.ts";
@@ -29,6 +30,7 @@ import { type RefundAnswer, refundFromConsole, refundPanel } from "./refund-acti
 import { refundSection } from "./refund-form.ts";
 import { salesBody, salesOf, salesSelection } from "./sales-page.ts";
 import type { ConsoleSession } from "./sessions.ts";
+import { SlotRefused, takeSlotOutOfService } from "./slot-out-of-service.ts";
 
 export interface OperatorConsoleDeps extends ConsoleAuthDeps {
   store: Store;
@@ -46,6 +48,7 @@ export interface OperatorConsoleDeps extends ConsoleAuthDeps {
 const purchasePath = /^\/console\/purchases\/([^/]+)$/;
 const resolvePath = /^\/console\/purchases\/([^/]+)\/resolve$/;
 const refundPath = /^\/console\/purchases\/([^/]+)\/refund$/;
+const slotPath = /^\/console\/purchases\/([^/]+)\/slot-out-of-service$/;
 const dexPath = /^\/console\/machines\/([^/]+)\/dex$/;
 const machinePath = /^\/console\/machines\/([^/]+)$/;
 const machineCatalogPath = /^\/console\/machines\/([^/]+)\/catalog$/;
@@ -133,6 +136,8 @@ export class OperatorConsole {
     }
     const catalog = machineCatalogPath.exec(path);
     if (catalog) return this.#editCatalog(response, decodeURIComponent(catalog[1] as string), session, form);
+    const slot = slotPath.exec(path);
+    if (slot) return this.#takeSlotOut(response, decodeURIComponent(slot[1] as string), session, form);
     return send(response, 404, "text/plain;charset=UTF-8", "not found");
   }
 
@@ -174,6 +179,29 @@ export class OperatorConsole {
       );
     }
     return sendHtml(response, 404, page("Not found", session, html`<p>No such page.</p>`));
+  }
+
+  async #takeSlotOut(
+    response: ServerResponse,
+    sessionId: string,
+    session: ConsoleSession,
+    form: URLSearchParams,
+  ): Promise<void> {
+    const selection = selectionId.safeParse(form.get("selection") ?? "");
+    if (!selection.success) {
+      return this.#purchase(response, sessionId, session, "Choose the slot to take out of service.", 400);
+    }
+    try {
+      await takeSlotOutOfService(this.#deps, { sessionId, selection: selection.data, operator: session.operator });
+    } catch (error) {
+      if (!(error instanceof SlotRefused)) throw error;
+      return this.#purchase(response, sessionId, session, error.message, error.status);
+    }
+    this.#deps.logger.info(
+      { operator: session.operator, sessionId, selection: selection.data },
+      "slot taken out of service from the console",
+    );
+    return redirect(response, `/console/purchases/${encodeURIComponent(sessionId)}`);
   }
 
   async #purchase(

@@ -46,7 +46,8 @@ ${
 <label>Note (what was checked or done)<br><textarea name="note" required maxlength="2000"></textarea></label>
 <p><button type="submit">Mark resolved</button></p>
 </form>`
-}`
+}
+${slotForm(found, key, session)}`
 }
 ${refund ?? ""}
 <h2>Timeline</h2>
@@ -68,6 +69,32 @@ ${
       )}</tbody>
 </table>`
 }`;
+}
+
+/**
+ * Take a slot of this purchase out of service (console/slot-out-of-service.ts): the slots its vends used, the ones
+ * whose vend did not end `vended` (a jam, a product stuck, an unknown outcome) first.
+ */
+function slotForm(found: PurchaseTimeline, key: string, session: ConsoleSession): Html {
+  const slots = new Map<string, { name: string | undefined; troubled: boolean }>();
+  for (const entry of found.timeline) {
+    if (entry.kind !== "vend") continue;
+    const known = slots.get(entry.selection);
+    slots.set(entry.selection, {
+      name: known?.name ?? entry.name ?? undefined,
+      troubled: (known?.troubled ?? false) || entry.outcome !== "vended",
+    });
+  }
+  if (slots.size === 0) return html``;
+  const ordered = [...slots].sort(([, a], [, b]) => Number(b.troubled) - Number(a.troubled));
+  return html`<form method="post" action="/console/purchases/${key}/slot-out-of-service" class="card">${csrfField(session)}
+<label>Slot<br><select name="selection">${ordered.map(
+    ([selection, slot]) =>
+      html`<option value="${selection}">${selection}${slot.name ? ` ${slot.name}` : ""}${slot.troubled ? " (vend not delivered)" : ""}</option>`,
+  )}</select></label>
+<p><button type="submit">Take the slot out of service</button> It leaves the machine's catalog (pushed to the machine);
+put it back on the catalog page.</p>
+</form>`;
 }
 
 function timelineRow(entry: TimelineEntry): Html {

@@ -10,9 +10,10 @@ export async function addOperator(store: Store, name = "ops", password = operato
 }
 
 /** A purchase flagged by a real flow through the bridge: one vend, one vend with an unknown outcome, then the end. */
-export async function flaggedPurchase(h: Harness): Promise<string> {
-  const { reference, sessionId } = await h.reservedPurchase();
-  await h.vendOneAndOneUnknown(sessionId);
+export async function flaggedPurchase(h: Harness, machineId = "M1"): Promise<string> {
+  const reference = await h.purchase(machineId);
+  const sessionId = await h.reserve(reference);
+  await h.vendOneAndOneUnknown(sessionId, machineId);
   await h.drainOutbox();
   await h.waitForState(reference, "committed");
   return sessionId;

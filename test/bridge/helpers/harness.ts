@@ -340,11 +340,11 @@ export class Harness {
   }
 
   /** M1 unlocks, vends water (v1), reports a vend of unknown outcome (v2) and the session ends: flagged unknown-vend. */
-  async vendOneAndOneUnknown(sessionId: string): Promise<void> {
-    await this.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
-    await this.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1"));
-    await this.fleet.emit("M1", "vend-unknown", vendUnknownEvent(sessionId, "v2"));
-    await this.fleet.emit("M1", "session-ended", sessionEndedEvent(sessionId, 1, 150, 1));
+  async vendOneAndOneUnknown(sessionId: string, machineId = "M1"): Promise<void> {
+    await this.fleet.emit(machineId, "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
+    await this.fleet.emit(machineId, "vended", vendedEvent(sessionId, "v1"));
+    await this.fleet.emit(machineId, "vend-unknown", vendUnknownEvent(sessionId, "v2"));
+    await this.fleet.emit(machineId, "session-ended", sessionEndedEvent(sessionId, 1, 150, 1));
   }
 
   /** Runs the outbox until nothing is due (time does not move). */
