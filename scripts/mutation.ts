@@ -58,6 +58,8 @@ const runSchema = z.object({
   durationMs: z.number(),
   args: z.array(z.string()),
   mutationTests: z.string().nullable(),
+  /** BRIDGE_TEST_STORES when the run narrowed the bridge tests to one store (absent: both stores). */
+  testStores: z.string().nullable().optional(),
   loadBefore: z.array(z.number()),
   loadAfter: z.array(z.number()),
   exitCode: z.number().nullable(),
@@ -134,6 +136,7 @@ function runStryker(args: string[]): void {
     durationMs: Date.now() - startedAt.getTime(),
     args,
     mutationTests: process.env.MUTATION_TESTS ?? null,
+    testStores: process.env.BRIDGE_TEST_STORES ?? null,
     loadBefore,
     loadAfter: loadavg(),
     exitCode: result.status,
@@ -265,7 +268,7 @@ export function renderReport(modules: ModuleResult[], configured: string[], earl
   );
   const runRows = runs.map(
     (run) =>
-      `| ${run.startedAt.slice(0, 19).replace("T", " ")} | ${formatDuration(run.durationMs)} | \`npm run mutation${run.args.length ? ` -- ${cell(run.args.join(" "))}` : ""}\` | ${run.mutationTests ? `MUTATION_TESTS=${cell(run.mutationTests)}` : "vitest.mutation.config.ts (related files)"} | ${run.loadBefore.map((value) => value.toFixed(1)).join(", ")} / ${run.loadAfter.map((value) => value.toFixed(1)).join(", ")} |`,
+      `| ${run.startedAt.slice(0, 19).replace("T", " ")} | ${formatDuration(run.durationMs)} | \`npm run mutation${run.args.length ? ` -- ${cell(run.args.join(" "))}` : ""}\` | ${run.mutationTests ? `MUTATION_TESTS=${cell(run.mutationTests)}` : "vitest.mutation.config.ts (related files)"}${run.testStores ? ` BRIDGE_TEST_STORES=${run.testStores}` : ""} | ${run.loadBefore.map((value) => value.toFixed(1)).join(", ")} / ${run.loadAfter.map((value) => value.toFixed(1)).join(", ")} |`,
   );
   // An earlier run is listed while a carried-over row still comes from it.
   const carriedRuns = (earlier?.runs ?? [])

@@ -13,9 +13,15 @@ import { hasService, postgresUrl } from "../../helpers/system-tools.ts";
  */
 export type StoreKind = "sqlite" | "postgres";
 
+/**
+ * BRIDGE_TEST_STORES=sqlite narrows the list for a mutation run (scripts/mutation.ts records it with the run): fewer
+ * tests per mutant can only lower the score measured, never raise it. The default test command never sets it.
+ */
+const onlySqlite = process.env.BRIDGE_TEST_STORES === "sqlite";
+
 export const storeKinds: StoreKind[] = [
   "sqlite",
-  ...((await hasService("PostgreSQL", "127.0.0.1", 5432)) ? (["postgres"] as const) : []),
+  ...(!onlySqlite && (await hasService("PostgreSQL", "127.0.0.1", 5432)) ? (["postgres"] as const) : []),
 ];
 
 export interface TestStore {
