@@ -1,5 +1,5 @@
 import { expect, it } from "vitest";
-import { describeEachStore, type Harness, sessionEndedEvent, vendedEvent } from "./helpers/harness.ts";
+import { describeEachStore, type Harness, sessionEndedEvent, vendedEvent, vendFailedEvent } from "./helpers/harness.ts";
 
 /**
  * What the orchestrator leaves for a person to reconcile, and how it closes a session, where the mutation run
@@ -18,18 +18,6 @@ async function unlockedPurchase(h: Harness) {
   const { reference, sessionId } = await h.reservedPurchase();
   await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 2000, currency: "EUR" });
   return { reference, sessionId };
-}
-
-function vendNotBilled(sessionId: string, vendId: string) {
-  return {
-    sessionId,
-    vendId,
-    selection: "A1",
-    priceMinor: 150,
-    currency: "EUR",
-    outcome: "not-delivered" as const,
-    evidence: "vend-failure" as const,
-  };
 }
 
 describeEachStore("orchestrator: reconciliation and closing", (start) => {
@@ -58,8 +46,8 @@ describeEachStore("orchestrator: reconciliation and closing", (start) => {
     const h = await start();
     const { reference, sessionId } = await unlockedPurchase(h);
     await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1"));
-    await h.fleet.emit("M1", "vend-failed", vendNotBilled(sessionId, "v1"));
-    await h.fleet.emit("M1", "vend-failed", vendNotBilled(sessionId, "v2"));
+    await h.fleet.emit("M1", "vend-failed", vendFailedEvent(sessionId, "v1"));
+    await h.fleet.emit("M1", "vend-failed", vendFailedEvent(sessionId, "v2"));
     await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v2"));
     expect(await flagDetails(h, sessionId, "vend-outcome-conflict")).toEqual([{ vendId: "v1" }, { vendId: "v2" }]);
     const audit = await h.store.listAudit(sessionId);

@@ -116,9 +116,7 @@ describeEachStore("purchase flow", (start) => {
 
   it("never commits more than reserved, even if the machine reports more", async () => {
     const h = await start();
-    const reference = await h.purchase("M1", "2.00");
-    const sessionId = await h.reserve(reference);
-    await h.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor: 200, currency: "EUR" });
+    const { reference, sessionId } = await h.unlockedPurchase("2.00");
     await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v1"));
     await h.fleet.emit("M1", "vended", vendedEvent(sessionId, "v2"));
     await h.fleet.emit("M1", "session-ended", sessionEndedEvent(sessionId, 2, 300));

@@ -87,6 +87,23 @@ export function vendedEvent(
 }
 
 /** A `vend-unknown` event body: M1's cola (A2, 2.00 EUR) whose outcome the machine lost in a restart. */
+/** A `vend-failed` event body: A1 (1.50 EUR) not delivered, or jammed. */
+export function vendFailedEvent(
+  sessionId: string,
+  vendId: string,
+  outcome: "not-delivered" | "jammed" = "not-delivered",
+) {
+  return {
+    sessionId,
+    vendId,
+    selection: "A1",
+    priceMinor: 150,
+    currency: "EUR",
+    outcome,
+    evidence: outcome === "jammed" ? ("jam" as const) : ("vend-failure" as const),
+  };
+}
+
 export function vendUnknownEvent(sessionId: string, vendId: string) {
   return { sessionId, vendId, selection: "A2", priceMinor: 200, currency: "EUR", evidence: "restart" as const };
 }
@@ -310,6 +327,15 @@ export class Harness {
   async reservedPurchase(): Promise<{ reference: string; sessionId: string }> {
     const reference = await this.purchase();
     return { reference, sessionId: await this.reserve(reference) };
+  }
+
+  /** A purchase of `amount` on M1, reserved and unlocked by the machine with a budget of the same amount. */
+  async unlockedPurchase(amount: string): Promise<{ reference: string; sessionId: string }> {
+    const reference = await this.purchase("M1", amount);
+    const sessionId = await this.reserve(reference);
+    const budgetMinor = Math.round(Number(amount) * 100);
+    await this.fleet.emit("M1", "unlocked", { sessionId, commandId: "x", budgetMinor, currency: "EUR" });
+    return { reference, sessionId };
   }
 
   /** The bridge restarts before its fleet link (and so the machine) is back: M1 is offline when it comes up. */
