@@ -1,5 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
@@ -63,6 +64,12 @@ const runSchema = z.object({
   loadBefore: z.array(z.number()),
   loadAfter: z.array(z.number()),
   exitCode: z.number().nullable(),
+  /**
+   * SHA-256 of each mutated module's source as the run read it, so the report can tell a row whose module changed
+   * since (its mutants describe code that is no longer there). Runs stored before this was recorded had it added
+   * afterwards, from the module as it was in the commit that added the run's file.
+   */
+  sources: z.record(z.string(), z.string()).optional(),
   /** Only the modules the run was asked to mutate (Stryker's report also repeats others from its incremental file). */
   files: z.record(z.string(), z.array(mutantSchema)),
 });
@@ -91,10 +98,18 @@ const earlierRowsSchema = z.object({
 type EarlierRows = z.infer<typeof earlierRowsSchema>;
 const earlierRowsPath = join(runsDir, "earlier-rows.json");
 
+export const sourceHash = (source: string) => createHash("sha256").update(source).digest("hex");
+
+/** The modules `--mutate` names (Stryker's `file:lines` ranges cut off), or undefined: every configured module. */
+export function mutatedByArgs(args: string[]): string[] | undefined {
+  const mutateAt = args.indexOf("--mutate");
+  if (mutateAt === -1) return undefined;
+  return (args[mutateAt + 1] ?? "").split(",").map((entry) => entry.replace(/:[\d:-]+$/, ""));
+}
+
 /** Selects, from Stryker's report, what a stored run keeps. */
 export function compactRun(run: Omit<Run, "files">, report: StrykerReport): Run {
-  const mutateAt = run.args.indexOf("--mutate");
-  const asked = mutateAt === -1 ? undefined : (run.args[mutateAt + 1] ?? "").split(",");
+  const asked = mutatedByArgs(run.args);
   const files: Run["files"] = {};
   for (const [file, entry] of Object.entries(report.files).sort(([a], [b]) => a.localeCompare(b))) {
     if (asked && !asked.includes(file)) continue;
@@ -127,7 +142,16 @@ export function serializeRun(run: Run): string {
   return `{\n${headerLines.join("\n")}\n "files": {\n${fileBlocks.join(",\n")}\n }\n}\n`;
 }
 
-function runStryker(args: string[]): void {
+function currentSourceHash(file: string): string | undefined {
+  const path = join(root, file);
+  return existsSync(path) ? sourceHash(readFileSync(path, "utf8")) : undefined;
+}
+
+async function runStryker(args: string[]): Promise<void> {
+  // Read before Stryker copies the sources into its sandbox, so the hashes are of what was mutated.
+  const sources = Object.fromEntries(
+    (mutatedByArgs(args) ?? (await configuredModules())).map((file) => [file, currentSourceHash(file) ?? ""]),
+  );
   const startedAt = new Date();
   const loadBefore = loadavg();
   const result = spawnSync("npx", ["stryker", "run", ...args], { cwd: root, stdio: "inherit" });
@@ -140,6 +164,7 @@ function runStryker(args: string[]): void {
     loadBefore,
     loadAfter: loadavg(),
     exitCode: result.status,
+    sources,
   };
   if (result.status !== 0 || !existsSync(reportJson)) {
     console.error(`stryker exited with ${result.status}; the report is not updated`);
@@ -205,7 +230,20 @@ async function configuredModules(): Promise<string[]> {
 
 const earlierMark = " (earlier run, mutant list not stored)";
 
-export function renderReport(modules: ModuleResult[], configured: string[], earlier?: EarlierRows): string {
+/** A row's run cell: when, and whether the module's source is still what the run mutated. */
+function runCell(file: string, run: Run, currentSource: (file: string) => string | undefined): string {
+  const when = run.startedAt.slice(0, 16).replace("T", " ");
+  const measured = run.sources?.[file];
+  if (measured === undefined) return `${when}, source not recorded`;
+  return measured === currentSource(file) ? when : `${when}, source changed since`;
+}
+
+export function renderReport(
+  modules: ModuleResult[],
+  configured: string[],
+  earlier?: EarlierRows,
+  currentSource: (file: string) => string | undefined = currentSourceHash,
+): string {
   const measured = new Set(modules.map((module) => module.file));
   // Carried-over rows only for modules no stored run covers; sorted in with the measured ones.
   const carried = (earlier?.modules ?? []).filter((module) => !measured.has(module.file));
@@ -215,7 +253,10 @@ export function renderReport(modules: ModuleResult[], configured: string[], earl
   const survivors: [string, string][] = [];
   const equivalents: [string, string][] = [];
   const below: [string, string][] = [];
+  const changed: string[] = [];
   for (const { file, mutants, run } of modules) {
+    const when = runCell(file, run, currentSource);
+    if (when.endsWith("changed since")) changed.push(file);
     const killed = count(mutants, "Killed");
     const timeout = count(mutants, "Timeout");
     const noCoverage = count(mutants, "NoCoverage");
@@ -233,7 +274,7 @@ export function renderReport(modules: ModuleResult[], configured: string[], earl
       file,
       `| ${file} | ${mutants.length} | ${killed} | ${survived.length} | ${named.length} | ${timeout} | ${noCoverage} | ` +
         `${count(mutants, "CompileError")} | ${count(mutants, "Ignored")} | ${percent(score)} | ` +
-        `**${percent(scoreWithoutEquivalents)}** | ${run.startedAt.slice(0, 16).replace("T", " ")} |`,
+        `**${percent(scoreWithoutEquivalents)}** | ${when} |`,
     ]);
     const what = (mutant: Mutant) =>
       `${mutant.mutator} \`${cell(mutant.replacement ?? "")}\` in \`${cell(mutant.code ?? "")}\``;
@@ -292,7 +333,7 @@ TypeScript checker rejects) and ignored ones (static mutants, \`// Stryker disab
 ${byModule(rows).join("\n")}
 
 ${below.length === 0 ? "Every module listed is at >= 90 % (without equivalents)." : `Below 90 %: ${byModule(below).join(", ")}.`}
-${unmeasured.length === 0 ? "" : `\nNot measured yet (in stryker.config.mjs, but no run has mutated them): ${unmeasured.join(", ")}.\n`}
+${changed.length === 0 ? "" : `\nChanged since their run (a re-run is due): ${changed.join(", ")}.\n`}${unmeasured.length === 0 ? "" : `\nNot measured yet (in stryker.config.mjs, but no run has mutated them): ${unmeasured.join(", ")}.\n`}
 ## Equivalent survivors
 
 | where | mutant | why no test can tell it apart |
@@ -321,7 +362,7 @@ export async function generateMutationReport(): Promise<string> {
 const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
 if (isMain) {
   const args = process.argv.slice(2);
-  if (!args.includes("--report-only")) runStryker(args);
+  if (!args.includes("--report-only")) await runStryker(args);
   writeFileSync(mutationReportPath, await generateMutationReport());
   console.log(`wrote ${mutationReportPath}`);
 }

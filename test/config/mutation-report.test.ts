@@ -7,9 +7,11 @@ import {
   generateMutationReport,
   latestPerModule,
   loadRuns,
+  mutatedByArgs,
   mutationReportPath,
   renderReport,
   serializeRun,
+  sourceHash,
 } from "../../scripts/mutation.ts";
 
 const header = {
@@ -89,7 +91,9 @@ describe("scripts/mutation.ts stored runs (docs/mutation-runs/)", () => {
     const runs = loadRuns(dir);
     expect(runs).toEqual([older, newer]);
     const report = renderReport(latestPerModule(runs), ["a/one.ts", "a/two.ts"]);
-    expect(report).toContain("| a/one.ts | 2 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | 100.0 % | **100.0 %** | 2026-12-02 16:00 |");
+    expect(report).toContain(
+      "| a/one.ts | 2 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | 100.0 % | **100.0 %** | 2026-12-02 16:00, source not recorded |",
+    );
     expect(report).toContain("no run has mutated them): a/two.ts.");
     const olderReport = renderReport(latestPerModule([older]), ["a/one.ts"]);
     expect(olderReport).toContain("| a/one.ts:2:5 | EqualityOperator `x >= 0` in `if (x > 0) run();` |");
@@ -121,6 +125,35 @@ describe("scripts/mutation.ts stored runs (docs/mutation-runs/)", () => {
     const replaced = renderReport(latestPerModule([run]), ["a/one.ts"], earlier);
     expect(replaced).not.toContain("earlier run");
     expect(replaced).toContain("| a/one.ts | 2 | 1 | 1 |");
+  });
+});
+
+describe("scripts/mutation.ts and a module changed after its run", () => {
+  it("records each mutated module's source hash with the run, and marks a row whose module changed since", () => {
+    const sources = { "a/one.ts": sourceHash("const x = 1;\nif (x > 0) run();\n") };
+    const run = compactRun(
+      { ...header, startedAt: "2026-12-02T15:00:00.000Z", args: ["--mutate", "a/one.ts"], sources },
+      strykerReport,
+    );
+    expect(run.sources).toEqual(sources);
+    const same = renderReport(latestPerModule([run]), ["a/one.ts"], undefined, () => sources["a/one.ts"]);
+    expect(same).toContain("| 2026-12-02 15:00 |");
+    expect(same).not.toContain("changed since");
+    const changed = renderReport(latestPerModule([run]), ["a/one.ts"], undefined, () => sourceHash("const x = 2;\n"));
+    expect(changed).toContain("| 2026-12-02 15:00, source changed since |");
+    expect(changed).toContain("Changed since their run (a re-run is due): a/one.ts.");
+    const unrecorded = compactRun({ ...header, startedAt: "2026-12-02T15:00:00.000Z", args: [] }, strykerReport);
+    expect(renderReport(latestPerModule([unrecorded]), ["a/one.ts"], undefined, () => "x")).toContain(
+      "| 2026-12-02 15:00, source not recorded |",
+    );
+  });
+
+  it("the module names of --mutate, without Stryker's line ranges", () => {
+    expect(mutatedByArgs(["--mutate", "a/one.ts:10-20,b/two.ts", "--concurrency", "2"])).toEqual([
+      "a/one.ts",
+      "b/two.ts",
+    ]);
+    expect(mutatedByArgs(["--concurrency", "2"])).toBeUndefined();
   });
 });
 
