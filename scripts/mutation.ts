@@ -1,8 +1,8 @@
 #!/usr/bin/env -S npx tsx
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { loadavg } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { z } from "zod";
@@ -70,6 +70,23 @@ const runSchema = z.object({
    * afterwards, from the module as it was in the commit that added the run's file.
    */
   sources: z.record(z.string(), z.string()).optional(),
+  /**
+   * A partial run (`--mutate file:first-last`, Stryker's line ranges): the lines it mutated, per module, in its own
+   * source's numbering. Its other mutants are those of `base`.
+   */
+  ranges: z.record(z.string(), z.array(z.tuple([z.number(), z.number()]))).optional(),
+  /**
+   * Per module of a partial run: the run its mutants outside `ranges` come from (by startedAt), and how that run's
+   * source lines map onto this run's: blocks of unchanged lines [base line, this run's line, count]. A mutant of the
+   * base on a line that changed is not carried over; the run refuses to start unless its ranges cover every changed
+   * line, so no mutant of the current source goes unmeasured.
+   */
+  base: z
+    .record(
+      z.string(),
+      z.object({ startedAt: z.string(), lineMap: z.array(z.tuple([z.number(), z.number(), z.number()])) }),
+    )
+    .optional(),
   /** Only the modules the run was asked to mutate (Stryker's report also repeats others from its incremental file). */
   files: z.record(z.string(), z.array(mutantSchema)),
 });
@@ -100,12 +117,76 @@ const earlierRowsPath = join(runsDir, "earlier-rows.json");
 
 export const sourceHash = (source: string) => createHash("sha256").update(source).digest("hex");
 
+const mutateRange = /^(.*):(\d+)(?::\d+)?-(\d+)(?::\d+)?$/;
+
 /** The modules `--mutate` names (Stryker's `file:lines` ranges cut off), or undefined: every configured module. */
 export function mutatedByArgs(args: string[]): string[] | undefined {
   const mutateAt = args.indexOf("--mutate");
   if (mutateAt === -1) return undefined;
-  return (args[mutateAt + 1] ?? "").split(",").map((entry) => entry.replace(/:[\d:-]+$/, ""));
+  const files = (args[mutateAt + 1] ?? "").split(",").map((entry) => entry.replace(mutateRange, "$1"));
+  return [...new Set(files)];
 }
+
+/** The line ranges `--mutate` gives (`file:first-last`, columns ignored: whole lines), per module. */
+export function rangesByArgs(args: string[]): Record<string, [number, number][]> {
+  const mutateAt = args.indexOf("--mutate");
+  const ranges: Record<string, [number, number][]> = {};
+  for (const entry of mutateAt === -1 ? [] : (args[mutateAt + 1] ?? "").split(",")) {
+    const match = mutateRange.exec(entry);
+    if (!match) continue;
+    const [, file = "", first = "", last = ""] = match;
+    ranges[file] = [...(ranges[file] ?? []), [Number(first), Number(last)]];
+  }
+  return ranges;
+}
+
+type LineMap = [number, number, number][];
+
+/**
+ * How the lines of `before` map onto those of `after`: the unchanged blocks [line in before, line in after, count],
+ * and the lines of `after` that are new or changed. From `git diff --no-index -U0`'s hunk headers.
+ */
+export function diffLineMap(before: string, after: string): { lineMap: LineMap; changed: number[] } {
+  const dir = mkdtempSync(join(tmpdir(), "mutation-diff-"));
+  try {
+    writeFileSync(join(dir, "before"), before);
+    writeFileSync(join(dir, "after"), after);
+    const diff = spawnSync("git", ["diff", "--no-index", "-U0", "--no-color", "before", "after"], {
+      cwd: dir,
+      encoding: "utf8",
+    });
+    if (diff.status !== 0 && diff.status !== 1) throw new Error(`git diff failed: ${diff.stderr}`);
+    const lineCount = (text: string) => text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
+    const lineMap: LineMap = [];
+    const changed: number[] = [];
+    let oldAt = 1;
+    let newAt = 1;
+    for (const [, a, b, c, d] of diff.stdout.matchAll(/^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/gm)) {
+      const oldCount = b === undefined ? 1 : Number(b);
+      const newCount = d === undefined ? 1 : Number(d);
+      // A count of 0 names the line before the insertion or deletion.
+      const oldStart = oldCount === 0 ? Number(a) + 1 : Number(a);
+      const newStart = newCount === 0 ? Number(c) + 1 : Number(c);
+      if (oldStart > oldAt) lineMap.push([oldAt, newAt, oldStart - oldAt]);
+      for (let line = newStart; line < newStart + newCount; line++) changed.push(line);
+      oldAt = oldStart + oldCount;
+      newAt = newStart + newCount;
+    }
+    const rest = lineCount(before) - oldAt + 1;
+    if (rest > 0) lineMap.push([oldAt, newAt, rest]);
+    return { lineMap, changed };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function mapLine(lineMap: LineMap, line: number): number | undefined {
+  for (const [from, to, count] of lineMap) if (line >= from && line < from + count) return to + (line - from);
+  return undefined;
+}
+
+const inRanges = (ranges: [number, number][], line: number) =>
+  ranges.some(([first, last]) => line >= first && line <= last);
 
 /** Selects, from Stryker's report, what a stored run keeps. */
 export function compactRun(run: Omit<Run, "files">, report: StrykerReport): Run {
@@ -147,11 +228,54 @@ function currentSourceHash(file: string): string | undefined {
   return existsSync(path) ? sourceHash(readFileSync(path, "utf8")) : undefined;
 }
 
+/** A module's source as some commit held it, found by its hash (the source a stored run mutated). */
+function sourceByHash(file: string, hash: string): string | undefined {
+  const path = join(root, file);
+  if (existsSync(path) && sourceHash(readFileSync(path, "utf8")) === hash) return readFileSync(path, "utf8");
+  const git = (gitArgs: string[]) => spawnSync("git", gitArgs, { cwd: root, encoding: "utf8", maxBuffer: 1 << 26 });
+  const commits = git(["log", "--all", "--full-history", "--format=%H", "--", file]).stdout.split("\n");
+  for (const commit of commits.filter(Boolean)) {
+    const shown = git(["show", `${commit}:${file}`]);
+    if (shown.status === 0 && sourceHash(shown.stdout) === hash) return shown.stdout;
+  }
+  return undefined;
+}
+
+/**
+ * For a partial run: per module, the run it builds on and the line map onto the current source. Exits when the
+ * ranges leave a changed line unmeasured, or the base run's source cannot be found.
+ */
+function partialBases(ranges: Record<string, [number, number][]>): NonNullable<Run["base"]> {
+  const latest = latestPerModule(loadRuns());
+  const bases: NonNullable<Run["base"]> = {};
+  for (const [file, fileRanges] of Object.entries(ranges)) {
+    const module = latest.find((candidate) => candidate.file === file);
+    const hash = module?.run.sources?.[file];
+    const before = module && hash ? sourceByHash(file, hash) : undefined;
+    if (!module || !before) {
+      console.error(`${file}: a partial run needs a stored run of the module whose source git still holds`);
+      process.exit(2);
+    }
+    const { lineMap, changed } = diffLineMap(before, readFileSync(join(root, file), "utf8"));
+    const unmeasured = changed.filter((line) => !inRanges(fileRanges, line));
+    if (unmeasured.length > 0) {
+      console.error(
+        `${file}: lines changed since the run of ${module.run.startedAt} are outside the ranges: ${unmeasured.join(", ")}`,
+      );
+      process.exit(2);
+    }
+    bases[file] = { startedAt: module.run.startedAt, lineMap };
+  }
+  return bases;
+}
+
 async function runStryker(args: string[]): Promise<void> {
   // Read before Stryker copies the sources into its sandbox, so the hashes are of what was mutated.
   const sources = Object.fromEntries(
     (mutatedByArgs(args) ?? (await configuredModules())).map((file) => [file, currentSourceHash(file) ?? ""]),
   );
+  const ranges = rangesByArgs(args);
+  const partial = Object.keys(ranges).length > 0 ? { ranges, base: partialBases(ranges) } : {};
   const startedAt = new Date();
   const loadBefore = loadavg();
   const result = spawnSync("npx", ["stryker", "run", ...args], { cwd: root, stdio: "inherit" });
@@ -165,6 +289,7 @@ async function runStryker(args: string[]): Promise<void> {
     loadAfter: loadavg(),
     exitCode: result.status,
     sources,
+    ...partial,
   };
   if (result.status !== 0 || !existsSync(reportJson)) {
     console.error(`stryker exited with ${result.status}; the report is not updated`);
@@ -192,17 +317,39 @@ function loadEarlierRows(): EarlierRows | undefined {
 
 export interface ModuleResult {
   file: string;
+  /** The newest run of the module. */
   run: Run;
+  /** The runs a partial run builds on, oldest first (empty for a whole run). */
+  bases: Run[];
   mutants: Mutant[];
 }
 
-/** The newest run of each module wins. */
+/** A module as `run` measured it: its own mutants, and for a partial run those of its base outside its ranges. */
+function resolveModule(file: string, run: Run, runs: Run[]): ModuleResult {
+  const own = run.files[file] ?? [];
+  const base = run.base?.[file];
+  if (!base) return { file, run, bases: [], mutants: own };
+  const baseRun = runs.find((candidate) => candidate.startedAt === base.startedAt);
+  if (!baseRun) throw new Error(`${file}: the run of ${run.startedAt} builds on a run of ${base.startedAt} not stored`);
+  const earlier = resolveModule(file, baseRun, runs);
+  const ranges = run.ranges?.[file] ?? [];
+  const carried = earlier.mutants.flatMap((mutant) => {
+    const line = mapLine(base.lineMap, mutant.line);
+    return line === undefined || inRanges(ranges, line) ? [] : [{ ...mutant, line }];
+  });
+  const mutants = [...carried, ...own].sort((a, b) => a.line - b.line || a.column - b.column);
+  return { file, run, bases: [...earlier.bases, earlier.run], mutants };
+}
+
+/** The newest run of each module wins; a partial one over the runs it builds on. */
 export function latestPerModule(runs: Run[]): ModuleResult[] {
-  const byFile = new Map<string, ModuleResult>();
+  const newest = new Map<string, Run>();
   for (const run of [...runs].sort((a, b) => a.startedAt.localeCompare(b.startedAt))) {
-    for (const [file, mutants] of Object.entries(run.files)) byFile.set(file, { file, run, mutants });
+    for (const file of Object.keys(run.files)) newest.set(file, run);
   }
-  return [...byFile.values()].sort((a, b) => a.file.localeCompare(b.file));
+  return [...newest.entries()]
+    .map(([file, run]) => resolveModule(file, run, runs))
+    .sort((a, b) => a.file.localeCompare(b.file));
 }
 
 function findEquivalent(file: string, mutant: Mutant): Equivalent | undefined {
@@ -231,8 +378,15 @@ async function configuredModules(): Promise<string[]> {
 const earlierMark = " (earlier run, mutant list not stored)";
 
 /** A row's run cell: when, and whether the module's source is still what the run mutated. */
-function runCell(file: string, run: Run, currentSource: (file: string) => string | undefined): string {
-  const when = run.startedAt.slice(0, 16).replace("T", " ");
+const shortTime = (run: Run) => run.startedAt.slice(0, 16).replace("T", " ");
+
+/** A row's run cell: when (a partial run: its lines, over which runs), and whether the module's source is still what the run mutated. */
+function runCell({ file, run, bases }: ModuleResult, currentSource: (file: string) => string | undefined): string {
+  const lines = (run.ranges?.[file] ?? []).map(([first, last]) => (first === last ? `${first}` : `${first}-${last}`));
+  const when =
+    bases.length === 0
+      ? shortTime(run)
+      : `${shortTime(run)} (lines ${lines.join(", ")}) over ${bases.map(shortTime).reverse().join(" over ")}`;
   const measured = run.sources?.[file];
   if (measured === undefined) return `${when}, source not recorded`;
   return measured === currentSource(file) ? when : `${when}, source changed since`;
@@ -254,8 +408,9 @@ export function renderReport(
   const equivalents: [string, string][] = [];
   const below: [string, string][] = [];
   const changed: string[] = [];
-  for (const { file, mutants, run } of modules) {
-    const when = runCell(file, run, currentSource);
+  for (const module of modules) {
+    const { file, mutants } = module;
+    const when = runCell(module, currentSource);
     if (when.endsWith("changed since")) changed.push(file);
     const killed = count(mutants, "Killed");
     const timeout = count(mutants, "Timeout");
@@ -304,9 +459,9 @@ export function renderReport(
   // Stable sort by module: each module's own rows keep their order.
   const byModule = (list: [string, string][]) =>
     [...list].sort(([a], [b]) => a.localeCompare(b)).map(([, text]) => text);
-  const runs = [...new Map(modules.map((module) => [module.run.startedAt, module.run])).values()].sort((a, b) =>
-    a.startedAt.localeCompare(b.startedAt),
-  );
+  const runs = [
+    ...new Map(modules.flatMap((module) => [module.run, ...module.bases]).map((run) => [run.startedAt, run])).values(),
+  ].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
   const runRows = runs.map(
     (run) =>
       `| ${run.startedAt.slice(0, 19).replace("T", " ")} | ${formatDuration(run.durationMs)} | \`npm run mutation${run.args.length ? ` -- ${cell(run.args.join(" "))}` : ""}\` | ${run.mutationTests ? `MUTATION_TESTS=${cell(run.mutationTests)}` : "vitest.mutation.config.ts (related files)"}${run.testStores ? ` BRIDGE_TEST_STORES=${run.testStores}` : ""} | ${run.loadBefore.map((value) => value.toFixed(1)).join(", ")} / ${run.loadAfter.map((value) => value.toFixed(1)).join(", ")} |`,

@@ -4,11 +4,13 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   compactRun,
+  diffLineMap,
   generateMutationReport,
   latestPerModule,
   loadRuns,
   mutatedByArgs,
   mutationReportPath,
+  rangesByArgs,
   renderReport,
   serializeRun,
   sourceHash,
@@ -154,6 +156,87 @@ describe("scripts/mutation.ts and a module changed after its run", () => {
       "b/two.ts",
     ]);
     expect(mutatedByArgs(["--concurrency", "2"])).toBeUndefined();
+  });
+});
+
+describe("scripts/mutation.ts partial runs (--mutate file:first-last)", () => {
+  it("maps the lines of a module's earlier source onto its current one, and names the changed lines", () => {
+    const before = "l1\nl2\nl3\nl4\nl5\n";
+    const after = "l1\nl2\nnew\nl3\nL4\nl5\n";
+    expect(diffLineMap(before, after)).toEqual({
+      lineMap: [
+        [1, 1, 2],
+        [3, 4, 1],
+        [5, 6, 1],
+      ],
+      changed: [3, 5],
+    });
+    expect(diffLineMap(before, before)).toEqual({ lineMap: [[1, 1, 5]], changed: [] });
+    expect(diffLineMap(before, "l1\nl2\nl5\n")).toEqual({
+      lineMap: [
+        [1, 1, 2],
+        [5, 3, 1],
+      ],
+      changed: [],
+    });
+  });
+
+  it("a partial run's row is its own mutants and its base's outside its ranges, moved to the current lines", () => {
+    const mutant = (id: string, line: number, status: string) => ({ id, mutator: "X", status, line, column: 1 });
+    const base = {
+      ...header,
+      startedAt: "2026-12-02T15:00:00.000Z",
+      args: ["--mutate", "a/one.ts"],
+      files: {
+        "a/one.ts": [
+          mutant("1", 1, "Killed"),
+          mutant("2", 3, "Killed"),
+          mutant("3", 4, "Survived"),
+          mutant("4", 5, "Killed"),
+          mutant("5", 2, "Survived"),
+        ],
+      },
+    };
+    expect(rangesByArgs(["--mutate", "a/one.ts:2-3,a/one.ts:5-5,b.ts"])).toEqual({
+      "a/one.ts": [
+        [2, 3],
+        [5, 5],
+      ],
+    });
+    const partial = {
+      ...header,
+      startedAt: "2026-12-02T16:00:00.000Z",
+      args: ["--mutate", "a/one.ts:2-3,a/one.ts:5-5"],
+      ranges: rangesByArgs(["--mutate", "a/one.ts:2-3,a/one.ts:5-5"]),
+      base: {
+        "a/one.ts": {
+          startedAt: base.startedAt,
+          lineMap: [
+            [1, 1, 2],
+            [3, 4, 1],
+            [5, 6, 1],
+          ] as [number, number, number][],
+        },
+      },
+      files: { "a/one.ts": [mutant("a", 2, "Killed"), mutant("b", 3, "Killed"), mutant("c", 5, "Timeout")] },
+    };
+    const [module] = latestPerModule([partial, base]);
+    // Base line 2 (survived) was re-run as line 2; base line 4 changed (now 5, re-run); lines 1, 3 and 5 carried.
+    expect(module?.mutants.map((entry) => [entry.id, entry.line, entry.status])).toEqual([
+      ["1", 1, "Killed"],
+      ["a", 2, "Killed"],
+      ["b", 3, "Killed"],
+      ["2", 4, "Killed"],
+      ["c", 5, "Timeout"],
+      ["4", 6, "Killed"],
+    ]);
+    const report = renderReport(latestPerModule([base, partial]), ["a/one.ts"], undefined, () => undefined);
+    expect(report).toContain(
+      "| a/one.ts | 6 | 5 | 0 | 0 | 1 | 0 | 0 | 0 | 100.0 % | **100.0 %** | 2026-12-02 16:00 (lines 2-3, 5) over 2026-12-02 15:00, source not recorded |",
+    );
+    // Both runs are listed.
+    expect(report).toContain("| 2026-12-02 15:00:00 |");
+    expect(report).toContain("| 2026-12-02 16:00:00 |");
   });
 });
 
