@@ -841,4 +841,67 @@ export const equivalentMutants: Equivalent[] = [
     code: "} finally {",
     reason: `without the reset #closingByUs stays true only while #sessionOpen is false (set so at the start of closeSession, and a session opened meanwhile resets it itself); ${mdbClosingByUsOnlyWithSession}`,
   },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 410,
+    column: 11,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (error instanceof CallTimeoutError) {",
+    reason:
+      "withTimeout rejects with anything but a CallTimeoutError only by passing on the call's own rejection (the " +
+      "try's other statement, reading invoiceReference off the answer, cannot throw), so where the condition is " +
+      "false `call` has rejected: `call.then(onLate, () => undefined)` runs only its rejection handler, nothing is abandoned",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 489,
+    column: 26,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: 'if (!current || (current.state !== "claimed" && current.state !== "failed")) return;',
+    reason:
+      "unreachable: #abandonInvoice runs only for the session its own createPurchase claimed, after that createPurchase " +
+      "gave up (timeout, or answer past the deadline), and only that createPurchase moves a claim to `invoiced`; every " +
+      "other transition from `claimed` goes to `failed` (#releaseClaim, #failStaleClaim, this method; #cancel's " +
+      "from-list includes `claimed` but its callers have read the purchase invoiced or later under the row lock), " +
+      "`failed` is in no from-list and purchases are never deleted: the state read is always claimed or failed",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 500,
+    column: 15,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (failed) {",
+    reason:
+      "the purchase was taken with lockPurchase in this same transaction (FOR UPDATE on PostgreSQL; SQLite's BEGIN " +
+      "IMMEDIATE holds the database) and read as `claimed`, so the transition from `claimed` in it always moves the " +
+      "row and `failed` is always a purchase",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 590,
+    column: 45,
+    mutator: "BooleanLiteral",
+    replacement: "false",
+    code: "if (!purchase?.invoiceReference) return true;",
+    reason:
+      "unreachable: every caller passes a session it saw invoiced or later (notified(): invoiced or machine-open; the " +
+      "sweep: invoiced; the poll and payment-deadline timers are armed only for invoiced purchases), the transition " +
+      "to `invoiced` stores the reference in the same write, nothing clears it and purchases are never deleted; the " +
+      "line narrows the type",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 883,
+    column: 7,
+    mutator: "StringLiteral",
+    replacement: '""',
+    code: '"commit-deadline",',
+    reason:
+      "the commit-deadline timer is never cleared or looked up by its name (a purchase's timers go all at once, " +
+      "clear(sessionId) on commit or close and clearAll at stop); re-arming it replaces the same key under either " +
+      'name, and no other timer of a purchase is named "", so the name changes nothing',
+  },
 ];
