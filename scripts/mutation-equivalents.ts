@@ -841,4 +841,18 @@ export const equivalentMutants: Equivalent[] = [
     code: "} finally {",
     reason: `without the reset #closingByUs stays true only while #sessionOpen is false (set so at the start of closeSession, and a session opened meanwhile resets it itself); ${mdbClosingByUsOnlyWithSession}`,
   },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 1365,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: "if (!cancelled) return undefined;",
+    reason:
+      "unreachable: every caller of #cancel passes the purchase it read with lockPurchase in the same transaction and " +
+      "checked to be invoiced (#onSessionEnded, #onPaymentDeadline), reserved (#onCommandRejected, #onUnlockExpired) " +
+      "or reserved/unlocked/vending (#applyStatusWhileOpen, #tryFinalize), all in `holding`; the row is locked (FOR " +
+      "UPDATE on PostgreSQL, the one writer on SQLite) and nothing in between changes its state, so the transition to " +
+      "cancelled always returns the purchase and `cancelled` is never undefined here",
+  },
 ];
