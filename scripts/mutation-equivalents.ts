@@ -904,4 +904,18 @@ export const equivalentMutants: Equivalent[] = [
       "clear(sessionId) on commit or close and clearAll at stop); re-arming it replaces the same key under either " +
       'name, and no other timer of a purchase is named "", so the name changes nothing',
   },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 1365,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: "if (!cancelled) return undefined;",
+    reason:
+      "unreachable: every caller of #cancel passes the purchase it read with lockPurchase in the same transaction and " +
+      "checked to be invoiced (#onSessionEnded, #onPaymentDeadline), reserved (#onCommandRejected, #onUnlockExpired) " +
+      "or reserved/unlocked/vending (#applyStatusWhileOpen, #tryFinalize), all in `holding`; the row is locked (FOR " +
+      "UPDATE on PostgreSQL, the one writer on SQLite) and nothing in between changes its state, so the transition to " +
+      "cancelled always returns the purchase and `cancelled` is never undefined here",
+  },
 ];
