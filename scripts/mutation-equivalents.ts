@@ -918,4 +918,54 @@ export const equivalentMutants: Equivalent[] = [
       "UPDATE on PostgreSQL, the one writer on SQLite) and nothing in between changes its state, so the transition to " +
       "cancelled always returns the purchase and `cancelled` is never undefined here",
   },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 1008,
+    column: 35,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: 'if (event.name === "fault" || event.name === "pong" || event.name === "in-service") return;',
+    reason:
+      "a pong's sessionId is null by its schema (protocol/messages.ts pongEvent: z.null(); the fleet link decodes every event with eventSchemas), so a pong let past this line returns at the next one, `if (sessionId === null) return;`, before anything else is done",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 1008,
+    column: 60,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: 'if (event.name === "fault" || event.name === "pong" || event.name === "in-service") return;',
+    reason:
+      "an in-service event's sessionId is null by its schema (protocol/messages.ts inServiceEvent: z.null(); the fleet link decodes every event with eventSchemas), so one let past this line returns at the next one, `if (sessionId === null) return;`, before anything else is done",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 1018,
+    column: 13,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: 'if (purchase.state === "reserved" || purchase.state === "unlocked") {',
+    reason:
+      'the guard repeats the transition\'s own condition: tx.transition(sessionId, ["reserved", "unlocked"], ...) writes nothing (no row, no audit entry) and answers undefined when the row, locked by this transaction, is in any other state (sql-store transition), so `vending` is undefined and nothing is scheduled either',
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 1042,
+    column: 7,
+    mutator: "ConditionalExpression",
+    replacement: "default:",
+    code: "default:",
+    reason:
+      "the default clause is the switch's last and the switch the method's last statement: without its `return;` the method returns just the same (undefined), and no event reaches it anyway (fault, pong and in-service returned above; the other names each have their case)",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 1157,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (vending.endedVendedCount !== null) await this.#tryFinalize(tx, after, purchase.sessionId);",
+    reason:
+      "#tryFinalize re-reads the purchase in the same transaction (its row locked since #applyEvent), so it sees the endedVendedCount of `vending`; unforced, it returns when that is null before writing or scheduling anything (only lockPurchase and listVends are read)",
+  },
 ];
