@@ -968,4 +968,64 @@ export const equivalentMutants: Equivalent[] = [
     reason:
       "#tryFinalize re-reads the purchase in the same transaction (its row locked since #applyEvent), so it sees the endedVendedCount of `vending`; unforced, it returns when that is null before writing or scheduling anything (only lockPurchase and listVends are read)",
   },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 224,
+    column: 56,
+    mutator: "ConditionalExpression",
+    replacement: "false",
+    code: "if (!openIds.has(sessionId)) this.#sweptSessionMax.delete(sessionId);",
+    reason:
+      "the pruning only bounds memory: #sweptSessionMax is read only by `has` for a purchase listed open, and it drops ids that are no longer open, i.e. committed, cancelled or failed; no transition leaves those states and session ids are random 96-bit primary keys inserted once, so a pruned id is never looked up again",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 318,
+    column: 13,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (purchase.endedVendedCount !== null) {",
+    reason:
+      "for a session not ended (endedVendedCount null) the unforced #tryFinalize returns at its first check, after reading the purchase and its vends and before any write, log, timer or after-commit action; the mutant only adds that read-only transaction per resumed session (a few round trips in the driver's `statements` count, no commit)",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 324,
+    column: 7,
+    mutator: "ConditionalExpression",
+    replacement: "default:",
+    code: "default:",
+    reason:
+      "the default clause is the switch's last and holds only `break`: without it control leaves the switch the same way",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 1503,
+    column: 35,
+    mutator: "StringLiteral",
+    replacement: '"Stryker was here!"',
+    code: 'const left = (reconciliation ?? "").split(",")',
+    reason:
+      "unreachable: withoutReason's only caller is #abandonInvoice's `failed` branch, for a claim whose sendInvoice answered after a CallTimeoutError or after the createPurchase deadline; such a claim becomes failed only by #releaseClaim after a CallTimeoutError (always may-have-acted, so flagged invoice-reference-unknown in the same transaction) or by #failStaleClaim (flagged the same), and nothing but this function removes a reason: `reconciliation` is never null here. flagReconciliation writes a Set of non-empty reasons joined by ',' (no reason contains one), so no entry is \"\"",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 1503,
+    column: 68,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: 'filter((entry) => entry !== "" && entry !== reason)',
+    reason:
+      'entry !== "" is always true here: the reconciliation passed in is never null and has no empty entry (see the entry for line 1503, column 35)',
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 1503,
+    column: 78,
+    mutator: "StringLiteral",
+    replacement: '"Stryker was here!"',
+    code: 'filter((entry) => entry !== "" && entry !== reason)',
+    reason:
+      'no entry is "" nor the mutant\'s string (not a reason the bridge writes), so both comparisons are true alike: the reconciliation passed in is never null and has no empty entry (see the entry for line 1503, column 35)',
+  },
 ];
