@@ -841,4 +841,17 @@ export const equivalentMutants: Equivalent[] = [
     code: "} finally {",
     reason: `without the reset #closingByUs stays true only while #sessionOpen is false (set so at the start of closeSession, and a session opened meanwhile resets it itself); ${mdbClosingByUsOnlyWithSession}`,
   },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 837,
+    column: 44,
+    mutator: "StringLiteral",
+    replacement: '""',
+    code: 'this.#timers.setAt(purchase.sessionId, "session-max",',
+    reason:
+      "the session-max timer's name is only the key this setAt (re)sets it under: no has() or clear() names it (the " +
+      "sweep keeps #sweptSessionMax, not the timer), it goes only with all of its session's timers (clear(sessionId) " +
+      'on close, commit and stop), and no other timer of a session is named "", so under either name it is replaced ' +
+      "by a rescheduling and dropped alike",
+  },
 ];
