@@ -1028,4 +1028,17 @@ export const equivalentMutants: Equivalent[] = [
     reason:
       'no entry is "" nor the mutant\'s string (not a reason the bridge writes), so both comparisons are true alike: the reconciliation passed in is never null and has no empty entry (see the entry for line 1503, column 35)',
   },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 837,
+    column: 44,
+    mutator: "StringLiteral",
+    replacement: '""',
+    code: 'this.#timers.setAt(purchase.sessionId, "session-max",',
+    reason:
+      "the session-max timer's name is only the key this setAt (re)sets it under: no has() or clear() names it (the " +
+      "sweep keeps #sweptSessionMax, not the timer), it goes only with all of its session's timers (clear(sessionId) " +
+      'on close, commit and stop), and no other timer of a session is named "", so under either name it is replaced ' +
+      "by a rescheduling and dropped alike",
+  },
 ];

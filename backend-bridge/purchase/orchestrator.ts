@@ -771,9 +771,9 @@ export class PurchaseOrchestrator {
     );
   }
 
-  /** Whether the purchase's audit log already says `reason` since `since`. */
+  /** Whether the audit log says `reason` after `since` (one at a resend's very millisecond is about the unlock before). */
   async #declared(tx: StoreOps, sessionId: string, reason: string, since: number): Promise<boolean> {
-    return (await tx.listAudit(sessionId)).some((entry) => entry.reason === reason && entry.at >= since);
+    return (await tx.listAudit(sessionId)).some((entry) => entry.reason === reason && entry.at > since);
   }
 
   /** When the latest unlock was sent: its expiry is stored before each (re)send, one command TTL ahead. */
