@@ -1041,4 +1041,27 @@ export const equivalentMutants: Equivalent[] = [
       'on close, commit and stop), and no other timer of a session is named "", so under either name it is replaced ' +
       "by a rescheduling and dropped alike",
   },
+  {
+    file: "backend-bridge/broker/machine-credentials.ts",
+    line: 47,
+    column: 9,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (entry.certificateCn !== undefined) record.certificateCn = entry.certificateCn;",
+    reason:
+      "the record then has `certificateCn: undefined` instead of no key; its one reader (embedded-broker.ts) uses " +
+      "`record.certificateCn ?? machineId`, which reads both alike",
+  },
+  {
+    file: "backend-bridge/broker/password-hash.ts",
+    line: 77,
+    column: 66,
+    mutator: "StringLiteral",
+    replacement: '""',
+    code: '.update(stored).update("\\0").update(password)',
+    reason:
+      "digests are compared only for the same stored hash (#matchesKnown returns undefined unless known.stored === " +
+      "stored, checked before the digest), and with a fixed prefix `stored` the HMAC's input stored + password tells " +
+      "passwords apart with or without the separator",
+  },
 ];
