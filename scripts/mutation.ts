@@ -207,7 +207,10 @@ export function compactRun(run: Omit<Run, "files">, report: StrykerReport): Run 
         : {}),
     }));
   }
-  return { ...run, files };
+  // A module asked for that Stryker reports nothing of (no mutant in a partial run's lines) was still measured.
+  for (const file of Object.keys(rangesByArgs(run.args))) files[file] ??= [];
+  const sorted = Object.fromEntries(Object.entries(files).sort(([a], [b]) => a.localeCompare(b)));
+  return { ...run, files: sorted };
 }
 
 /** One mutant a line: small diffs when a module is measured again. */

@@ -181,6 +181,15 @@ describe("scripts/mutation.ts partial runs (--mutate file:first-last)", () => {
     });
   });
 
+  it("a partial run whose lines hold no mutant still measures its module (its row builds on the earlier run)", () => {
+    const run = compactRun(
+      { ...header, startedAt: "2026-12-02T16:00:00.000Z", args: ["--mutate", "a/one.ts:1-1,a/none.ts:3-4"] },
+      strykerReport,
+    );
+    expect(run.files["a/none.ts"]).toEqual([]);
+    expect(Object.keys(run.files)).toEqual(["a/none.ts", "a/one.ts"]);
+  });
+
   it("a partial run's row is its own mutants and its base's outside its ranges, moved to the current lines", () => {
     const mutant = (id: string, line: number, status: string) => ({ id, mutator: "X", status, line, column: 1 });
     const base = {

@@ -56,7 +56,12 @@ describe("MDB driver, setup as a conversation (issue 19 items 2, 3)", () => {
   it("older firmware: OFFLINE/ONLINE are answers, mdb-addr is found, a VMC that enables 3 s later is waited for", async () => {
     const rig = mdbRig({ vmc: { firmware: "legacy", vmcEnableDelayMs: 3_000 } });
     rig.mechanism.start().catch(() => {});
-    await settle(3_100);
+    // Set up (ONLINE answered C,1), but this firmware prints no reader state until the VMC enables the reader.
+    await settle(1_000);
+    expect(rig.vmc.received).toContain("C,1");
+    expect(rig.mechanism.isUp()).toBe(false);
+    expect(rig.seen.links).toEqual([]);
+    await settle(2_100);
     expect(rig.mechanism.isUp()).toBe(true);
     expect(rig.vmc.config.get("mdb-addr")).toBe("0x10");
     expect(rig.vmc.config.get("mdb-currency-code")).toBe("0x1978");
