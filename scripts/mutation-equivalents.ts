@@ -329,7 +329,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "backend-bridge/outbox/seqr-calls.ts",
-    line: 46,
+    line: 53,
     column: 7,
     mutator: "ConditionalExpression",
     replacement: "false",
@@ -338,7 +338,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "backend-bridge/outbox/seqr-calls.ts",
-    line: 46,
+    line: 53,
     column: 43,
     mutator: "BooleanLiteral",
     replacement: "error.transient",
@@ -347,7 +347,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "backend-bridge/outbox/seqr-calls.ts",
-    line: 46,
+    line: 53,
     column: 61,
     mutator: "BlockStatement",
     replacement: "{}",
@@ -356,7 +356,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "backend-bridge/outbox/seqr-calls.ts",
-    line: 171,
+    line: 190,
     column: 79,
     mutator: "StringLiteral",
     code: 'const status = await seqr.getPaymentStatus(purchase.invoiceReference ?? "", purchase.statusVersion);',
@@ -366,7 +366,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "backend-bridge/outbox/seqr-calls.ts",
-    line: 185,
+    line: 204,
     column: 59,
     mutator: "StringLiteral",
     code: 'const invoiceReference = purchase.invoiceReference ?? "";',
@@ -376,7 +376,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "backend-bridge/outbox/seqr-calls.ts",
-    line: 241,
+    line: 294,
     column: 47,
     mutator: "StringLiteral",
     code: 'return "error" in outcome ? outcome.error : "";',
@@ -436,7 +436,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "backend-bridge/outbox/seqr-calls.ts",
-    line: 36,
+    line: 43,
     column: 7,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -445,7 +445,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "backend-bridge/outbox/seqr-calls.ts",
-    line: 36,
+    line: 43,
     column: 7,
     mutator: "ConditionalExpression",
     replacement: "false",
@@ -454,7 +454,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 152,
+    line: 153,
     column: 83,
     mutator: "StringLiteral",
     replacement: '""',
@@ -465,7 +465,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 173,
+    line: 174,
     column: 77,
     mutator: "StringLiteral",
     replacement: '"Stryker was here!"',
@@ -476,7 +476,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 248,
+    line: 249,
     column: 11,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -485,7 +485,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 429,
+    line: 432,
     column: 11,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -494,7 +494,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 486,
+    line: 489,
     column: 13,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -505,7 +505,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 531,
+    line: 534,
     column: 29,
     mutator: "StringLiteral",
     replacement: '""',
@@ -516,7 +516,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 520,
+    line: 523,
     column: 21,
     mutator: "ConditionalExpression",
     replacement: "false",
@@ -527,7 +527,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 533,
+    line: 536,
     column: 14,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -538,7 +538,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 548,
+    line: 551,
     column: 9,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -549,7 +549,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 640,
+    line: 643,
     column: 17,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -561,7 +561,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 720,
+    line: 723,
     column: 23,
     mutator: "ConditionalExpression",
     replacement: "false",
@@ -571,7 +571,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 722,
+    line: 725,
     column: 9,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -580,7 +580,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 527,
+    line: 530,
     column: 27,
     mutator: "BooleanLiteral",
     replacement: "true",
@@ -592,7 +592,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 797,
+    line: 800,
     column: 43,
     mutator: "ArithmeticOperator",
     replacement: "session.budgetMinor + session.spentMinor",
@@ -604,7 +604,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 904,
+    line: 907,
     column: 9,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -618,7 +618,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "agent/session/vend-session.ts",
-    line: 907,
+    line: 910,
     column: 16,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -648,7 +648,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "hardware/mdb/mdb-cashless-mechanism.ts",
-    line: 791,
+    line: 796,
     column: 27,
     mutator: "BooleanLiteral",
     replacement: "true",
@@ -746,7 +746,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "hardware/mdb/mdb-cashless-mechanism.ts",
-    line: 509,
+    line: 514,
     column: 27,
     mutator: "MethodExpression",
     replacement: "this.#waiters",
@@ -758,7 +758,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "hardware/mdb/mdb-cashless-mechanism.ts",
-    line: 509,
+    line: 514,
     column: 55,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -769,7 +769,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "hardware/mdb/mdb-cashless-mechanism.ts",
-    line: 603,
+    line: 608,
     column: 7,
     mutator: "ConditionalExpression",
     code: "default:",
@@ -777,7 +777,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "hardware/mdb/mdb-cashless-mechanism.ts",
-    line: 610,
+    line: 615,
     column: 11,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -786,7 +786,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "hardware/mdb/mdb-cashless-mechanism.ts",
-    line: 627,
+    line: 632,
     column: 9,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -795,7 +795,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "hardware/mdb/mdb-cashless-mechanism.ts",
-    line: 644,
+    line: 649,
     column: 9,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -804,7 +804,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "hardware/mdb/mdb-cashless-mechanism.ts",
-    line: 651,
+    line: 656,
     column: 9,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -813,7 +813,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "hardware/mdb/mdb-cashless-mechanism.ts",
-    line: 682,
+    line: 687,
     column: 13,
     mutator: "ConditionalExpression",
     replacement: "false",
@@ -824,7 +824,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "hardware/mdb/mdb-cashless-mechanism.ts",
-    line: 779,
+    line: 784,
     column: 5,
     mutator: "UpdateOperator",
     replacement: "this.#linkEpoch--",
@@ -1063,5 +1063,17 @@ export const equivalentMutants: Equivalent[] = [
       "digests are compared only for the same stored hash (#matchesKnown returns undefined unless known.stored === " +
       "stored, checked before the digest), and with a fixed prefix `stored` the HMAC's input stored + password tells " +
       "passwords apart with or without the separator",
+  },
+  {
+    file: "hardware/mdb/mdb-cashless-mechanism.ts",
+    line: 397,
+    column: 27,
+    mutator: "BooleanLiteral",
+    replacement: "true",
+    code: "this.#readerEnabled = false;",
+    reason:
+      "the setup sets #readerEnabled false again just before C,1 (an ENABLED printed before it says nothing about this " +
+      "setup), and nothing reads it in between: isUp() is false while #settingUp, the transport's `up` handler runs " +
+      "after the setup, and a reader state line sets it without reading it",
   },
 ];
