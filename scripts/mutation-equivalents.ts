@@ -1076,4 +1076,16 @@ export const equivalentMutants: Equivalent[] = [
       "setup), and nothing reads it in between: isUp() is false while #settingUp, the transport's `up` handler runs " +
       "after the setup, and a reader state line sets it without reading it",
   },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 1195,
+    column: 84,
+    mutator: "StringLiteral",
+    replacement: '""',
+    code: 'outcome: "outcome" in vend ? vend.outcome : "failed" }',
+    reason:
+      "unreachable: this branch runs only for vend-failed (vend-unknown took the branch above), and vend-failed's " +
+      "schema requires `outcome` (protocol/messages.ts vendFailedEvent: z.enum([...]), not optional; the fleet link " +
+      "decodes every event with it), so the fallback is never read",
+  },
 ];
