@@ -256,7 +256,7 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "backend-bridge/broker/machine-credentials.ts",
-    line: 45,
+    line: 47,
     column: 9,
     mutator: "ConditionalExpression",
     replacement: "true",
@@ -950,16 +950,6 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "backend-bridge/purchase/orchestrator.ts",
-    line: 1042,
-    column: 7,
-    mutator: "ConditionalExpression",
-    replacement: "default:",
-    code: "default:",
-    reason:
-      "the default clause is the switch's last and the switch the method's last statement: without its `return;` the method returns just the same (undefined), and no event reaches it anyway (fault, pong and in-service returned above; the other names each have their case)",
-  },
-  {
-    file: "backend-bridge/purchase/orchestrator.ts",
     line: 1157,
     column: 9,
     mutator: "ConditionalExpression",
@@ -990,16 +980,6 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "backend-bridge/purchase/orchestrator.ts",
-    line: 324,
-    column: 7,
-    mutator: "ConditionalExpression",
-    replacement: "default:",
-    code: "default:",
-    reason:
-      "the default clause is the switch's last and holds only `break`: without it control leaves the switch the same way",
-  },
-  {
-    file: "backend-bridge/purchase/orchestrator.ts",
     line: 1503,
     column: 35,
     mutator: "StringLiteral",
@@ -1027,30 +1007,6 @@ export const equivalentMutants: Equivalent[] = [
     code: 'filter((entry) => entry !== "" && entry !== reason)',
     reason:
       'no entry is "" nor the mutant\'s string (not a reason the bridge writes), so both comparisons are true alike: the reconciliation passed in is never null and has no empty entry (see the entry for line 1503, column 35)',
-  },
-  {
-    file: "backend-bridge/purchase/orchestrator.ts",
-    line: 837,
-    column: 44,
-    mutator: "StringLiteral",
-    replacement: '""',
-    code: 'this.#timers.setAt(purchase.sessionId, "session-max",',
-    reason:
-      "the session-max timer's name is only the key this setAt (re)sets it under: no has() or clear() names it (the " +
-      "sweep keeps #sweptSessionMax, not the timer), it goes only with all of its session's timers (clear(sessionId) " +
-      'on close, commit and stop), and no other timer of a session is named "", so under either name it is replaced ' +
-      "by a rescheduling and dropped alike",
-  },
-  {
-    file: "backend-bridge/broker/machine-credentials.ts",
-    line: 47,
-    column: 9,
-    mutator: "ConditionalExpression",
-    replacement: "true",
-    code: "if (entry.certificateCn !== undefined) record.certificateCn = entry.certificateCn;",
-    reason:
-      "the record then has `certificateCn: undefined` instead of no key; its one reader (embedded-broker.ts) uses " +
-      "`record.certificateCn ?? machineId`, which reads both alike",
   },
   {
     file: "backend-bridge/broker/password-hash.ts",
@@ -1087,5 +1043,17 @@ export const equivalentMutants: Equivalent[] = [
       "unreachable: this branch runs only for vend-failed (vend-unknown took the branch above), and vend-failed's " +
       "schema requires `outcome` (protocol/messages.ts vendFailedEvent: z.enum([...]), not optional; the fleet link " +
       "decodes every event with it), so the fallback is never read",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 1263,
+    column: 11,
+    mutator: "ConditionalExpression",
+    replacement: "true",
+    code: "if (rejected.commandId !== null && rejected.commandId === this.#unlockCommandId(purchase)) {",
+    reason:
+      "the mutant of the left operand alone (`true && ...`; the whole condition made true is killed): #unlockCommandId " +
+      "always answers a string (the stored id, or the one derived from the session id), so a null commandId never " +
+      "equals it and the right operand alone decides alike",
   },
 ];
