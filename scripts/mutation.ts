@@ -336,9 +336,20 @@ function resolveModule(file: string, run: Run, runs: Run[]): ModuleResult {
   if (!baseRun) throw new Error(`${file}: the run of ${run.startedAt} builds on a run of ${base.startedAt} not stored`);
   const earlier = resolveModule(file, baseRun, runs);
   const ranges = run.ranges?.[file] ?? [];
+  // Stryker re-runs only the mutants wholly inside the ranges: one that starts there but ends past them (a block, a
+  // case clause, a condition over several lines) has no counterpart in this run and keeps its earlier result.
+  const rerun = new Map<string, number>();
+  const key = (mutant: Mutant, line: number) => `${line}:${mutant.column}:${mutant.mutator}:${mutant.replacement}`;
+  for (const mutant of own) rerun.set(key(mutant, mutant.line), (rerun.get(key(mutant, mutant.line)) ?? 0) + 1);
   const carried = earlier.mutants.flatMap((mutant) => {
     const line = mapLine(base.lineMap, mutant.line);
-    return line === undefined || inRanges(ranges, line) ? [] : [{ ...mutant, line }];
+    if (line === undefined) return [];
+    const left = rerun.get(key(mutant, line)) ?? 0;
+    if (inRanges(ranges, line) && left > 0) {
+      rerun.set(key(mutant, line), left - 1);
+      return [];
+    }
+    return [{ ...mutant, line }];
   });
   const mutants = [...carried, ...own].sort((a, b) => a.line - b.line || a.column - b.column);
   return { file, run, bases: [...earlier.bases, earlier.run], mutants };

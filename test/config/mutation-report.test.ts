@@ -203,6 +203,8 @@ describe("scripts/mutation.ts partial runs (--mutate file:first-last)", () => {
           mutant("3", 4, "Survived"),
           mutant("4", 5, "Killed"),
           mutant("5", 2, "Survived"),
+          // A block from line 2 to past the ranges: Stryker re-runs only mutants wholly inside them, so it is carried.
+          { id: "6", mutator: "BlockStatement", replacement: "{}", status: "Survived", line: 2, column: 9 },
         ],
       },
     };
@@ -234,6 +236,7 @@ describe("scripts/mutation.ts partial runs (--mutate file:first-last)", () => {
     expect(module?.mutants.map((entry) => [entry.id, entry.line, entry.status])).toEqual([
       ["1", 1, "Killed"],
       ["a", 2, "Killed"],
+      ["6", 2, "Survived"],
       ["b", 3, "Killed"],
       ["2", 4, "Killed"],
       ["c", 5, "Timeout"],
@@ -241,7 +244,7 @@ describe("scripts/mutation.ts partial runs (--mutate file:first-last)", () => {
     ]);
     const report = renderReport(latestPerModule([base, partial]), ["a/one.ts"], undefined, () => undefined);
     expect(report).toContain(
-      "| a/one.ts | 6 | 5 | 0 | 0 | 1 | 0 | 0 | 0 | 100.0 % | **100.0 %** | 2026-12-02 16:00 (lines 2-3, 5) over 2026-12-02 15:00, source not recorded |",
+      "| a/one.ts | 7 | 5 | 1 | 0 | 1 | 0 | 0 | 0 | 85.7 % | **85.7 %** | 2026-12-02 16:00 (lines 2-3, 5) over 2026-12-02 15:00, source not recorded |",
     );
     // Both runs are listed.
     expect(report).toContain("| 2026-12-02 15:00:00 |");
