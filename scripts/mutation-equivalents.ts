@@ -950,16 +950,6 @@ export const equivalentMutants: Equivalent[] = [
   },
   {
     file: "backend-bridge/purchase/orchestrator.ts",
-    line: 1157,
-    column: 9,
-    mutator: "ConditionalExpression",
-    replacement: "true",
-    code: "if (vending.endedVendedCount !== null) await this.#tryFinalize(tx, after, purchase.sessionId);",
-    reason:
-      "#tryFinalize re-reads the purchase in the same transaction (its row locked since #applyEvent), so it sees the endedVendedCount of `vending`; unforced, it returns when that is null before writing or scheduling anything (only lockPurchase and listVends are read)",
-  },
-  {
-    file: "backend-bridge/purchase/orchestrator.ts",
     line: 224,
     column: 56,
     mutator: "ConditionalExpression",
@@ -967,16 +957,6 @@ export const equivalentMutants: Equivalent[] = [
     code: "if (!openIds.has(sessionId)) this.#sweptSessionMax.delete(sessionId);",
     reason:
       "the pruning only bounds memory: #sweptSessionMax is read only by `has` for a purchase listed open, and it drops ids that are no longer open, i.e. committed, cancelled or failed; no transition leaves those states and session ids are random 96-bit primary keys inserted once, so a pruned id is never looked up again",
-  },
-  {
-    file: "backend-bridge/purchase/orchestrator.ts",
-    line: 318,
-    column: 13,
-    mutator: "ConditionalExpression",
-    replacement: "true",
-    code: "if (purchase.endedVendedCount !== null) {",
-    reason:
-      "for a session not ended (endedVendedCount null) the unforced #tryFinalize returns at its first check, after reading the purchase and its vends and before any write, log, timer or after-commit action; the mutant only adds that read-only transaction per resumed session (a few round trips in the driver's `statements` count, no commit)",
   },
   {
     file: "backend-bridge/purchase/orchestrator.ts",
@@ -1021,18 +1001,6 @@ export const equivalentMutants: Equivalent[] = [
       "passwords apart with or without the separator",
   },
   {
-    file: "hardware/mdb/mdb-cashless-mechanism.ts",
-    line: 397,
-    column: 27,
-    mutator: "BooleanLiteral",
-    replacement: "true",
-    code: "this.#readerEnabled = false;",
-    reason:
-      "the setup sets #readerEnabled false again just before C,1 (an ENABLED printed before it says nothing about this " +
-      "setup), and nothing reads it in between: isUp() is false while #settingUp, the transport's `up` handler runs " +
-      "after the setup, and a reader state line sets it without reading it",
-  },
-  {
     file: "backend-bridge/purchase/orchestrator.ts",
     line: 1195,
     column: 84,
@@ -1055,5 +1023,25 @@ export const equivalentMutants: Equivalent[] = [
       "the mutant of the left operand alone (`true && ...`; the whole condition made true is killed): #unlockCommandId " +
       "always answers a string (the stored id, or the one derived from the session id), so a null commandId never " +
       "equals it and the right operand alone decides alike",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 1042,
+    column: 7,
+    mutator: "ConditionalExpression",
+    replacement: "default:",
+    code: "default:",
+    reason:
+      "the default clause is the switch's last and the switch the method's last statement: without its `return;` the method returns just the same (undefined), and no event reaches it anyway (fault, pong and in-service returned above; the other names each have their case)",
+  },
+  {
+    file: "backend-bridge/purchase/orchestrator.ts",
+    line: 324,
+    column: 7,
+    mutator: "ConditionalExpression",
+    replacement: "default:",
+    code: "default:",
+    reason:
+      "the default clause is the switch's last and holds only `break`: without it control leaves the switch the same way",
   },
 ];

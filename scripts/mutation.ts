@@ -33,7 +33,10 @@ const strykerMutantSchema = z.object({
   mutatorName: z.string(),
   replacement: z.string().optional(),
   status: z.string(),
-  location: z.object({ start: z.object({ line: z.number(), column: z.number() }) }),
+  location: z.object({
+    start: z.object({ line: z.number(), column: z.number() }),
+    end: z.object({ line: z.number() }).optional(),
+  }),
 });
 const strykerReportSchema = z.object({
   files: z.record(z.string(), z.object({ source: z.string(), mutants: z.array(strykerMutantSchema) })),
@@ -52,6 +55,8 @@ const mutantSchema = z.object({
   status: z.string(),
   line: z.number(),
   column: z.number(),
+  /** For a mutant over several lines (a block, a case clause): its last line. A partial run re-runs it only whole. */
+  endLine: z.number().optional(),
   code: z.string().optional(),
 });
 const runSchema = z.object({
@@ -87,6 +92,8 @@ const runSchema = z.object({
       z.object({ startedAt: z.string(), lineMap: z.array(z.tuple([z.number(), z.number(), z.number()])) }),
     )
     .optional(),
+  /** Whether the run kept `endLine` for its mutants over several lines (runs before did not). */
+  endLines: z.boolean().optional(),
   /** Only the modules the run was asked to mutate (Stryker's report also repeats others from its incremental file). */
   files: z.record(z.string(), z.array(mutantSchema)),
 });
@@ -117,7 +124,7 @@ const earlierRowsPath = join(runsDir, "earlier-rows.json");
 
 export const sourceHash = (source: string) => createHash("sha256").update(source).digest("hex");
 
-const mutateRange = /^(.*):(\d+)(?::\d+)?-(\d+)(?::\d+)?$/;
+const mutateRange = /^(.*?):(\d+)-(\d+)$/;
 
 /** The modules `--mutate` names (Stryker's `file:lines` ranges cut off), or undefined: every configured module. */
 export function mutatedByArgs(args: string[]): string[] | undefined {
@@ -127,16 +134,24 @@ export function mutatedByArgs(args: string[]): string[] | undefined {
   return [...new Set(files)];
 }
 
-/** The line ranges `--mutate` gives (`file:first-last`, columns ignored: whole lines), per module. */
+/**
+ * The line ranges `--mutate` gives (`file:first-last`), per module. Column ranges are refused (a partial run measures
+ * whole lines), and so is a module named both whole and in part (its mutants would be counted twice).
+ */
 export function rangesByArgs(args: string[]): Record<string, [number, number][]> {
   const mutateAt = args.indexOf("--mutate");
+  const entries = mutateAt === -1 ? [] : (args[mutateAt + 1] ?? "").split(",");
   const ranges: Record<string, [number, number][]> = {};
-  for (const entry of mutateAt === -1 ? [] : (args[mutateAt + 1] ?? "").split(",")) {
+  for (const entry of entries) {
+    if (/:\d+:\d+-|-\d+:\d+$/.test(entry))
+      throw new Error(`${entry}: a partial run takes whole lines (file:first-last)`);
     const match = mutateRange.exec(entry);
     if (!match) continue;
     const [, file = "", first = "", last = ""] = match;
     ranges[file] = [...(ranges[file] ?? []), [Number(first), Number(last)]];
   }
+  const both = entries.filter((entry) => entry in ranges);
+  if (both.length > 0) throw new Error(`${both.join(", ")}: named both whole and in part`);
   return ranges;
 }
 
@@ -151,10 +166,15 @@ export function diffLineMap(before: string, after: string): { lineMap: LineMap; 
   try {
     writeFileSync(join(dir, "before"), before);
     writeFileSync(join(dir, "after"), after);
-    const diff = spawnSync("git", ["diff", "--no-index", "-U0", "--no-color", "before", "after"], {
-      cwd: dir,
-      encoding: "utf8",
-    });
+    // --no-ext-diff and --text: a configured external diff or a NUL byte would give no hunks, so no change at all.
+    const diff = spawnSync(
+      "git",
+      ["diff", "--no-index", "--no-ext-diff", "--text", "-U0", "--no-color", "before", "after"],
+      {
+        cwd: dir,
+        encoding: "utf8",
+      },
+    );
     if (diff.status !== 0 && diff.status !== 1) throw new Error(`git diff failed: ${diff.stderr}`);
     const lineCount = (text: string) => text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
     const lineMap: LineMap = [];
@@ -169,12 +189,18 @@ export function diffLineMap(before: string, after: string): { lineMap: LineMap; 
       const newStart = newCount === 0 ? Number(c) + 1 : Number(c);
       if (oldStart > oldAt) lineMap.push([oldAt, newAt, oldStart - oldAt]);
       for (let line = newStart; line < newStart + newCount; line++) changed.push(line);
+      // A deletion changes what the line after it does (a guard removed): that line is measured again.
+      if (newCount === 0 && newStart <= lineCount(after)) changed.push(newStart);
       oldAt = oldStart + oldCount;
       newAt = newStart + newCount;
     }
     const rest = lineCount(before) - oldAt + 1;
     if (rest > 0) lineMap.push([oldAt, newAt, rest]);
-    return { lineMap, changed };
+    const unchanged = lineMap.reduce((sum, [, , count]) => sum + count, 0);
+    const added =
+      new Set(changed).size - changed.filter((line) => lineMap.some(([, to, n]) => line >= to && line < to + n)).length;
+    if (unchanged + added !== lineCount(after)) throw new Error("git diff's hunks do not account for every line");
+    return { lineMap, changed: [...new Set(changed)].sort((a, b) => a - b) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -202,6 +228,9 @@ export function compactRun(run: Omit<Run, "files">, report: StrykerReport): Run 
       status: mutant.status,
       line: mutant.location.start.line,
       column: mutant.location.start.column,
+      ...(mutant.location.end && mutant.location.end.line !== mutant.location.start.line
+        ? { endLine: mutant.location.end.line }
+        : {}),
       ...(mutant.status === "Survived" || mutant.status === "NoCoverage"
         ? { code: (lines[mutant.location.start.line - 1] ?? "").trim() }
         : {}),
@@ -210,7 +239,7 @@ export function compactRun(run: Omit<Run, "files">, report: StrykerReport): Run 
   // A module asked for that Stryker reports nothing of (no mutant in a partial run's lines) was still measured.
   for (const file of Object.keys(rangesByArgs(run.args))) files[file] ??= [];
   const sorted = Object.fromEntries(Object.entries(files).sort(([a], [b]) => a.localeCompare(b)));
-  return { ...run, files: sorted };
+  return { ...run, endLines: true, files: sorted };
 }
 
 /** One mutant a line: small diffs when a module is measured again. */
@@ -264,6 +293,23 @@ function partialBases(ranges: Record<string, [number, number][]>): NonNullable<R
     if (unmeasured.length > 0) {
       console.error(
         `${file}: lines changed since the run of ${module.run.startedAt} are outside the ranges: ${unmeasured.join(", ")}`,
+      );
+      process.exit(2);
+    }
+    // A mutant over several lines with a changed line inside is re-run only when one range holds all of it.
+    const spans = module.run.endLines
+      ? module.mutants.flatMap((mutant) => {
+          const first = mapLine(lineMap, mutant.line);
+          const last = mutant.endLine === undefined ? first : mapLine(lineMap, mutant.endLine);
+          if (first === undefined || last === undefined || last === first) return [];
+          const touched = changed.some((line) => line > first && line <= last);
+          const whole = fileRanges.some(([from, to]) => first >= from && last <= to);
+          return touched && !whole ? [`${first}-${last}`] : [];
+        })
+      : [];
+    if (spans.length > 0) {
+      console.error(
+        `${file}: changed lines lie inside mutants the ranges do not hold whole; add: ${[...new Set(spans)].join(", ")}`,
       );
       process.exit(2);
     }
@@ -344,6 +390,14 @@ function resolveModule(file: string, run: Run, runs: Run[]): ModuleResult {
   const carried = earlier.mutants.flatMap((mutant) => {
     const line = mapLine(base.lineMap, mutant.line);
     if (line === undefined) return [];
+    if (baseRun.endLines) {
+      // Its span is known: Stryker re-ran it when one range holds all of it (its last line changed: re-run too).
+      const endLine = mapLine(base.lineMap, mutant.endLine ?? mutant.line);
+      const whole = ranges.some(([first, last]) => line >= first && (endLine ?? last) <= last && line <= last);
+      return whole
+        ? []
+        : [{ ...mutant, line, ...(mutant.endLine === undefined ? {} : { endLine: endLine ?? mutant.endLine }) }];
+    }
     const left = rerun.get(key(mutant, line)) ?? 0;
     if (inRanges(ranges, line) && left > 0) {
       rerun.set(key(mutant, line), left - 1);

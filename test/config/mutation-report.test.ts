@@ -177,8 +177,47 @@ describe("scripts/mutation.ts partial runs (--mutate file:first-last)", () => {
         [1, 1, 2],
         [5, 3, 1],
       ],
-      changed: [],
+      changed: [3],
     });
+  });
+
+  it("a deleted line marks the line after it as changed (what follows it may now behave differently)", () => {
+    expect(diffLineMap("l1\nguard\nl3\nl4\n", "l1\nl3\nl4\n")).toEqual({
+      lineMap: [
+        [1, 1, 1],
+        [3, 2, 2],
+      ],
+      changed: [2],
+    });
+  });
+
+  it("refuses column ranges and a module named both whole and in part", () => {
+    expect(() => rangesByArgs(["--mutate", "a/one.ts:10:5-20:3"])).toThrow(/whole lines/);
+    expect(() => rangesByArgs(["--mutate", "a/one.ts,a/one.ts:3-4"])).toThrow(/both whole and in part/);
+  });
+
+  it("keeps the end line of a mutant over several lines, and a partial run re-runs it only when wholly in its ranges", () => {
+    const report = structuredClone(strykerReport);
+    const block = report.files["a/one.ts"].mutants[1] as { location: { start: object; end?: object } };
+    block.location.end = { line: 4, column: 1 };
+    const base = compactRun(
+      { ...header, startedAt: "2026-12-02T15:00:00.000Z", args: ["--mutate", "a/one.ts"] },
+      report,
+    );
+    expect(base.files["a/one.ts"]?.[1]).toMatchObject({ line: 2, endLine: 4 });
+    const partial = (ranges: [number, number][]) => ({
+      ...header,
+      startedAt: "2026-12-02T16:00:00.000Z",
+      args: ["--mutate", ranges.map(([a, b]) => `a/one.ts:${a}-${b}`).join(",")],
+      ranges: { "a/one.ts": ranges },
+      base: { "a/one.ts": { startedAt: base.startedAt, lineMap: [[1, 1, 9]] as [number, number, number][] } },
+      files: { "a/one.ts": [] },
+    });
+    // Lines 2-3 hold the block's start, not its end: Stryker did not re-run it, its result is carried; the mutant of
+    // line 2 alone was re-run.
+    expect(latestPerModule([base, partial([[2, 3]])])[0]?.mutants.map((mutant) => mutant.id)).toEqual(["2"]);
+    // Lines 2-4 hold all of it: it was re-run (here: no mutant any more), the earlier result is dropped.
+    expect(latestPerModule([base, partial([[2, 4]])])[0]?.mutants.map((mutant) => mutant.id)).toEqual([]);
   });
 
   it("a partial run whose lines hold no mutant still measures its module (its row builds on the earlier run)", () => {
