@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { currencyExponent, parseDecimalToMinor } from "../../platform/money.ts";
+import { positiveAmountSchema } from "../../platform/amount-input.ts";
 import { type Catalog, catalog as catalogSchema, product, selectionId } from "../../protocol/catalog.ts";
 
 /**
@@ -12,22 +12,7 @@ import { type Catalog, catalog as catalogSchema, product, selectionId } from "..
 
 const formText = (field: z.ZodString) => z.string().trim().pipe(field);
 
-function priceIn(currency: string) {
-  const exponent = currencyExponent(currency);
-  return z
-    .string()
-    .trim()
-    .regex(/^\d{1,9}(\.\d+)?$/, `must be an amount such as ${(150 / 10 ** exponent).toFixed(exponent)}`)
-    .transform((text, context) => {
-      try {
-        return parseDecimalToMinor(text, currency);
-      } catch {
-        context.addIssue({ code: "custom", message: `has more than ${exponent} decimals for ${currency}` });
-        return z.NEVER;
-      }
-    })
-    .pipe(z.number().int().positive("must be more than zero"));
-}
+const priceIn = (currency: string) => positiveAmountSchema(currency, "must be more than zero");
 
 export type CatalogFormResult = { ok: true; catalog: Catalog } | { ok: false; errors: string[] };
 

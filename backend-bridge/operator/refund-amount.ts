@@ -1,5 +1,4 @@
-import { z } from "zod";
-import { parseDecimalToMinor } from "../../platform/money.ts";
+import { positiveAmountSchema } from "../../platform/amount-input.ts";
 
 /**
  * A refund amount as an operator types it, in major units ("0.50"), turned into integer minor units of the purchase's
@@ -7,27 +6,7 @@ import { parseDecimalToMinor } from "../../platform/money.ts";
  * things in the same words: not a plain positive decimal, more decimals than the currency has, zero.
  */
 export function refundAmountSchema(currency: string) {
-  return z
-    .string()
-    .trim()
-    .transform((text, context) => {
-      if (!/^\d+(\.\d+)?$/.test(text)) {
-        context.addIssue({ code: "custom", message: `"${text}" is not an amount such as 1.50` });
-        return z.NEVER;
-      }
-      let minor: number;
-      try {
-        minor = parseDecimalToMinor(text, currency);
-      } catch (error) {
-        context.addIssue({ code: "custom", message: (error as Error).message });
-        return z.NEVER;
-      }
-      if (minor === 0) {
-        context.addIssue({ code: "custom", message: "a refund of nothing: the amount must be above 0" });
-        return z.NEVER;
-      }
-      return minor;
-    });
+  return positiveAmountSchema(currency, "a refund of nothing: the amount must be above 0");
 }
 
 /** The amount in minor units, or the reason it is not one. */
