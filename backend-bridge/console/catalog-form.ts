@@ -16,7 +16,15 @@ const priceIn = (currency: string) => positiveAmountSchema(currency, "must be mo
 
 export type CatalogFormResult = { ok: true; catalog: Catalog } | { ok: false; errors: string[] };
 
-export function parseCatalogForm(form: URLSearchParams, current: Catalog): CatalogFormResult {
+/**
+ * `earlier` are the machine's earlier catalogs, oldest first: a selection taken out and added again gets back the MDB
+ * item number it last had.
+ */
+export function parseCatalogForm(
+  form: URLSearchParams,
+  current: Catalog,
+  earlier: readonly Catalog[] = [],
+): CatalogFormResult {
   const { currency } = current;
   const row = z.strictObject({
     selection: formText(selectionId),
@@ -57,7 +65,8 @@ export function parseCatalogForm(form: URLSearchParams, current: Catalog): Catal
     }
     if (removed.has(selection)) continue;
     // The MDB item number is not edited here: it follows the selection it was configured for.
-    const mdbItem = Object.hasOwn(current.products, selection) ? current.products[selection]?.mdbItem : undefined;
+    const mdbItem = [current, ...[...earlier].reverse()].find((catalog) => Object.hasOwn(catalog.products, selection))
+      ?.products[selection]?.mdbItem;
     products[selection] = { name, sku, priceMinor: price, ...(mdbItem !== undefined ? { mdbItem } : {}) };
   }
   if (errors.length > 0) return { ok: false, errors };

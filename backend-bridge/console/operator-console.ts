@@ -283,7 +283,8 @@ export class OperatorConsole {
       const refusal = "This machine's catalog is in the config file; edit it there.";
       return this.#machineCatalog(response, machineId, session, [refusal], 409);
     }
-    const parsed = parseCatalogForm(form, machine.catalog);
+    const earlier = (machine.catalogHistory ?? []).map((period) => period.catalog);
+    const parsed = parseCatalogForm(form, machine.catalog, earlier);
     if (!parsed.ok) return this.#machineCatalog(response, machineId, session, parsed.errors, 400);
     await this.#deps.catalogs.change(machineId, parsed.catalog, session.operator);
     this.#deps.logger.info({ operator: session.operator, machineId }, "catalog changed in the console");
