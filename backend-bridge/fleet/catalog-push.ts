@@ -9,7 +9,8 @@ import type { FleetLink } from "./fleet-link.ts";
  * Gets a catalog changed in the console onto its machine: the change is stored and audited (registry.setCatalog),
  * then sent as a signed `cmd/config`. Machines use clean sessions and the agent refuses a config while a session is
  * open, so a push can be lost; it goes again when the machine comes back online and when its retained state turns
- * idle, as long as the state does not show the catalog's hash (`catalogHash`, what the agent sells with). Only
+ * idle, as long as the state does not show the catalog's hash (`catalogHash`, what the agent sells with; an older agent
+ * that reports none gets it once per reconnect). Only
  * catalogs edited in the console are pushed this way: a machine whose catalog nobody changed here keeps its own.
  */
 
@@ -48,13 +49,13 @@ export class CatalogPush {
   /** Registers the listeners; before the fleet link starts. */
   start(): void {
     this.#deps.fleet.onAvailability((machineId, availability) => {
-      if (availability.state === "online") this.#spawn(this.#resendIfMissing(machineId), machineId);
+      if (availability.state === "online") this.#spawn(this.#resendIfMissing(machineId, "online"), machineId);
     });
     this.#deps.fleet.onState?.((machineId, state) => {
       const wasBusy = this.#busy.has(machineId);
       if (isBusy(state)) this.#busy.add(machineId);
       else this.#busy.delete(machineId);
-      if (wasBusy && !isBusy(state)) this.#spawn(this.#resendIfMissing(machineId), machineId);
+      if (wasBusy && !isBusy(state)) this.#spawn(this.#resendIfMissing(machineId, "idle"), machineId);
     });
   }
 
@@ -83,12 +84,22 @@ export class CatalogPush {
     this.#deps.logger.info({ machineId, commandId, hash: catalogHash(catalog) }, "catalog pushed (cmd/config)");
   }
 
-  async #resendIfMissing(machineId: string): Promise<void> {
+  async #resendIfMissing(machineId: string, on: "online" | "idle"): Promise<void> {
     const machine = await this.#deps.registry.get(machineId);
     // Edited in the console: a store machine with a replaced catalog (registry.setCatalog keeps the old ones).
     if (machine?.source !== "store" || (machine.catalogHistory ?? []).length === 0) return;
     const state = this.#deps.fleet.lastState(machineId);
-    if (state?.catalogHash === catalogHash(machine.catalog)) return;
+    const hash = catalogHash(machine.catalog);
+    if (state?.catalogHash === hash) return;
+    // An older agent reports no hash, so it can never confirm: sent once per reconnect, not after every session.
+    if (
+      on === "idle" &&
+      state !== undefined &&
+      state.catalogHash === undefined &&
+      this.#pushed.get(machineId)?.hash === hash
+    ) {
+      return;
+    }
     await this.#push(machineId, machine.catalog);
   }
 

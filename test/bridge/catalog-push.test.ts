@@ -66,4 +66,23 @@ describeEachStore("pushing a changed catalog", (start) => {
     await h.quiesce();
     expect(configsTo(h).length).toBe(sent + 1);
   });
+
+  it("an older agent, whose state carries no catalog hash, gets the catalog once per reconnect, not after every session", async () => {
+    const h = await start();
+    h.fleet.setOnline("S1");
+    const session = { sessionId: "s-1", phase: "vending", budgetMinor: 500, spentMinor: 0, currency: "EUR" } as const;
+    h.fleet.setState("S1", machineStateWith(undefined));
+    await editedS1(h);
+    const sent = configsTo(h).length;
+    for (let sale = 0; sale < 3; sale++) {
+      h.fleet.setState("S1", machineStateWith(undefined, session));
+      h.fleet.setState("S1", machineStateWith(undefined));
+      await h.quiesce();
+    }
+    expect(configsTo(h).length).toBe(sent);
+    h.fleet.setOnline("S1", false);
+    h.fleet.setOnline("S1");
+    await h.quiesce();
+    expect(configsTo(h).length).toBe(sent + 1);
+  });
 });
