@@ -397,26 +397,6 @@ export const equivalentMutants: Equivalent[] = [
       "with bounded ids and amounts. The slice only keeps a future longer text within the contract's 300",
   },
   {
-    file: "agent/commands/command-handler.ts",
-    line: 170,
-    column: 9,
-    mutator: "ConditionalExpression",
-    replacement: "false",
-    code: "if (sessionId === null) return false;",
-    reason:
-      "a null sessionId equals neither the open session's id nor any closed one (all strings), so the lines below " +
-      "answer false too",
-  },
-  {
-    file: "agent/commands/command-handler.ts",
-    line: 179,
-    column: 11,
-    mutator: "ConditionalExpression",
-    replacement: "true",
-    code: "if (oldest !== undefined) this.#recentVolatile.delete(oldest);",
-    reason: "reached only with more than 1,000 ids in the set, so its first value is never undefined",
-  },
-  {
     file: "agent/journal/journal.ts",
     line: 169,
     column: 9,

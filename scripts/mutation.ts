@@ -181,6 +181,7 @@ export function diffLineMap(before: string, after: string): { lineMap: LineMap; 
     const changed: number[] = [];
     let oldAt = 1;
     let newAt = 1;
+    let added = 0;
     for (const [, a, b, c, d] of diff.stdout.matchAll(/^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/gm)) {
       const oldCount = b === undefined ? 1 : Number(b);
       const newCount = d === undefined ? 1 : Number(d);
@@ -189,6 +190,7 @@ export function diffLineMap(before: string, after: string): { lineMap: LineMap; 
       const newStart = newCount === 0 ? Number(c) + 1 : Number(c);
       if (oldStart > oldAt) lineMap.push([oldAt, newAt, oldStart - oldAt]);
       for (let line = newStart; line < newStart + newCount; line++) changed.push(line);
+      added += newCount;
       // A deletion changes what the line after it does (a guard removed): that line is measured again.
       if (newCount === 0 && newStart <= lineCount(after)) changed.push(newStart);
       oldAt = oldStart + oldCount;
@@ -197,8 +199,6 @@ export function diffLineMap(before: string, after: string): { lineMap: LineMap; 
     const rest = lineCount(before) - oldAt + 1;
     if (rest > 0) lineMap.push([oldAt, newAt, rest]);
     const unchanged = lineMap.reduce((sum, [, , count]) => sum + count, 0);
-    const added =
-      new Set(changed).size - changed.filter((line) => lineMap.some(([, to, n]) => line >= to && line < to + n)).length;
     if (unchanged + added !== lineCount(after)) throw new Error("git diff's hunks do not account for every line");
     return { lineMap, changed: [...new Set(changed)].sort((a, b) => a - b) };
   } finally {
@@ -420,15 +420,15 @@ export function latestPerModule(runs: Run[]): ModuleResult[] {
     .sort((a, b) => a.file.localeCompare(b.file));
 }
 
-function findEquivalent(file: string, mutant: Mutant): Equivalent | undefined {
-  return equivalentMutants.find(
-    (candidate) =>
-      candidate.file === file &&
-      candidate.mutator === mutant.mutator &&
-      candidate.line === mutant.line &&
-      candidate.column === mutant.column &&
-      (candidate.replacement === undefined || candidate.replacement === mutant.replacement) &&
-      (mutant.code ?? "").includes(candidate.code),
+/** Whether an equivalent entry names this mutant (its line, column, mutator, replacement and a piece of its code). */
+function matches(candidate: Equivalent, file: string, mutant: Mutant): boolean {
+  return (
+    candidate.file === file &&
+    candidate.mutator === mutant.mutator &&
+    candidate.line === mutant.line &&
+    candidate.column === mutant.column &&
+    (candidate.replacement === undefined || candidate.replacement === mutant.replacement) &&
+    (mutant.code ?? "").includes(candidate.code)
   );
 }
 
@@ -465,7 +465,21 @@ export function renderReport(
   configured: string[],
   earlier?: EarlierRows,
   currentSource: (file: string) => string | undefined = currentSourceHash,
+  equivalents: Equivalent[] = equivalentMutants,
 ): string {
+  const findEquivalent = (file: string, mutant: Mutant) =>
+    equivalents.find((candidate) => matches(candidate, file, mutant));
+  // An entry keyed to a line that moved, or to a mutant now killed, explains nothing: say so rather than keep it.
+  const unmatched = equivalents.filter((candidate) =>
+    modules.some(
+      (module) =>
+        module.file === candidate.file &&
+        !module.mutants.some(
+          (mutant) =>
+            (mutant.status === "Survived" || mutant.status === "NoCoverage") && matches(candidate, module.file, mutant),
+        ),
+    ),
+  );
   const measured = new Set(modules.map((module) => module.file));
   // Carried-over rows only for modules no stored run covers; sorted in with the measured ones.
   const carried = (earlier?.modules ?? []).filter((module) => !measured.has(module.file));
@@ -473,7 +487,7 @@ export function renderReport(
   const unmeasured = configured.filter((file) => !measured.has(file) && !carriedFiles.has(file));
   const rows: [string, string][] = [];
   const survivors: [string, string][] = [];
-  const equivalents: [string, string][] = [];
+  const equivalentRows: [string, string][] = [];
   const below: [string, string][] = [];
   const changed: string[] = [];
   for (const module of modules) {
@@ -504,7 +518,7 @@ export function renderReport(
     for (const mutant of [...survived, ...named.filter((candidate) => candidate.status === "NoCoverage")]) {
       const where = `${file}:${mutant.line}:${mutant.column}`;
       const equivalent = findEquivalent(file, mutant);
-      if (equivalent) equivalents.push([file, `| ${where} | ${what(mutant)} | ${cell(equivalent.reason)} |`]);
+      if (equivalent) equivalentRows.push([file, `| ${where} | ${what(mutant)} | ${cell(equivalent.reason)} |`]);
       else survivors.push([file, `| ${where} | ${what(mutant)} |`]);
     }
     for (const mutant of mutants.filter(
@@ -521,7 +535,7 @@ export function renderReport(
     if (module.scoreWithoutEquivalents < 90) {
       below.push([module.file, `${module.file} (${percent(module.scoreWithoutEquivalents)}, earlier run)`]);
     }
-    for (const cells of module.equivalents) equivalents.push([module.file, row(cells)]);
+    for (const cells of module.equivalents) equivalentRows.push([module.file, row(cells)]);
     for (const cells of module.survivors) survivors.push([module.file, row(cells)]);
   }
   // Stable sort by module: each module's own rows keep their order.
@@ -556,12 +570,12 @@ TypeScript checker rejects) and ignored ones (static mutants, \`// Stryker disab
 ${byModule(rows).join("\n")}
 
 ${below.length === 0 ? "Every module listed is at >= 90 % (without equivalents)." : `Below 90 %: ${byModule(below).join(", ")}.`}
-${changed.length === 0 ? "" : `\nChanged since their run (a re-run is due): ${changed.join(", ")}.\n`}${unmeasured.length === 0 ? "" : `\nNot measured yet (in stryker.config.mjs, but no run has mutated them): ${unmeasured.join(", ")}.\n`}
+${changed.length === 0 ? "" : `\nChanged since their run (a re-run is due): ${changed.join(", ")}.\n`}${unmatched.length === 0 ? "" : `\nEquivalent entries that match no surviving mutant (moved or killed: fix or drop them): ${unmatched.map((entry) => `${entry.file}:${entry.line}:${entry.column}`).join(", ")}.\n`}${unmeasured.length === 0 ? "" : `\nNot measured yet (in stryker.config.mjs, but no run has mutated them): ${unmeasured.join(", ")}.\n`}
 ## Equivalent survivors
 
 | where | mutant | why no test can tell it apart |
 | --- | --- | --- |
-${byModule(equivalents).join("\n") || "| - | none | |"}
+${byModule(equivalentRows).join("\n") || "| - | none | |"}
 
 ## Survivors not yet killed or explained
 

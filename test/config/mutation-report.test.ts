@@ -291,6 +291,29 @@ describe("scripts/mutation.ts partial runs (--mutate file:first-last)", () => {
   });
 });
 
+describe("scripts/mutation.ts equivalent entries", () => {
+  it("names an entry that matches no surviving mutant of its module's row (its line moved, or the mutant is killed)", () => {
+    const run = compactRun(
+      { ...header, startedAt: "2026-12-02T15:00:00.000Z", args: ["--mutate", "a/one.ts"] },
+      strykerReport,
+    );
+    const entry = (line: number) => ({
+      file: "a/one.ts",
+      line,
+      column: 5,
+      mutator: "EqualityOperator",
+      code: "if (x > 0)",
+      reason: "r",
+    });
+    const matching = renderReport(latestPerModule([run]), ["a/one.ts"], undefined, () => undefined, [entry(2)]);
+    expect(matching).not.toContain("match no surviving mutant");
+    const stale = renderReport(latestPerModule([run]), ["a/one.ts"], undefined, () => undefined, [entry(2), entry(3)]);
+    expect(stale).toContain(
+      "Equivalent entries that match no surviving mutant (moved or killed: fix or drop them): a/one.ts:3:5.",
+    );
+  });
+});
+
 describe("docs/mutation-report.md", () => {
   it("is exactly what the stored runs give (regenerate: npm run mutation -- --report-only)", async () => {
     expect(readFileSync(mutationReportPath, "utf8")).toBe(await generateMutationReport());
